@@ -1,0 +1,45 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { type DiagnosticFormat, formatDiagnostics, hasErrors, sortDiagnostics, summarize } from '../diagnostics.ts';
+import { loadAndCheck } from './config.ts';
+import { EXIT_INVALID, type Io, printDiagnostics, reportFailure } from './io.ts';
+import { type CommonOptions, commonOptions } from './options.ts';
+
+export async function runValidate(io: Io, args: CommonOptions): Promise<void> {
+  const format = args.format;
+  try {
+    const checked = await loadAndCheck(io, args.config, 'validate');
+    const diagnostics = sortDiagnostics(checked.diagnostics);
+    const ok = !hasErrors(diagnostics);
+    const { errors, warnings } = summarize(diagnostics);
+    if (format === 'json') {
+      io.stdout(formatDiagnostics(diagnostics, 'json', { ok, file: checked.loaded.displayFile }));
+    } else {
+      printDiagnostics(io, diagnostics, format, 'stdout');
+      const counts = `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
+      if (format === 'text') {
+        if (ok && checked.config) {
+          const c = checked.config;
+          io.stdout(
+            `${checked.loaded.displayFile}: valid (${Object.keys(c.clusters).length} cluster(s), ${(c.rules ?? []).length || 1} rule(s), ${c.outputs.length} output(s); ${counts})`,
+          );
+        } else {
+          io.stdout(`${checked.loaded.displayFile}: invalid (${counts})`);
+        }
+      }
+    }
+    if (!ok) io.setExitCode(EXIT_INVALID);
+  } catch (error) {
+    reportFailure(io, error, format);
+  }
+}
+
+export function validateCommand(io: Io): CommandModule<object, CommonOptions> {
+  return {
+    command: 'validate',
+    describe: 'Check the config (and, with --snapshot, what it renders) and report every problem',
+    builder: (y: Argv) => commonOptions(y) as unknown as Argv<CommonOptions>,
+    handler: (args: ArgumentsCamelCase<CommonOptions>) => runValidate(io, args),
+  };
+}
+
+export type { DiagnosticFormat };

@@ -1,0 +1,351 @@
+/**
+ * The one schema of interlock's configuration. The TypeScript types, `defineConfig`, runtime
+ * validation of every config format, and the committed JSON Schema all come from here.
+ */
+import { z } from 'zod';
+import type { ServiceState } from '../cluster/model.ts';
+import type { RouteSpec } from '../routes/types.ts';
+import { type Duration, parseDuration } from './duration.ts';
+
+const duration = z
+  .union([z.number(), z.string()])
+  .refine((v) => parseDuration(v) !== undefined, {
+    message: 'not a duration: write "500ms", "10s", "1m", "1h" or a number of milliseconds',
+  })
+  .meta({
+    description: 'A duration: "500ms", "10s", "1m", "1h", or a number of milliseconds.',
+  }) as unknown as z.ZodType<Duration>;
+
+const port = z
+  .number()
+  .int('a port is a whole number')
+  .min(1, 'a port is between 1 and 65535')
+  .max(65535, 'a port is between 1 and 65535');
+
+const filePath = z.string().min(1, 'a file path cannot be empty');
+const clusterNames = z
+  .array(z.string().min(1))
+  .min(1)
+  .optional()
+  .describe('Limit this output to these clusters (names from `clusters`). Default: all clusters.');
+
+// ---------- clusters ----------
+
+const tlsSchema = z
+  .strictObject({
+    ca: filePath.optional().describe('CA certificate (PEM) that signed the engine certificate.'),
+    cert: filePath.optional().describe('Client certificate (PEM).'),
+    key: filePath.optional().describe('Client key (PEM).'),
+    verify: z
+      .boolean()
+      .default(true)
+      .describe('Verify the server certificate. Only turn off when you accept a man in the middle.'),
+  })
+  .describe('TLS material for a tcp:// endpoint.');
+
+const endpointSchema = z
+  .discriminatedUnion('kind', [
+    z
+      .strictObject({
+        kind: z.literal('socket'),
+        path: filePath.describe('Path of the Docker Engine unix socket.'),
+      })
+      .describe('A unix socket, e.g. /var/run/docker.sock.'),
+    z
+      .strictObject({
+        kind: z.literal('tcp'),
+        host: z
+          .string()
+          .regex(/^tcp:\/\/[^/\s]+:\d+$/, 'write tcp://HOST:PORT')
+          .describe('tcp://HOST:PORT'),
+        tls: tlsSchema.optional(),
+      })
+      .describe('A TCP endpoint, with TLS material.'),
+    z
+      .strictObject({
+        kind: z.literal('ssh'),
+        host: z
+          .string()
+          .regex(/^ssh:\/\/([^@\s/]+@)?[^@\s/:]+(:\d+)?$/, 'write ssh://USER@HOST[:PORT]')
+          .describe('ssh://USER@HOST[:PORT]'),
+        identityFile: filePath.optional().describe('Private key file. Default: the ssh agent.'),
+      })
+      .describe('An engine reached over ssh, as `docker -H ssh://` does.'),
+    z
+      .strictObject({
+        kind: z.literal('context'),
+        name: z.string().min(1).describe('Name of a Docker CLI context (`docker context ls`).'),
+      })
+      .describe("A Docker CLI context, read from the docker CLI's own context store."),
+    z
+      .strictObject({ kind: z.literal('env') })
+      .describe('What the docker CLI would use: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_CONTEXT.'),
+  ])
+  .describe('How to reach the Docker Engine. Default: the environment, as the docker CLI does.');
+
+const clusterSchema = z
+  .strictObject({
+    endpoint: endpointSchema.optional(),
+    nodeAddress: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Address used for every node when routing to published ports (e.g. 127.0.0.1). Default: each node's own address.",
+      ),
+    timeout: duration.optional().describe('How long to wait for the engine before giving up. Default: 10s.'),
+    localOnly: z
+      .boolean()
+      .optional()
+      .describe(
+        'Collect statistics only from containers on the engine this endpoint reaches (one collector per node).',
+      ),
+  })
+  .describe('A Docker Engine (Swarm manager or standalone engine) to read.');
+
+// ---------- rules ----------
+
+const dialectCommon = {
+  prefix: z
+    .string()
+    .regex(/^[a-z0-9]+([._-][a-z0-9]+)*$/, 'a label prefix is dotted lower-case words')
+    .optional()
+    .describe('Label prefix. Default: `interlock` or `com.docker.lb`.'),
+  allowRawDirectives: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Accept raw-directive labels such as `interlock.backend_option` (pasted into the proxy file). Off by default: whoever deploys a service could change the proxy.',
+    ),
+};
+
+const interlockRule = z
+  .strictObject({ kind: z.literal('interlock'), ...dialectCommon })
+  .describe('The `interlock.*` labels of interlock 1.x.');
+const dockerLbRule = z
+  .strictObject({ kind: z.literal('docker-lb'), ...dialectCommon })
+  .describe('The `com.docker.lb.*` labels of Interlock 2 (Docker EE layer 7 routing).');
+
+export type RuleFunction = (
+  service: ServiceState,
+  context: { cluster: string },
+) => RouteSpec | RouteSpec[] | null | undefined;
+
+const customRule = z.strictObject({
+  kind: z.literal('custom'),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'a rule name is letters, digits, `_` and `-`')
+    .describe('Shown in diagnostics.'),
+  routes: z.custom<RuleFunction>((v) => typeof v === 'function', {
+    message: 'a custom rule needs `routes`, a function (only in .ts / .js configs)',
+  }),
+});
+
+const dataRuleSchema = z.discriminatedUnion('kind', [interlockRule, dockerLbRule]);
+const ruleSchema = z.discriminatedUnion('kind', [interlockRule, dockerLbRule, customRule]);
+
+// ---------- outputs ----------
+
+const validateSchema = z
+  .discriminatedUnion('kind', [
+    z
+      .strictObject({
+        kind: z.literal('binary'),
+        path: filePath.optional().describe('Path of the proxy binary. Default: found on PATH.'),
+      })
+      .describe("The proxy's own check: `haproxy -c -f FILE` or `nginx -t -c FILE`."),
+    z
+      .strictObject({
+        kind: z.literal('command'),
+        command: z
+          .array(z.string())
+          .min(1)
+          .describe('argv; `{file}` is replaced by the file to check. Exit 0 means valid.'),
+      })
+      .describe('Your own check command.'),
+    z.strictObject({ kind: z.literal('none') }).describe('Do not validate (not recommended).'),
+  ])
+  .describe("How to check a rendered file before it replaces the old one. Default: the proxy's own check.");
+
+const reloadSchema = z
+  .discriminatedUnion('kind', [
+    z
+      .strictObject({
+        kind: z.literal('command'),
+        command: z.array(z.string()).min(1).describe('argv of the reload command.'),
+      })
+      .describe('Run a command.'),
+    z
+      .strictObject({
+        kind: z.literal('signal'),
+        pidFile: filePath.describe('File holding the pid of the proxy (master) process.'),
+        signal: z.enum(['SIGHUP', 'SIGUSR1', 'SIGUSR2']).optional(),
+      })
+      .describe('Send a signal to a pid read from a pid file. Default signal: SIGUSR2 for HAProxy, SIGHUP for Nginx.'),
+    z
+      .strictObject({
+        kind: z.literal('haproxy-master'),
+        socket: filePath.describe('HAProxy master CLI socket (`-S`).'),
+      })
+      .describe("`reload` on HAProxy's master socket."),
+    z
+      .strictObject({
+        kind: z.literal('docker-signal'),
+        cluster: z.string().min(1).optional().describe('Cluster whose engine runs the proxies. Default: the only one.'),
+        label: z
+          .string()
+          .regex(/^[^=\s]+(=[^\s]*)?$/, 'write KEY or KEY=VALUE')
+          .describe('Label that marks the proxy containers (KEY or KEY=VALUE).'),
+        signal: z.enum(['SIGHUP', 'SIGUSR1', 'SIGUSR2']).optional(),
+      })
+      .describe('Signal proxy containers or Swarm tasks found by label through the Docker API.'),
+    z.strictObject({ kind: z.literal('none') }).describe('Write the file only.'),
+  ])
+  .describe('How to reload the proxy after a new file is in place. Default: none.');
+
+const httpListen = z.strictObject({
+  address: z.string().min(1).default('0.0.0.0').describe('Address to bind. Default: 0.0.0.0.'),
+  port: port.default(80),
+});
+
+const httpsListen = z.strictObject({
+  address: z.string().min(1).default('0.0.0.0'),
+  port: port.default(443),
+  certDir: filePath.describe('Directory of PEM certificates (SNI picks one per host).'),
+  defaultCert: filePath
+    .optional()
+    .describe('Certificate served when no SNI name matches. Default: the first file in certDir.'),
+});
+
+const fileOutputCommon = {
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .optional()
+    .describe('Name shown in logs. Default: the kind, with its index when repeated.'),
+  file: filePath.describe('File to write (relative paths are relative to the config file).'),
+  template: filePath.optional().describe('Your own mustache template instead of the built-in one.'),
+  clusters: clusterNames,
+  validate: validateSchema.optional(),
+  reload: reloadSchema.optional(),
+  http: httpListen.default({ address: '0.0.0.0', port: 80 }).describe('Plain HTTP listener.'),
+  https: httpsListen.optional().describe('HTTPS listener. Needed for `ssl_only` routes to redirect to.'),
+};
+
+const haproxyOutput = z
+  .strictObject({
+    kind: z.literal('haproxy'),
+    ...fileOutputCommon,
+    stats: z
+      .strictObject({
+        address: z.string().min(1).default('127.0.0.1'),
+        port,
+        path: z
+          .string()
+          .regex(/^\/[A-Za-z0-9._~/-]*$/)
+          .default('/stats'),
+      })
+      .optional()
+      .describe('HAProxy stats page.'),
+    masterSocket: filePath.optional().describe('Stats socket with `expose-fd listeners`, for hitless reloads.'),
+    maxconn: z.number().int().min(1).default(4096),
+  })
+  .describe('An HAProxy configuration file (and its host map, written next to it).');
+
+const nginxOutput = z
+  .strictObject({
+    kind: z.literal('nginx'),
+    ...fileOutputCommon,
+    runDir: filePath
+      .optional()
+      .describe(
+        'Directory for pid file, error log and temp paths, so `nginx -t` runs unprivileged. Default: the directory of `file`.',
+      ),
+    workerConnections: z.number().int().min(1).default(1024),
+  })
+  .describe('An Nginx configuration file.');
+
+const carbonOutput = z
+  .strictObject({
+    kind: z.literal('carbon'),
+    name: fileOutputCommon.name,
+    address: z
+      .string()
+      .regex(/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/, 'write HOST:PORT')
+      .describe('carbon-cache address, HOST:PORT (2003 plaintext, 2004 pickle).'),
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'a prefix is dotted words of [A-Za-z0-9_-]')
+      .default('interlock'),
+    interval: duration.default('10s'),
+    protocol: z.enum(['plaintext', 'pickle']).default('plaintext'),
+    tags: z.boolean().default(false).describe('Graphite tags (`name;cluster=…;service=…`), carbon 1.1+.'),
+    pattern: z
+      .string()
+      .optional()
+      .describe('Metric name pattern; placeholders {prefix} {cluster} {service} {task} {metric}.'),
+    clusters: clusterNames,
+  })
+  .describe('Container and service statistics pushed to Carbon (Graphite).');
+
+const logOutput = z
+  .strictObject({
+    kind: z.literal('log'),
+    name: fileOutputCommon.name,
+    clusters: clusterNames,
+  })
+  .describe('Prints each cluster event and each applied change.');
+
+const outputSchema = z.discriminatedUnion('kind', [haproxyOutput, nginxOutput, carbonOutput, logOutput]);
+
+// ---------- the whole config ----------
+
+const watchSchema = z
+  .strictObject({
+    debounce: z
+      .strictObject({
+        min: duration.default('100ms').describe('Quiet time after the last event before rendering.'),
+        max: duration.default('1s').describe('Longest wait after the first event of a burst.'),
+      })
+      .default({ min: '100ms', max: '1s' }),
+    reconcile: duration.default('5s').describe('Full re-list interval (Swarm has no task events).'),
+  })
+  .default({ debounce: { min: '100ms', max: '1s' }, reconcile: '5s' });
+
+function configShape<R extends z.ZodType>(rule: R) {
+  return z
+    .strictObject({
+      $schema: z.string().optional(),
+      clusters: z
+        .record(z.string().regex(/^[A-Za-z0-9_-]+$/, 'a cluster name is letters, digits, `_` and `-`'), clusterSchema)
+        .describe('Clusters to read, by name.'),
+      rules: z
+        .array(rule)
+        .optional()
+        .describe('How services become routes, in order. Default: the `interlock` label dialect.'),
+      outputs: z.array(outputSchema).describe('What to produce.'),
+      watch: watchSchema.optional(),
+    })
+    .describe('interlock configuration');
+}
+
+export const configSchema = configShape(ruleSchema);
+/** The data-only form (YAML / JSON): custom rules need code. */
+export const dataConfigSchema = configShape(dataRuleSchema);
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type ClusterConfig = z.output<typeof clusterSchema>;
+export type Endpoint = z.output<typeof endpointSchema>;
+export type RuleConfig = z.output<typeof ruleSchema>;
+export type OutputConfig = z.output<typeof outputSchema>;
+export type HaproxyOutput = z.output<typeof haproxyOutput>;
+export type NginxOutput = z.output<typeof nginxOutput>;
+export type CarbonOutput = z.output<typeof carbonOutput>;
+export type LogOutput = z.output<typeof logOutput>;
+export type FileOutput = HaproxyOutput | NginxOutput;
+
+export function jsonSchema(): unknown {
+  return z.toJSONSchema(dataConfigSchema, { io: 'input', unrepresentable: 'any' });
+}

@@ -1,0 +1,101 @@
+/**
+ * Typed routes: what every rule (built-in label dialect or custom function) produces, and what the
+ * renderers consume. Every string here has been parsed and checked: no label text reaches a
+ * template unparsed.
+ */
+
+export type BalanceAlgorithm = 'roundrobin' | 'leastconn' | 'source' | 'first' | 'random';
+export const BALANCE_ALGORITHMS: readonly BalanceAlgorithm[] = ['roundrobin', 'leastconn', 'source', 'first', 'random'];
+
+export interface Backend {
+  /** Stable server name: `<service>-<slot or task id prefix>`; identifier characters only. */
+  name: string;
+  /** IPv4/IPv6 address or RFC 1123 host name. */
+  address: string;
+  port: number;
+}
+
+export interface HealthCheck {
+  path: string;
+  intervalMs: number;
+}
+
+export interface Redirect {
+  /** Host (or scheme://host) requests come in on. */
+  from: string;
+  /** Absolute URL they are sent to. */
+  to: string;
+}
+
+export interface Route {
+  cluster: string;
+  service: string;
+  /** Name of the rule that produced it (`interlock`, `docker-lb`, or a custom rule's name). */
+  rule: string;
+  mode: 'http' | 'tcp';
+  /** For HTTP routes: host names, primary first, then aliases. May hold `*.` wildcards. */
+  hosts: string[];
+  /** Path prefix this route answers on; `/` for the whole host. */
+  path: string;
+  /** Remove `path` from the request before it reaches the backend. */
+  stripPath: boolean;
+  /** For TCP routes: the port the proxy listens on. */
+  listenPort?: number;
+  backends: Backend[];
+  balance: BalanceAlgorithm;
+  healthCheck?: HealthCheck;
+  /** Cookie name for sticky sessions (needs task addresses, not a VIP). */
+  stickyCookie?: string;
+  ipHash: boolean;
+  /** Paths that carry websockets (long tunnel timeout, Upgrade headers). */
+  websocketPaths: string[];
+  /** HTTPS only: plain HTTP is redirected, HSTS is sent. */
+  sslOnly: boolean;
+  /** TLS certificate file name (inside the output's certificate directory). */
+  sslCert?: string;
+  /** Connect to the backend with TLS. */
+  backendTls?: { verify: boolean };
+  /** TLS passthrough: the proxy routes on SNI and does not terminate. */
+  sslPassthrough: boolean;
+  redirects: Redirect[];
+  /** This route also answers requests that match no host. */
+  defaultBackend: boolean;
+  /** Raw HAProxy backend lines; only present when the config opted in. Single-line, checked. */
+  rawBackendOptions: string[];
+}
+
+/**
+ * What a rule says about one service before backends are resolved. Built-in dialects produce it
+ * from labels; custom rules in a `.ts` config return it. Every field is parsed and checked again
+ * before it becomes a {@link Route}, whoever produced it.
+ */
+export interface RouteSpec {
+  /** Host names, primary first. Required for HTTP routes. */
+  hosts?: string[];
+  /** Port the service listens on inside its tasks. */
+  port?: number;
+  /** Network whose task addresses are the backends. */
+  network?: string;
+  /**
+   * How backends are addressed: `task` (task addresses on `network`), `vip` (the service VIP on
+   * `network`), or `published` (the published port on each node). Default: `task` when a network
+   * is given, else `published`.
+   */
+  backendMode?: 'task' | 'vip' | 'published';
+  path?: string;
+  stripPath?: boolean;
+  mode?: 'http' | 'tcp';
+  listenPort?: number;
+  balance?: BalanceAlgorithm;
+  healthCheck?: { path: string; intervalMs?: number };
+  stickyCookie?: string;
+  ipHash?: boolean;
+  websocketPaths?: string[];
+  sslOnly?: boolean;
+  sslCert?: string;
+  backendTls?: { verify?: boolean };
+  sslPassthrough?: boolean;
+  redirects?: Redirect[];
+  defaultBackend?: boolean;
+  rawBackendOptions?: string[];
+}

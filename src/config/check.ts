@@ -13,7 +13,10 @@ export interface CheckContext {
   /** Shown in diagnostics. */
   displayFile: string;
   exists: (absolutePath: string) => boolean;
-  locate: (configPath: readonly PropertyKey[]) => { line: number; column: number } | undefined;
+  locate: (
+    configPath: readonly PropertyKey[],
+    options?: { key?: boolean },
+  ) => { line: number; column: number } | undefined;
 }
 
 type Where = readonly PropertyKey[];
@@ -420,7 +423,7 @@ function checkEndpoint(
       report(
         'error',
         'tls-pair',
-        at('tls', tls.cert === undefined ? 'key' : 'cert'),
+        at('tls', tls.cert === undefined ? 'cert' : 'key'),
         'a client certificate needs both `cert` and `key`',
         'add the missing one, or remove both',
       );

@@ -6,13 +6,13 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createJiti } from 'jiti';
-import { type Document, isMap, isPair, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
+import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { type Diagnostic, formatConfigPath } from '../diagnostics.ts';
 import { ConfigLoadError } from '../errors.ts';
 import type { ConfigEnv } from './define.ts';
 import { type Config, configSchema, dataConfigSchema } from './schema.ts';
-import { schemaKeysAt, schemaKindsAt } from './schema-keys.ts';
+import { schemaKeysAt } from './schema-keys.ts';
 
 export const CONFIG_NAMES = [
   'interlock.config.ts',
@@ -35,8 +35,11 @@ export interface LoadedConfig {
   /** Raw value as loaded (before the schema), for semantic checks that need it. */
   raw?: unknown;
   diagnostics: Diagnostic[];
-  /** Finds the file position of a config path (YAML / JSON only). */
-  locate: (configPath: readonly PropertyKey[]) => { line: number; column: number } | undefined;
+  /** Finds the file position of a config path (YAML / JSON only): its value, or its key with `key`. */
+  locate: (
+    configPath: readonly PropertyKey[],
+    options?: { key?: boolean },
+  ) => { line: number; column: number } | undefined;
 }
 
 export async function findConfig(cwd: string, explicit?: string): Promise<string> {
@@ -118,7 +121,8 @@ async function loadData(file: string, displayFile: string, format: 'yaml' | 'jso
     });
   }
   const raw = doc.toJS() as unknown;
-  const locate = (configPath: readonly PropertyKey[]) => locateInDocument(doc, lineCounter, configPath);
+  const locate: LoadedConfig['locate'] = (configPath, opts) =>
+    locateInDocument(doc, lineCounter, configPath, opts?.key ?? false);
   const parsed = dataConfigSchema.safeParse(raw);
   const diagnostics = parsed.success ? [] : schemaDiagnostics(parsed.error, displayFile, locate, raw);
   return {
@@ -231,7 +235,7 @@ function schemaDiagnostics(
   const out: Diagnostic[] = [];
   for (const issue of error.issues) {
     for (const d of issueDiagnostics(issue, raw)) {
-      const pos = locate(d.at);
+      const pos = locate(d.at, { key: d.atKey === true });
       out.push({
         severity: 'error',
         code: 'schema',
@@ -248,6 +252,8 @@ function schemaDiagnostics(
 
 interface IssueText {
   at: PropertyKey[];
+  /** Point at the key rather than its value (unknown keys). */
+  atKey?: boolean;
   message: string;
   fix?: string;
 }
@@ -311,6 +317,7 @@ function issueDiagnostics(issue: z.core.$ZodIssue, raw: unknown): IssueText[] {
         const suggestion = closest(key, keys);
         return {
           at: [...at, key],
+          atKey: true,
           message: `unknown key "${key}"`,
           fix: suggestion
             ? `did you mean "${suggestion}"?`
@@ -321,22 +328,47 @@ function issueDiagnostics(issue: z.core.$ZodIssue, raw: unknown): IssueText[] {
       });
     }
     case 'invalid_union': {
-      // A discriminated union with a bad or missing `kind`.
-      const value = valueAt(raw, at);
-      const note = (issue as { note?: string }).note;
-      if (note === 'No matching discriminator' || (value && typeof value === 'object' && !Array.isArray(value))) {
-        const kind = (value as Record<string, unknown> | undefined)?.kind;
-        const options = schemaKindsAt(at, raw);
-        const suggestion = typeof kind === 'string' ? closest(kind, options) : undefined;
+      // A discriminated union whose `kind` is missing or unknown: zod names the field and options.
+      const u = issue as { discriminator?: string; options?: unknown[] };
+      if (u.discriminator) {
+        const value = valueAt(raw, at);
+        const options = (u.options ?? []).filter((o): o is string => typeof o === 'string');
+        if (value === undefined) {
+          return [
+            {
+              at,
+              message: `missing "${u.discriminator}"`,
+              fix: `add ${u.discriminator}: one of ${options.join(', ')}`,
+            },
+          ];
+        }
+        const suggestion = typeof value === 'string' ? closest(value, options) : undefined;
+        const codeOnly = value === 'custom' && at[0] === 'rules';
         return [
           {
-            at: [...at, 'kind'],
-            message: kind === undefined ? 'missing "kind"' : `unknown kind ${describeValue(kind)}`,
-            fix: suggestion ? `did you mean "${suggestion}"?` : `use one of: ${options.join(', ')}`,
+            at,
+            message: `unknown ${u.discriminator} ${describeValue(value)}`,
+            fix: codeOnly
+              ? 'custom rules are functions: write the config as interlock.config.ts'
+              : suggestion
+                ? `did you mean "${suggestion}"?`
+                : `use one of: ${options.join(', ')}`,
           },
         ];
       }
-      return [{ at, message: `expected an object, got ${describeValue(value)}` }];
+      return [{ at, message: `${issue.message} (got ${describeValue(valueAt(raw, at))})` }];
+    }
+    case 'invalid_value': {
+      const values = issue.values.map((v) => String(v));
+      const value = valueAt(raw, at);
+      const suggestion = typeof value === 'string' ? closest(value, values) : undefined;
+      return [
+        {
+          at,
+          message: `${describeValue(value)} is not allowed here`,
+          fix: suggestion ? `did you mean "${suggestion}"?` : `use one of: ${values.join(', ')}`,
+        },
+      ];
     }
     case 'invalid_type': {
       const value = valueAt(raw, at);
@@ -369,21 +401,20 @@ function locateInDocument(
   doc: Document,
   lineCounter: LineCounter,
   configPath: readonly PropertyKey[],
+  preferKey: boolean,
 ): { line: number; column: number } | undefined {
   let node: unknown = doc.contents;
   let best: Node | undefined = doc.contents ?? undefined;
-  for (const key of configPath) {
+  for (const [i, key] of configPath.entries()) {
+    const last = i === configPath.length - 1;
     if (isMap(node)) {
       const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key);
       if (!pair) break;
-      // Point at the key when the path ends here (unknown key, bad kind); deeper values next.
-      best = (pair.key as Node) ?? best;
       node = pair.value;
-      if (node && typeof node === 'object' && 'range' in (node as object)) {
-        best = configPath[configPath.length - 1] === key && isScalar(node) ? (node as Node) : best;
-      }
-    } else if (node && typeof node === 'object' && 'items' in node && typeof key === 'number') {
-      const item = (node as { items: unknown[] }).items[key];
+      // Scalars point at the value (a bad port); objects and unknown keys at the key.
+      best = last && !preferKey && isScalar(node) ? (node as Node) : ((pair.key as Node | null) ?? best);
+    } else if (isSeq(node) && typeof key === 'number') {
+      const item = node.items[key];
       if (!item) break;
       node = item;
       best = item as Node;

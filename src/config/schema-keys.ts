@@ -71,18 +71,3 @@ export function schemaKeysAt(path: readonly PropertyKey[], raw: unknown): string
   const shape = def(s).shape as Record<string, unknown> | undefined;
   return shape ? Object.keys(shape).filter((k) => k !== '$schema') : [];
 }
-
-/** The `kind` values a discriminated union at this path accepts. */
-export function schemaKindsAt(path: readonly PropertyKey[], raw: unknown): string[] {
-  const { schema } = schemaAt(path, raw);
-  if (!schema) return [];
-  const s = unwrap(schema);
-  const options = (def(s).options as AnySchema[] | undefined) ?? [];
-  const kinds: string[] = [];
-  for (const o of options) {
-    const shape = def(unwrap(o)).shape as Record<string, AnySchema> | undefined;
-    const values = shape?.kind ? (def(unwrap(shape.kind)).values as unknown[] | undefined) : undefined;
-    for (const v of values ?? []) if (typeof v === 'string') kinds.push(v);
-  }
-  return kinds;
-}

@@ -14,7 +14,7 @@ const duration = z
   })
   .meta({
     description: 'A duration: "500ms", "10s", "1m", "1h", or a number of milliseconds.',
-  }) as unknown as z.ZodType<Duration>;
+  }) as unknown as z.ZodType<Duration, Duration>;
 
 const port = z
   .number()

@@ -5,6 +5,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { jsonSchema } from '../config/schema.ts';
 import { EXIT_FAILURE, type Io, processIo } from './io.ts';
+import { renderCommand } from './render.ts';
+import { snapshotCommand } from './snapshot.ts';
 import { validateCommand } from './validate.ts';
 
 function version(): string {
@@ -27,18 +29,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<void> 
     )
     .version(version())
     .command(validateCommand(io))
-    .command(
-      'render',
-      'Render every file output from the clusters (or a --snapshot)',
-      {},
-      notYet(io, 'render', 'offline and live render'),
-    )
-    .command(
-      'snapshot',
-      'Write a snapshot of a live cluster (services, tasks, networks, nodes, containers)',
-      {},
-      notYet(io, 'snapshot', 'live clusters'),
-    )
+    .command(renderCommand(io))
+    .command(snapshotCommand(io))
     .command(
       'watch',
       'Run as a daemon: follow cluster events and keep the proxies in step',

@@ -2,13 +2,17 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { type DiagnosticFormat, formatDiagnostics, hasErrors, sortDiagnostics, summarize } from '../diagnostics.ts';
 import { loadAndCheck } from './config.ts';
 import { EXIT_INVALID, type Io, printDiagnostics, reportFailure } from './io.ts';
-import { type CommonOptions, commonOptions } from './options.ts';
+import { type RenderOptions, renderOptions, validateRendered } from './render.ts';
 
-export async function runValidate(io: Io, args: CommonOptions): Promise<void> {
+export async function runValidate(io: Io, args: RenderOptions): Promise<void> {
   const format = args.format;
   try {
     const checked = await loadAndCheck(io, args.config, 'validate');
-    const diagnostics = sortDiagnostics(checked.diagnostics);
+    const found = [...checked.diagnostics];
+    if (checked.config && !hasErrors(found) && args.snapshot && args.snapshot.length > 0) {
+      found.push(...(await validateRendered(io, { ...checked, config: checked.config }, args)));
+    }
+    const diagnostics = sortDiagnostics(found);
     const ok = !hasErrors(diagnostics);
     const { errors, warnings } = summarize(diagnostics);
     if (format === 'json') {
@@ -33,12 +37,12 @@ export async function runValidate(io: Io, args: CommonOptions): Promise<void> {
   }
 }
 
-export function validateCommand(io: Io): CommandModule<object, CommonOptions> {
+export function validateCommand(io: Io): CommandModule<object, RenderOptions> {
   return {
     command: 'validate',
     describe: 'Check the config (and, with --snapshot, what it renders) and report every problem',
-    builder: (y: Argv) => commonOptions(y) as unknown as Argv<CommonOptions>,
-    handler: (args: ArgumentsCamelCase<CommonOptions>) => runValidate(io, args),
+    builder: (y: Argv) => renderOptions(y) as unknown as Argv<RenderOptions>,
+    handler: (args: ArgumentsCamelCase<RenderOptions>) => runValidate(io, args),
   };
 }
 

@@ -93,7 +93,7 @@ const clusterSchema = z
       .describe(
         "Address used for every node when routing to published ports (e.g. 127.0.0.1). Default: each node's own address.",
       ),
-    timeout: duration.optional().describe('How long to wait for the engine before giving up. Default: 10s.'),
+    timeout: duration.optional().describe('How long to wait for the engine before giving up. Default: 8s.'),
     localOnly: z
       .boolean()
       .optional()

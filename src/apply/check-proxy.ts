@@ -1,0 +1,94 @@
+/**
+ * Checking rendered files with the real proxy binaries before anything uses them:
+ * `haproxy -c -f FILE` and `nginx -t -p DIR -c FILE`, or the user's own command.
+ */
+import { execFile } from 'node:child_process';
+import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { FileOutput } from '../config/schema.ts';
+import type { RenderedFile } from '../render/types.ts';
+
+export interface ProxyCheck {
+  ok: boolean;
+  /** The proxy's own words (stdout + stderr), trimmed. */
+  output: string;
+  /** The command that ran, for messages. */
+  command: string;
+  /** True when no check ran (validate kind `none`, or the binary is missing and that was allowed). */
+  skipped?: boolean;
+}
+
+function run(argv: readonly string[], cwd: string, timeoutMs = 30_000): Promise<{ code: number; output: string }> {
+  const [cmd, ...args] = argv;
+  return new Promise((resolve) => {
+    execFile(cmd as string, args, { cwd, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const output = `${stdout}${stderr}`.trim();
+      if (error && (error as NodeJS.ErrnoException).code === 'ENOENT') {
+        resolve({ code: 127, output: `${cmd}: not found` });
+        return;
+      }
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, output });
+    });
+  });
+}
+
+/** Finds a binary on PATH (and the usual sbin folders, which a non-root PATH lacks). */
+export async function findBinary(
+  name: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<string | undefined> {
+  const dirs = [...(env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'].filter(Boolean);
+  for (const dir of dirs) {
+    const candidate = path.join(dir, name);
+    try {
+      await access(candidate, 1);
+      return candidate;
+    } catch {
+      // keep looking
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Checks files as they would be installed: they are written into a scratch copy of their folder
+ * (so the HAProxy map, resolved with `default-path config`, sits next to the config).
+ */
+export async function checkRendered(
+  output: FileOutput,
+  files: readonly RenderedFile[],
+  options: { env: Readonly<Record<string, string | undefined>>; missingBinary: 'fail' | 'skip' },
+): Promise<ProxyCheck> {
+  const validate = output.validate ?? { kind: 'binary' as const };
+  if (validate.kind === 'none') return { ok: true, output: '', command: 'none', skipped: true };
+  const main = files[0];
+  if (!main) return { ok: false, output: 'nothing was rendered', command: '' };
+  const dir = await mkdtemp(path.join(tmpdir(), `interlock-check-${output.kind}-`));
+  try {
+    for (const f of files) {
+      await mkdir(path.dirname(path.join(dir, f.name)), { recursive: true });
+      await writeFile(path.join(dir, f.name), f.content);
+    }
+    const file = path.join(dir, main.name);
+    let argv: string[];
+    if (validate.kind === 'command') {
+      argv = validate.command.map((a) => a.replaceAll('{file}', file));
+    } else {
+      const binary = validate.path ?? (await findBinary(output.kind, options.env));
+      if (!binary) {
+        const message = `${output.kind} is not installed, so the rendered file was not checked`;
+        return options.missingBinary === 'skip'
+          ? { ok: true, output: message, command: output.kind, skipped: true }
+          : { ok: false, output: message, command: output.kind };
+      }
+      argv = output.kind === 'haproxy' ? [binary, '-c', '-q', '-f', file] : [binary, '-t', '-q', '-p', dir, '-c', file];
+    }
+    const result = await run(argv, dir);
+    // Name the file as the user knows it, not the scratch copy.
+    const words = result.output.replaceAll(`${dir}/`, '');
+    return { ok: result.code === 0, output: words, command: argv.join(' ').replaceAll(`${dir}/`, '') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

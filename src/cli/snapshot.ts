@@ -1,0 +1,75 @@
+import path from 'node:path';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { writeIfChanged } from '../apply/write.ts';
+import { readLiveSnapshots } from '../cluster/live.ts';
+import { hasErrors, sortDiagnostics } from '../diagnostics.ts';
+import { InterlockError } from '../errors.ts';
+import { loadAndCheck } from './config.ts';
+import { EXIT_INVALID, type Io, printDiagnostics, reportFailure } from './io.ts';
+import { type CommonOptions, commonOptions } from './options.ts';
+
+interface SnapshotOptions extends CommonOptions {
+  cluster?: string;
+  out?: string;
+}
+
+export async function runSnapshot(io: Io, args: SnapshotOptions): Promise<void> {
+  try {
+    const checked = await loadAndCheck(io, args.config, 'snapshot');
+    if (!checked.config || hasErrors(checked.diagnostics)) {
+      printDiagnostics(
+        io,
+        sortDiagnostics(checked.diagnostics),
+        args.format === 'json' ? 'text' : args.format,
+        'stderr',
+      );
+      io.stderr(`interlock: ${checked.loaded.displayFile} is invalid (run \`interlock validate\`)`);
+      io.setExitCode(EXIT_INVALID);
+      return;
+    }
+    const names = Object.keys(checked.config.clusters);
+    const cluster = args.cluster ?? (names.length === 1 ? names[0] : undefined);
+    if (cluster === undefined || !names.includes(cluster)) {
+      throw new InterlockError(
+        args.cluster === undefined
+          ? `the config declares ${names.length} clusters: pass --cluster NAME (one of ${names.join(', ')})`
+          : `unknown cluster "${args.cluster}": the config declares ${names.join(', ')}`,
+      );
+    }
+    const [taken] = await readLiveSnapshots(checked.config, {
+      configDir: checked.configDir,
+      env: io.env,
+      warn: (m) => io.stderr(`interlock: warning: ${m}`),
+      clusters: [cluster],
+    });
+    const text = `${JSON.stringify(taken?.doc, null, 2)}\n`;
+    if (args.out) {
+      const file = path.resolve(io.cwd, args.out);
+      await writeIfChanged(file, text);
+      const d = taken?.doc;
+      io.stderr(
+        `interlock: cluster ${cluster}: ${d?.services?.length ?? 0} services, ${d?.tasks?.length ?? 0} tasks, ${d?.containers?.length ?? 0} containers → ${args.out} (${d?.metadata?.durationMs ?? '?'} ms)`,
+      );
+    } else {
+      io.stdout(text);
+    }
+  } catch (error) {
+    reportFailure(io, error, args.format);
+  }
+}
+
+export function snapshotCommand(io: Io): CommandModule<object, SnapshotOptions> {
+  return {
+    command: 'snapshot',
+    describe:
+      'Write a snapshot of a live cluster: the Engine API bodies of services, tasks, networks, nodes, containers',
+    builder: (y: Argv) =>
+      commonOptions(y)
+        .option('cluster', { type: 'string', describe: 'Cluster to read (needed when the config declares several)' })
+        .option('out', {
+          type: 'string',
+          describe: 'Write to FILE instead of stdout',
+        }) as unknown as Argv<SnapshotOptions>,
+    handler: (args: ArgumentsCamelCase<SnapshotOptions>) => runSnapshot(io, args),
+  };
+}

@@ -1,0 +1,372 @@
+/**
+ * Reads a live Docker Engine into a snapshot document with a constant number of API calls,
+ * whatever the cluster's size: GET /version and /info, then the lists in parallel. Never one
+ * inspect per service or container (the lists carry everything the routes need).
+ *
+ * Every failure becomes one line naming the cluster, the endpoint and the reason, within a bound.
+ */
+import { formatDuration } from '../config/duration.ts';
+import { ClusterError } from '../errors.ts';
+import type { SnapshotDocument } from './snapshot.ts';
+
+export interface CallOptions {
+  abortSignal?: AbortSignal;
+}
+
+export interface EventsOptions extends CallOptions {
+  since?: number;
+  until?: number;
+  filters?: string | Record<string, string[]>;
+}
+
+/**
+ * The part of the Docker Engine API interlock uses. dockerode satisfies it; tests and the watch
+ * daemon can pass their own.
+ */
+export interface DockerApi {
+  version(options?: CallOptions): Promise<unknown>;
+  info(options?: CallOptions): Promise<unknown>;
+  listServices(options?: CallOptions): Promise<unknown>;
+  listTasks(options?: CallOptions): Promise<unknown>;
+  listNetworks(options?: CallOptions): Promise<unknown>;
+  listNodes(options?: CallOptions): Promise<unknown>;
+  listContainers(options?: CallOptions & { all?: boolean }): Promise<unknown>;
+  getEvents(options?: EventsOptions): Promise<NodeJS.ReadableStream>;
+}
+
+export interface ReadOptions {
+  /** Cluster name, for the metadata and messages. */
+  cluster: string;
+  /** Overall bound on the read. */
+  timeoutMs: number;
+  /** ResolvedEndpoint.display: safe to print. */
+  endpointDisplay: string;
+  /** Lets a caller (e.g. the watch daemon shutting down) abandon the read. */
+  signal?: AbortSignal;
+}
+
+export type ClusterFailureKind =
+  | 'refused'
+  | 'no-socket'
+  | 'permission'
+  | 'tls'
+  | 'timeout'
+  | 'ssh'
+  | 'not-docker'
+  | 'dns'
+  | 'unreachable'
+  | 'reset'
+  | 'engine'
+  | 'aborted'
+  | 'other';
+
+/** A cluster could not be reached or read; `failure` says why, for callers that react to it. */
+export class ClusterUnavailableError extends ClusterError {
+  override name = 'ClusterUnavailableError';
+  readonly failure: ClusterFailureKind;
+  readonly cluster: string;
+  readonly endpoint: string;
+  constructor(
+    message: string,
+    init: { failure: ClusterFailureKind; cluster: string; endpoint: string; cause: unknown },
+  ) {
+    super(message, { cause: init.cause });
+    this.failure = init.failure;
+    this.cluster = init.cluster;
+    this.endpoint = init.endpoint;
+  }
+}
+
+/** Reads services, tasks, networks, nodes and containers (or networks and containers off Swarm). */
+export async function readSnapshot(docker: DockerApi, options: ReadOptions): Promise<SnapshotDocument> {
+  const takenAt = new Date().toISOString();
+  const started = performance.now();
+  return withDeadline(options, async (abortSignal) => {
+    const call = { abortSignal };
+    const [version, info] = await Promise.all([
+      step('GET /version', docker.version(call)),
+      step('GET /info', docker.info(call)),
+    ]);
+    const engine = engineVersion(version);
+    if (!isObject(info)) throw new NotDocker('GET /info did not answer with engine information');
+    const metadata = () => ({
+      cluster: options.cluster,
+      takenAt,
+      durationMs: Math.round(performance.now() - started),
+      apiVersion: engine.apiVersion,
+      engineVersion: engine.version,
+    });
+    if (isSwarmManager(info)) {
+      const [services, tasks, networks, nodes, containers] = await Promise.all([
+        list('GET /services', docker.listServices(call)),
+        list('GET /tasks', docker.listTasks(call)),
+        list('GET /networks', docker.listNetworks(call)),
+        list('GET /nodes', docker.listNodes(call)),
+        list('GET /containers/json', docker.listContainers({ ...call, all: false })),
+      ]);
+      return { metadata: metadata(), services, tasks, networks, nodes, containers };
+    }
+    // A standalone engine (or a Swarm worker, which cannot list services): no services, tasks
+    // or nodes keys, so a reader can tell it from a Swarm with no services.
+    const [networks, containers] = await Promise.all([
+      list('GET /networks', docker.listNetworks(call)),
+      list('GET /containers/json', docker.listContainers({ ...call, all: false })),
+    ]);
+    return { metadata: metadata(), networks, containers };
+  });
+}
+
+/** One GET /version: is the engine there and is it Docker. */
+export async function pingCluster(
+  docker: DockerApi,
+  options: ReadOptions,
+): Promise<{ apiVersion: string; engineVersion: string; durationMs: number }> {
+  const started = performance.now();
+  return withDeadline(options, async (abortSignal) => {
+    const engine = engineVersion(await step('GET /version', docker.version({ abortSignal })));
+    return {
+      apiVersion: engine.apiVersion,
+      engineVersion: engine.version,
+      durationMs: Math.round(performance.now() - started),
+    };
+  });
+}
+
+/**
+ * Turns any failure talking to an engine into a one-line ClusterUnavailableError naming the
+ * cluster and endpoint. Exported for other callers of the API (events, stats).
+ */
+export function toClusterError(
+  error: unknown,
+  options: { cluster: string; endpointDisplay: string; timeoutMs: number },
+): ClusterUnavailableError {
+  if (error instanceof ClusterUnavailableError) return error;
+  const ssh = options.endpointDisplay.startsWith('ssh://');
+  const { failure, reason } = classify(error, { ssh, timeoutMs: options.timeoutMs });
+  const cause = error instanceof CallFailed ? error.error : error;
+  return new ClusterUnavailableError(oneLine(`cluster "${options.cluster}" (${options.endpointDisplay}): ${reason}`), {
+    failure,
+    cluster: options.cluster,
+    endpoint: options.endpointDisplay,
+    cause,
+  });
+}
+
+// ---------- internals ----------
+
+/** Our own overall deadline fired. */
+class DeadlineExceeded extends Error {
+  override name = 'DeadlineExceeded';
+}
+
+/** The endpoint answered, but not as a Docker Engine would. */
+class NotDocker extends Error {
+  override name = 'NotDocker';
+}
+
+/** Which call failed, kept for the message. */
+class CallFailed extends Error {
+  override name = 'CallFailed';
+  readonly call: string;
+  readonly error: unknown;
+  constructor(call: string, error: unknown) {
+    super(`${call} failed`);
+    this.call = call;
+    this.error = error;
+  }
+}
+
+async function withDeadline<T>(options: ReadOptions, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  let giveUp: (error: Error) => void = () => {};
+  // Racing a timer, not only aborting: a request that ignores the signal (e.g. an ssh handshake)
+  // still cannot hold the caller past the bound.
+  const deadline = new Promise<never>((_, reject) => {
+    giveUp = (error) => {
+      controller.abort(error);
+      reject(error);
+    };
+  });
+  const timer = setTimeout(
+    () => giveUp(new DeadlineExceeded(`no answer within ${formatDuration(options.timeoutMs)}`)),
+    options.timeoutMs,
+  );
+  const outer = options.signal;
+  const onOuterAbort = () => giveUp(new CallFailed('read', outer?.reason));
+  if (outer?.aborted) onOuterAbort();
+  else outer?.addEventListener('abort', onOuterAbort, { once: true });
+  try {
+    return await Promise.race([run(controller.signal), deadline]);
+  } catch (error) {
+    // Stop the calls still in flight: nothing will read their answers.
+    if (!controller.signal.aborted) controller.abort(error);
+    const reason: unknown = controller.signal.reason;
+    throw toClusterError(reason instanceof DeadlineExceeded ? reason : error, options);
+  } finally {
+    clearTimeout(timer);
+    outer?.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+async function step<T>(call: string, promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (error) {
+    throw new CallFailed(call, error);
+  }
+}
+
+async function list(call: string, promise: Promise<unknown>): Promise<unknown[]> {
+  const value = await step(call, promise);
+  if (!Array.isArray(value)) throw new CallFailed(call, new NotDocker(`${call} did not answer with a list`));
+  return value;
+}
+
+function engineVersion(value: unknown): { apiVersion: string; version: string } {
+  if (Buffer.isBuffer(value) || typeof value === 'string') {
+    throw new NotDocker('not a Docker API: GET /version did not answer JSON');
+  }
+  if (!isObject(value) || typeof value.ApiVersion !== 'string' || typeof value.Version !== 'string') {
+    throw new NotDocker('not a Docker API: GET /version has no ApiVersion');
+  }
+  return { apiVersion: value.ApiVersion, version: value.Version };
+}
+
+function isSwarmManager(info: Record<string, unknown>): boolean {
+  const swarm = info.Swarm;
+  return isObject(swarm) && swarm.LocalNodeState === 'active' && swarm.ControlAvailable === true;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
+}
+
+const TLS_VERIFY_FAILED: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'certificate verify failed: the engine certificate is self-signed and not trusted',
+  SELF_SIGNED_CERT_IN_CHAIN: 'certificate verify failed: self-signed certificate in the chain, not trusted',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'certificate verify failed: not signed by a trusted CA',
+  UNABLE_TO_GET_ISSUER_CERT: 'certificate verify failed: not signed by a trusted CA',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'certificate verify failed: not signed by a trusted CA',
+  CERT_SIGNATURE_FAILURE: 'certificate verify failed: bad signature',
+  CERT_UNTRUSTED: 'certificate verify failed: not trusted',
+  CERT_REJECTED: 'certificate verify failed: rejected',
+  CERT_HAS_EXPIRED: 'the engine certificate has expired',
+  CERT_NOT_YET_VALID: 'the engine certificate is not valid yet (check the clocks)',
+};
+
+interface Classified {
+  failure: ClusterFailureKind;
+  reason: string;
+}
+
+function classify(outer: unknown, context: { ssh: boolean; timeoutMs: number }): Classified {
+  const call = outer instanceof CallFailed ? outer.call : undefined;
+  const error = outer instanceof CallFailed ? outer.error : outer;
+  if (error instanceof DeadlineExceeded) return { failure: 'timeout', reason: `timeout: ${error.message}` };
+  if (error instanceof NotDocker) return { failure: 'not-docker', reason: error.message };
+  const e = (error ?? {}) as NodeJS.ErrnoException & {
+    level?: string;
+    reason?: unknown;
+    statusCode?: number;
+    json?: unknown;
+  };
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  const message = typeof e.message === 'string' ? e.message : String(error);
+  const via = context.ssh ? 'ssh failure: ' : '';
+
+  switch (code) {
+    case 'ECONNREFUSED':
+      return {
+        failure: 'refused',
+        reason: `${via}connection refused (is the Docker Engine running and listening there?)`,
+      };
+    case 'ENOENT':
+      return { failure: 'no-socket', reason: 'no such socket (is the Docker Engine running? is the path right?)' };
+    case 'EACCES':
+    case 'EPERM':
+      return {
+        failure: 'permission',
+        reason: 'permission denied (run as root or as a member of the group that owns the socket, e.g. docker)',
+      };
+    case 'ETIMEDOUT':
+      return { failure: 'timeout', reason: `${via}timeout: ${message}` };
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return { failure: 'dns', reason: `${via}host name not found (${code})` };
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return { failure: 'unreachable', reason: `${via}host unreachable (${code})` };
+    case 'ERR_TLS_CERT_ALTNAME_INVALID': {
+      const { host, cert } = e as { host?: unknown; cert?: { subjectaltname?: unknown } };
+      const names = typeof cert?.subjectaltname === 'string' ? cert.subjectaltname : undefined;
+      return {
+        failure: 'tls',
+        reason:
+          names && typeof host === 'string'
+            ? `TLS failure: hostname mismatch: the engine certificate is for ${names}, not ${host}`
+            : `TLS failure: hostname mismatch: ${typeof e.reason === 'string' ? e.reason : message}`,
+      };
+    }
+    case 'EPROTO':
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+      return { failure: 'tls', reason: 'TLS failure: the endpoint does not speak TLS' };
+  }
+  if (code && TLS_VERIFY_FAILED[code]) return { failure: 'tls', reason: `TLS failure: ${TLS_VERIFY_FAILED[code]}` };
+  if (code?.startsWith('ERR_SSL_') || code?.startsWith('ERR_OSSL_')) {
+    if (/certificate required/i.test(message)) {
+      return { failure: 'tls', reason: 'TLS failure: the engine requires a client certificate and key' };
+    }
+    if (/unknown ca|bad certificate|certificate unknown/i.test(message)) {
+      return { failure: 'tls', reason: `TLS failure: the engine rejected the client certificate (${code})` };
+    }
+    return { failure: 'tls', reason: `TLS failure: ${code}` };
+  }
+  if (code?.startsWith('HPE_')) {
+    return { failure: 'not-docker', reason: `not a Docker API: the endpoint does not answer HTTP (${code})` };
+  }
+  if (context.ssh || e.level !== undefined) {
+    // ssh2 marks its errors with `level`; and over ssh a closed stream means the remote side gave up.
+    if (/verification failed|host denied/i.test(message)) {
+      return {
+        failure: 'ssh',
+        reason: 'ssh failure: the host key does not match known_hosts (a man in the middle, or a re-installed host)',
+      };
+    }
+    if (e.level === 'client-authentication') {
+      return { failure: 'ssh', reason: 'ssh failure: authentication failed (key not accepted by the host)' };
+    }
+    if (e.level === 'client-timeout') return { failure: 'timeout', reason: `ssh failure: timeout: ${message}` };
+    if (code === 'ECONNRESET' || e.level !== undefined) {
+      return {
+        failure: 'ssh',
+        reason: `ssh failure: ${code === 'ECONNRESET' ? 'the remote side closed the connection (is docker installed there, and may this user run `docker system dial-stdio`?)' : message}`,
+      };
+    }
+  }
+  if (typeof e.statusCode === 'number') {
+    const engineMessage = isObject(e.json) && typeof e.json.message === 'string' ? e.json.message : undefined;
+    if (e.statusCode === 400 && /HTTPS server/i.test(`${engineMessage ?? ''} ${message}`)) {
+      return { failure: 'tls', reason: 'TLS failure: the engine expects TLS; configure TLS for this endpoint' };
+    }
+    if (call === 'GET /version' || engineMessage === undefined) {
+      return {
+        failure: 'not-docker',
+        reason: `not a Docker API: ${call ?? 'the request'} answered HTTP ${e.statusCode}`,
+      };
+    }
+    return { failure: 'engine', reason: `${call ?? 'the engine'} answered HTTP ${e.statusCode}: ${engineMessage}` };
+  }
+  if (code === 'ECONNRESET') {
+    return {
+      failure: 'reset',
+      reason: 'connection closed before an answer (is it a Docker Engine? does it expect TLS?)',
+    };
+  }
+  if (e.name === 'AbortError') return { failure: 'aborted', reason: 'aborted' };
+  return { failure: 'other', reason: `${call ? `${call}: ` : ''}${code ? `${code}: ` : ''}${message}` };
+}
+
+function oneLine(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > 400 ? `${flat.slice(0, 397)}...` : flat;
+}

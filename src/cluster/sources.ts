@@ -1,0 +1,88 @@
+/**
+ * Where cluster states come from for one run: snapshot files (`--snapshot FILE` or
+ * `--snapshot NAME=FILE`), or the live clusters of the config.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../config/schema.ts';
+import type { Diagnostic } from '../diagnostics.ts';
+import { SnapshotError } from '../errors.ts';
+import type { ClusterState } from './model.ts';
+import type { SnapshotDocument } from './snapshot.ts';
+import { mapSnapshot, parseSnapshotText } from './snapshot-map.ts';
+
+export interface LoadedStates {
+  states: ClusterState[];
+  diagnostics: Diagnostic[];
+}
+
+export interface SnapshotArg {
+  cluster?: string;
+  file: string;
+}
+
+export function parseSnapshotArg(arg: string): SnapshotArg {
+  const m = /^([A-Za-z0-9_-]+)=(.+)$/.exec(arg);
+  return m ? { cluster: m[1] as string, file: m[2] as string } : { file: arg };
+}
+
+/** Reads snapshot files and assigns each to a cluster of the config. */
+export async function readSnapshotFiles(
+  args: readonly string[],
+  config: Config,
+  cwd: string,
+): Promise<{ cluster: string; doc: SnapshotDocument }[]> {
+  const clusters = Object.keys(config.clusters);
+  const out: { cluster: string; doc: SnapshotDocument }[] = [];
+  for (const raw of args) {
+    const arg = parseSnapshotArg(raw);
+    const file = path.resolve(cwd, arg.file);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw new SnapshotError(
+        `snapshot ${arg.file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    const doc = parseSnapshotText(text, arg.file);
+    const named = arg.cluster ?? doc.metadata?.cluster;
+    let cluster: string;
+    if (named !== undefined && clusters.includes(named)) {
+      cluster = named;
+    } else if (arg.cluster === undefined && clusters.length === 1) {
+      // One cluster in the config: the snapshot is of it, whatever name it was taken under.
+      cluster = clusters[0] as string;
+    } else {
+      throw new SnapshotError(
+        named === undefined
+          ? `snapshot ${arg.file} names no cluster and the config has ${clusters.length}: pass --snapshot NAME=${arg.file} with NAME one of ${clusters.join(', ')}`
+          : `snapshot ${arg.file} is for cluster "${named}", which the config does not declare (${clusters.join(', ')}): pass --snapshot NAME=${arg.file}`,
+      );
+    }
+    if (out.some((o) => o.cluster === cluster)) {
+      throw new SnapshotError(`two snapshots given for cluster "${cluster}"`);
+    }
+    out.push({ cluster, doc });
+  }
+  return out;
+}
+
+export function mapSnapshots(
+  docs: readonly { cluster: string; doc: SnapshotDocument }[],
+  config: Config,
+): LoadedStates {
+  const states: ClusterState[] = [];
+  const diagnostics: Diagnostic[] = [];
+  for (const { cluster, doc } of docs) {
+    const nodeAddress = config.clusters[cluster]?.nodeAddress;
+    const mapped = mapSnapshot(doc, { cluster, ...(nodeAddress ? { nodeAddress } : {}) });
+    states.push(mapped.state);
+    diagnostics.push(...mapped.diagnostics);
+  }
+  states.sort((a, b) => a.cluster.localeCompare(b.cluster));
+  return { states, diagnostics };
+}

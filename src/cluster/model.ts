@@ -14,6 +14,11 @@ export interface ClusterState {
   nodes: NodeState[];
   /** Networks sorted by name. */
   networks: NetworkState[];
+  /**
+   * The cluster's `nodeAddress` override from the config, when set: published ports are reached
+   * on this one address instead of on each node's own.
+   */
+  nodeAddress?: string;
 }
 
 export interface NodeState {

@@ -53,6 +53,8 @@ export interface Route {
   sslOnly: boolean;
   /** TLS certificate file name (inside the output's certificate directory). */
   sslCert?: string;
+  /** TLS key file name, when it is not in the certificate file (Nginx `ssl_certificate_key`). */
+  sslKey?: string;
   /** Connect to the backend with TLS. */
   backendTls?: { verify: boolean };
   /** TLS passthrough: the proxy routes on SNI and does not terminate. */
@@ -93,6 +95,7 @@ export interface RouteSpec {
   websocketPaths?: string[];
   sslOnly?: boolean;
   sslCert?: string;
+  sslKey?: string;
   backendTls?: { verify?: boolean };
   sslPassthrough?: boolean;
   redirects?: Redirect[];

@@ -1,0 +1,621 @@
+/**
+ * Snapshot document (raw Docker Engine API bodies) → interlock's own sorted model. The only place
+ * that reads API JSON. Every entry is checked with a schema of just the fields read: unknown fields
+ * are ignored (newer engines add some), a malformed entry is reported by name and left out, and
+ * nothing here throws on bad data.
+ * Pure: no file system, clock or environment.
+ */
+import { z } from 'zod';
+import type { Diagnostic } from '../diagnostics.ts';
+import { SnapshotError } from '../errors.ts';
+import { parseAddress, printable, quoteValue } from '../routes/fields.ts';
+import type {
+  ClusterState,
+  NetworkAddress,
+  NetworkState,
+  NodeState,
+  PublishedPort,
+  ServiceState,
+  TaskState,
+} from './model.ts';
+import type { SnapshotDocument } from './snapshot.ts';
+
+export interface MapOptions {
+  /** Name of the cluster in the config. */
+  cluster: string;
+  /** Address used for every node when reaching published ports (the cluster's `nodeAddress`). */
+  nodeAddress?: string;
+}
+
+export interface MapResult {
+  state: ClusterState;
+  diagnostics: Diagnostic[];
+}
+
+// ---------- schemas: only what is read; other fields are dropped, not copied (cheaper at 10k services) ----------
+
+const id = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'not a Docker id');
+// Names end up in proxy identifiers and diagnostics: Docker's own character set, nothing more.
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const name = z.string().regex(NAME_RE, 'not a Docker name');
+const labels = z.record(z.string(), z.string()).nullish();
+const portNumber = z.number().int().min(1).max(65535);
+const apiPort = z.object({
+  Protocol: z.string().optional(),
+  TargetPort: portNumber,
+  PublishedPort: z.number().int().min(0).max(65535).optional(),
+  PublishMode: z.string().optional(),
+});
+const networkRef = z.object({ Target: z.string() });
+
+const networkSchema = z.object({
+  Id: id,
+  Name: name,
+  Driver: z.string().nullish(),
+  Scope: z.string().nullish(),
+  Ingress: z.boolean().nullish(),
+});
+
+const nodeSchema = z.object({
+  ID: id,
+  Description: z.object({ Hostname: z.string().optional() }).nullish(),
+  Spec: z.object({ Role: z.string().optional(), Availability: z.string().optional() }).nullish(),
+  Status: z.object({ State: z.string().optional(), Addr: z.string().optional() }).nullish(),
+  ManagerStatus: z.object({ Addr: z.string().optional() }).nullish(),
+});
+
+const serviceSchema = z.object({
+  ID: id,
+  Spec: z.object({
+    Name: name,
+    Labels: labels,
+    Mode: z
+      .looseObject({
+        Replicated: z.object({ Replicas: z.number().int().min(0).optional() }).nullish(),
+        Global: z.unknown().optional(),
+        ReplicatedJob: z.unknown().optional(),
+        GlobalJob: z.unknown().optional(),
+      })
+      .nullish(),
+    TaskTemplate: z.object({ Networks: z.array(networkRef).nullish() }).nullish(),
+    // Before API 1.25 the networks sat on the service spec itself.
+    Networks: z.array(networkRef).nullish(),
+  }),
+  Endpoint: z
+    .looseObject({
+      Ports: z.array(apiPort).nullish(),
+      VirtualIPs: z.array(z.object({ NetworkID: z.string(), Addr: z.string().optional() })).nullish(),
+    })
+    .nullish(),
+});
+
+const taskSchema = z.object({
+  ID: id,
+  ServiceID: z.string(),
+  Slot: z.number().int().min(0).optional(),
+  NodeID: z.string().optional(),
+  Status: z.object({
+    State: z.string(),
+    ContainerStatus: z.object({ ContainerID: z.string().optional() }).nullish(),
+    PortStatus: z.object({ Ports: z.array(apiPort).nullish() }).nullish(),
+  }),
+  DesiredState: z.string(),
+  NetworksAttachments: z
+    .array(
+      z.object({
+        Network: z
+          .looseObject({ ID: z.string().optional(), Spec: z.object({ Name: z.string().optional() }).nullish() })
+          .nullish(),
+        Addresses: z.array(z.string()).nullish(),
+      }),
+    )
+    .nullish(),
+});
+
+const containerSchema = z.object({
+  Id: id,
+  Names: z.array(z.string()).nullish(),
+  Labels: labels,
+  State: z.string().optional(),
+  Ports: z
+    .array(
+      z.object({
+        IP: z.string().optional(),
+        PrivatePort: portNumber,
+        PublicPort: portNumber.optional(),
+        Type: z.string().optional(),
+      }),
+    )
+    .nullish(),
+  NetworkSettings: z
+    .looseObject({
+      Networks: z
+        .record(
+          z.string(),
+          z.object({ IPAddress: z.string().nullish(), GlobalIPv6Address: z.string().nullish() }).nullish(),
+        )
+        .nullish(),
+    })
+    .nullish(),
+});
+
+// ---------- helpers ----------
+
+/** Code-unit order, independent of the machine's locale. */
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function protocol(p: string | undefined): PublishedPort['protocol'] | undefined {
+  const v = (p ?? 'tcp').toLowerCase();
+  return v === 'tcp' || v === 'udp' || v === 'sctp' ? v : undefined;
+}
+
+function comparePorts(a: PublishedPort, b: PublishedPort): number {
+  return a.published - b.published || a.target - b.target || cmp(a.protocol, b.protocol) || cmp(a.mode, b.mode);
+}
+
+/** Sorted, without the duplicates Docker lists once per address family. */
+function uniquePorts(ports: PublishedPort[]): PublishedPort[] {
+  const seen = new Set<string>();
+  const out: PublishedPort[] = [];
+  for (const p of ports.sort(comparePorts)) {
+    const key = `${p.published}/${p.target}/${p.protocol}/${p.mode}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(p);
+  }
+  return out;
+}
+
+function apiPorts(
+  ports: readonly z.infer<typeof apiPort>[] | null | undefined,
+  mode: PublishedPort['mode'],
+): PublishedPort[] {
+  const out: PublishedPort[] = [];
+  for (const p of ports ?? []) {
+    const proto = protocol(p.Protocol);
+    const publishMode = p.PublishMode ?? 'ingress';
+    if (!proto || !p.PublishedPort || publishMode !== mode) continue;
+    out.push({ target: p.TargetPort, published: p.PublishedPort, protocol: proto, mode });
+  }
+  return uniquePorts(out);
+}
+
+/** IPv4 before IPv6 on the same network, so "the" address of a task is its IPv4 one. */
+function compareAddresses(a: NetworkAddress, b: NetworkAddress): number {
+  const v6 = (x: NetworkAddress) => (x.address.includes(':') ? 1 : 0);
+  return cmp(a.network, b.network) || v6(a) - v6(b) || cmp(a.address, b.address);
+}
+
+function sortedLabels(raw: Record<string, string> | null | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(raw ?? {}).sort()) out[key] = raw?.[key] ?? '';
+  return out;
+}
+
+function describeIssues(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'malformed';
+  const at = issue.path
+    .map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`))
+    .join('')
+    .replace(/^\./, '');
+  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : '';
+  // Keys in the path come from the input itself.
+  return printable(`${at ? `${at}: ` : ''}${issue.message}${more}`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A readable name for a malformed entry: its name or id when they look sane, else its index. */
+function entryName(list: string, index: number, entry: unknown): string {
+  const candidates: unknown[] = [];
+  if (isObject(entry)) {
+    const spec = entry.Spec;
+    if (isObject(spec)) candidates.push(spec.Name);
+    candidates.push(entry.Name, entry.ID, entry.Id);
+    if (Array.isArray(entry.Names)) candidates.push(entry.Names[0]);
+  }
+  const found = candidates.find((c): c is string => typeof c === 'string' && /^\/?[A-Za-z0-9_.-]{1,64}$/.test(c));
+  return found ? `${list}[${index}] (${found.replace(/^\//, '')})` : `${list}[${index}]`;
+}
+
+// ---------- mapping ----------
+
+class Mapper {
+  readonly diagnostics: Diagnostic[] = [];
+  private readonly cluster: string;
+  constructor(cluster: string) {
+    this.cluster = cluster;
+  }
+
+  problem(severity: Diagnostic['severity'], message: string, fix: string, service?: string): void {
+    this.diagnostics.push({
+      severity,
+      code: 'snapshot-invalid',
+      message,
+      fix,
+      cluster: this.cluster,
+      ...(service ? { service } : {}),
+    });
+  }
+
+  /** Validates every entry of a list; a malformed one is reported and skipped. */
+  entries<T>(
+    list: string,
+    raw: unknown[] | undefined,
+    schema: z.ZodType<T>,
+    keep?: (e: Record<string, unknown>) => boolean,
+  ): T[] {
+    const out: T[] = [];
+    if (raw === undefined) return out;
+    if (!Array.isArray(raw)) {
+      this.problem('error', `\`${list}\` is not a list; ignored`, `write the body of GET /${list} (a JSON array)`);
+      return out;
+    }
+    raw.forEach((entry, i) => {
+      if (keep && isObject(entry) && !keep(entry)) return;
+      const r = schema.safeParse(entry);
+      if (r.success) out.push(r.data);
+      else this.malformed(entryName(list, i, entry), describeIssues(r.error));
+    });
+    return out;
+  }
+
+  malformed(what: string, why: string): void {
+    this.problem(
+      'error',
+      `${what} is malformed (${why}); left out`,
+      'check the snapshot: each entry is one object as the Docker Engine API returns it',
+    );
+  }
+}
+
+function hostOf(addr: string | undefined): string | undefined {
+  if (!addr) return undefined;
+  const m = /^\[([^\]]+)\](?::\d+)?$/.exec(addr) ?? /^([^:]+)(?::\d+)?$/.exec(addr);
+  return m?.[1];
+}
+
+function nodeAddress(node: z.infer<typeof nodeSchema>): string | undefined {
+  const own = node.Status?.Addr;
+  // A manager can report 0.0.0.0 (e.g. when it advertises on all interfaces); its manager
+  // address is then the reachable one.
+  if (own && own !== '0.0.0.0') return own;
+  return hostOf(node.ManagerStatus?.Addr) ?? own;
+}
+
+function isRunning(entry: Record<string, unknown>): boolean {
+  const status = entry.Status;
+  return entry.DesiredState === 'running' && isObject(status) && status.State === 'running';
+}
+
+function stripPrefixLength(cidr: string): string {
+  const slash = cidr.indexOf('/');
+  return slash === -1 ? cidr : cidr.slice(0, slash);
+}
+
+export function mapSnapshot(doc: SnapshotDocument, options: MapOptions): MapResult {
+  const m = new Mapper(options.cluster);
+  const override = options.nodeAddress;
+  if (override !== undefined && !parseAddress(override).ok) {
+    m.problem(
+      'error',
+      `nodeAddress ${quoteValue(override)} is not an address; ignored`,
+      'set clusters.<name>.nodeAddress to an IP address or host name',
+    );
+  }
+  const nodeOverride = override !== undefined && parseAddress(override).ok ? override : undefined;
+
+  // Networks: all of them in the state; the ingress network is never a way in for a proxy.
+  const networks: NetworkState[] = [];
+  const networkName = new Map<string, string>();
+  const ingressNetworks = new Set<string>();
+  for (const n of m.entries('networks', doc.networks, networkSchema)) {
+    networkName.set(n.Id, n.Name);
+    if (n.Ingress || (n.Name === 'ingress' && n.Driver === 'overlay')) ingressNetworks.add(n.Name);
+    networks.push({ id: n.Id, name: n.Name, driver: n.Driver ?? '', scope: n.Scope ?? '' });
+  }
+  networks.sort((a, b) => cmp(a.name, b.name) || cmp(a.id, b.id));
+  const nameOf = (ref: string) => networkName.get(ref) ?? ref;
+  const usable = (n: string) => !ingressNetworks.has(n) && NAME_RE.test(n);
+
+  const swarm = Array.isArray(doc.services) && Array.isArray(doc.nodes) && doc.nodes.length > 0;
+  if (!swarm && Array.isArray(doc.services) && doc.services.length > 0) {
+    m.problem(
+      'warning',
+      'the snapshot lists services but no nodes: read as a standalone engine, services ignored',
+      'include the body of GET /nodes from a Swarm manager',
+    );
+  }
+
+  // Nodes.
+  const nodes: NodeState[] = [];
+  const nodeById = new Map<string, NodeState>();
+  if (swarm) {
+    for (const n of m.entries('nodes', doc.nodes, nodeSchema)) {
+      const address = nodeAddress(n);
+      const parsed = address === undefined ? undefined : parseAddress(address);
+      if (!parsed?.ok) {
+        m.malformed(
+          `nodes (${n.ID})`,
+          `Status.Addr ${address === undefined ? 'missing' : quoteValue(address)} is not an address`,
+        );
+        continue;
+      }
+      const node: NodeState = {
+        id: n.ID,
+        hostname: n.Description?.Hostname ?? '',
+        address: parsed.value,
+        role: n.Spec?.Role === 'manager' ? 'manager' : 'worker',
+        ready: n.Status?.State === 'ready',
+        available: (n.Spec?.Availability ?? 'active') === 'active',
+      };
+      nodes.push(node);
+      nodeById.set(node.id, node);
+    }
+    nodes.sort((a, b) => cmp(a.id, b.id));
+  }
+
+  const services: ServiceState[] = [];
+  if (swarm) services.push(...mapServices(m, doc, nodeById, nameOf, usable, nodeOverride));
+  const taken = new Set(services.map((s) => s.name));
+  for (const c of mapContainers(m, doc, swarm, nameOf, nodeOverride)) {
+    if (taken.has(c.name)) {
+      m.problem(
+        'warning',
+        `container ${c.name} has the name of a Swarm service; the container is left out`,
+        'rename the container',
+        c.name,
+      );
+      continue;
+    }
+    taken.add(c.name);
+    services.push(c);
+  }
+  services.sort((a, b) => cmp(a.name, b.name));
+
+  const state: ClusterState = { cluster: options.cluster, swarm, services, nodes, networks };
+  if (nodeOverride !== undefined) state.nodeAddress = nodeOverride;
+  return { state, diagnostics: m.diagnostics };
+}
+
+function mapServices(
+  m: Mapper,
+  doc: SnapshotDocument,
+  nodeById: ReadonlyMap<string, NodeState>,
+  nameOf: (ref: string) => string,
+  usable: (network: string) => boolean,
+  nodeOverride: string | undefined,
+): ServiceState[] {
+  const byId = new Map<string, ServiceState>();
+  const names = new Set<string>();
+  for (const s of m.entries('services', doc.services, serviceSchema)) {
+    if (names.has(s.Spec.Name) || byId.has(s.ID)) {
+      m.problem(
+        'error',
+        `two services named ${s.Spec.Name}; the second (${s.ID}) is left out`,
+        'check the snapshot',
+        s.Spec.Name,
+      );
+      continue;
+    }
+    names.add(s.Spec.Name);
+    const vips: NetworkAddress[] = [];
+    for (const v of s.Endpoint?.VirtualIPs ?? []) {
+      const network = nameOf(v.NetworkID);
+      const address = v.Addr ? parseAddress(stripPrefixLength(v.Addr)) : undefined;
+      if (usable(network) && address?.ok) vips.push({ network, address: address.value });
+    }
+    vips.sort(compareAddresses);
+    const refs = [...(s.Spec.TaskTemplate?.Networks ?? []), ...(s.Spec.Networks ?? [])].map((n) => nameOf(n.Target));
+    const networks = [...new Set([...refs, ...vips.map((v) => v.network)])].filter(usable).sort(cmp);
+    const mode = s.Spec.Mode;
+    const global = mode?.Global !== undefined || mode?.GlobalJob !== undefined;
+    const service: ServiceState = {
+      id: s.ID,
+      name: s.Spec.Name,
+      mode: global ? 'global' : 'replicated',
+      labels: sortedLabels(s.Spec.Labels),
+      networks,
+      vips,
+      ingressPorts: apiPorts(s.Endpoint?.Ports, 'ingress'),
+      tasks: [],
+    };
+    const replicas = mode?.Replicated?.Replicas;
+    if (!global && replicas !== undefined) service.replicas = replicas;
+    byId.set(s.ID, service);
+  }
+
+  if (byId.size > 0 && doc.tasks === undefined) {
+    m.problem(
+      'warning',
+      'the snapshot has services but no `tasks`: no service has a running task',
+      'include the body of GET /tasks',
+    );
+  }
+  // Only running tasks are backends; history (shut down, failed) is not even validated.
+  for (const t of m.entries('tasks', doc.tasks, taskSchema, isRunning)) {
+    const service = byId.get(t.ServiceID);
+    if (!service) continue;
+    const addresses: NetworkAddress[] = [];
+    let bad: string | undefined;
+    for (const a of t.NetworksAttachments ?? []) {
+      const network = a.Network?.Spec?.Name ?? nameOf(a.Network?.ID ?? '');
+      if (!usable(network)) continue;
+      for (const cidr of a.Addresses ?? []) {
+        const address = parseAddress(stripPrefixLength(cidr));
+        if (address.ok) addresses.push({ network, address: address.value });
+        else bad = cidr;
+      }
+    }
+    if (bad !== undefined) {
+      m.malformed(`task ${t.ID} of service ${service.name}`, `address ${quoteValue(bad)} is not an IP address`);
+      continue;
+    }
+    const node = t.NodeID ? nodeById.get(t.NodeID) : undefined;
+    const task: TaskState = {
+      id: t.ID,
+      nodeId: t.NodeID ?? '',
+      // Empty when the node is unknown: published ports on it cannot be reached.
+      nodeAddress: nodeOverride ?? node?.address ?? '',
+      addresses: addresses.sort(compareAddresses),
+      hostPorts: apiPorts(t.Status.PortStatus?.Ports, 'host'),
+    };
+    if (t.Slot !== undefined && service.mode === 'replicated') task.slot = t.Slot;
+    const containerId = t.Status.ContainerStatus?.ContainerID;
+    if (containerId) task.containerId = containerId;
+    service.tasks.push(task);
+  }
+  for (const s of byId.values()) {
+    s.tasks.sort(
+      (a, b) => (a.slot ?? Number.MAX_SAFE_INTEGER) - (b.slot ?? Number.MAX_SAFE_INTEGER) || cmp(a.id, b.id),
+    );
+  }
+  return [...byId.values()];
+}
+
+const UNSPECIFIED = new Set(['', '0.0.0.0', '::']);
+
+function mapContainers(
+  m: Mapper,
+  doc: SnapshotDocument,
+  swarm: boolean,
+  nameOf: (ref: string) => string,
+  nodeOverride: string | undefined,
+): ServiceState[] {
+  const out: ServiceState[] = [];
+  // In Swarm mode the tasks' containers are already services.
+  const standalone = (e: Record<string, unknown>) =>
+    !swarm || !isObject(e.Labels) || !('com.docker.swarm.task.id' in e.Labels);
+  for (const c of m.entries('containers', doc.containers, containerSchema, standalone)) {
+    const raw = (c.Names ?? []).map((n) => n.replace(/^\//, '')).find((n) => !n.includes('/'));
+    const containerName = raw !== undefined && NAME_RE.test(raw) ? raw : undefined;
+    if (containerName === undefined) {
+      m.malformed(
+        `container ${c.Id.slice(0, 12)}`,
+        `name ${raw === undefined ? 'missing' : quoteValue(raw)} is not a Docker name`,
+      );
+      continue;
+    }
+    const addresses: NetworkAddress[] = [];
+    const networks: string[] = [];
+    for (const [key, settings] of Object.entries(c.NetworkSettings?.Networks ?? {})) {
+      const network = nameOf(key);
+      if (!NAME_RE.test(network)) continue;
+      networks.push(network);
+      for (const ip of [settings?.IPAddress, settings?.GlobalIPv6Address]) {
+        const address = ip ? parseAddress(ip) : undefined;
+        if (address?.ok) addresses.push({ network, address: address.value });
+      }
+    }
+    const hostPorts: PublishedPort[] = [];
+    let boundIp: string | undefined;
+    for (const p of c.Ports ?? []) {
+      const proto = protocol(p.Type);
+      if (!proto || p.PublicPort === undefined) continue;
+      hostPorts.push({ target: p.PrivatePort, published: p.PublicPort, protocol: proto, mode: 'host' });
+      if (boundIp === undefined && p.IP !== undefined && !UNSPECIFIED.has(p.IP) && parseAddress(p.IP).ok)
+        boundIp = p.IP;
+    }
+    const running = c.State === undefined || c.State === 'running';
+    const tasks: TaskState[] = running
+      ? [
+          {
+            id: c.Id,
+            nodeId: '',
+            // A port bound to one address is reached there; 0.0.0.0 / :: are reached on loopback.
+            nodeAddress: nodeOverride ?? boundIp ?? '127.0.0.1',
+            containerId: c.Id,
+            addresses: addresses.sort(compareAddresses),
+            hostPorts: uniquePorts(hostPorts),
+          },
+        ]
+      : [];
+    out.push({
+      id: c.Id,
+      name: containerName,
+      mode: 'container',
+      labels: sortedLabels(c.Labels),
+      networks: [...new Set(networks)].sort(cmp),
+      vips: [],
+      ingressPorts: [],
+      tasks,
+    });
+  }
+  return out;
+}
+
+// ---------- reading a snapshot file's text ----------
+
+const SNAPSHOT_KEYS = ['services', 'tasks', 'networks', 'nodes', 'containers'] as const;
+
+const metadataSchema = z.object({
+  cluster: z.string().optional(),
+  takenAt: z.string().optional(),
+  durationMs: z.number().optional(),
+  apiVersion: z.string().optional(),
+  engineVersion: z.string().optional(),
+});
+
+function lineColumn(text: string, position: number): string {
+  const before = text.slice(0, position);
+  const line = before.split('\n').length;
+  const column = position - before.lastIndexOf('\n');
+  return `${line}:${column}`;
+}
+
+/**
+ * Parses a snapshot file's text. Throws SnapshotError, saying where and what, when it is not JSON
+ * or not a snapshot document; the entries themselves are checked later, by mapSnapshot.
+ */
+export function parseSnapshotText(text: string, source: string): SnapshotDocument {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const pos = /position (\d+)/.exec(message);
+    const at = pos ? `${source}:${lineColumn(text, Number(pos[1]))}` : source;
+    throw new SnapshotError(`${at}: not valid JSON: ${message}`, { cause: error, location: at });
+  }
+  const expected = `a snapshot is a JSON object with the Docker API bodies under ${SNAPSHOT_KEYS.join(', ')} (and optional metadata)`;
+  if (Array.isArray(data)) {
+    throw new SnapshotError(
+      `${source}: is a JSON array, not a snapshot; it looks like a single API response. ${expected}`,
+      { location: source },
+    );
+  }
+  if (!isObject(data)) throw new SnapshotError(`${source}: not a snapshot: ${expected}`, { location: source });
+  const present = SNAPSHOT_KEYS.filter((k) => k in data);
+  if (present.length === 0) throw new SnapshotError(`${source}: not a snapshot: ${expected}`, { location: source });
+  for (const key of present) {
+    if (!Array.isArray(data[key])) {
+      throw new SnapshotError(
+        `${source}: \`${key}\` must be a JSON array (the body of GET /${key === 'containers' ? 'containers/json' : key})`,
+        {
+          location: source,
+        },
+      );
+    }
+  }
+  const doc: SnapshotDocument = {};
+  for (const key of present) doc[key] = data[key] as unknown[];
+  if ('metadata' in data) {
+    const meta = metadataSchema.safeParse(data.metadata);
+    if (!meta.success)
+      throw new SnapshotError(`${source}: metadata is wrong: ${describeIssues(meta.error)}`, { location: source });
+    const { cluster, takenAt, durationMs, apiVersion, engineVersion } = meta.data;
+    doc.metadata = {
+      ...(cluster !== undefined ? { cluster } : {}),
+      ...(takenAt !== undefined ? { takenAt } : {}),
+      ...(durationMs !== undefined ? { durationMs } : {}),
+      ...(apiVersion !== undefined ? { apiVersion } : {}),
+      ...(engineVersion !== undefined ? { engineVersion } : {}),
+    };
+  }
+  return doc;
+}

@@ -1,0 +1,242 @@
+/**
+ * Cluster states + rules → routes. Every rule runs on every service (a service two rules match
+ * gets routes from both); custom rules run guarded, and their output is checked like labels are.
+ *
+ * Conflicts: when routes (from any cluster, service or rule) claim the same host and path, the
+ * same TCP listen port, the default backend, or a host one of them passes through as TLS, NONE of
+ * them keeps that claim and an error names every claimant. Only the contested host is taken away
+ * (a route keeps its other hosts); a route left with nothing to answer is dropped. No silent
+ * winner, and the result does not depend on the order of services or rules.
+ */
+import type { ClusterState, ServiceState } from '../cluster/model.ts';
+import type { RuleConfig, RuleFunction } from '../config/schema.ts';
+import type { Diagnostic } from '../diagnostics.ts';
+import { dockerLbDialect } from './dialect-docker-lb.ts';
+import { interlockDialect } from './dialect-interlock.ts';
+import { parseRedirectSource } from './fields.ts';
+import type { DialectResult, SourcedSpec } from './labels.ts';
+import { resolveRoute } from './resolve.ts';
+import type { Route } from './types.ts';
+
+export interface SkippedService {
+  cluster: string;
+  service: string;
+  reason: string;
+}
+
+export interface BuildResult {
+  routes: Route[];
+  diagnostics: Diagnostic[];
+  /** Services with a route that were left out for a reason that is not a problem (scaled to zero). */
+  skipped: SkippedService[];
+}
+
+export const DEFAULT_RULES: readonly RuleConfig[] = [{ kind: 'interlock', allowRawDirectives: false }];
+
+function ruleName(rule: RuleConfig): string {
+  return rule.kind === 'custom' ? rule.name : rule.kind;
+}
+
+function runCustom(
+  name: string,
+  fn: RuleFunction,
+  service: ServiceState,
+  cluster: string,
+): { specs: SourcedSpec[]; diagnostics: Diagnostic[] } {
+  const fail = (message: string, fix: string) => ({
+    specs: [],
+    diagnostics: [
+      {
+        severity: 'error' as const,
+        code: 'rule-failed',
+        message: `rule ${name} ${message}; the service is left out`,
+        fix,
+        cluster,
+        service: service.name,
+      },
+    ],
+  });
+  let result: unknown;
+  try {
+    // A copy: a rule that mutates its argument must not change what later rules see.
+    result = fn(structuredClone(service), { cluster });
+  } catch (error) {
+    const text = error instanceof Error ? error.message : String(error);
+    return fail(
+      `threw: ${text.split('\n')[0]?.slice(0, 200) ?? ''}`,
+      `fix the rule's \`routes\` function in the config`,
+    );
+  }
+  if (result === null || result === undefined) return { specs: [], diagnostics: [] };
+  if (typeof (result as { then?: unknown }).then === 'function') {
+    return fail('returned a Promise', 'rules run synchronously: return the RouteSpec itself');
+  }
+  const list = Array.isArray(result) ? result : [result];
+  return { specs: list.map((spec) => ({ spec })), diagnostics: [] };
+}
+
+function runRule(rule: RuleConfig, service: ServiceState, cluster: string): DialectResult {
+  switch (rule.kind) {
+    case 'interlock':
+      return interlockDialect(service, { cluster, ...options(rule) });
+    case 'docker-lb':
+      return dockerLbDialect(service, { cluster, ...options(rule) });
+    case 'custom': {
+      const r = runCustom(rule.name, rule.routes, service, cluster);
+      return { matched: r.specs.length > 0, ...r };
+    }
+  }
+}
+
+function options(rule: { prefix?: string | undefined; allowRawDirectives?: boolean }): {
+  prefix?: string;
+  allowRawDirectives: boolean;
+} {
+  return {
+    ...(rule.prefix !== undefined ? { prefix: rule.prefix } : {}),
+    allowRawDirectives: rule.allowRawDirectives ?? false,
+  };
+}
+
+export function buildRoutes(states: readonly ClusterState[], rules: readonly RuleConfig[] | undefined): BuildResult {
+  const diagnostics: Diagnostic[] = [];
+  const skipped: SkippedService[] = [];
+  let routes: Route[] = [];
+  const activeRules = rules && rules.length > 0 ? rules : DEFAULT_RULES;
+
+  for (const state of states) {
+    for (const service of state.services) {
+      const reasons = new Set<string>();
+      let routed = false;
+      for (const rule of activeRules) {
+        const result = runRule(rule, service, state.cluster);
+        diagnostics.push(...result.diagnostics);
+        if (result.skip) reasons.add(result.skip);
+        for (const spec of result.specs) {
+          const resolved = resolveRoute(spec, ruleName(rule), service, state);
+          diagnostics.push(...resolved.diagnostics);
+          if (resolved.skipped) reasons.add(resolved.skipped);
+          if (resolved.route) {
+            routes.push(resolved.route);
+            routed = true;
+          }
+        }
+      }
+      if (!routed) {
+        for (const reason of [...reasons].sort())
+          skipped.push({ cluster: state.cluster, service: service.name, reason });
+      }
+    }
+  }
+
+  routes = settleConflicts(routes, diagnostics);
+  routes.sort(compareRoutes);
+  return { routes, diagnostics, skipped };
+}
+
+// ---------- conflicts ----------
+
+function who(r: Route): string {
+  return `service ${r.service} (cluster ${r.cluster}, rule ${r.rule})`;
+}
+
+/** What a route answers: each claim can be held by one route only. */
+function claims(r: Route): string[] {
+  if (r.mode === 'tcp') return r.listenPort === undefined ? [] : [`tcp port ${r.listenPort}`];
+  const out = r.hosts.map((h) => (r.sslPassthrough ? `tls ${h}` : `${h}${r.path}`));
+  if (r.defaultBackend) out.push('default backend');
+  return out;
+}
+
+function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
+  const holders = new Map<string, Route[]>();
+  const hold = (claim: string, r: Route) => {
+    const list = holders.get(claim) ?? [];
+    list.push(r);
+    holders.set(claim, list);
+  };
+  for (const r of routes) for (const c of claims(r)) hold(c, r);
+  // A host passed through as TLS cannot also be terminated by the proxy for another route.
+  const passthroughHosts = new Set(routes.filter((r) => r.mode === 'http' && r.sslPassthrough).flatMap((r) => r.hosts));
+  for (const r of routes) {
+    if (r.mode !== 'http' || r.sslPassthrough) continue;
+    for (const h of r.hosts) if (passthroughHosts.has(h)) hold(`tls ${h}`, r);
+  }
+
+  const lostHosts = new Map<Route, Set<string>>();
+  const lostDefault = new Set<Route>();
+  const dropped = new Set<Route>();
+  for (const claim of [...holders.keys()].sort()) {
+    const list = holders.get(claim) ?? [];
+    if (list.length < 2) continue;
+    const sorted = [...list].sort(compareOwners);
+    const what = claim.startsWith('tls ') ? `TLS for ${claim.slice(4)} (passed through by one of them)` : claim;
+    // One diagnostic per claimant, so each service's owner sees it under their service.
+    for (const r of sorted) {
+      const others = sorted.filter((o) => o !== r).map(who);
+      diagnostics.push({
+        severity: 'error',
+        code: 'route-conflict',
+        message: `${what} is claimed by ${who(r)} and also by ${others.join(' and ')}; none of them gets it`,
+        fix: 'give each service its own host or path (or remove the labels from the one that should not have it)',
+        cluster: r.cluster,
+        service: r.service,
+      });
+    }
+    for (const r of list) {
+      if (claim === 'default backend') lostDefault.add(r);
+      else if (claim.startsWith('tcp port ')) dropped.add(r);
+      else {
+        const host = claim.startsWith('tls ') ? claim.slice(4) : r.hosts.find((h) => claim === `${h}${r.path}`);
+        if (host !== undefined) {
+          const set = lostHosts.get(r) ?? new Set<string>();
+          set.add(host);
+          lostHosts.set(r, set);
+        }
+      }
+    }
+  }
+
+  const out: Route[] = [];
+  for (const r of routes) {
+    if (dropped.has(r)) continue;
+    const lost = lostHosts.get(r);
+    if (!lost && !lostDefault.has(r)) {
+      out.push(r);
+      continue;
+    }
+    const hosts = r.hosts.filter((h) => !lost?.has(h));
+    const defaultBackend = r.defaultBackend && !lostDefault.has(r);
+    if (hosts.length === 0 && !defaultBackend) continue;
+    // A redirect is only kept while its source host still belongs to the route.
+    const redirects = r.redirects.filter((x) => {
+      const from = parseRedirectSource(x.from);
+      return from.ok && hosts.includes(from.value.host);
+    });
+    out.push({ ...r, hosts, defaultBackend, redirects });
+  }
+  return out;
+}
+
+/** Code-unit order: unlike localeCompare it does not change with the machine's locale. */
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compareOwners(a: Route, b: Route): number {
+  return cmp(a.cluster, b.cluster) || cmp(a.service, b.service) || cmp(a.rule, b.rule);
+}
+
+/** Hosts, then the longest path first, then cluster, service and rule; TCP routes by listen port. */
+export function compareRoutes(a: Route, b: Route): number {
+  const ha = a.hosts[0] ?? '';
+  const hb = b.hosts[0] ?? '';
+  return (
+    cmp(ha, hb) ||
+    b.path.length - a.path.length ||
+    cmp(a.path, b.path) ||
+    (a.listenPort ?? 0) - (b.listenPort ?? 0) ||
+    compareOwners(a, b) ||
+    cmp(a.hosts.join(','), b.hosts.join(','))
+  );
+}

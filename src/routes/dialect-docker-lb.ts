@@ -1,0 +1,168 @@
+/**
+ * The `com.docker.lb.*` service labels of Interlock 2 (Docker EE / MKE layer 7 routing).
+ *
+ * - `hosts`, `websocket_endpoints`: comma lists (spaces around items allowed, as in Docker's docs).
+ * - `redirects`: `SOURCE,TARGET` pairs separated by `;`, as Interlock 2 documents it:
+ *   `http://old.example.com,https://new.example.com;old.example.org,https://new.example.org`.
+ *   SOURCE is a host, or `http://HOST` / `https://HOST` for one scheme; TARGET an absolute
+ *   http(s) URL. A source host must be one of the service's own hosts, so no service can redirect
+ *   a host that belongs to another.
+ * - `ssl_cert`, `ssl_key`: Docker secret names; interlock expects files of those names in the
+ *   output's certificate directory.
+ * - `service_cluster`: in Interlock 2 it picks the proxy group serving the service. Here it must
+ *   name the interlock cluster (the key under `clusters` in the config) the service is read from;
+ *   otherwise the service is left out of this cluster's routes, listed as skipped with the reason.
+ * - `default_backend=true`: the service answers requests for unknown hosts; it needs no `hosts`.
+ */
+import type { ServiceState } from '../cluster/model.ts';
+import {
+  type FieldResult,
+  parseBoolean,
+  parseCookieName,
+  parseEnum,
+  parseFileName,
+  parseHostname,
+  parseIdentifier,
+  parseNetworkName,
+  parsePath,
+  parsePort,
+  parseRedirectSource,
+  parseRedirectTarget,
+} from './fields.ts';
+import {
+  type DialectOptions,
+  type DialectResult,
+  LabelReader,
+  parseList,
+  type SpecField,
+  splitList,
+} from './labels.ts';
+import type { Redirect, RouteSpec } from './types.ts';
+
+export const DOCKER_LB_PREFIX = 'com.docker.lb';
+
+export const DOCKER_LB_LABELS = {
+  single: [
+    'hosts',
+    'port',
+    'network',
+    'context_root',
+    'context_root_rewrite',
+    'ssl_cert',
+    'ssl_key',
+    'websocket_endpoints',
+    'sticky_session_cookie',
+    'redirects',
+    'ssl_passthrough',
+    'backend_mode',
+    'ip_hash',
+    'default_backend',
+    'service_cluster',
+  ],
+  multi: [],
+} as const;
+
+function parseRedirects(raw: string): FieldResult<Redirect[]> {
+  const out: Redirect[] = [];
+  for (const [i, pair] of splitList(raw, ';').entries()) {
+    const parts = splitList(pair, ',');
+    if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
+      return {
+        ok: false,
+        error: `redirect ${i + 1} is not a SOURCE,TARGET pair`,
+        fix: 'write SOURCE,TARGET pairs separated by `;`, e.g. http://old.example.com,https://new.example.com',
+      };
+    }
+    const from = parseRedirectSource(parts[0] ?? '');
+    if (!from.ok)
+      return { ok: false, error: `redirect ${i + 1}: ${from.error}`, ...(from.fix ? { fix: from.fix } : {}) };
+    const to = parseRedirectTarget(parts[1] ?? '');
+    if (!to.ok) return { ok: false, error: `redirect ${i + 1}: ${to.error}`, ...(to.fix ? { fix: to.fix } : {}) };
+    out.push({ from: from.value.text, to: to.value });
+  }
+  return { ok: true, value: out };
+}
+
+export function dockerLbDialect(service: ServiceState, options: DialectOptions): DialectResult {
+  const labels = new LabelReader(service, options.cluster, options.prefix ?? DOCKER_LB_PREFIX, DOCKER_LB_LABELS);
+  if (!labels.any) return { matched: false, specs: [], diagnostics: [] };
+  const key = (name: string) => labels.key(name);
+
+  // Decided first: a service meant for another cluster is none of this cluster's business.
+  const serviceCluster = labels.get('service_cluster', parseIdentifier);
+  if (serviceCluster !== undefined && serviceCluster !== options.cluster) {
+    return {
+      matched: true,
+      specs: [],
+      diagnostics: labels.diagnostics,
+      skip: `${key('service_cluster')} is ${serviceCluster}, not this cluster (${options.cluster})`,
+    };
+  }
+
+  const spec: RouteSpec = {};
+  const hosts = labels.get('hosts', parseList(',', parseHostname));
+  if (hosts !== undefined) spec.hosts = [...new Set(hosts)];
+  const defaultBackend = labels.get('default_backend', parseBoolean);
+  if (defaultBackend !== undefined) spec.defaultBackend = defaultBackend;
+  if (!labels.has('hosts') && !defaultBackend) {
+    labels.error(
+      'label-missing',
+      key('hosts'),
+      `has ${labels.prefix}.* labels but no ${key('hosts')}: the service is left out`,
+      `add ${key('hosts')}=app.example.com (or ${key('default_backend')}=true), or remove the ${labels.prefix}.* labels`,
+    );
+  }
+
+  const port = labels.get('port', parsePort);
+  if (port !== undefined) spec.port = port;
+  const network = labels.get('network', parseNetworkName);
+  if (network !== undefined) spec.network = network;
+  const mode = labels.get('backend_mode', (v) => parseEnum(v, ['task', 'vip'] as const));
+  if (mode !== undefined) spec.backendMode = mode;
+
+  const contextRoot = labels.get('context_root', parsePath);
+  if (contextRoot !== undefined) spec.path = contextRoot;
+  const rewrite = labels.get('context_root_rewrite', parseBoolean);
+  if (rewrite !== undefined) {
+    if (labels.has('context_root')) spec.stripPath = rewrite;
+    else labels.ignored('context_root_rewrite', 'context_root');
+  }
+  const websockets = labels.get('websocket_endpoints', parseList(',', parsePath));
+  if (websockets !== undefined) spec.websocketPaths = websockets;
+
+  const sslCert = labels.get('ssl_cert', parseFileName);
+  if (sslCert !== undefined) spec.sslCert = sslCert;
+  const sslKey = labels.get('ssl_key', parseFileName);
+  if (sslKey !== undefined) {
+    if (labels.has('ssl_cert')) spec.sslKey = sslKey;
+    else labels.ignored('ssl_key', 'ssl_cert');
+  }
+  const passthrough = labels.get('ssl_passthrough', parseBoolean);
+  if (passthrough !== undefined) spec.sslPassthrough = passthrough;
+
+  const cookie = labels.get('sticky_session_cookie', parseCookieName);
+  if (cookie !== undefined) spec.stickyCookie = cookie;
+  const ipHash = labels.get('ip_hash', parseBoolean);
+  if (ipHash !== undefined) spec.ipHash = ipHash;
+  const redirects = labels.get('redirects', parseRedirects);
+  if (redirects !== undefined) spec.redirects = redirects;
+
+  if (labels.failed) return { matched: true, specs: [], diagnostics: labels.diagnostics };
+  const sources: Partial<Record<SpecField, string>> = {
+    hosts: key('hosts'),
+    port: key('port'),
+    network: key('network'),
+    backendMode: key('backend_mode'),
+    path: key('context_root'),
+    stripPath: key('context_root_rewrite'),
+    websocketPaths: key('websocket_endpoints'),
+    sslCert: key('ssl_cert'),
+    sslKey: key('ssl_key'),
+    sslPassthrough: key('ssl_passthrough'),
+    stickyCookie: key('sticky_session_cookie'),
+    ipHash: key('ip_hash'),
+    redirects: key('redirects'),
+    defaultBackend: key('default_backend'),
+  };
+  return { matched: true, specs: [{ spec, labels: sources }], diagnostics: labels.diagnostics };
+}

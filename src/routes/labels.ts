@@ -1,0 +1,263 @@
+/**
+ * What the label dialects share: reading the labels under a prefix (exact `name` / `name.N` keys,
+ * never substring matches), reporting unknown ones with a "did you mean", and turning a field
+ * parser's result into a diagnostic that names cluster, service and label.
+ */
+import type { ServiceState } from '../cluster/model.ts';
+import type { Diagnostic } from '../diagnostics.ts';
+import { type FieldResult, quoteValue } from './fields.ts';
+import type { RouteSpec } from './types.ts';
+
+export type SpecField = keyof RouteSpec;
+
+/** A spec from a rule, with the label behind each field so later diagnostics can name it. */
+export interface SourcedSpec {
+  spec: RouteSpec;
+  /** Label that sets (or would set) each field; absent for custom rules. */
+  labels?: Partial<Record<SpecField, string>>;
+}
+
+export interface DialectResult {
+  /** false when the service carries no label of this dialect: it is simply not this dialect's. */
+  matched: boolean;
+  /** Empty when a label was wrong: the service is refused, and `diagnostics` says why. */
+  specs: SourcedSpec[];
+  diagnostics: Diagnostic[];
+  /** Set when the labels deliberately place the service elsewhere: left out, no problem to report. */
+  skip?: string;
+}
+
+export interface DialectOptions {
+  cluster: string;
+  prefix?: string;
+  allowRawDirectives?: boolean;
+}
+
+export interface LabelValue {
+  key: string;
+  value: string;
+}
+
+/** A label key as shown in a diagnostic: as is when plain, quoted and escaped otherwise. */
+export function labelKeyText(key: string): string {
+  return /^[A-Za-z0-9._/-]{1,200}$/.test(key) ? key : quoteValue(key);
+}
+
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = c;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 10) return Math.abs(a.length - b.length);
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] ?? 0;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j] ?? 0;
+      row[j] = Math.min((row[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length] ?? 0;
+}
+
+/**
+ * Reads one service's labels for one dialect and collects its diagnostics. Single-valued labels are
+ * `PREFIX.name`; multi-valued ones are `PREFIX.name` and `PREFIX.name.N` (N digits), in that order
+ * and then by N.
+ */
+export class LabelReader {
+  readonly prefix: string;
+  readonly diagnostics: Diagnostic[] = [];
+  /** true when the service has at least one label under the prefix. */
+  readonly any: boolean;
+  private readonly single = new Map<string, LabelValue>();
+  private readonly multi = new Map<string, LabelValue[]>();
+  private readonly service: ServiceState;
+  private readonly cluster: string;
+
+  constructor(
+    service: ServiceState,
+    cluster: string,
+    prefix: string,
+    known: { single: readonly string[]; multi: readonly string[]; ignore?: readonly string[] },
+  ) {
+    this.service = service;
+    this.cluster = cluster;
+    this.prefix = prefix;
+    const lead = `${prefix}.`;
+    const all = [...known.single, ...known.multi];
+    const numbered: { name: string; n: number; label: LabelValue }[] = [];
+    let any = false;
+    for (const key of Object.keys(service.labels).sort()) {
+      if (!key.startsWith(lead)) continue;
+      const rest = key.slice(lead.length);
+      if (known.ignore?.includes(rest)) continue;
+      any = true;
+      const value = service.labels[key] ?? '';
+      if (known.single.includes(rest)) {
+        this.single.set(rest, { key, value });
+        continue;
+      }
+      if (known.multi.includes(rest)) {
+        numbered.push({ name: rest, n: -1, label: { key, value } });
+        continue;
+      }
+      const m = /^([a-z_]+)\.([0-9]{1,9})$/.exec(rest);
+      if (m && known.multi.includes(m[1] ?? '')) {
+        numbered.push({ name: m[1] ?? '', n: Number(m[2]), label: { key, value } });
+        continue;
+      }
+      this.unknown(key, rest, all, known, m?.[1]);
+    }
+    numbered.sort((a, b) => a.n - b.n || (a.label.key < b.label.key ? -1 : 1));
+    for (const { name, label } of numbered) {
+      const list = this.multi.get(name) ?? [];
+      list.push(label);
+      this.multi.set(name, list);
+    }
+    this.any = any;
+  }
+
+  private unknown(
+    key: string,
+    rest: string,
+    all: readonly string[],
+    known: { single: readonly string[]; multi: readonly string[] },
+    numberedName: string | undefined,
+  ): void {
+    if (numberedName !== undefined && known.single.includes(numberedName)) {
+      this.warn(
+        'label-unknown',
+        key,
+        `${this.prefix}.${numberedName} takes one value; a numbered \`.N\` form is ignored`,
+        `write it as ${this.prefix}.${numberedName}; only ${known.multi.map((n) => `${this.prefix}.${n}`).join(', ')} take .N`,
+      );
+      return;
+    }
+    const suggestion = closest(rest.replace(/\.[0-9]+$/, ''), all);
+    this.warn(
+      'label-unknown',
+      key,
+      `unknown ${this.prefix}.* label, ignored`,
+      suggestion
+        ? `did you mean ${this.prefix}.${suggestion}?`
+        : `known labels: ${all.map((n) => `${this.prefix}.${n}`).join(', ')}`,
+    );
+  }
+
+  key(name: string): string {
+    return `${this.prefix}.${name}`;
+  }
+
+  has(name: string): boolean {
+    return this.single.has(name) || this.multi.has(name);
+  }
+
+  raw(name: string): LabelValue | undefined {
+    return this.single.get(name);
+  }
+
+  /** Every value of a multi-valued label: `name`, then `name.N` by N. */
+  rawAll(name: string): LabelValue[] {
+    return this.multi.get(name) ?? [];
+  }
+
+  /** Parses a single-valued label; undefined when absent or wrong (then an error is recorded). */
+  get<T>(name: string, parse: (raw: string) => FieldResult<T>): T | undefined {
+    const label = this.single.get(name);
+    return label ? this.parse(label, parse) : undefined;
+  }
+
+  /** Parses every value of a multi-valued label; wrong ones are left out and recorded. */
+  getAll<T>(name: string, parse: (raw: string) => FieldResult<T>): T[] {
+    const out: T[] = [];
+    for (const label of this.rawAll(name)) {
+      const v = this.parse(label, parse);
+      if (v !== undefined) out.push(v);
+    }
+    return out;
+  }
+
+  parse<T>(label: LabelValue, parse: (raw: string) => FieldResult<T>): T | undefined {
+    const r = parse(label.value);
+    if (r.ok) return r.value;
+    this.invalid(label, r.error, r.fix);
+    return undefined;
+  }
+
+  invalid(label: LabelValue, error: string, fix?: string): void {
+    this.error('label-invalid', label.key, `${quoteValue(label.value)}: ${error}; the service is left out`, fix);
+  }
+
+  error(code: string, key: string, message: string, fix?: string): void {
+    this.push('error', code, key, message, fix);
+  }
+
+  warn(code: string, key: string, message: string, fix?: string): void {
+    this.push('warning', code, key, message, fix);
+  }
+
+  /** A label that only means something next to another one. */
+  ignored(name: string, needs: string): void {
+    this.warn(
+      'label-ignored',
+      this.key(name),
+      `has no effect without ${this.key(needs)}`,
+      `add ${this.key(needs)} or remove ${this.key(name)}`,
+    );
+  }
+
+  get failed(): boolean {
+    return this.diagnostics.some((d) => d.severity === 'error');
+  }
+
+  private push(severity: Diagnostic['severity'], code: string, key: string, message: string, fix?: string): void {
+    this.diagnostics.push({
+      severity,
+      code,
+      message,
+      ...(fix ? { fix } : {}),
+      cluster: this.cluster,
+      service: this.service.name,
+      label: labelKeyText(key),
+    });
+  }
+}
+
+/** Splits a comma list; items are trimmed of spaces only (`a.com, b.com`), never of other whitespace. */
+export function splitList(raw: string, separator: string): string[] {
+  return raw.split(separator).map((item) => item.replace(/^ +| +$/g, ''));
+}
+
+/** Parses every item of a list label with `parse`; an empty item is an error. */
+export function parseList<T>(
+  separator: string,
+  parse: (raw: string) => FieldResult<T>,
+): (raw: string) => FieldResult<T[]> {
+  return (raw) => {
+    const out: T[] = [];
+    for (const [i, item] of splitList(raw, separator).entries()) {
+      if (item === '') return { ok: false, error: `item ${i + 1} of the \`${separator}\` list is empty` };
+      const r = parse(item);
+      if (!r.ok)
+        return {
+          ok: false,
+          error: `item ${i + 1} (${quoteValue(item, 40)}): ${r.error}`,
+          ...(r.fix ? { fix: r.fix } : {}),
+        };
+      out.push(r.value);
+    }
+    return { ok: true, value: out };
+  };
+}

@@ -76,6 +76,11 @@ export interface ServiceState {
   /** Desired replicas of a replicated service. */
   replicas?: number;
   labels: Readonly<Record<string, string>>;
+  /**
+   * When the service (or container) was created, ISO 8601. Decides who keeps a contested host:
+   * the route that was there first.
+   */
+  createdAt?: string;
   /** Names of the networks the service is attached to, sorted. */
   networks: string[];
   /** Service virtual IPs per network (`Endpoint.VirtualIPs`), sorted by network. */

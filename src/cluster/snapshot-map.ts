@@ -66,6 +66,7 @@ const nodeSchema = z.object({
 
 const serviceSchema = z.object({
   ID: id,
+  CreatedAt: z.string().optional(),
   Spec: z.object({
     Name: name,
     Labels: labels,
@@ -114,6 +115,7 @@ const taskSchema = z.object({
 
 const containerSchema = z.object({
   Id: id,
+  Created: z.number().optional(),
   Names: z.array(z.string()).nullish(),
   Labels: labels,
   State: z.string().optional(),
@@ -427,6 +429,8 @@ function mapServices(
     };
     const replicas = mode?.Replicated?.Replicas;
     if (!global && replicas !== undefined) service.replicas = replicas;
+    const created = isoTime(s.CreatedAt);
+    if (created) service.createdAt = created;
     byId.set(s.ID, service);
   }
 
@@ -540,6 +544,9 @@ function mapContainers(
       name: containerName,
       mode: 'container',
       labels: sortedLabels(c.Labels),
+      ...(c.Created !== undefined && Number.isFinite(c.Created)
+        ? { createdAt: new Date(c.Created * 1000).toISOString() }
+        : {}),
       networks: [...new Set(networks)].sort(cmp),
       vips: [],
       ingressPorts: [],
@@ -618,4 +625,11 @@ export function parseSnapshotText(text: string, source: string): SnapshotDocumen
     };
   }
   return doc;
+}
+
+/** A creation time from the API, normalised to ISO 8601 (UTC, ms); undefined when it is not a time. */
+function isoTime(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
 }

@@ -3,10 +3,13 @@
  * gets routes from both); custom rules run guarded, and their output is checked like labels are.
  *
  * Conflicts: when routes (from any cluster, service or rule) claim the same host and path, the
- * same TCP listen port, the default backend, or a host one of them passes through as TLS, NONE of
- * them keeps that claim and an error names every claimant. Only the contested host is taken away
- * (a route keeps its other hosts); a route left with nothing to answer is dropped. No silent
- * winner, and the result does not depend on the order of services or rules.
+ * same TCP listen port, the default backend, or a host one of them passes through as TLS, the
+ * route that was there first keeps the claim: the oldest service (by creation time, then
+ * cluster, service and rule name). Every newcomer loses that claim with an error naming the
+ * holder, and the holder gets a warning naming the newcomers. So a deploy that reuses a host by
+ * mistake (or on purpose) can neither take the host over nor take it offline, and the result
+ * does not depend on the order of services or rules. Only the contested host is taken away (a
+ * route keeps its other hosts); a route left with nothing to answer is dropped.
  */
 import type { ClusterState, ServiceState } from '../cluster/model.ts';
 import type { RuleConfig, RuleFunction } from '../config/schema.ts';
@@ -169,21 +172,30 @@ function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
   for (const claim of [...holders.keys()].sort()) {
     const list = holders.get(claim) ?? [];
     if (list.length < 2) continue;
-    const sorted = [...list].sort(compareOwners);
+    const sorted = [...list].sort(compareSeniority);
+    const holder = sorted[0] as Route;
+    const losers = sorted.slice(1);
     const what = claim.startsWith('tls ') ? `TLS for ${claim.slice(4)} (passed through by one of them)` : claim;
     // One diagnostic per claimant, so each service's owner sees it under their service.
-    for (const r of sorted) {
-      const others = sorted.filter((o) => o !== r).map(who);
+    diagnostics.push({
+      severity: 'warning',
+      code: 'route-conflict',
+      message: `${what} is also claimed by ${losers.map(who).join(' and ')}; ${who(holder)} was first and keeps it`,
+      fix: 'remove the claim from the newer service(s), or remove this one if they should have it',
+      cluster: holder.cluster,
+      service: holder.service,
+    });
+    for (const r of losers) {
       diagnostics.push({
         severity: 'error',
         code: 'route-conflict',
-        message: `${what} is claimed by ${who(r)} and also by ${others.join(' and ')}; none of them gets it`,
-        fix: 'give each service its own host or path (or remove the labels from the one that should not have it)',
+        message: `${what} already belongs to ${who(holder)}; ${who(r)} does not get it`,
+        fix: 'give this service its own host or path, or remove the claim from the older service first',
         cluster: r.cluster,
         service: r.service,
       });
     }
-    for (const r of list) {
+    for (const r of losers) {
       if (claim === 'default backend') lostDefault.add(r);
       else if (claim.startsWith('tcp port ')) dropped.add(r);
       else {
@@ -221,6 +233,13 @@ function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
 /** Code-unit order: unlike localeCompare it does not change with the machine's locale. */
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Oldest first; routes without a creation time count as newest. Ties: cluster, service, rule. */
+function compareSeniority(a: Route, b: Route): number {
+  const ta = a.createdAt ?? '\uffff';
+  const tb = b.createdAt ?? '\uffff';
+  return cmp(ta, tb) || compareOwners(a, b);
 }
 
 function compareOwners(a: Route, b: Route): number {

@@ -584,6 +584,7 @@ export function resolveRoute(
   const route: Route = {
     cluster: state.cluster,
     service: service.name,
+    ...(service.createdAt ? { createdAt: service.createdAt } : {}),
     rule,
     mode: spec.mode ?? 'http',
     hosts: spec.hosts ?? [],

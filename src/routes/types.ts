@@ -30,6 +30,8 @@ export interface Redirect {
 export interface Route {
   cluster: string;
   service: string;
+  /** When the service was created (ISO); the oldest claim on a host keeps it. */
+  createdAt?: string;
   /** Name of the rule that produced it (`interlock`, `docker-lb`, or a custom rule's name). */
   rule: string;
   mode: 'http' | 'tcp';

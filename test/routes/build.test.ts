@@ -100,6 +100,7 @@ describe('buildRoutes on the swarm-demo capture', () => {
     expect(result.routes.find((r) => r.service === 'shop-web')).toEqual({
       cluster: 'local',
       service: 'shop-web',
+      createdAt: '2026-11-23T19:13:51.433Z',
       rule: 'interlock',
       mode: 'http',
       hosts: ['shop.example.com', 'www.example.com'],
@@ -598,41 +599,70 @@ describe('buildRoutes: custom rules', () => {
   });
 });
 
-describe('buildRoutes: conflicts have no winner', () => {
-  it('takes a contested host+path from every claimant, across clusters, and names them all', () => {
+describe('buildRoutes: a contested claim stays with the route that was there first', () => {
+  const at = (iso: string) => ({ createdAt: iso });
+
+  it('keeps a contested host+path with the oldest service, across clusters, and tells both sides', () => {
     const r = buildRoutes(
       [
-        cluster('east', [svc('shop', web('shop.example.com', { 'interlock.alias_domain': 'www.example.com' }))]),
-        cluster('west', [svc('shop2', web('shop.example.com')), svc('other', web('other.example.com'))]),
+        cluster('east', [
+          svc(
+            'shop',
+            web('shop.example.com', { 'interlock.alias_domain': 'www.example.com' }),
+            at('2026-01-02T00:00:00.000Z'),
+          ),
+        ]),
+        cluster('west', [
+          svc('shop2', web('shop.example.com'), at('2026-01-01T00:00:00.000Z')),
+          svc('other', web('other.example.com')),
+        ]),
       ],
       undefined,
     );
-    const fix = 'give each service its own host or path (or remove the labels from the one that should not have it)';
-    expect(errors(r.diagnostics)).toEqual([
+    expect(r.diagnostics).toEqual([
       {
-        severity: 'error',
+        severity: 'warning',
         code: 'route-conflict',
         message:
-          'shop.example.com/ is claimed by service shop (cluster east, rule interlock) and also by service shop2 (cluster west, rule interlock); none of them gets it',
-        fix,
-        cluster: 'east',
-        service: 'shop',
-      },
-      {
-        severity: 'error',
-        code: 'route-conflict',
-        message:
-          'shop.example.com/ is claimed by service shop2 (cluster west, rule interlock) and also by service shop (cluster east, rule interlock); none of them gets it',
-        fix,
+          'shop.example.com/ is also claimed by service shop (cluster east, rule interlock); service shop2 (cluster west, rule interlock) was first and keeps it',
+        fix: 'remove the claim from the newer service(s), or remove this one if they should have it',
         cluster: 'west',
         service: 'shop2',
       },
+      {
+        severity: 'error',
+        code: 'route-conflict',
+        message:
+          'shop.example.com/ already belongs to service shop2 (cluster west, rule interlock); service shop (cluster east, rule interlock) does not get it',
+        fix: 'give this service its own host or path, or remove the claim from the older service first',
+        cluster: 'east',
+        service: 'shop',
+      },
     ]);
-    // shop keeps its uncontested alias; shop2 has nothing left and is dropped.
+    // shop keeps its uncontested alias; the older shop2 keeps the contested host.
     expect(r.routes.map((x) => [x.cluster, x.service, x.hosts])).toEqual([
       ['west', 'other', ['other.example.com']],
+      ['west', 'shop2', ['shop.example.com']],
       ['east', 'shop', ['www.example.com']],
     ]);
+  });
+
+  it('does not let a new deploy take a working host offline', () => {
+    const before = buildRoutes(
+      [cluster('prod', [svc('site', web('site.example.com'), at('2026-01-01T00:00:00.000Z'))])],
+      undefined,
+    );
+    const after = buildRoutes(
+      [
+        cluster('prod', [
+          svc('site', web('site.example.com'), at('2026-01-01T00:00:00.000Z')),
+          svc('aaa-intruder', web('site.example.com'), at('2026-06-01T00:00:00.000Z')),
+        ]),
+      ],
+      undefined,
+    );
+    expect(after.routes).toEqual(before.routes);
+    expect(after.diagnostics.filter((d) => d.severity === 'error').map((d) => d.service)).toEqual(['aaa-intruder']);
   });
 
   it('lets two services share a host on different paths, longest path first', () => {
@@ -652,55 +682,71 @@ describe('buildRoutes: conflicts have no winner', () => {
     ]);
   });
 
-  it('drops both routes that want one TCP port, and both default backends lose that role', () => {
+  it('gives one TCP port and the default backend to the first claimant only (ties: by name)', () => {
     const tcp = (port: number) =>
       ({ kind: 'custom', name: `tcp${port}`, routes: () => ({ mode: 'tcp', listenPort: 5432, port }) }) as RuleConfig;
     const r = buildRoutes([cluster('prod', [svc('db', {})])], [tcp(5432), tcp(5433)]);
-    expect(r.routes).toEqual([]);
-    expect(r.diagnostics.map((d) => d.message)).toEqual([
-      'tcp port 5432 is claimed by service db (cluster prod, rule tcp5432) and also by service db (cluster prod, rule tcp5433); none of them gets it',
-      'tcp port 5432 is claimed by service db (cluster prod, rule tcp5433) and also by service db (cluster prod, rule tcp5432); none of them gets it',
+    expect(r.routes.map((x) => [x.rule, x.listenPort])).toEqual([['tcp5432', 5432]]);
+    expect(r.diagnostics.map((d) => [d.severity, d.message])).toEqual([
+      [
+        'warning',
+        'tcp port 5432 is also claimed by service db (cluster prod, rule tcp5433); service db (cluster prod, rule tcp5432) was first and keeps it',
+      ],
+      [
+        'error',
+        'tcp port 5432 already belongs to service db (cluster prod, rule tcp5432); service db (cluster prod, rule tcp5433) does not get it',
+      ],
     ]);
     const dflt = (host: string) => ({
       'com.docker.lb.hosts': host,
       'com.docker.lb.port': '80',
       'com.docker.lb.default_backend': 'true',
     });
-    const d = buildRoutes([cluster('prod', [svc('a', dflt('a.example.com')), svc('b', dflt('b.example.com'))])], BOTH);
-    expect(d.routes.map((x) => [x.service, x.defaultBackend])).toEqual([
-      ['a', false],
-      ['b', false],
-    ]);
-    expect(d.diagnostics.map((x) => [x.service, x.message])).toEqual([
-      [
-        'a',
-        'default backend is claimed by service a (cluster prod, rule docker-lb) and also by service b (cluster prod, rule docker-lb); none of them gets it',
-      ],
-      [
-        'b',
-        'default backend is claimed by service b (cluster prod, rule docker-lb) and also by service a (cluster prod, rule docker-lb); none of them gets it',
-      ],
-    ]);
-  });
-
-  it('does not let one service terminate TLS for a host another passes through', () => {
-    const r = buildRoutes(
+    const d = buildRoutes(
       [
         cluster('prod', [
-          svc('pass', {
-            'com.docker.lb.hosts': 'secure.example.com',
-            'com.docker.lb.port': '443',
-            'com.docker.lb.ssl_passthrough': 'true',
-          }),
-          svc('term', web('secure.example.com', { 'interlock.context_root': '/x' })),
+          svc('a', dflt('a.example.com'), at('2026-02-01T00:00:00.000Z')),
+          svc('b', dflt('b.example.com'), at('2026-01-01T00:00:00.000Z')),
         ]),
       ],
       BOTH,
     );
-    expect(r.routes).toEqual([]);
-    expect(r.diagnostics.map((d) => [d.code, d.service, d.message.split(' is claimed')[0]])).toEqual([
-      ['route-conflict', 'pass', 'TLS for secure.example.com (passed through by one of them)'],
-      ['route-conflict', 'term', 'TLS for secure.example.com (passed through by one of them)'],
+    expect(d.routes.map((x) => [x.service, x.defaultBackend])).toEqual([
+      ['a', false],
+      ['b', true],
+    ]);
+    expect(d.diagnostics.map((x) => [x.severity, x.service])).toEqual([
+      ['warning', 'b'],
+      ['error', 'a'],
+    ]);
+  });
+
+  it('does not let one service terminate TLS for a host an older one passes through', () => {
+    const r = buildRoutes(
+      [
+        cluster('prod', [
+          svc(
+            'pass',
+            {
+              'com.docker.lb.hosts': 'secure.example.com',
+              'com.docker.lb.port': '443',
+              'com.docker.lb.ssl_passthrough': 'true',
+            },
+            at('2026-01-01T00:00:00.000Z'),
+          ),
+          svc('term', web('secure.example.com', { 'interlock.context_root': '/x' }), at('2026-01-02T00:00:00.000Z')),
+        ]),
+      ],
+      BOTH,
+    );
+    expect(r.routes.map((x) => [x.service, x.hosts, x.sslPassthrough])).toEqual([
+      ['pass', ['secure.example.com'], true],
+    ]);
+    expect(
+      r.diagnostics.map((d) => [d.severity, d.service, d.message.split(' is also')[0]?.split(' already')[0]]),
+    ).toEqual([
+      ['warning', 'pass', 'TLS for secure.example.com (passed through by one of them)'],
+      ['error', 'term', 'TLS for secure.example.com (passed through by one of them)'],
     ]);
   });
 
@@ -708,17 +754,24 @@ describe('buildRoutes: conflicts have no winner', () => {
     const r = buildRoutes(
       [
         cluster('prod', [
-          svc('blog', {
-            'com.docker.lb.hosts': 'blog.example.com,news.example.com',
-            'com.docker.lb.port': '80',
-            'com.docker.lb.redirects': 'news.example.com,https://blog.example.com',
-          }),
-          svc('news', web('news.example.com')),
+          svc(
+            'blog',
+            {
+              'com.docker.lb.hosts': 'blog.example.com,news.example.com',
+              'com.docker.lb.port': '80',
+              'com.docker.lb.redirects': 'news.example.com,https://blog.example.com',
+            },
+            at('2026-03-01T00:00:00.000Z'),
+          ),
+          svc('news', web('news.example.com'), at('2026-01-01T00:00:00.000Z')),
         ]),
       ],
       BOTH,
     );
-    expect(r.routes.map((x) => [x.service, x.hosts, x.redirects])).toEqual([['blog', ['blog.example.com'], []]]);
+    expect(r.routes.map((x) => [x.service, x.hosts, x.redirects])).toEqual([
+      ['blog', ['blog.example.com'], []],
+      ['news', ['news.example.com'], []],
+    ]);
   });
 
   it('decides the same whatever order services and clusters come in', () => {
@@ -727,7 +780,7 @@ describe('buildRoutes: conflicts have no winner', () => {
       cluster('west', [svc('z', web('same.example.com'))]),
     ];
     const b = [...a].reverse().map((c) => ({ ...c, services: [...c.services].reverse() }));
-    expect(JSON.stringify(buildRoutes(b, undefined).routes)).toBe(JSON.stringify(buildRoutes(a, undefined).routes));
+    expect(JSON.stringify(buildRoutes(b, undefined))).toBe(JSON.stringify(buildRoutes(a, undefined)));
   });
 });
 

@@ -1,0 +1,525 @@
+/**
+ * Routes → one Nginx configuration file. Pure: the same routes and output give the same bytes, in
+ * any input order.
+ *
+ * Shape: an upstream per route; a server block per group of hosts whose blocks would be identical
+ * (a host with its aliases, usually), one for plain HTTP and one for TLS when the output has an
+ * HTTPS listener; a default server answering 503 (or the routes marked `defaultBackend`).
+ * Nginx picks the server by host (exact, then the longest `*.` wildcard) and then the location by
+ * the longest prefix, as the HAProxy map does. A path `/api` becomes `location /api/` plus
+ * `location = /api`, so `/apix` is not under it.
+ *
+ * What open-source Nginx 1.22 cannot do, and what is done instead:
+ * - Cookie stickiness (no `sticky`): `hash <key> consistent`, the key being the cookie when the
+ *   request has it and `$request_id` when not; a request without the cookie gets it set to that
+ *   same `$request_id`, so its next requests hash to the same server.
+ * - Active health checks: passive ones (`max_fails=3 fail_timeout=<interval>`); the check path is
+ *   not requested.
+ * - TCP routes and TLS passthrough need the stream module, which is not loaded here: they are left
+ *   out, with a note in the file.
+ */
+import path from 'node:path';
+import type { NginxOutput } from '../config/schema.ts';
+import type { Route } from '../routes/types.ts';
+import { renderTemplate } from './mustache.ts';
+import { builtInTemplate } from './templates.ts';
+import {
+  compareStrings,
+  GENERATED_NOTICE,
+  hostPort,
+  joinPath,
+  listenAddress,
+  type NamedRoute,
+  nameRoutes,
+  nginxWord,
+  type RenderedFile,
+  redirectHasPath,
+  redirectSource,
+} from './types.ts';
+
+const HSTS = 'max-age=31536000';
+const KEEPALIVE = 16;
+const PASSIVE_MAX_FAILS = 3;
+/** Debian, Ubuntu and Alpine keep the system CA bundle here. */
+const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
+// ---------- the view: what templates/nginx.conf.mustache receives ----------
+
+export interface NginxLocationView {
+  /** What follows `location`: `/`, `/api/`, `= /api`. */
+  match: string;
+  /** `cluster/service`, for a comment; empty for the 503 fallback. */
+  about: string;
+  /** `return 301 <target>` (SSL-only route on plain HTTP), or false. */
+  redirect: false | string;
+  /** `return 503`: no route here, or the route has no running backend. */
+  unavailable: boolean;
+  proxy:
+    | false
+    | {
+        /** `proxy_pass` target, with the URI that strips the prefix when asked. */
+        pass: string;
+        websocket: boolean;
+        /** Verify the backend certificate against the requested host name. */
+        verifyTls: false | { trustedCertificate: string };
+        hsts: false | string;
+        /** Variable holding the sticky cookie to set (empty when the request has it), or false. */
+        setCookie: false | string;
+      };
+}
+
+export interface NginxServerView {
+  /** `listen` arguments. */
+  listen: string;
+  /** `server_name` arguments. */
+  serverNames: string;
+  certificate: false | { cert: string; key: string };
+  /** TLS default server without a default certificate: refuse unknown names. */
+  rejectHandshake: boolean;
+  /** Server-wide `return 301 <target>` (a redirect label), or false. */
+  redirect: false | string;
+  locations: NginxLocationView[];
+}
+
+export interface NginxUpstreamView {
+  name: string;
+  about: string;
+  /** Balancing directive (`least_conn`, `ip_hash`, `random`, `hash ... consistent`), or false for round robin. */
+  balance: false | string;
+  servers: Array<{ address: string; params: string }>;
+  keepalive: number;
+}
+
+export interface NginxStickyView {
+  cookie: string;
+  /** Variable (without `$`) holding the hash key: the cookie, else `$request_id`. */
+  keyVariable: string;
+  /** Variable (without `$`) holding the Set-Cookie value, empty when the request has the cookie. */
+  setVariable: string;
+  /** Regex (map source `$http_cookie`) capturing the cookie value as $1. */
+  capture: string;
+  /** Regex matching a request that already has the cookie. */
+  present: string;
+  setCookie: string;
+}
+
+export interface NginxView {
+  notice: string;
+  summary: string;
+  pidFile: string;
+  errorLog: string;
+  temp: { clientBody: string; proxy: string; fastcgi: string; uwsgi: string; scgi: string };
+  workerConnections: number;
+  serverNamesHash: { maxSize: number; bucketSize: number };
+  sticky: NginxStickyView[];
+  upstreams: NginxUpstreamView[];
+  servers: NginxServerView[];
+  /** Routes this output cannot serve, and why; one comment line each. */
+  notes: string[];
+}
+
+export interface NginxRenderOptions {
+  /** Template text overriding templates/nginx.conf.mustache. */
+  template?: string;
+  /**
+   * Directory for the pid file, error log and temp paths. Relative paths stay relative: Nginx
+   * resolves them against its prefix (`-p`).
+   */
+  runDir: string;
+}
+
+// ---------- helpers ----------
+
+interface Listener {
+  kind: 'http' | 'https';
+  /** `https://$host[:port]$request_uri`: where SSL-only routes send plain HTTP. */
+  httpsRedirect: string;
+}
+
+interface Context {
+  upstreamOf: Map<NamedRoute, string>;
+  stickyOf: Map<string, NginxStickyView>;
+}
+
+interface LocationEntry {
+  /** The path the location is about, for ordering. */
+  path: string;
+  exact: boolean;
+  /** A route's own path (true) or one of its websocket paths under it (false). */
+  main: boolean;
+  websocket: boolean;
+  named: NamedRoute;
+}
+
+function proxyTarget(named: NamedRoute, upstream: string, entry: LocationEntry): string {
+  const r = named.route;
+  const scheme = r.backendTls ? 'https' : 'http';
+  if (!r.stripPath || r.path === '/') return `${scheme}://${upstream}`;
+  // With a URI in proxy_pass, Nginx replaces the matched location prefix by it.
+  const rest = entry.path.slice(r.path.length);
+  return entry.exact ? `${scheme}://${upstream}${rest || '/'}` : `${scheme}://${upstream}${rest}/`;
+}
+
+/**
+ * A location as the template sees it. Fields are getters over the route, so the view keeps one
+ * small object per location; the strings are made while the template reads them and die young.
+ */
+class LocationView implements NginxLocationView {
+  readonly #entry: LocationEntry;
+  readonly #listener: Listener;
+  readonly #ctx: Context;
+
+  constructor(entry: LocationEntry, listener: Listener, ctx: Context) {
+    this.#entry = entry;
+    this.#listener = listener;
+    this.#ctx = ctx;
+  }
+
+  get #redirects(): boolean {
+    return this.#entry.named.route.sslOnly && this.#listener.kind === 'http';
+  }
+
+  get match(): string {
+    const e = this.#entry;
+    return e.path === '/' ? '/' : e.exact ? `= ${e.path}` : `${e.path}/`;
+  }
+
+  get about(): string {
+    const r = this.#entry.named.route;
+    return `${r.cluster}/${r.service}`;
+  }
+
+  get redirect(): false | string {
+    return this.#redirects ? this.#listener.httpsRedirect : false;
+  }
+
+  get unavailable(): boolean {
+    return !this.#redirects && !this.#ctx.upstreamOf.has(this.#entry.named);
+  }
+
+  get proxy(): NginxLocationView['proxy'] {
+    const { named } = this.#entry;
+    const upstream = this.#ctx.upstreamOf.get(named);
+    if (this.#redirects || upstream === undefined) return false;
+    const r = named.route;
+    const sticky = r.stickyCookie === undefined ? undefined : this.#ctx.stickyOf.get(r.stickyCookie);
+    return {
+      pass: proxyTarget(named, upstream, this.#entry),
+      websocket: this.#entry.websocket,
+      verifyTls: r.backendTls?.verify ? { trustedCertificate: SYSTEM_CA_BUNDLE } : false,
+      hsts: r.sslOnly && this.#listener.kind === 'https' ? HSTS : false,
+      setCookie: sticky ? sticky.setVariable : false,
+    };
+  }
+}
+
+/** `location /` answering 503, for servers with no route at `/`. */
+const UNAVAILABLE_ROOT: NginxLocationView = {
+  match: '/',
+  about: '',
+  redirect: false,
+  unavailable: true,
+  proxy: false,
+};
+
+function entryOrder(a: LocationEntry, b: LocationEntry): number {
+  return (
+    b.path.length - a.path.length ||
+    compareStrings(a.path, b.path) ||
+    Number(b.exact) - Number(a.exact) ||
+    Number(b.main) - Number(a.main)
+  );
+}
+
+/** The locations of one server: each route's path, its websocket paths, and a 503 fallback at `/`. */
+function locationsFor(routes: readonly NamedRoute[], listener: Listener, ctx: Context): NginxLocationView[] {
+  const only = routes.length === 1 ? routes[0] : undefined;
+  if (only && only.route.websocketPaths.length === 0) {
+    // The common case (one route, no websocket path) needs no merging.
+    const path = only.route.path;
+    const entry = { path, exact: false, main: true, websocket: false, named: only };
+    if (path === '/') return [new LocationView(entry, listener, ctx)];
+    return [
+      new LocationView({ ...entry, exact: true }, listener, ctx),
+      new LocationView(entry, listener, ctx),
+      UNAVAILABLE_ROOT,
+    ];
+  }
+  const candidates: LocationEntry[] = [];
+  for (const named of routes) {
+    const r = named.route;
+    const ws = new Set(r.websocketPaths);
+    const add = (p: string, main: boolean) => {
+      if (p === '/') candidates.push({ path: p, exact: false, main, websocket: ws.has(p), named });
+      else {
+        candidates.push({ path: p, exact: false, main, websocket: ws.has(p), named });
+        candidates.push({ path: p, exact: true, main, websocket: ws.has(p), named });
+      }
+    };
+    add(r.path, true);
+    for (const w of [...ws].sort()) {
+      if (w !== r.path && (r.path === '/' || w.startsWith(`${r.path}/`))) add(w, false);
+    }
+  }
+  // A route's own path beats another route's websocket sub-path; otherwise the first route wins
+  // (the route builder reports such conflicts; this only keeps the output deterministic).
+  const chosen = new Map<string, LocationEntry>();
+  const byPriority = [...candidates.filter((c) => c.main), ...candidates.filter((c) => !c.main)];
+  for (const c of byPriority) {
+    const key = `${c.exact ? '=' : ''}${c.path}`;
+    if (!chosen.has(key)) chosen.set(key, c);
+  }
+  const entries = [...chosen.values()].sort(entryOrder);
+  const views: NginxLocationView[] = entries.map((e) => new LocationView(e, listener, ctx));
+  if (!chosen.has('/')) views.push(UNAVAILABLE_ROOT);
+  return views;
+}
+
+function redirectFor(routes: readonly NamedRoute[], host: string, listener: Listener): false | string {
+  for (const { route } of routes) {
+    for (const x of route.redirects) {
+      const source = redirectSource(x.from);
+      if (source.host === host && source.schemes.includes(listener.kind)) {
+        return redirectHasPath(x.to) ? x.to : `${x.to}$request_uri`;
+      }
+    }
+  }
+  return false;
+}
+
+/** An upstream as the template sees it: getters over the route, like {@link LocationView}. */
+class UpstreamView implements NginxUpstreamView {
+  readonly #named: NamedRoute;
+  readonly #sticky: NginxStickyView | undefined;
+  readonly keepalive = KEEPALIVE;
+
+  constructor(named: NamedRoute, sticky: NginxStickyView | undefined) {
+    this.#named = named;
+    this.#sticky = sticky;
+  }
+
+  get name(): string {
+    return this.#named.name;
+  }
+
+  get about(): string {
+    const r = this.#named.route;
+    const first =
+      r.balance === 'first' && !this.#sticky ? ' (balance first: Nginx has no equivalent, round robin)' : '';
+    return `cluster ${r.cluster}, service ${r.service}, rule ${r.rule}${first}`;
+  }
+
+  get balance(): false | string {
+    return balanceDirective(this.#named.route, this.#sticky);
+  }
+
+  get servers(): NginxUpstreamView['servers'] {
+    const check = this.#named.route.healthCheck;
+    const params = check
+      ? `max_fails=${PASSIVE_MAX_FAILS} fail_timeout=${Math.max(1, Math.ceil(check.intervalMs / 1000))}s`
+      : '';
+    return this.#named.servers.map((s) => ({ address: hostPort(s.address, s.port), params }));
+  }
+}
+
+function balanceDirective(route: Route, sticky: NginxStickyView | undefined): false | string {
+  if (sticky) return `hash $${sticky.keyVariable} consistent`;
+  if (route.ipHash || route.balance === 'source') return 'ip_hash';
+  if (route.balance === 'leastconn') return 'least_conn';
+  if (route.balance === 'random') return 'random';
+  // roundrobin is the default; `first` has no Nginx counterpart.
+  return false;
+}
+
+function stickyView(cookie: string, index: number): NginxStickyView {
+  // Cookie names hold [A-Za-z0-9_.-]: only `.` is special in a regex.
+  const name = cookie.replaceAll('.', '[.]');
+  return {
+    cookie,
+    keyVariable: `interlock_sticky_key_${index}`,
+    setVariable: `interlock_sticky_set_${index}`,
+    capture: `~(?:^|;) *${name}=([^;]+)`,
+    present: `~(?:^|;) *${name}=[^;]`,
+    setCookie: `${cookie}=$request_id; Path=/; HttpOnly`,
+  };
+}
+
+function nextPowerOfTwo(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/**
+ * Sizes of the server name hash: a bucket must hold the longest name (Nginx needs pointer + name
+ * + 2, aligned, plus a terminating pointer), and the table must have room for every name, or
+ * `nginx -t` fails with "could not build server_names_hash".
+ */
+function serverNamesHash(names: number, longest: number): { maxSize: number; bucketSize: number } {
+  const element = 8 + Math.ceil((longest + 2) / 8) * 8;
+  // Above 10,000 Nginx only tries the last 1,000 sizes below max_size: a table four times the
+  // number of names with buckets of 128 bytes leaves every bucket room to spare.
+  return {
+    bucketSize: Math.max(128, nextPowerOfTwo(element + 8)),
+    maxSize: Math.max(1024, nextPowerOfTwo(names * 4)),
+  };
+}
+
+/** Builds the view in one pass over the routes (plus one over hosts). */
+export function nginxView(routes: readonly Route[], output: NginxOutput, runDir: string): NginxView {
+  const named = nameRoutes(routes);
+  const https = output.https;
+  const notes: string[] = [];
+  const http: NamedRoute[] = [];
+  for (const n of named) {
+    const r = n.route;
+    if (r.mode === 'tcp') {
+      notes.push(
+        `tcp route ${r.cluster}/${r.service} (port ${r.listenPort ?? '?'}) is not served: it needs the Nginx stream module`,
+      );
+    } else if (r.sslPassthrough) {
+      notes.push(
+        `TLS passthrough route ${r.cluster}/${r.service} is not served: it needs the Nginx stream module (ssl_preread)`,
+      );
+    } else {
+      http.push(n);
+    }
+  }
+
+  const cookies = [...new Set(http.flatMap((n) => (n.route.stickyCookie === undefined ? [] : [n.route.stickyCookie])))];
+  cookies.sort(compareStrings);
+  const stickyOf = new Map(cookies.map((c, i) => [c, stickyView(c, i)]));
+
+  const upstreamOf = new Map<NamedRoute, string>();
+  const upstreams: NginxUpstreamView[] = [];
+  for (const n of http) {
+    if (n.servers.length === 0) continue;
+    upstreamOf.set(n, n.name);
+    const cookie = n.route.stickyCookie;
+    upstreams.push(new UpstreamView(n, cookie === undefined ? undefined : stickyOf.get(cookie)));
+  }
+  const ctx: Context = { upstreamOf, stickyOf };
+
+  // Routes per host, in canonical order.
+  const byHost = new Map<string, NamedRoute[]>();
+  const defaults: NamedRoute[] = [];
+  for (const n of http) {
+    for (const h of n.route.hosts) {
+      const list = byHost.get(h);
+      if (list) list.push(n);
+      else byHost.set(h, [n]);
+    }
+    if (n.route.defaultBackend) defaults.push(n);
+  }
+  // Host names are ASCII: the native sort is code-unit order, like compareStrings, without a callback.
+  const hosts = [...byHost.keys()].sort();
+
+  const httpListen = listenAddress(output.http.address, output.http.port, 'http');
+  const httpsPort = https?.port ?? 443;
+  const httpsRedirect = `https://$host${httpsPort === 443 ? '' : `:${httpsPort}`}$request_uri`;
+  const listeners: Array<{ listener: Listener; listen: string }> = [
+    { listener: { kind: 'http', httpsRedirect }, listen: httpListen },
+  ];
+  if (https) {
+    listeners.push({
+      listener: { kind: 'https', httpsRedirect },
+      listen: `${listenAddress(https.address, https.port, 'https')} ssl http2`,
+    });
+  }
+
+  const certificateFor = (routesOfHost: readonly NamedRoute[], host: string): NginxServerView['certificate'] => {
+    if (!https) return false;
+    const own = routesOfHost.find((n) => n.route.sslCert !== undefined)?.route;
+    const file = own?.sslCert ?? https.defaultCert ?? `${host}.pem`;
+    const key = own?.sslCert !== undefined ? (own.sslKey ?? own.sslCert) : file;
+    return {
+      cert: nginxWord(joinPath(https.certDir, file), 'TLS certificate'),
+      key: nginxWord(joinPath(https.certDir, key), 'TLS key'),
+    };
+  };
+
+  const servers: NginxServerView[] = [];
+  for (const { listener, listen } of listeners) {
+    const tls = listener.kind === 'https';
+    const defaultCert = https?.defaultCert;
+    servers.push({
+      listen: `${listen} default_server`,
+      serverNames: '_',
+      certificate:
+        tls && defaultCert !== undefined && https
+          ? {
+              cert: nginxWord(joinPath(https.certDir, defaultCert), 'https.defaultCert'),
+              key: nginxWord(joinPath(https.certDir, defaultCert), 'https.defaultCert'),
+            }
+          : false,
+      rejectHandshake: tls && defaultCert === undefined,
+      redirect: false,
+      locations: locationsFor(defaults, listener, ctx),
+    });
+    // Hosts whose server blocks come out the same share one block (a host and its aliases). A
+    // block is fixed by the host's routes, its redirect and its certificate, so that is the key,
+    // and the locations are built once per set of routes.
+    const groups = new Map<string, { names: string[]; server: NginxServerView }>();
+    const locationsByRoutes = new Map<string, NginxLocationView[]>();
+    for (const h of hosts) {
+      const routesOfHost = byHost.get(h) ?? [];
+      const routesKey =
+        routesOfHost.length === 1 ? (routesOfHost[0] as NamedRoute).name : routesOfHost.map((n) => n.name).join(' ');
+      const redirect = redirectFor(routesOfHost, h, listener);
+      const certificate = tls ? certificateFor(routesOfHost, h) : false;
+      const key =
+        redirect === false && certificate === false
+          ? routesKey
+          : `${routesKey}\u0000${redirect}\u0000${certificate ? `${certificate.cert} ${certificate.key}` : ''}`;
+      const group = groups.get(key);
+      if (group) {
+        group.names.push(h);
+        continue;
+      }
+      let locations = locationsByRoutes.get(routesKey);
+      if (!locations) {
+        locations = locationsFor(routesOfHost, listener, ctx);
+        locationsByRoutes.set(routesKey, locations);
+      }
+      const server = { listen, serverNames: '', certificate, rejectHandshake: false, redirect, locations };
+      groups.set(key, { names: [h], server });
+    }
+    for (const { names, server } of groups.values()) servers.push({ ...server, serverNames: names.join(' ') });
+  }
+
+  const longest = hosts.reduce((max, h) => Math.max(max, h.length), 1);
+  const servedRoutes = http.length;
+  let backendCount = 0;
+  for (const n of upstreamOf.keys()) backendCount += n.servers.length;
+  return {
+    notice: GENERATED_NOTICE,
+    summary: `${servedRoutes} http route(s), ${hosts.length} host(s), ${backendCount} server(s)`,
+    pidFile: nginxWord(joinPath(runDir, 'nginx.pid'), 'runDir'),
+    errorLog: nginxWord(joinPath(runDir, 'error.log'), 'runDir'),
+    temp: {
+      clientBody: nginxWord(joinPath(runDir, 'client_body_temp'), 'runDir'),
+      proxy: nginxWord(joinPath(runDir, 'proxy_temp'), 'runDir'),
+      fastcgi: nginxWord(joinPath(runDir, 'fastcgi_temp'), 'runDir'),
+      uwsgi: nginxWord(joinPath(runDir, 'uwsgi_temp'), 'runDir'),
+      scgi: nginxWord(joinPath(runDir, 'scgi_temp'), 'runDir'),
+    },
+    workerConnections: output.workerConnections,
+    serverNamesHash: serverNamesHash(hosts.length, longest),
+    sticky: [...stickyOf.values()],
+    upstreams,
+    servers,
+    notes,
+  };
+}
+
+/** Renders the Nginx config as one file, named after the output's `file`. */
+export function renderNginx(
+  routes: readonly Route[],
+  output: NginxOutput,
+  options: NginxRenderOptions,
+): RenderedFile[] {
+  const view = nginxView(routes, output, options.runDir);
+  const template = options.template ?? builtInTemplate('nginx.conf');
+  const content = renderTemplate(template, view);
+  return [{ name: path.basename(output.file), content }];
+}

@@ -99,17 +99,17 @@ export function planRender(
     const file = outputFile(output, options.configDir, options.outDir);
     const dir = path.dirname(file);
     const template = options.templates.byOutput.get(index);
+    const absolute = withAbsolutePaths(output, options.configDir);
     const rendered =
-      output.kind === 'haproxy'
-        ? renderHaproxy(built.routes, output, template === undefined ? {} : { template })
-        : renderNginx(built.routes, output, {
+      absolute.kind === 'haproxy'
+        ? renderHaproxy(built.routes, absolute, template === undefined ? {} : { template })
+        : renderNginx(built.routes, absolute, {
             ...(template === undefined ? {} : { template }),
-            runDir: output.runDir ? path.resolve(options.configDir, output.runDir) : dir,
+            runDir: absolute.runDir ? path.resolve(options.configDir, absolute.runDir) : dir,
           });
-    const main = path.basename(file);
     const files = rendered.map((f, i) => ({
       // The first rendered file is the output's own file; the others sit next to it.
-      path: i === 0 ? file : path.join(dir, f.name === main ? f.name : f.name),
+      path: i === 0 ? file : path.join(dir, f.name),
       content: f.content,
     }));
     outputs.push({
@@ -130,6 +130,24 @@ export function planRender(
     });
   });
   return { outputs, diagnostics };
+}
+
+/**
+ * Paths in a config are relative to the config file, but a proxy resolves them against its own
+ * file or working directory: render them absolute.
+ */
+function withAbsolutePaths<O extends FileOutput>(output: O, configDir: string): O {
+  const abs = (p: string) => path.resolve(configDir, p);
+  const https = output.https
+    ? {
+        ...output.https,
+        certDir: abs(output.https.certDir),
+        ...(output.https.defaultCert ? { defaultCert: abs(output.https.defaultCert) } : {}),
+      }
+    : undefined;
+  const copy: O = { ...output, ...(https ? { https } : {}) };
+  if (copy.kind === 'haproxy' && copy.masterSocket) copy.masterSocket = abs(copy.masterSocket);
+  return copy;
 }
 
 function countBackends(routes: readonly Route[]): number {

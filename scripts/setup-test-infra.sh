@@ -112,7 +112,7 @@ else
 fi
 
 # --- 5. Test image (no registry here: built from the static busybox) ------------------------------
-have_revision=$(docker image inspect --format '{{ index .Config.Labels "interlock.test-image.revision" }}' \
+have_revision=$(docker image inspect --format '{{ index .Config.Labels "org.interlock-test.image-revision" }}' \
   "$TEST_IMAGE" 2>/dev/null || true)
 if [ "$have_revision" = "$TEST_IMAGE_REVISION" ]; then
   log "test image $TEST_IMAGE present (revision $TEST_IMAGE_REVISION)"
@@ -133,7 +133,7 @@ else
   printf 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$d/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$d/etc/group"
   tar -C "$d" -c . | docker import \
-    --change "LABEL interlock.test-image.revision=$TEST_IMAGE_REVISION" \
+    --change "LABEL org.interlock-test.image-revision=$TEST_IMAGE_REVISION" \
     --change 'ENV PATH=/bin' \
     - "$TEST_IMAGE" >/dev/null
   rm -rf "$d"

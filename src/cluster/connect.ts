@@ -24,7 +24,7 @@ import { ClusterError } from '../errors.ts';
  * Default bound on reaching an engine. Below the 10 s a user waits for a one-line error, leaving
  * room for process start-up and reporting.
  */
-export const DEFAULT_TIMEOUT_MS = 8_000;
+export const DEFAULT_TIMEOUT_MS = 6_000;
 
 /** The docker CLI's default engine address on Linux. */
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';

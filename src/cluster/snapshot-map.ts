@@ -532,7 +532,7 @@ function mapContainers(
             id: c.Id,
             nodeId: '',
             // A port bound to one address is reached there; 0.0.0.0 / :: are reached on loopback.
-            nodeAddress: nodeOverride ?? boundIp ?? '127.0.0.1',
+            nodeAddress: boundIp ?? nodeOverride ?? '127.0.0.1',
             containerId: c.Id,
             addresses: addresses.sort(compareAddresses),
             hostPorts: uniquePorts(hostPorts),

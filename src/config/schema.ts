@@ -93,7 +93,7 @@ const clusterSchema = z
       .describe(
         "Address used for every node when routing to published ports (e.g. 127.0.0.1). Default: each node's own address.",
       ),
-    timeout: duration.optional().describe('How long to wait for the engine before giving up. Default: 8s.'),
+    timeout: duration.optional().describe('How long to wait for the engine before giving up. Default: 6s.'),
     localOnly: z
       .boolean()
       .optional()
@@ -284,7 +284,12 @@ const carbonOutput = z
     pattern: z
       .string()
       .optional()
-      .describe('Metric name pattern; placeholders {prefix} {cluster} {service} {task} {metric}.'),
+      .describe(
+        'Metric name pattern, one for service and task series; placeholders {prefix} {cluster} {service} {task} {node} {metric}. ' +
+          '{task} is the replica slot (the node id for a global service) and is empty, so left out, in service series; ' +
+          '{node} is the Swarm node id: set in task series, and in service series only when the cluster is `localOnly` (per-node sums). ' +
+          'Default: {prefix}.{cluster}.services.{service}.{node}.{metric} and {prefix}.{cluster}.tasks.{service}.{task}.{metric}.',
+      ),
     clusters: clusterNames,
   })
   .describe('Container and service statistics pushed to Carbon (Graphite).');

@@ -351,10 +351,15 @@ describe('mapSnapshot on a standalone engine', () => {
       addresses: [{ network: 'bridge', address: '172.17.0.2' }],
       hostPorts: [{ target: 80, published: 8080, protocol: 'tcp', mode: 'host' }],
     });
-    // A port bound to one address is reached on that address.
+    // A port bound to one address is reached on that address, whatever the cluster's override.
     expect(service(state.services, 'api').tasks[0]?.nodeAddress).toBe('192.0.2.4');
     expect(
       service(mapSnapshot(doc, { cluster: 'dev', nodeAddress: '10.9.9.9' }).state.services, 'api').tasks[0]
+        ?.nodeAddress,
+    ).toBe('192.0.2.4');
+    // A port on every address (0.0.0.0) is reached on the override.
+    expect(
+      service(mapSnapshot(doc, { cluster: 'dev', nodeAddress: '10.9.9.9' }).state.services, 'web').tasks[0]
         ?.nodeAddress,
     ).toBe('10.9.9.9');
   });

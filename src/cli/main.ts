@@ -7,18 +7,13 @@ import { jsonSchema } from '../config/schema.ts';
 import { EXIT_FAILURE, type Io, processIo } from './io.ts';
 import { renderCommand } from './render.ts';
 import { snapshotCommand } from './snapshot.ts';
+import { statsCommand } from './stats.ts';
 import { validateCommand } from './validate.ts';
+import { watchCommand } from './watch.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
-}
-
-function notYet(io: Io, name: string, issue: string) {
-  return () => {
-    io.stderr(`interlock ${name}: not available yet in this version (planned: ${issue}).`);
-    io.setExitCode(EXIT_FAILURE);
-  };
 }
 
 export async function main(argv: string[], io: Io = processIo()): Promise<void> {
@@ -31,16 +26,12 @@ export async function main(argv: string[], io: Io = processIo()): Promise<void> 
     .command(validateCommand(io))
     .command(renderCommand(io))
     .command(snapshotCommand(io))
-    .command(
-      'watch',
-      'Run as a daemon: follow cluster events and keep the proxies in step',
-      {},
-      notYet(io, 'watch', 'the watch daemon'),
-    )
+    .command(statsCommand(io))
+    .command(watchCommand(io))
     .command('schema', 'Print the JSON Schema of YAML / JSON configs', {}, () => {
       io.stdout(JSON.stringify(jsonSchema(), null, 2));
     })
-    .demandCommand(1, 'Name a command: validate, render, snapshot, watch or schema.')
+    .demandCommand(1, 'Name a command: validate, render, snapshot, stats, watch or schema.')
     .strict()
     .recommendCommands()
     .help()

@@ -167,12 +167,10 @@ export async function validateRendered(
   const plan = await planFromArgs(io, checked, args);
   const out: Diagnostic[] = [...plan.sourceDiagnostics, ...plan.diagnostics];
   for (const o of plan.outputs) {
-    const files = [...o.files]
-      .reverse()
-      .map((f) => ({
-        name: path.relative(path.dirname(o.files[o.files.length - 1]?.path ?? ''), f.path),
-        content: f.content,
-      }));
+    const files = [...o.files].reverse().map((f) => ({
+      name: path.relative(path.dirname(o.files[o.files.length - 1]?.path ?? ''), f.path),
+      content: f.content,
+    }));
     const result = await checkRendered(o.output, files, { env: io.env, missingBinary: 'skip' });
     if (!result.ok) {
       out.push({

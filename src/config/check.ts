@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { type Diagnostic, formatConfigPath } from '../diagnostics.ts';
+import { patternProblems } from '../stats/names.ts';
 import { parseDuration } from './duration.ts';
 import type { ClusterConfig, Config, Endpoint } from './schema.ts';
 
@@ -299,6 +300,27 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
           `carbon stores whole seconds: an interval of ${interval}ms puts several points in one slot and only the last survives`,
           'use at least "1s" (10s matches the usual retention)',
         );
+      }
+      if (output.pattern !== undefined) {
+        for (const problem of patternProblems(output.pattern, { tags: output.tags })) {
+          report(
+            'error',
+            'bad-pattern',
+            at('pattern'),
+            `metric name pattern: ${problem}`,
+            'e.g. "{prefix}.{cluster}.{service}.{node}.{task}.{metric}", or remove `pattern` for the documented default',
+          );
+        }
+        const local = (output.clusters ?? clusterNames).filter((c) => config.clusters[c]?.localOnly === true);
+        if (!output.tags && local.length > 0 && !output.pattern.includes('{node}')) {
+          report(
+            'warning',
+            'pattern-no-node',
+            at('pattern'),
+            `no {node} while ${local.map((c) => `cluster "${c}"`).join(', ')} is localOnly: every node's service sums would overwrite each other in one series`,
+            'add {node} to the pattern (it is left out where it has no value)',
+          );
+        }
       }
       const portText = output.address.slice(output.address.lastIndexOf(':') + 1);
       const p = Number(portText);

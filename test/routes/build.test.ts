@@ -77,10 +77,6 @@ const web = (host = 'web.example.com', extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-function errors(diagnostics: readonly Diagnostic[]) {
-  return diagnostics.filter((d) => d.severity === 'error');
-}
-
 describe('buildRoutes on the swarm-demo capture', () => {
   const states = [mapSnapshot(demo(), { cluster: 'local', nodeAddress: '127.0.0.1' }).state];
   const result = buildRoutes(states, BOTH);

@@ -1,0 +1,252 @@
+/**
+ * `interlock stats`: the config's `carbon` outputs without the proxies.
+ *
+ * - `--once` prints the points of one collection to stdout as plaintext protocol lines
+ *   (`path value timestamp`) and exits: a way to see the names and figures without a Carbon.
+ *   CPU % and rates need two samples, so it collects twice, a second apart, and prints the second.
+ * - Without `--once` it runs the carbon outputs until SIGINT / SIGTERM: a stats-only daemon (e.g.
+ *   one per node as a global service with `localOnly`), logging to stderr.
+ *
+ * Exit codes: 0 done (or stopped by a signal); 1 invalid config; 2 a cluster cannot be reached
+ * (`--once`), no carbon output to run, or an endpoint that cannot be resolved.
+ */
+import os from 'node:os';
+import type Docker from 'dockerode';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { connect, type ResolvedEndpoint, resolveEndpoint } from '../cluster/connect.ts';
+import { readSnapshot, toClusterError } from '../cluster/read.ts';
+import { mapSnapshots } from '../cluster/sources.ts';
+import type { CarbonOutput, Config } from '../config/schema.ts';
+import { hasErrors, sortDiagnostics } from '../diagnostics.ts';
+import { InterlockError } from '../errors.ts';
+import { plaintextLine } from '../stats/point.ts';
+import { type CarbonDockerApi, type CarbonRunner, CollectError, createCarbonRunner } from '../stats/runner.ts';
+import { createLogger, LOG_LEVELS, type LogFormat, type Logger, type LogLevel } from '../watch/log.ts';
+import { loadAndCheck } from './config.ts';
+import { EXIT_INVALID, type Io, printDiagnostics, reportFailure } from './io.ts';
+
+export interface StatsOptions {
+  config?: string;
+  once?: boolean;
+  cluster?: string;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+}
+
+/** Time between the two samples of `--once`: the engine samples once a second. */
+const ONCE_GAP_MS = 1_000;
+/** How long buffered points may take to reach Carbon on shutdown. */
+const STOP_TIMEOUT_MS = 5_000;
+/** After a stop, a handle still open must not keep the process alive past this. */
+const EXIT_GRACE_MS = 3_000;
+
+/** Used by `--once` when the config has no carbon output: the names a default output would write. */
+const DEFAULT_ONCE_OUTPUT: CarbonOutput = {
+  kind: 'carbon',
+  address: '127.0.0.1:2003',
+  prefix: 'interlock',
+  interval: '10s',
+  protocol: 'plaintext',
+  tags: false,
+};
+
+interface Engine {
+  docker: Docker;
+  resolved: ResolvedEndpoint;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The clusters the carbon outputs read, limited to `--cluster`. */
+function clustersToRead(config: Config, only: string | undefined): string[] {
+  const names = new Set<string>();
+  for (const o of config.outputs) {
+    if (o.kind !== 'carbon') continue;
+    for (const c of o.clusters ?? Object.keys(config.clusters)) if (c in config.clusters) names.add(c);
+  }
+  const all = [...names].sort();
+  if (all.length === 0) throw new InterlockError('no carbon output reads any cluster');
+  if (only === undefined) return all;
+  if (!(only in config.clusters)) {
+    throw new InterlockError(
+      `unknown cluster "${only}": the config declares ${Object.keys(config.clusters).join(', ')}`,
+    );
+  }
+  if (!all.includes(only)) throw new InterlockError(`no carbon output reads cluster "${only}"`);
+  return [only];
+}
+
+async function connectClusters(io: Io, log: Logger, config: Config, configDir: string, names: readonly string[]) {
+  const engines = new Map<string, Engine>();
+  for (const name of names) {
+    const cluster = config.clusters[name];
+    if (!cluster) continue;
+    const resolved = await resolveEndpoint(cluster, { ...io.env }, { name, configDir });
+    for (const w of resolved.warnings) log.warn(w, { cluster: name });
+    engines.set(name, { docker: connect(resolved), resolved });
+  }
+  return engines;
+}
+
+/** Reads one cluster's state for the running-task counts; a failure is one line naming the cluster. */
+async function readState(config: Config, name: string, engine: Engine, runner: CarbonRunner): Promise<void> {
+  const doc = await readSnapshot(engine.docker, {
+    cluster: name,
+    timeoutMs: engine.resolved.timeoutMs,
+    endpointDisplay: engine.resolved.display,
+  });
+  for (const state of mapSnapshots([{ cluster: name, doc }], config).states) runner.setClusterState(state);
+}
+
+function engineOf(engines: ReadonlyMap<string, Engine>, cluster: string): CarbonDockerApi {
+  const engine = engines.get(cluster);
+  if (!engine) throw new Error(`cluster "${cluster}" is not connected`);
+  return engine.docker;
+}
+
+async function runOnce(io: Io, log: Logger, config: Config, configDir: string, only: string | undefined) {
+  const hasCarbon = config.outputs.some((o) => o.kind === 'carbon');
+  if (!hasCarbon) {
+    io.stderr('interlock: the config has no carbon output; printing the names of a default one (prefix "interlock")');
+    config = { ...config, outputs: [...config.outputs, DEFAULT_ONCE_OUTPUT] };
+  }
+  const names = clustersToRead(config, only);
+  const engines = await connectClusters(io, log, config, configDir, names);
+  const runner = createCarbonRunner({
+    config,
+    docker: (cluster) => engineOf(engines, cluster),
+    log,
+    instance: os.hostname(),
+    clusters: names,
+  });
+  try {
+    await Promise.all([...engines].map(([name, engine]) => readState(config, name, engine, runner)));
+    await runner.collectOnce();
+    await sleep(ONCE_GAP_MS);
+    const points = await runner.collectOnce({ ownFigures: false });
+    if (points.length === 0) io.stderr('interlock: no points: no running container and no Swarm service');
+    else io.stdout(points.map(plaintextLine).join(''));
+  } catch (error) {
+    if (error instanceof CollectError) {
+      const engine = engines.get(error.cluster);
+      throw toClusterError(error.cause, {
+        cluster: error.cluster,
+        endpointDisplay: engine?.resolved.display ?? error.cluster,
+        timeoutMs: engine?.resolved.timeoutMs ?? 0,
+      });
+    }
+    throw error;
+  } finally {
+    await runner.stop(0);
+  }
+}
+
+async function runDaemon(io: Io, log: Logger, config: Config, configDir: string, only: string | undefined) {
+  if (!config.outputs.some((o) => o.kind === 'carbon')) {
+    throw new InterlockError(
+      'the config has no carbon output to run: add one ({ kind: "carbon", address: "HOST:2003" }), or use --once to print the points',
+    );
+  }
+  const names = clustersToRead(config, only);
+  const engines = await connectClusters(io, log, config, configDir, names);
+  const runner = createCarbonRunner({
+    config,
+    docker: (cluster) => engineOf(engines, cluster),
+    log,
+    instance: os.hostname(),
+    clusters: names,
+  });
+
+  // The running-task counts come from a manager's view of each cluster, re-read every shortest
+  // interval; a cluster that cannot be read keeps its last state (the runner ages it out).
+  const refreshMs = Math.min(...runner.status().map((o) => o.intervalMs));
+  const readErrors = new Map<string, string>();
+  let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  let stopping = false;
+  const refresh = async () => {
+    await Promise.all(
+      [...engines].map(async ([name, engine]) => {
+        try {
+          await readState(config, name, engine, runner);
+          if (readErrors.delete(name)) log.info('cluster readable again', { cluster: name });
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          if (readErrors.get(name) !== message) log.warn('cannot read cluster', { cluster: name, error: message });
+          readErrors.set(name, message);
+        }
+      }),
+    );
+    if (!stopping) refreshTimer = setTimeout(() => void refresh(), refreshMs);
+  };
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn('second signal: exiting now', { signal });
+        process.exit(130);
+      }
+      stopping = true;
+      log.info('stopping', { signal });
+      if (refreshTimer) clearTimeout(refreshTimer);
+      void runner.stop(STOP_TIMEOUT_MS).then(() => {
+        log.info('stopped');
+        resolve();
+      });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    // The first state before the first round, so its counts are in it; bounded by the cluster timeouts.
+    void refresh().then(() => {
+      if (!stopping) runner.start();
+    });
+  });
+  // Everything is closed; a socket still half-open must not hold the exit.
+  setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
+}
+
+export async function runStats(io: Io, args: StatsOptions): Promise<void> {
+  const log = createLogger({ format: args.logFormat, level: args.logLevel, write: (line) => io.stderr(line) });
+  try {
+    const checked = await loadAndCheck(io, args.config, 'stats');
+    if (!checked.config || hasErrors(checked.diagnostics)) {
+      printDiagnostics(io, sortDiagnostics(checked.diagnostics), 'text', 'stderr');
+      io.stderr(`interlock: ${checked.loaded.displayFile} is invalid (run \`interlock validate\`)`);
+      io.setExitCode(EXIT_INVALID);
+      return;
+    }
+    if (args.once) await runOnce(io, log, checked.config, checked.configDir, args.cluster);
+    else await runDaemon(io, log, checked.config, checked.configDir, args.cluster);
+  } catch (error) {
+    reportFailure(io, error, 'text');
+  }
+}
+
+export function statsCommand(io: Io): CommandModule<object, StatsOptions> {
+  return {
+    command: 'stats',
+    describe: 'Send container and service statistics to the carbon outputs (--once: print one round instead)',
+    builder: (y: Argv) =>
+      y
+        .option('config', {
+          alias: 'c',
+          type: 'string',
+          describe: 'Config file. Default: the first interlock.config.{ts,mts,js,mjs,yaml,yml,json} here',
+        })
+        .option('once', {
+          type: 'boolean',
+          describe: 'Print the points of one collection (path value timestamp) to stdout and exit; no Carbon needed',
+        })
+        .option('cluster', { type: 'string', describe: 'Only this cluster' })
+        .option('log-format', {
+          choices: ['logfmt', 'json'] as const,
+          default: 'logfmt' as LogFormat,
+          describe: 'Log lines on stderr: logfmt (time=… level=… msg=…) or one JSON object each',
+        })
+        .option('log-level', {
+          choices: LOG_LEVELS,
+          default: 'info' as LogLevel,
+          describe: 'Least severe level logged (debug shows every round)',
+        }) as unknown as Argv<StatsOptions>,
+    handler: (args: ArgumentsCamelCase<StatsOptions>) => runStats(io, args),
+  };
+}

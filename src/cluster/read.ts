@@ -27,7 +27,7 @@ export interface DockerApi {
   version(options?: CallOptions): Promise<unknown>;
   info(options?: CallOptions): Promise<unknown>;
   listServices(options?: CallOptions): Promise<unknown>;
-  listTasks(options?: CallOptions): Promise<unknown>;
+  listTasks(options?: CallOptions & { filters?: Record<string, string[]> }): Promise<unknown>;
   listNetworks(options?: CallOptions): Promise<unknown>;
   listNodes(options?: CallOptions): Promise<unknown>;
   listContainers(options?: CallOptions & { all?: boolean }): Promise<unknown>;
@@ -99,7 +99,8 @@ export async function readSnapshot(docker: DockerApi, options: ReadOptions): Pro
     if (isSwarmManager(info)) {
       const [services, tasks, networks, nodes, containers] = await Promise.all([
         list('GET /services', docker.listServices(call)),
-        list('GET /tasks', docker.listTasks(call)),
+        // History (shut-down tasks) is never a backend: leave it on the manager.
+        list('GET /tasks', docker.listTasks({ ...call, filters: { 'desired-state': ['running'] } })),
         list('GET /networks', docker.listNetworks(call)),
         list('GET /nodes', docker.listNodes(call)),
         list('GET /containers/json', docker.listContainers({ ...call, all: false })),

@@ -74,12 +74,12 @@ describe('renderHaproxy: routing table', () => {
   const entries = mapEntries(map ?? '');
 
   it('maps every host and alias, keyed host + path + "/", so /api never matches /apix', () => {
-    expect(entries.get('shop.example.com/')).toBe('local__shop-web__0');
-    expect(entries.get('www.example.com/')).toBe('local__shop-web__0');
-    expect(entries.get('shop.example.com/api/')).toBe('local__shop-api__0');
-    expect(entries.get('blog.example.com/')).toBe('local__blog__0');
-    expect(entries.get('news.example.com/')).toBe('local__blog__0');
-    expect(entries.get('*.preview.example.com/')).toBe('local__preview__0');
+    expect(entries.get('shop.example.com/')).toBe('shop-web__local__0');
+    expect(entries.get('www.example.com/')).toBe('shop-web__local__0');
+    expect(entries.get('shop.example.com/api/')).toBe('shop-api__local__0');
+    expect(entries.get('blog.example.com/')).toBe('blog__local__0');
+    expect(entries.get('news.example.com/')).toBe('blog__local__0');
+    expect(entries.get('*.preview.example.com/')).toBe('preview__local__0');
   });
 
   it('looks hosts and paths up with map_beg (longest prefix wins) and falls back to a 503 backend', () => {
@@ -106,27 +106,27 @@ describe('renderHaproxy: routing table', () => {
     ).map((f) => f.content);
     const e = mapEntries(featureMap ?? '');
     expect(e.get('docs.example.org/')).toBe(NO_ROUTE_BACKEND);
-    expect(e.get('docs.example.org/v1/')).toBe('local__docs__0');
-    expect(e.get('*.example.org/')).toBe('local__all__0');
+    expect(e.get('docs.example.org/v1/')).toBe('docs__local__0');
+    expect(e.get('*.example.org/')).toBe('all__local__0');
   });
 
   it('renders each route feature in its backend', () => {
     const text = cfg ?? '';
-    expect(section(text, 'backend local__shop-web__0')).toContain('balance leastconn');
-    expect(section(text, 'backend local__shop-web__0')).toContain(
+    expect(section(text, 'backend shop-web__local__0')).toContain('balance leastconn');
+    expect(section(text, 'backend shop-web__local__0')).toContain(
       'http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host shop.example.com',
     );
-    expect(section(text, 'backend local__shop-web__0')).toContain('server shop-web-1 10.0.1.3:8080 check inter 5000ms');
-    expect(section(text, 'backend local__shop-api__0')).toContain('http-request replace-path ^/api/?(.*)$ /\\1');
-    expect(section(text, 'backend local__shop-api__0')).toContain('timeout tunnel 1h');
-    expect(section(text, 'backend local__blog__0')).toContain('cookie SESSION insert indirect nocache httponly');
-    expect(section(text, 'backend local__blog__0')).toContain('server blog-1 10.0.1.9:80 cookie blog-1');
-    expect(section(text, 'backend local__status__0')).toContain(
+    expect(section(text, 'backend shop-web__local__0')).toContain('server shop-web-1 10.0.1.3:8080 check inter 5000ms');
+    expect(section(text, 'backend shop-api__local__0')).toContain('http-request replace-path ^/api/?(.*)$ /\\1');
+    expect(section(text, 'backend shop-api__local__0')).toContain('timeout tunnel 1h');
+    expect(section(text, 'backend blog__local__0')).toContain('cookie SESSION insert indirect nocache httponly');
+    expect(section(text, 'backend blog__local__0')).toContain('server blog-1 10.0.1.9:80 cookie blog-1');
+    expect(section(text, 'backend status__local__0')).toContain(
       'http-request redirect location https://%[var(txn.host)]%[pathq] code 301 unless { ssl_fc }',
     );
-    expect(section(text, 'backend local__status__0')).toContain('Strict-Transport-Security');
-    expect(section(text, 'frontend tcp_15432')).toContain('default_backend local__postgres__0');
-    expect(section(text, 'backend local__postgres__0')).toContain('mode tcp');
+    expect(section(text, 'backend status__local__0')).toContain('Strict-Transport-Security');
+    expect(section(text, 'frontend tcp_15432')).toContain('default_backend postgres__local__0');
+    expect(section(text, 'backend postgres__local__0')).toContain('mode tcp');
   });
 
   it('routes TLS passthrough hosts on SNI in front of the terminating frontend', () => {
@@ -139,8 +139,8 @@ describe('renderHaproxy: routing table', () => {
     expect(section(httpsCfg ?? '', 'frontend http')).toContain(
       'bind abns@interlock-https-8443 accept-proxy ssl crt certs/default.pem crt certs alpn h2,http/1.1',
     );
-    expect(mapEntries(httpsMap ?? '').get('sni:vault.example.com/')).toBe('local__vault__0');
-    expect(mapEntries(httpsMap ?? '').get('sni:*.vault.example.com/')).toBe('local__vault__0');
+    expect(mapEntries(httpsMap ?? '').get('sni:vault.example.com/')).toBe('vault__local__0');
+    expect(mapEntries(httpsMap ?? '').get('sni:*.vault.example.com/')).toBe('vault__local__0');
   });
 });
 

@@ -89,17 +89,17 @@ describe('renderNginx: servers and locations', () => {
   it('routes /api (and not /apix) to the API, stripping the prefix, with websocket headers on /api/ws', () => {
     const shop = serverBlock(conf, 'shop.example.com');
     expect(shop).toContain(
-      'location = /api {\n            # local/shop-api\n            proxy_pass http://local__shop-api__0/;',
+      'location = /api {\n            # local/shop-api\n            proxy_pass http://shop-api__local__0/;',
     );
     expect(shop).toContain(
-      'location /api/ {\n            # local/shop-api\n            proxy_pass http://local__shop-api__0/;',
+      'location /api/ {\n            # local/shop-api\n            proxy_pass http://shop-api__local__0/;',
     );
     expect(shop).toContain(
-      'location /api/ws/ {\n            # local/shop-api\n            proxy_pass http://local__shop-api__0/ws/;',
+      'location /api/ws/ {\n            # local/shop-api\n            proxy_pass http://shop-api__local__0/ws/;',
     );
     expect(shop).toMatch(/location \/api\/ws\/ \{[^}]*proxy_set_header Connection \$connection_upgrade;/);
     expect(shop).toContain(
-      'location / {\n            # local/shop-web\n            proxy_pass http://local__shop-web__0;',
+      'location / {\n            # local/shop-web\n            proxy_pass http://shop-web__local__0;',
     );
     // Longest first.
     expect(shop.indexOf('location /api/ws/')).toBeLessThan(shop.indexOf('location /api/ {'));
@@ -107,7 +107,7 @@ describe('renderNginx: servers and locations', () => {
   });
 
   it('gives hosts whose blocks are the same one server block, and the alias its own when they differ', () => {
-    expect(serverBlock(conf, 'www.example.com')).toContain('proxy_pass http://local__shop-web__0;');
+    expect(serverBlock(conf, 'www.example.com')).toContain('proxy_pass http://shop-web__local__0;');
     expect(serverBlock(conf, 'www.example.com')).not.toContain('/api');
     const shared = only(
       renderNginx([route({ service: 'web', hosts: ['a.example.com', 'b.example.com'], backends: [] })], output, {
@@ -118,7 +118,7 @@ describe('renderNginx: servers and locations', () => {
   });
 
   it('implements cookie affinity with a consistent hash on the cookie, set on first contact', () => {
-    expect(conf).toMatch(/upstream local__blog__0 \{\n\s+hash \$interlock_sticky_key_0 consistent;/);
+    expect(conf).toMatch(/upstream blog__local__0 \{\n\s+hash \$interlock_sticky_key_0 consistent;/);
     expect(conf).toContain('"~(?:^|;) *SESSION=([^;]+)" $1;');
     expect(conf).toContain('default "SESSION=$request_id; Path=/; HttpOnly";');
     expect(serverBlock(conf, 'news.example.com')).toContain('add_header Set-Cookie $interlock_sticky_set_0;');

@@ -1,0 +1,442 @@
+/**
+ * `interlock watch` benchmarks (issue 5), with the real daemon binary (build first: `npm run build`)
+ * and default waits (debounce 100 ms / 1 s, reconcile 5 s):
+ *   1. latency: `docker service update --label-add interlock.hostname=…` returning → first request
+ *      served under the new host through HAProxy; p50 / p99 over --changes (≥ 30) changes.
+ *      Targets p50 ≤ 300 ms, p99 ≤ 1 s.
+ *   2. scale: a new task reaching `running` (its Status.Timestamp) after `docker service scale` →
+ *      its address in the rendered file. Target ≤ 1.5 s.
+ *   3. burst: 200 label updates in 10 s → number of applies (target ≤ 15) and time from the last
+ *      update to converged files.
+ *   4. memory: the daemon's RSS with 10,000 services from a fake Docker API on a unix socket, then
+ *      after 10,000 further events. Target ≤ 150 MB, and flat.
+ * Parts 1–3 need the test Swarm and HAProxy (scripts/setup-test-infra.sh); traffic stays on loopback.
+ *
+ *   node node_modules/jiti/lib/jiti-cli.mjs bench/watch.ts [--only latency,scale,burst,memory]
+ *     [--changes 40] [--services 10000] [--events 10000]
+ */
+import { readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  createService,
+  dockerCli,
+  freePort,
+  httpGet,
+  startHaproxy,
+  stopAll,
+  tempDir,
+  uniqueServiceName,
+  waitForHttp,
+} from '../test/helpers/infra.ts';
+import {
+  docker,
+  metricValue,
+  sleep,
+  startWatch,
+  updateLabels,
+  type WatchProcess,
+  waitFor,
+} from '../test/watch/it-helpers.ts';
+import { serviceId, startFakeDocker } from './watch-fake-docker.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    only: { type: 'string', default: 'latency,burst,scale,memory' },
+    changes: { type: 'string', default: '40' },
+    services: { type: 'string', default: '10000' },
+    events: { type: 'string', default: '10000' },
+  },
+});
+const parts = new Set((args.only ?? '').split(','));
+const CHANGES = Math.max(30, Number(args.changes));
+const SERVICES = Number(args.services);
+const EVENTS = Number(args.events);
+const PREFIX = 'bench-watch';
+
+interface Row {
+  measure: string;
+  value: string;
+  target: string;
+  ok: boolean | undefined;
+}
+const rows: Row[] = [];
+const daemons: WatchProcess[] = [];
+
+const ms = (x: number) => `${Math.round(x)} ms`;
+function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+async function haproxySetup() {
+  const dir = await tempDir('ilwb-');
+  const hp = await freePort();
+  const name = uniqueServiceName(PREFIX);
+  await createService({
+    name,
+    labels: { 'interlock.hostname': `${name}-0`, 'interlock.domain': 'test', 'interlock.port': '80' },
+    publish: { target: 80, published: await freePort() },
+  });
+  const config = path.join(dir, 'interlock.config.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      clusters: { local: { nodeAddress: '127.0.0.1' } },
+      outputs: [
+        {
+          kind: 'haproxy',
+          file: 'haproxy.cfg',
+          http: { address: '127.0.0.1', port: hp },
+          masterSocket: path.join(dir, 'stats.sock'),
+          reload: { kind: 'haproxy-master', socket: path.join(dir, 'master.sock') },
+        },
+      ],
+    }),
+  );
+  const daemon = await startWatch({ config, listenPort: await freePort() });
+  daemons.push(daemon);
+  await waitFor('the first render', async () =>
+    (await readFile(path.join(dir, 'haproxy.hosts.map'), 'utf8').catch(() => '')).includes(`${name}-0.test`),
+  );
+  await startHaproxy(path.join(dir, 'haproxy.cfg'), { port: hp, cwd: dir });
+  await waitForHttp(`http://127.0.0.1:${hp}/`, { host: `${name}-0.test`, accept: (r) => r.status === 200 });
+  return { dir, hp, name, daemon };
+}
+
+/** Polls HAProxy until `host` answers 200; the time it did, or undefined after `timeoutMs`. */
+async function firstServed(hp: number, host: string, timeoutMs = 5000): Promise<number | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const r = await httpGet(`http://127.0.0.1:${hp}/`, { host, timeoutMs: 1000 }).catch(() => undefined);
+    const t = performance.now();
+    if (r?.status === 200) return t;
+    await sleep(2);
+  }
+  return undefined;
+}
+
+async function latency(setup: Awaited<ReturnType<typeof haproxySetup>>): Promise<void> {
+  const samples: number[] = [];
+  let missed = 0;
+  for (let i = 1; i <= CHANGES; i++) {
+    const host = `${setup.name}-${i}`;
+    await dockerCli(['service', 'update', '--detach', '--label-add', `interlock.hostname=${host}`, setup.name]);
+    const t0 = performance.now();
+    const served = await firstServed(setup.hp, `${host}.test`);
+    if (served === undefined) missed++;
+    else samples.push(served - t0);
+    // Let each change stand alone (no debounce burst spanning two changes).
+    await sleep(250);
+  }
+  samples.sort((a, b) => a - b);
+  const p50 = quantile(samples, 0.5);
+  const p99 = quantile(samples, 0.99);
+  console.log(
+    `latency: ${samples.length} changes, min ${ms(samples[0] ?? Number.NaN)}, p50 ${ms(p50)}, p90 ${ms(quantile(samples, 0.9))}, p99 ${ms(p99)}, max ${ms(samples.at(-1) ?? Number.NaN)}, not served within 5 s: ${missed}`,
+  );
+  rows.push({
+    measure: `label update → served via HAProxy, p50 (${samples.length} changes)`,
+    value: ms(p50),
+    target: '≤ 300 ms',
+    ok: p50 <= 300,
+  });
+  rows.push({
+    measure: 'label update → served via HAProxy, p99',
+    value: ms(p99),
+    target: '≤ 1000 ms',
+    ok: p99 <= 1000 && missed === 0,
+  });
+}
+
+async function burst(setup: Awaited<ReturnType<typeof haproxySetup>>): Promise<void> {
+  const before = metricValue(await setup.daemon.metrics(), 'interlock_applies_total', { output: 'haproxy' });
+  const start = performance.now();
+  const COUNT = 200;
+  const SPAN_MS = 10_000;
+  for (let i = 1; i <= COUNT; i++) {
+    const due = start + (i - 1) * (SPAN_MS / COUNT);
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    await updateLabels(setup.name, { 'interlock.alias_domain': `burst-${i}.test` });
+  }
+  const last = performance.now();
+  const mapFile = path.join(setup.dir, 'haproxy.hosts.map');
+  await waitFor(
+    'the last burst update in the file',
+    async () => (await readFile(mapFile, 'utf8')).includes(`burst-${COUNT}.test`),
+    {
+      timeoutMs: 10_000,
+      intervalMs: 2,
+    },
+  );
+  const converged = performance.now() - last;
+  const served = (await firstServed(setup.hp, `burst-${COUNT}.test`)) ?? Number.NaN;
+  await sleep(2000);
+  const applies = metricValue(await setup.daemon.metrics(), 'interlock_applies_total', { output: 'haproxy' }) - before;
+  console.log(
+    `burst: ${COUNT} updates in ${ms(last - start)}; ${applies} applies; last update → file ${ms(converged)}, → served ${ms(served - last)}`,
+  );
+  rows.push({
+    measure: `burst of ${COUNT} label updates in 10 s: applies`,
+    value: String(applies),
+    target: '≤ 15',
+    ok: applies <= 15,
+  });
+  rows.push({ measure: 'burst: last update → converged file', value: ms(converged), target: '', ok: undefined });
+}
+
+async function scale(): Promise<void> {
+  const dir = await tempDir('ilwb-scale-');
+  const network = `${PREFIX}-net-${process.pid}`;
+  const name = uniqueServiceName(PREFIX);
+  await dockerCli(['network', 'create', '--driver', 'overlay', '--attachable', network]);
+  try {
+    await dockerCli([
+      'service',
+      'create',
+      '--detach',
+      '--name',
+      name,
+      '--network',
+      network,
+      '--replicas',
+      '1',
+      '--stop-grace-period',
+      '1s',
+      '--label',
+      `interlock.hostname=${name}`,
+      '--label',
+      'interlock.domain=test',
+      '--label',
+      'interlock.port=80',
+      '--label',
+      `interlock.network=${network}`,
+      'interlock-test/busybox:1',
+      '/bin/httpd',
+      '-f',
+      '-p',
+      '80',
+      '-h',
+      '/www',
+    ]);
+    const config = path.join(dir, 'interlock.config.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        clusters: { local: {} },
+        // Task addresses on an overlay network: rendered and checked with `haproxy -c`, never
+        // served (no proxy runs on this file, and nothing connects to them).
+        outputs: [{ kind: 'haproxy', file: 'haproxy.cfg', http: { address: '127.0.0.1', port: await freePort() } }],
+      }),
+    );
+    const out = path.join(dir, 'out');
+    const daemon = await startWatch({ config, listenPort: await freePort(), args: ['--out-dir', out] });
+    daemons.push(daemon);
+    const file = path.join(out, 'haproxy.cfg');
+    // When each task address first appeared in the file.
+    const firstSeen = new Map<string, number>();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const text = await readFile(file, 'utf8').catch(() => '');
+        const now = Date.now();
+        for (const m of text.matchAll(/\bserver \S+ (\d+\.\d+\.\d+\.\d+):80\b/g)) {
+          if (!firstSeen.has(m[1] as string)) firstSeen.set(m[1] as string, now);
+        }
+        await sleep(2);
+      }
+    })();
+    type Task = {
+      ID: string;
+      DesiredState: string;
+      Status: { State: string; Timestamp: string };
+      NetworksAttachments?: { Network: { Spec: { Name: string } }; Addresses: string[] }[];
+    };
+    const running = async () =>
+      ((await docker.listTasks({ filters: { service: [name] } })) as Task[]).filter(
+        (t) => t.DesiredState === 'running' && t.Status.State === 'running',
+      );
+    const samples: number[] = [];
+    for (let round = 0; round < 2; round++) {
+      await dockerCli(['service', 'scale', '--detach', `${name}=1`]);
+      await waitFor('one running task', async () => (await running()).length === 1, { timeoutMs: 30_000 });
+      for (let n = 2; n <= 6; n++) {
+        const known = new Set((await running()).map((t) => t.ID));
+        await dockerCli(['service', 'scale', '--detach', `${name}=${n}`]);
+        const task = await waitFor('the new task to run', async () => (await running()).find((t) => !known.has(t.ID)), {
+          timeoutMs: 30_000,
+          intervalMs: 20,
+        });
+        const address = task.NetworksAttachments?.find((a) => a.Network.Spec.Name === network)?.Addresses[0]?.split(
+          '/',
+        )[0];
+        if (!address) throw new Error(`task ${task.ID} has no address on ${network}`);
+        const seen = await waitFor(`${address} in the file`, () => firstSeen.get(address), {
+          timeoutMs: 10_000,
+          intervalMs: 5,
+        });
+        samples.push(seen - Date.parse(task.Status.Timestamp));
+      }
+    }
+    watching = false;
+    await watcher;
+    samples.sort((a, b) => a - b);
+    const worst = samples.at(-1) ?? Number.NaN;
+    console.log(
+      `scale: ${samples.length} new tasks; running → in the file: p50 ${ms(quantile(samples, 0.5))}, max ${ms(worst)} (${samples.map((s) => Math.round(s)).join(', ')})`,
+    );
+    rows.push({
+      measure: `scale: task running → backend in file, max of ${samples.length}`,
+      value: ms(worst),
+      target: '≤ 1500 ms',
+      ok: worst <= 1500,
+    });
+    rows.push({
+      measure: 'scale: task running → backend in file, p50',
+      value: ms(quantile(samples, 0.5)),
+      target: '',
+      ok: undefined,
+    });
+  } finally {
+    await dockerCli(['service', 'rm', name]).catch(() => '');
+    for (let i = 0; i < 40; i++) {
+      if ((await dockerCli(['network', 'rm', network]).catch(() => 'busy')) !== 'busy') break;
+      await sleep(500);
+    }
+  }
+}
+
+async function memory(): Promise<void> {
+  const dir = await tempDir('ilwb-mem-');
+  const fake = await startFakeDocker(path.join(dir, 'docker.sock'), SERVICES);
+  try {
+    const config = path.join(dir, 'interlock.config.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        clusters: { fake: { endpoint: { kind: 'socket', path: 'docker.sock' }, nodeAddress: '127.0.0.1' } },
+        outputs: [{ kind: 'haproxy', file: 'haproxy.cfg', http: { address: '127.0.0.1', port: await freePort() } }],
+      }),
+    );
+    const out = path.join(dir, 'out');
+    const started = performance.now();
+    const daemon = await startWatch({
+      config,
+      listenPort: await freePort(),
+      args: ['--out-dir', out, '--log-level', 'warn'],
+    });
+    daemons.push(daemon);
+    const pid = daemon.child.pid ?? 0;
+    const map = path.join(out, 'haproxy.hosts.map');
+    await waitFor(
+      '10,000 routes in the file',
+      async () => (await readFile(map, 'utf8').catch(() => '')).includes(`svc-${SERVICES - 1}.bench.test`),
+      {
+        timeoutMs: 120_000,
+        intervalMs: 100,
+      },
+    );
+    const firstRender = performance.now() - started;
+    await sleep(6000); // a reconcile re-list or so, then steady
+    const base = rssMb(pid);
+    let peak = base;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, rssMb(pid));
+    }, 100);
+    // Two rounds of 10,000 events over 10 s each: service updates spread over the services;
+    // every 100th relabels one, so the files change too. The first round shows what an event
+    // storm costs; the second that nothing accumulates (flat).
+    const rounds: { after: number; ms: number }[] = [];
+    for (let round = 0; round < 2; round++) {
+      const eventsStart = performance.now();
+      let relabelled = -1;
+      for (let i = 0; i < EVENTS; i++) {
+        const k = (i * 7919 + round) % SERVICES;
+        if (i % 100 === 0) {
+          fake.relabel(k, { 'interlock.hostname': `svc-${k}-r${round}v${i}` });
+          relabelled = i;
+        }
+        fake.emit({ Type: 'service', Action: 'update', id: serviceId(k), name: `svc-${k}` });
+        if (i % 50 === 49) await sleep(50);
+      }
+      const lastK = (relabelled * 7919 + round) % SERVICES;
+      await waitFor(
+        'the last relabel in the file',
+        async () => (await readFile(map, 'utf8')).includes(`svc-${lastK}-r${round}v${relabelled}.bench.test`),
+        { timeoutMs: 60_000, intervalMs: 50 },
+      );
+      const eventsMs = performance.now() - eventsStart;
+      await sleep(8000); // followers settle, a reconcile passes
+      rounds.push({ after: rssMb(pid), ms: eventsMs });
+    }
+    clearInterval(sampler);
+    const [first, second] = rounds as [{ after: number; ms: number }, { after: number; ms: number }];
+    peak = Math.max(peak, first.after, second.after);
+    const metrics = await daemon.metrics();
+    console.log(
+      `memory: ${SERVICES} services, first render ${ms(firstRender)}; RSS ${base.toFixed(1)} MB steady, ${peak.toFixed(1)} MB peak, ` +
+        `${first.after.toFixed(1)} MB after ${EVENTS} events (${ms(first.ms)} to converge), ${second.after.toFixed(1)} MB after ${EVENTS} more (${ms(second.ms)}); ` +
+        `${metricValue(metrics, 'interlock_relists_total')} re-lists, ${metricValue(metrics, 'interlock_applies_total')} applies; task lists ${fake.requests['/tasks'] ?? 0}`,
+    );
+    rows.push({
+      measure: `RSS with ${SERVICES} services (steady)`,
+      value: `${base.toFixed(1)} MB`,
+      target: '≤ 150 MB',
+      ok: base <= 150,
+    });
+    rows.push({
+      measure: `RSS peak during ${EVENTS}-event storms`,
+      value: `${peak.toFixed(1)} MB`,
+      target: '≤ 150 MB',
+      ok: peak <= 150,
+    });
+    rows.push({
+      measure: `RSS after ${EVENTS} events`,
+      value: `${first.after.toFixed(1)} MB`,
+      target: '≤ 150 MB',
+      ok: first.after <= 150,
+    });
+    // Flat: no more than 10 % or 16 MB above the first round, whichever is more. The daemon
+    // lets up to 12 MB of garbage build before it collects, so RSS moves by that much anyway.
+    const flatLimit = Math.max(first.after * 1.1, first.after + 16);
+    rows.push({
+      measure: `RSS after ${EVENTS} further events (flat)`,
+      value: `${second.after.toFixed(1)} MB`,
+      target: `≤ ${flatLimit.toFixed(1)} MB`,
+      ok: second.after <= flatLimit,
+    });
+  } finally {
+    await fake.close();
+  }
+}
+
+function printTable(): void {
+  const header: Row = { measure: 'measure', value: 'value', target: 'target', ok: undefined };
+  const w = (k: 'measure' | 'value' | 'target') => Math.max(...[header, ...rows].map((r) => r[k].length));
+  const line = (r: Row, ok: string) =>
+    `| ${r.measure.padEnd(w('measure'))} | ${r.value.padStart(w('value'))} | ${r.target.padEnd(w('target'))} | ${ok.padEnd(4)} |`;
+  console.log(`\n${line(header, 'ok')}`);
+  console.log(`|${'-'.repeat(w('measure') + 2)}|${'-'.repeat(w('value') + 2)}|${'-'.repeat(w('target') + 2)}|------|`);
+  for (const r of rows) console.log(line(r, r.ok === undefined ? '' : r.ok ? 'yes' : 'NO'));
+}
+
+try {
+  if (parts.has('latency') || parts.has('burst')) {
+    const setup = await haproxySetup();
+    if (parts.has('latency')) await latency(setup);
+    if (parts.has('burst')) await burst(setup);
+  }
+  if (parts.has('scale')) await scale();
+  if (parts.has('memory')) await memory();
+} finally {
+  for (const d of daemons) await d.stop();
+  await stopAll();
+  printTable();
+}

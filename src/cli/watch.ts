@@ -1,0 +1,283 @@
+/**
+ * `interlock watch`: the daemon's shell. Loads the config, wires the daemon to real clusters,
+ * files and proxies, and owns everything that touches the process: signals (SIGTERM / SIGINT stop,
+ * SIGHUP reloads the config), the config file watcher, the HTTP listener, and the exit code.
+ *
+ * Logs go to stderr, one line each (logfmt or JSON): stdout stays free, as for every other command.
+ * Exit codes: 0 after SIGTERM / SIGINT; 2 when it cannot start (invalid config, unreadable
+ * template, bad or busy --listen). A cluster that cannot be reached at start is not a reason to
+ * exit: the daemon keeps retrying and writes nothing for outputs that read it until it answers.
+ */
+import { type FSWatcher, watch as watchFile } from 'node:fs';
+import path from 'node:path';
+import { inspect } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { connect, resolveEndpoint } from '../cluster/connect.ts';
+import type { Config } from '../config/schema.ts';
+import { formatText, hasErrors, sortDiagnostics } from '../diagnostics.ts';
+import { InterlockError } from '../errors.ts';
+import type { WatchApi } from '../watch/cluster-watcher.ts';
+import type { ConnectCluster } from '../watch/daemon.ts';
+import { WatchDaemon } from '../watch/daemon.ts';
+import { parseListen, type RunningServer, startHttpServer } from '../watch/http-server.ts';
+import { createLogger, LOG_LEVELS, type LogFormat, type Logger, type LogLevel } from '../watch/log.ts';
+import { createMetrics } from '../watch/metrics.ts';
+import { type CheckedConfig, loadAndCheck } from './config.ts';
+import { EXIT_FAILURE, type Io } from './io.ts';
+import { readTemplates } from './render.ts';
+
+export interface WatchOptions {
+  config?: string;
+  outDir?: string;
+  listen?: string;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+  watchConfig?: boolean;
+}
+
+/** How long an edited config file must stay quiet before it is reloaded (editors write in steps). */
+const CONFIG_QUIET_MS = 300;
+/** After a stop, a handle still open must not keep the process alive past this. */
+const EXIT_GRACE_MS = 3000;
+
+/**
+ * docker-modem runs `util.inspect(options, { showHidden: true, depth: null })` on every request,
+ * debug logging on or off, and the options hold the http agent, whose sockets include the open
+ * event stream with everything it buffered: 50–100 ms of CPU per request and megabytes of garbage
+ * once a daemon polls tasks. A custom inspect makes the agent a one-word string there.
+ */
+function cheapToInspect(docker: object): void {
+  const agent = (docker as { modem?: { agent?: object } }).modem?.agent;
+  if (agent) Object.defineProperty(agent, inspect.custom, { value: () => '[http.Agent]' });
+}
+
+/**
+ * A long-running daemon's memory matters more than its peak throughput. A re-list of a large
+ * cluster (10,000 services) makes ~50 MB of short-lived objects, and V8, tuned for throughput,
+ * lets the heap and young generation grow to several times the live size (10,000 services: ~30
+ * MB live, 200-300 MB resident without this). So, for `watch` only:
+ * - `--optimize-for-size`: V8 grows the heap less eagerly (read by V8 as it runs, so setting it
+ *   now takes effect; Node allows flags after start-up);
+ * - after a step of a cycle that grew the heap by more than `slackBytes`, a full collection hands
+ *   the garbage back: tens of ms at 10,000 services, and rare for small clusters, whose cycles
+ *   do not grow the heap that much.
+ * Measured with bench/watch.ts (10,000 services, fake engine): steady RSS ~120 MB instead of
+ * ~190 MB, peaks during an event storm ~165 MB instead of ~300 MB.
+ */
+function memoryKeeper(slackBytes = 12 * 1024 * 1024): (() => void) | undefined {
+  let gc: (() => void) | undefined;
+  try {
+    setFlagsFromString('--optimize-for-size');
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  } catch {
+    return undefined;
+  }
+  let floor = process.memoryUsage().heapUsed;
+  return () => {
+    if (process.memoryUsage().heapUsed - floor < slackBytes) return;
+    gc?.();
+    floor = process.memoryUsage().heapUsed;
+  };
+}
+
+const connectCluster =
+  (env: Io['env']): ConnectCluster =>
+  async (name, cluster, configDir) => {
+    const resolved = await resolveEndpoint(cluster, { ...env }, { name, configDir });
+    const docker = connect(resolved);
+    cheapToInspect(docker);
+    return {
+      api: docker as unknown as WatchApi,
+      display: resolved.display,
+      timeoutMs: resolved.timeoutMs,
+      warnings: resolved.warnings,
+    };
+  };
+
+/** Loads and checks the config; undefined (with the problems logged) when it cannot be used. */
+async function loadChecked(
+  io: Io,
+  log: Logger,
+  file: string | undefined,
+): Promise<(CheckedConfig & { config: Config; templates: Map<number, string> }) | undefined> {
+  let checked: CheckedConfig;
+  try {
+    checked = await loadAndCheck(io, file, 'watch');
+  } catch (error) {
+    log.error(error instanceof InterlockError ? error.message : String(error));
+    return undefined;
+  }
+  const diagnostics = sortDiagnostics(checked.diagnostics);
+  for (const d of diagnostics) {
+    const fields = { file: d.file, line: d.line, path: d.path, code: d.code, fix: d.fix };
+    if (d.severity === 'error') log.error(formatText({ ...d, fix: undefined }), fields);
+    else log.warn(formatText({ ...d, fix: undefined }), fields);
+  }
+  if (!checked.config || hasErrors(diagnostics)) {
+    log.error(`${checked.loaded.displayFile} is invalid`, {
+      errors: diagnostics.filter((d) => d.severity === 'error').length,
+    });
+    return undefined;
+  }
+  try {
+    const templates = await readTemplates(checked.config, checked.configDir);
+    return { ...checked, config: checked.config, templates };
+  } catch (error) {
+    log.error(`cannot read a template: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+function withDefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
+  const log = createLogger({ format: args.logFormat, level: args.logLevel, write: (line) => io.stderr(line) });
+  const listen = args.listen === undefined ? undefined : parseListen(args.listen);
+  if (args.listen !== undefined && !listen) {
+    log.error(`--listen ${args.listen}: write ADDRESS:PORT, e.g. 127.0.0.1:9090`);
+    io.setExitCode(EXIT_FAILURE);
+    return;
+  }
+  const first = await loadChecked(io, log, args.config);
+  if (!first) {
+    log.error('not starting: fix the config (`interlock validate` shows every problem)');
+    io.setExitCode(EXIT_FAILURE);
+    return;
+  }
+  const configFile = first.loaded.file;
+  for (const [i, o] of first.config.outputs.entries()) {
+    if (o.kind === 'carbon') {
+      log.info('carbon outputs are sent by `interlock stats`, not by `interlock watch`', {
+        output: o.name ?? `carbon[${i}]`,
+      });
+    }
+  }
+  const metrics = createMetrics();
+  const daemon = new WatchDaemon({
+    config: first.config,
+    configDir: first.configDir,
+    templates: first.templates,
+    ...(args.outDir ? { outDir: path.resolve(io.cwd, args.outDir) } : {}),
+    env: io.env,
+    log,
+    metrics,
+    connect: connectCluster(io.env),
+    ...withDefined({ checkpoint: memoryKeeper() }),
+  });
+
+  let server: RunningServer | undefined;
+  if (listen) {
+    try {
+      server = await startHttpServer(listen, {
+        health: () => daemon.health(),
+        metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
+      });
+      log.info('listening', { address: `${server.address.host}:${server.address.port}` });
+    } catch (error) {
+      log.error(`cannot listen on ${args.listen}: ${(error as Error).message}`);
+      io.setExitCode(EXIT_FAILURE);
+      return;
+    }
+  }
+
+  // Config reloads run one at a time, in the order asked.
+  let reloading = Promise.resolve();
+  const reloadConfig = (why: string) => {
+    reloading = reloading.then(async () => {
+      log.info('reloading config', { why, file: configFile });
+      const next = await loadChecked(io, log, configFile);
+      if (!next) {
+        log.error('new config rejected; the running one stays in force');
+        return;
+      }
+      await daemon.reload({ config: next.config, configDir: next.configDir, templates: next.templates });
+    });
+  };
+
+  let fileWatcher: FSWatcher | undefined;
+  let quiet: ReturnType<typeof setTimeout> | undefined;
+  if (args.watchConfig) {
+    // Watch the folder, not the file: editors and `mv` replace the file, and a watch on the old
+    // inode would go silent.
+    const base = path.basename(configFile);
+    fileWatcher = watchFile(path.dirname(configFile), (_event, name) => {
+      if (name !== null && name.toString() !== base) return;
+      if (quiet) clearTimeout(quiet);
+      quiet = setTimeout(() => reloadConfig('config file changed'), CONFIG_QUIET_MS);
+    });
+    fileWatcher.on('error', (error) => log.warn(`cannot watch the config file: ${error.message}`));
+  }
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn('second signal: exiting now', { signal });
+        process.exit(130);
+      }
+      stopping = true;
+      log.info('stopping', { signal });
+      void (async () => {
+        if (quiet) clearTimeout(quiet);
+        fileWatcher?.close();
+        await reloading.catch(() => {});
+        await daemon.stop();
+        await server?.close();
+        process.off('SIGHUP', onHup);
+        log.info('stopped');
+        resolve();
+      })();
+    };
+    const onHup = () => reloadConfig('SIGHUP');
+    process.on('SIGHUP', onHup);
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    daemon.start();
+  });
+  io.setExitCode(0);
+  // Everything is closed; a socket still half-open must not hold the exit.
+  setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
+}
+
+export function watchCommand(io: Io): CommandModule<object, WatchOptions> {
+  return {
+    command: 'watch',
+    describe: 'Run as a daemon: follow cluster events and keep the proxies in step',
+    builder: (y: Argv) =>
+      y
+        .option('config', {
+          alias: 'c',
+          type: 'string',
+          describe: 'Config file. Default: the first interlock.config.{ts,mts,js,mjs,yaml,yml,json} here',
+        })
+        .option('out-dir', {
+          alias: 'o',
+          type: 'string',
+          describe: 'Write every output under DIR (by file name) and never reload a proxy',
+        })
+        .option('listen', {
+          type: 'string',
+          describe: 'Serve /healthz and /metrics on ADDRESS:PORT (e.g. 127.0.0.1:9090). Default: off',
+        })
+        .option('log-format', {
+          choices: ['logfmt', 'json'] as const,
+          default: 'logfmt' as LogFormat,
+          describe: 'Log lines on stderr: logfmt (time=… level=… msg=…) or one JSON object each',
+        })
+        .option('log-level', {
+          choices: LOG_LEVELS,
+          default: 'info' as LogLevel,
+          describe: 'Least severe level logged (debug shows every event and cycle)',
+        })
+        .option('watch-config', {
+          type: 'boolean',
+          describe: 'Reload the config when its file changes (SIGHUP always does)',
+        }) as unknown as Argv<WatchOptions>,
+    handler: (args: ArgumentsCamelCase<WatchOptions>) => runWatch(io, args),
+  };
+}

@@ -26,6 +26,8 @@ export default defineConfig({
       file: 'out/nginx.conf',
       http: { address: '127.0.0.1', port: 8081 },
     },
+    // Container and service statistics for Graphite (`interlock watch`, or `interlock stats`).
+    { kind: 'carbon', address: '127.0.0.1:2003', prefix: 'interlock', interval: '10s' },
     { kind: 'log' },
   ],
   watch: {

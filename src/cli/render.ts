@@ -4,7 +4,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { checkRendered } from '../apply/check-proxy.ts';
 import { readIfExists, writeIfChanged } from '../apply/write.ts';
 import { readLiveStates } from '../cluster/live.ts';
-import { mapSnapshots, readSnapshotFiles } from '../cluster/sources.ts';
+import { type LoadedStates, mapSnapshots, missingSnapshots, readSnapshotFiles } from '../cluster/sources.ts';
 import { resolveConfigPath } from '../config/check.ts';
 import type { Config } from '../config/schema.ts';
 import { type Diagnostic, formatDiagnostics, hasErrors, sortDiagnostics } from '../diagnostics.ts';
@@ -48,6 +48,12 @@ export async function readTemplates(config: Config, configDir: string): Promise<
   return byOutput;
 }
 
+async function fromSnapshotFiles(files: readonly string[], config: Config, cwd: string): Promise<LoadedStates> {
+  const docs = await readSnapshotFiles(files, config, cwd);
+  const loaded = mapSnapshots(docs, config);
+  return { states: loaded.states, diagnostics: [...missingSnapshots(docs, config), ...loaded.diagnostics] };
+}
+
 /** Loads states (snapshot files or live) and plans every file output. */
 export async function planFromArgs(
   io: Io,
@@ -57,7 +63,7 @@ export async function planFromArgs(
   const { config, configDir } = checked;
   const loaded =
     args.snapshot && args.snapshot.length > 0
-      ? mapSnapshots(await readSnapshotFiles(args.snapshot, config, io.cwd), config)
+      ? await fromSnapshotFiles(args.snapshot, config, io.cwd)
       : await readLiveStates(config, { configDir, env: io.env, warn: (m) => io.stderr(`interlock: warning: ${m}`) });
   const plan = planRender(config, loaded.states, {
     configDir,

@@ -150,13 +150,6 @@ export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
     return;
   }
   const configFile = first.loaded.file;
-  for (const [i, o] of first.config.outputs.entries()) {
-    if (o.kind === 'carbon') {
-      log.info('carbon outputs are sent by `interlock stats`, not by `interlock watch`', {
-        output: o.name ?? `carbon[${i}]`,
-      });
-    }
-  }
   const metrics = createMetrics();
   const daemon = new WatchDaemon({
     config: first.config,

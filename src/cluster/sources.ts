@@ -71,6 +71,20 @@ export async function readSnapshotFiles(
   return out;
 }
 
+/** A warning per configured cluster no snapshot was given for (its services are not rendered). */
+export function missingSnapshots(docs: readonly { cluster: string }[], config: Config): Diagnostic[] {
+  const given = new Set(docs.map((d) => d.cluster));
+  return Object.keys(config.clusters)
+    .filter((name) => !given.has(name))
+    .map((name) => ({
+      severity: 'warning' as const,
+      code: 'no-snapshot',
+      message: 'no snapshot was given for this cluster: its services are not in the rendered files',
+      fix: `pass --snapshot ${name}=FILE too`,
+      cluster: name,
+    }));
+}
+
 export function mapSnapshots(
   docs: readonly { cluster: string; doc: SnapshotDocument }[],
   config: Config,

@@ -10,6 +10,7 @@
  * - Diagnostics are logged when they appear and when they go, not on every re-list.
  */
 
+import os from 'node:os';
 import type { ApplyResult } from '../apply/apply.ts';
 import { Applier } from '../apply/apply.ts';
 import { dockerSignalTarget, type SignalApi } from '../apply/reload.ts';
@@ -20,6 +21,7 @@ import type { ClusterConfig, Config } from '../config/schema.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import { isFileOutput, outputName, type PlannedOutput, planRender } from '../pipeline.ts';
 import { buildRoutes } from '../routes/build.ts';
+import { type CarbonDockerApi, type CarbonRunner, figuresFromMetrics, startCarbon } from '../stats/runner.ts';
 import {
   diffDiagnostics,
   diffRoutes,
@@ -136,6 +138,8 @@ export class WatchDaemon {
   readonly #waitingFor = new Map<string, string>();
   readonly #routeSummaries = new Map<number, RouteSummary>();
   #serviceNames: string[] = [];
+  /** Statistics to carbon, for the config's `carbon` outputs. */
+  #carbon: CarbonRunner | undefined;
   /** Cycles run, for tests and benchmarks. */
   cycles = 0;
 
@@ -179,6 +183,25 @@ export class WatchDaemon {
     // Read everything now, whether or not the event streams come up.
     for (const name of Object.keys(config.clusters)) this.#poke(name, 'start');
     this.#scheduleReconcile();
+    this.#startCarbon();
+  }
+
+  #startCarbon(): void {
+    const { config } = this.#current;
+    if (!config.outputs.some((o) => o.kind === 'carbon')) return;
+    this.#carbon = startCarbon({
+      config,
+      log: this.#log,
+      metrics: this.#m,
+      instance: os.hostname(),
+      daemonFigures: figuresFromMetrics(this.#m),
+      docker: async (cluster) => {
+        const w = this.#watchers.get(cluster);
+        if (!w) throw new Error(`cluster "${cluster}" is not watched`);
+        return (await w.watcher.api()) as unknown as CarbonDockerApi;
+      },
+    });
+    for (const known of this.#states.values()) this.#carbon.setClusterState(known.state);
   }
 
   /** Stops watching: no new cycle starts; the one in flight finishes its apply. */
@@ -190,6 +213,7 @@ export class WatchDaemon {
     // Reads still running are abandoned; an apply already started is not.
     this.#readAbort.abort();
     await this.#cycle;
+    await this.#carbon?.stop(5_000);
     await Promise.all([...this.#watchers.values()].map((w) => w.watcher.stop()));
     this.#watchers.clear();
   }
@@ -222,6 +246,9 @@ export class WatchDaemon {
       }
     }
     for (const name of Object.keys(after.clusters)) if (!this.#watchers.has(name)) this.#addWatcher(name);
+    await this.#carbon?.stop(2_000);
+    this.#carbon = undefined;
+    this.#startCarbon();
     const pending = this.#debouncer.pending;
     this.#debouncer.cancel();
     this.#debouncer = this.#makeDebouncer();
@@ -387,7 +414,10 @@ export class WatchDaemon {
           const doc = await entry.watcher.read(signal);
           const mapped = mapSnapshots([{ cluster: name, doc }], config);
           const state = mapped.states[0];
-          if (state) this.#states.set(name, { state, diagnostics: mapped.diagnostics });
+          if (state) {
+            this.#states.set(name, { state, diagnostics: mapped.diagnostics });
+            this.#carbon?.setClusterState(state);
+          }
           fresh++;
           this.#m.relists.inc({ cluster: name, reason });
           this.#m.clusterUp.set({ cluster: name }, 1);

@@ -10,7 +10,7 @@ describe('interlock validate', () => {
     const r = await interlock(['validate']);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(
-      /^interlock\.config\.ts: valid \(1 cluster\(s\), 2 rule\(s\), 3 output\(s\); 0 errors, 0 warnings\)\n$/,
+      /^interlock\.config\.ts: valid \(1 cluster\(s\), 2 rule\(s\), 4 output\(s\); 0 errors, 0 warnings\)\n$/,
     );
     expect(r.code).toBe(0);
   });

@@ -262,8 +262,8 @@ export class ClusterWatcher {
     this.#error = why;
     const delay = this.#backoff.next();
     const fields = { cluster: this.cluster, retry_in_ms: delay, attempt: this.#backoff.attempts, error: why };
-    // The first failure is worth a warning; the tenth in a row is not worth ten.
-    if (this.#backoff.attempts <= 1 || this.#backoff.attempts % 10 === 0) {
+    // Losing a stream that was up is always worth a warning; the tenth failed retry in a row is not worth ten.
+    if (wasUp || this.#backoff.attempts <= 1 || this.#backoff.attempts % 10 === 0) {
       this.#o.log.warn(wasUp ? 'event stream lost; reconnecting' : 'cannot subscribe to events; retrying', fields);
     } else {
       this.#o.log.debug('event stream retry', fields);

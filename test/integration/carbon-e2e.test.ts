@@ -28,8 +28,8 @@ interface StatsDaemon {
 
 const children = new Set<ChildProcess>();
 
-function startStats(configFile: string): StatsDaemon {
-  const child = spawn(process.execPath, [BIN, 'stats', '--config', configFile], {
+function startStats(configFile: string, command: 'stats' | 'watch' = 'stats'): StatsDaemon {
+  const child = spawn(process.execPath, [BIN, command, '--config', configFile], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -181,6 +181,30 @@ describeIntegration(
       expect((await stored(`it.local.services.${idle}.tasks.sampled`, from, until)).at(-1)?.[1]).toBe(2);
       expect((await stored(`it.interlock.${INSTANCE}.metrics.sent`, from, until)).at(-1)?.[1]).toBeGreaterThan(0);
       expect((await stored(`it.interlock.${INSTANCE}.metrics.dropped`, from, until)).at(-1)?.[1]).toBe(0);
+    }, 60_000);
+
+    it('interlock watch sends the same statistics next to its proxy work', async () => {
+      const file = await writeConfig('interlock.config.json', { address: `127.0.0.1:${carbon.linePort}` });
+      const t0 = nowS();
+      const daemon = startStats(file, 'watch');
+      try {
+        await waitForLog(daemon, /msg="carbon connected"/, 20_000);
+        await sleep(8_000);
+      } finally {
+        expect(await daemon.stop()).toBe(0);
+      }
+      const t1 = nowS();
+      expect(daemon.output()).toMatch(/msg="carbon closed" output=carbon flushed=true/);
+      await sleep(2_000);
+      const from = t0 - STEP;
+      const until = t1 + STEP;
+      const cpu = await stored(`it.local.tasks.${busy}.1.cpu.percent`, from, until);
+      expect(cpu.length).toBeGreaterThan(0);
+      expect(cpu.every(([, v]) => v > 0)).toBe(true);
+      const memory = await stored(`it.local.tasks.${busy}.1.memory.used`, from, until);
+      expect(memory.every(([, v]) => v > 0)).toBe(true);
+      const running = await stored(`it.local.services.${idle}.tasks.running`, from, until);
+      expect(running.at(-1)?.[1]).toBe(2);
     }, 60_000);
 
     it('carbon stopped for 15 s and started again: the daemon keeps running, says so, and the points reach carbon', async () => {

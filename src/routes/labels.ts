@@ -3,8 +3,10 @@
  * never substring matches), reporting unknown ones with a "did you mean", and turning a field
  * parser's result into a diagnostic that names cluster, service and label.
  */
+
 import type { ServiceState } from '../cluster/model.ts';
 import type { Diagnostic } from '../diagnostics.ts';
+import { closest } from '../suggest.ts';
 import { type FieldResult, quoteValue } from './fields.ts';
 import type { RouteSpec } from './types.ts';
 
@@ -41,34 +43,6 @@ export interface LabelValue {
 /** A label key as shown in a diagnostic: as is when plain, quoted and escaped otherwise. */
 export function labelKeyText(key: string): string {
   return /^[A-Za-z0-9._/-]{1,200}$/.test(key) ? key : quoteValue(key);
-}
-
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = c;
-    }
-  }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 10) return Math.abs(a.length - b.length);
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] ?? 0;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] ?? 0;
-      row[j] = Math.min((row[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length] ?? 0;
 }
 
 /**

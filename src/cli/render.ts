@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { checkRendered } from '../apply/check-proxy.ts';
@@ -173,6 +173,14 @@ export async function validateRendered(
   const plan = await planFromArgs(io, checked, args);
   const out: Diagnostic[] = [...plan.sourceDiagnostics, ...plan.diagnostics];
   for (const o of plan.outputs) {
+    // `nginx -t` opens the error log and pid paths of the file: their folder must exist, as it
+    // will when the file is installed (render and watch create it).
+    const main = o.files[o.files.length - 1]?.path;
+    if (o.output.kind === 'nginx' && main) {
+      await mkdir(o.output.runDir ? path.resolve(checked.configDir, o.output.runDir) : path.dirname(main), {
+        recursive: true,
+      });
+    }
     const files = [...o.files].reverse().map((f) => ({
       name: path.relative(path.dirname(o.files[o.files.length - 1]?.path ?? ''), f.path),
       content: f.content,

@@ -24,6 +24,7 @@ import { type CarbonDockerApi, type CarbonRunner, CollectError, createCarbonRunn
 import { createLogger, LOG_LEVELS, type LogFormat, type Logger, type LogLevel } from '../watch/log.ts';
 import { loadAndCheck } from './config.ts';
 import { EXIT_INVALID, type Io, printDiagnostics, reportFailure } from './io.ts';
+import { configOption } from './options.ts';
 
 export interface StatsOptions {
   config?: string;
@@ -226,12 +227,7 @@ export function statsCommand(io: Io): CommandModule<object, StatsOptions> {
     command: 'stats',
     describe: 'Send container and service statistics to the carbon outputs (--once: print one round instead)',
     builder: (y: Argv) =>
-      y
-        .option('config', {
-          alias: 'c',
-          type: 'string',
-          describe: 'Config file. Default: the first interlock.config.{ts,mts,js,mjs,yaml,yml,json} here',
-        })
+      configOption(y)
         .option('once', {
           type: 'boolean',
           describe: 'Print the points of one collection (path value timestamp) to stdout and exit; no Carbon needed',

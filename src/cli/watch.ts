@@ -26,6 +26,7 @@ import { createLogger, LOG_LEVELS, type LogFormat, type Logger, type LogLevel } 
 import { createMetrics } from '../watch/metrics.ts';
 import { type CheckedConfig, loadAndCheck } from './config.ts';
 import { EXIT_FAILURE, type Io } from './io.ts';
+import { configOption } from './options.ts';
 import { readTemplates } from './render.ts';
 
 export interface WatchOptions {
@@ -242,12 +243,7 @@ export function watchCommand(io: Io): CommandModule<object, WatchOptions> {
     command: 'watch',
     describe: 'Run as a daemon: follow cluster events and keep the proxies in step',
     builder: (y: Argv) =>
-      y
-        .option('config', {
-          alias: 'c',
-          type: 'string',
-          describe: 'Config file. Default: the first interlock.config.{ts,mts,js,mjs,yaml,yml,json} here',
-        })
+      configOption(y)
         .option('out-dir', {
           alias: 'o',
           type: 'string',

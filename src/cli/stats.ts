@@ -21,10 +21,10 @@ import { hasErrors, sortDiagnostics } from '../diagnostics.ts';
 import { InterlockError } from '../errors.ts';
 import { plaintextLine } from '../stats/point.ts';
 import { type CarbonDockerApi, type CarbonRunner, CollectError, createCarbonRunner } from '../stats/runner.ts';
-import { createLogger, LOG_LEVELS, type LogFormat, type Logger, type LogLevel } from '../watch/log.ts';
+import { createLogger, type LogFormat, type Logger, type LogLevel } from '../watch/log.ts';
 import { loadAndCheck } from './config.ts';
 import { EXIT_INVALID, type Io, printDiagnostics, reportFailure } from './io.ts';
-import { configOption } from './options.ts';
+import { configOption, logOptions } from './options.ts';
 
 export interface StatsOptions {
   config?: string;
@@ -105,12 +105,8 @@ function engineOf(engines: ReadonlyMap<string, Engine>, cluster: string): Carbon
   return engine.docker;
 }
 
-async function runOnce(io: Io, log: Logger, config: Config, configDir: string, only: string | undefined) {
-  const hasCarbon = config.outputs.some((o) => o.kind === 'carbon');
-  if (!hasCarbon) {
-    io.stderr('interlock: the config has no carbon output; printing the names of a default one (prefix "interlock")');
-    config = { ...config, outputs: [...config.outputs, DEFAULT_ONCE_OUTPUT] };
-  }
+/** Connects the clusters to read and makes a carbon runner over them. */
+async function connectRunner(io: Io, log: Logger, config: Config, configDir: string, only: string | undefined) {
   const names = clustersToRead(config, only);
   const engines = await connectClusters(io, log, config, configDir, names);
   const runner = createCarbonRunner({
@@ -120,6 +116,16 @@ async function runOnce(io: Io, log: Logger, config: Config, configDir: string, o
     instance: os.hostname(),
     clusters: names,
   });
+  return { engines, runner };
+}
+
+async function runOnce(io: Io, log: Logger, config: Config, configDir: string, only: string | undefined) {
+  const hasCarbon = config.outputs.some((o) => o.kind === 'carbon');
+  if (!hasCarbon) {
+    io.stderr('interlock: the config has no carbon output; printing the names of a default one (prefix "interlock")');
+    config = { ...config, outputs: [...config.outputs, DEFAULT_ONCE_OUTPUT] };
+  }
+  const { engines, runner } = await connectRunner(io, log, config, configDir, only);
   try {
     await Promise.all([...engines].map(([name, engine]) => readState(config, name, engine, runner)));
     await runner.collectOnce();
@@ -148,15 +154,7 @@ async function runDaemon(io: Io, log: Logger, config: Config, configDir: string,
       'the config has no carbon output to run: add one ({ kind: "carbon", address: "HOST:2003" }), or use --once to print the points',
     );
   }
-  const names = clustersToRead(config, only);
-  const engines = await connectClusters(io, log, config, configDir, names);
-  const runner = createCarbonRunner({
-    config,
-    docker: (cluster) => engineOf(engines, cluster),
-    log,
-    instance: os.hostname(),
-    clusters: names,
-  });
+  const { engines, runner } = await connectRunner(io, log, config, configDir, only);
 
   // The running-task counts come from a manager's view of each cluster, re-read every shortest
   // interval; a cluster that cannot be read keeps its last state (the runner ages it out).
@@ -227,22 +225,12 @@ export function statsCommand(io: Io): CommandModule<object, StatsOptions> {
     command: 'stats',
     describe: 'Send container and service statistics to the carbon outputs (--once: print one round instead)',
     builder: (y: Argv) =>
-      configOption(y)
+      logOptions(configOption(y), 'debug shows every round')
         .option('once', {
           type: 'boolean',
           describe: 'Print the points of one collection (path value timestamp) to stdout and exit; no Carbon needed',
         })
-        .option('cluster', { type: 'string', describe: 'Only this cluster' })
-        .option('log-format', {
-          choices: ['logfmt', 'json'] as const,
-          default: 'logfmt' as LogFormat,
-          describe: 'Log lines on stderr: logfmt (time=… level=… msg=…) or one JSON object each',
-        })
-        .option('log-level', {
-          choices: LOG_LEVELS,
-          default: 'info' as LogLevel,
-          describe: 'Least severe level logged (debug shows every round)',
-        }) as unknown as Argv<StatsOptions>,
+        .option('cluster', { type: 'string', describe: 'Only this cluster' }) as unknown as Argv<StatsOptions>,
     handler: (args: ArgumentsCamelCase<StatsOptions>) => runStats(io, args),
   };
 }

@@ -22,11 +22,11 @@ import type { WatchApi } from '../watch/cluster-watcher.ts';
 import type { ConnectCluster } from '../watch/daemon.ts';
 import { WatchDaemon } from '../watch/daemon.ts';
 import { parseListen, type RunningServer, startHttpServer } from '../watch/http-server.ts';
-import { createLogger, LOG_LEVELS, type LogFormat, type Logger, type LogLevel } from '../watch/log.ts';
+import { createLogger, type LogFormat, type Logger, type LogLevel } from '../watch/log.ts';
 import { createMetrics } from '../watch/metrics.ts';
 import { type CheckedConfig, loadAndCheck } from './config.ts';
 import { EXIT_FAILURE, type Io } from './io.ts';
-import { configOption } from './options.ts';
+import { configOption, logOptions } from './options.ts';
 import { readTemplates } from './render.ts';
 
 export interface WatchOptions {
@@ -243,7 +243,7 @@ export function watchCommand(io: Io): CommandModule<object, WatchOptions> {
     command: 'watch',
     describe: 'Run as a daemon: follow cluster events and keep the proxies in step',
     builder: (y: Argv) =>
-      configOption(y)
+      logOptions(configOption(y), 'debug shows every event and cycle')
         .option('out-dir', {
           alias: 'o',
           type: 'string',
@@ -252,16 +252,6 @@ export function watchCommand(io: Io): CommandModule<object, WatchOptions> {
         .option('listen', {
           type: 'string',
           describe: 'Serve /healthz and /metrics on ADDRESS:PORT (e.g. 127.0.0.1:9090). Default: off',
-        })
-        .option('log-format', {
-          choices: ['logfmt', 'json'] as const,
-          default: 'logfmt' as LogFormat,
-          describe: 'Log lines on stderr: logfmt (time=… level=… msg=…) or one JSON object each',
-        })
-        .option('log-level', {
-          choices: LOG_LEVELS,
-          default: 'info' as LogLevel,
-          describe: 'Least severe level logged (debug shows every event and cycle)',
         })
         .option('watch-config', {
           type: 'boolean',

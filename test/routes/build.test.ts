@@ -6,7 +6,7 @@ import type { ClusterState, ServiceState, TaskState } from '../../src/cluster/mo
 import type { SnapshotDocument } from '../../src/cluster/snapshot.ts';
 import { mapSnapshot, parseSnapshotText } from '../../src/cluster/snapshot-map.ts';
 import type { RuleConfig, RuleFunction } from '../../src/config/schema.ts';
-import { type Diagnostic, formatText } from '../../src/diagnostics.ts';
+import { formatText } from '../../src/diagnostics.ts';
 import { buildRoutes } from '../../src/routes/build.ts';
 import type { Route } from '../../src/routes/types.ts';
 import { GOOD_SERVICES, HOSTILE_CLUSTER, hostileCases, hostileSnapshot } from '../fixtures/hostile-values.ts';

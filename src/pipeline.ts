@@ -41,6 +41,20 @@ export interface PlannedOutput {
   skipped: SkippedService[];
   /** Services refused by a diagnostic (error) in the clusters this output reads. */
   refused: string[];
+  /** The routes rendered into `files` (after `leftOut`). */
+  routeList: readonly Route[];
+  /** `cluster/service` keys the caller asked to leave out of this output (see `rerender`). */
+  leftOut: readonly string[];
+  /**
+   * The same output rendered again without the routes of the given `cluster/service` keys: how
+   * the applier leaves out a service whose part the proxy rejected. Absent on hand-made plans.
+   */
+  rerender?: (leaveOut: ReadonlySet<string>) => PlannedOutput;
+}
+
+/** The key a service goes by across outputs and diagnostics: `cluster/service`. */
+export function serviceKey(route: { cluster: string; service: string }): string {
+  return `${route.cluster}/${route.service}`;
 }
 
 export interface Plan {
@@ -69,7 +83,13 @@ export function outputFile(output: FileOutput, configDir: string, outDir?: strin
 export function planRender(
   config: Config,
   states: readonly ClusterState[],
-  options: { configDir: string; outDir?: string; templates: TemplateTexts },
+  options: {
+    configDir: string;
+    outDir?: string;
+    templates: TemplateTexts;
+    /** Per output index, `cluster/service` keys to leave out of that output. */
+    leaveOut?: ReadonlyMap<number, ReadonlySet<string>>;
+  },
 ): Plan {
   const diagnostics: Diagnostic[] = [];
   const seen = new Set<string>();
@@ -96,40 +116,62 @@ export function planRender(
         }
       }
     }
-    const file = outputFile(output, options.configDir, options.outDir);
-    const dir = path.dirname(file);
-    const template = options.templates.byOutput.get(index);
-    const absolute = withAbsolutePaths(output, options.configDir);
-    const rendered =
-      absolute.kind === 'haproxy'
-        ? renderHaproxy(built.routes, absolute, template === undefined ? {} : { template })
-        : renderNginx(built.routes, absolute, {
-            ...(template === undefined ? {} : { template }),
-            runDir: absolute.runDir ? path.resolve(options.configDir, absolute.runDir) : dir,
-          });
-    const files = rendered.map((f, i) => ({
-      // The first rendered file is the output's own file; the others sit next to it.
-      path: i === 0 ? file : path.join(dir, f.name),
-      content: f.content,
-    }));
-    outputs.push({
-      index,
-      name: outputName(config.outputs, index),
-      output,
-      files: [...files.slice(1), ...files.slice(0, 1)],
-      routes: built.routes.length,
-      backends: countBackends(built.routes),
-      skipped: built.skipped,
-      refused: [
-        ...new Set(
-          built.diagnostics
-            .filter((d) => d.severity === 'error' && d.service)
-            .map((d) => `${d.cluster ? `${d.cluster}/` : ''}${d.service}`),
-        ),
-      ].sort(),
-    });
+    outputs.push(
+      planOutput(config, index, built, {
+        file: outputFile(output, options.configDir, options.outDir),
+        configDir: options.configDir,
+        template: options.templates.byOutput.get(index),
+        leaveOut: options.leaveOut?.get(index),
+      }),
+    );
   });
   return { outputs, diagnostics };
+}
+
+function planOutput(
+  config: Config,
+  index: number,
+  built: ReturnType<typeof buildRoutes>,
+  o: { file: string; configDir: string; template: string | undefined; leaveOut: ReadonlySet<string> | undefined },
+): PlannedOutput {
+  const output = config.outputs[index] as FileOutput;
+  const leaveOut = o.leaveOut && o.leaveOut.size > 0 ? o.leaveOut : undefined;
+  const routes = leaveOut ? built.routes.filter((r) => !leaveOut.has(serviceKey(r))) : built.routes;
+  const dir = path.dirname(o.file);
+  const absolute = withAbsolutePaths(output, o.configDir);
+  const rendered =
+    absolute.kind === 'haproxy'
+      ? renderHaproxy(routes, absolute, o.template === undefined ? {} : { template: o.template })
+      : renderNginx(routes, absolute, {
+          ...(o.template === undefined ? {} : { template: o.template }),
+          runDir: absolute.runDir ? path.resolve(o.configDir, absolute.runDir) : dir,
+        });
+  const files = rendered.map((f, i) => ({
+    // The first rendered file is the output's own file; the others sit next to it.
+    path: i === 0 ? o.file : path.join(dir, f.name),
+    content: f.content,
+  }));
+  const leftOut = leaveOut ? [...leaveOut].filter((k) => built.routes.some((r) => serviceKey(r) === k)).sort() : [];
+  return {
+    index,
+    name: outputName(config.outputs, index),
+    output,
+    files: [...files.slice(1), ...files.slice(0, 1)],
+    routes: routes.length,
+    backends: countBackends(routes),
+    skipped: built.skipped,
+    refused: [
+      ...new Set([
+        ...built.diagnostics
+          .filter((d) => d.severity === 'error' && d.service)
+          .map((d) => `${d.cluster ? `${d.cluster}/` : ''}${d.service}`),
+        ...leftOut,
+      ]),
+    ].sort(),
+    routeList: routes,
+    leftOut,
+    rerender: (next) => planOutput(config, index, built, { ...o, leaveOut: next }),
+  };
 }
 
 /**

@@ -1,22 +1,72 @@
 /**
- * Applying one planned output: compare with the files on disk → nothing when equal; else check
- * with the real proxy (on a scratch copy) → on rejection keep the last good files and do not
- * reload; else write (map first, main file last, each atomically) → reload.
+ * Applying one planned output, the one path `render`, `validate --snapshot` and `watch` share:
  *
+ * 1. leave out the services whose own material is broken (a TLS file missing or not matching),
+ *    and those the proxy rejected before with the same routes;
+ * 2. compare with the files on disk → nothing when equal;
+ * 3. check with the real proxy (on a scratch copy). When it rejects the render, find the services
+ *    responsible (the proxy's `file:line` or section name mapped back to the route that produced
+ *    it, else bisection over the services) and leave them out, each with the proxy's own words;
+ *    check again. A render the proxy still rejects once no single service is to blame (a
+ *    template, the config) is rejected whole: the last good files stay;
+ * 4. write (extra files first, main file last, each atomically) → reload.
+ *
+ * One service can therefore never freeze the others: its part is left out and the rest applied.
  * The real file is only ever replaced by a render the proxy accepted, so the last good config
- * survives a restart of the daemon without any state of its own: a restarted daemon whose render
- * is now rejected leaves the file as it was.
+ * survives a restart of the daemon without any state of its own.
  */
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { PlannedOutput } from '../pipeline.ts';
+import type { FileOutput } from '../config/schema.ts';
+import type { Diagnostic } from '../diagnostics.ts';
+import { type PlannedOutput, serviceKey } from '../pipeline.ts';
+import { type BlameLine, blame } from './blame.ts';
 import { checkRendered, type ProxyCheck } from './check-proxy.ts';
 import { type ReloadResult, reloadProxy, type SignalTarget } from './reload.ts';
 import { readIfExists, type WriteResult, writeIfChanged } from './write.ts';
 
+/** A service left out of one output, and why. */
+export interface LeftOut {
+  /** `cluster/service`. */
+  service: string;
+  /** `proxy`: the proxy rejected its part; `material`: its own files are missing or broken. */
+  source: 'proxy' | 'material';
+  /** The proxy's own words, or the material problem. */
+  reason: string;
+  /** The line of the rendered file the proxy pointed at. */
+  line?: BlameLine;
+  /** How it is reported (log, /healthz, `render`'s diagnostics). */
+  diagnostic: Diagnostic;
+}
+
+function proxyLeftOut(
+  planned: PlannedOutput,
+  service: string,
+  command: string,
+  reason: string,
+  line?: BlameLine,
+): LeftOut {
+  const slash = service.indexOf('/');
+  const at = line ? ` (${line.file}:${line.number}: ${line.text})` : '';
+  return {
+    service,
+    source: 'proxy',
+    reason,
+    ...(line ? { line } : {}),
+    diagnostic: {
+      severity: 'error',
+      code: 'proxy-rejected',
+      cluster: service.slice(0, slash),
+      service: service.slice(slash + 1),
+      message: `left out of output ${planned.name}: \`${command}\` rejected its part${at}: ${reason}`,
+      fix: "fix this service's labels (or the files they name); the other services are applied without it",
+    },
+  };
+}
+
 export type ApplyResult =
-  | { kind: 'unchanged' }
+  | { kind: 'unchanged'; leftOut?: LeftOut[]; planned?: PlannedOutput }
   | {
       kind: 'applied';
       files: { path: string; result: WriteResult }[];
@@ -24,6 +74,10 @@ export type ApplyResult =
       reload: ReloadResult | undefined;
       /** The proxy was reloaded because an earlier reload failed, not because files changed. */
       retriedReload?: boolean;
+      /** Services left out of what was written (absent when none). */
+      leftOut?: LeftOut[];
+      /** What was written, when services were left out (else the planned output as given). */
+      planned?: PlannedOutput;
     }
   | {
       kind: 'rejected';
@@ -37,22 +91,32 @@ export type ApplyResult =
     }
   | { kind: 'failed'; stage: 'write' | 'reload'; error: string; files?: { path: string; result: WriteResult }[] };
 
+/** Per-service material checks (TLS files): diagnostics name the services to leave out. */
+export type MaterialCheck = (planned: PlannedOutput) => Promise<Diagnostic[]>;
+
 export interface ApplyOptions {
   env: Readonly<Record<string, string | undefined>>;
-  /** False with `--out-dir`: files are written, proxies are left alone. */
+  /** False with `--out-dir` and for `render`: files are written, proxies are left alone. */
   reload: boolean;
   docker?: SignalTarget;
   /** Missing proxy binary: `fail` in the daemon (never apply unchecked), `skip` elsewhere. */
   missingBinary: 'fail' | 'skip';
+  /** Checks each service's own files before the proxy sees them. */
+  material?: MaterialCheck;
   /**
-   * Names who a rejection is about, from the proxy's words and the rendered files (the daemon
-   * passes one that knows the services). When it names none: the services the render refused.
+   * Names who a rejection is about when the rendered file cannot tell (hand-made plans in tests
+   * have no routes to blame).
    */
   involved?: (check: ProxyCheck, files: readonly { name: string; content: string }[]) => string[];
   /** Test seams. */
   check?: typeof checkRendered;
   reloader?: typeof reloadProxy;
 }
+
+/** The result of checking a planned output, before anything is written. */
+export type Prepared =
+  | { ok: true; planned: PlannedOutput; check: ProxyCheck; leftOut: LeftOut[] }
+  | { ok: false; planned: PlannedOutput; check: ProxyCheck; services: string[]; leftOut: LeftOut[] };
 
 /** The files as the checker wants them: main first, names relative to the main file's folder. */
 export function checkFiles(planned: PlannedOutput): { name: string; content: string }[] {
@@ -68,74 +132,207 @@ function renderHash(planned: PlannedOutput): string {
   return h.digest('hex');
 }
 
+/** What a service's routes were when the proxy rejected its part: changed routes are tried again. */
+function fingerprint(planned: PlannedOutput, key: string): string {
+  return JSON.stringify(planned.routeList.filter((r) => serviceKey(r) === key));
+}
+
+/** The first lines of a proxy's complaint: enough to read in a log line or on /healthz. */
+function gist(text: string, max = 600): string {
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^\[NOTICE\]|Configuration file is valid|test is successful/.test(l));
+  const picked = (lines.filter((l) => /ALERT|emerg|error|\[crit\]/i.test(l)).join('\n') || lines.join('\n')).trim();
+  return picked.length > max ? `${picked.slice(0, max - 3)}...` : picked;
+}
+
+/** Bounds the rounds of "leave one out and check again" per render (each round is ≥ 1 check). */
+const MAX_BLAME_ROUNDS = 8;
+
 /**
  * Applies planned outputs and remembers, per output, what must not be repeated: a render already
- * rejected (not checked again until it changes) and a reload that failed (retried next time even
- * when the files are unchanged).
+ * rejected (not checked again until it changes), a reload that failed (retried next time even
+ * when the files are unchanged), and the services the proxy rejected (left out while their
+ * routes stay the same, so the proxy is not asked again on every re-list).
  */
 export class Applier {
   readonly #options: ApplyOptions;
   readonly #rejected = new Map<string, { hash: string; result: ApplyResult & { kind: 'rejected' } }>();
   readonly #reloadPending = new Set<string>();
+  readonly #blamed = new Map<string, Map<string, { fingerprint: string; entry: LeftOut }>>();
 
   constructor(options: ApplyOptions) {
     this.#options = options;
   }
 
-  async apply(planned: PlannedOutput): Promise<ApplyResult> {
-    const key = planned.files[planned.files.length - 1]?.path ?? planned.name;
+  async #check(planned: PlannedOutput): Promise<ProxyCheck> {
     const o = this.#options;
-    const current = await Promise.all(planned.files.map((f) => readIfExists(f.path)));
-    const changed = planned.files.some((f, i) => current[i] !== f.content);
-    if (!changed) {
-      this.#rejected.delete(key);
-      if (o.reload && this.#reloadPending.has(key)) return this.#reload(planned, key, [], true);
-      return { kind: 'unchanged' };
-    }
-
-    const hash = renderHash(planned);
-    const known = this.#rejected.get(key);
-    if (known && known.hash === hash) return { ...known.result, repeated: true };
-
-    const files = checkFiles(planned);
     // Nginx's check opens the pid file and temp paths of the run folder (by default the file's
     // folder), so the folder must exist before the first file is ever written there.
     const main = planned.files[planned.files.length - 1];
     if (main) await mkdir(path.dirname(main.path), { recursive: true });
-    const check = await (o.check ?? checkRendered)(planned.output, files, {
+    return (o.check ?? checkRendered)(planned.output as FileOutput, checkFiles(planned), {
       env: o.env,
       missingBinary: o.missingBinary,
     });
-    if (!check.ok) {
-      const named = o.involved ? o.involved(check, files) : [];
-      const services = named.length > 0 ? named : planned.refused;
+  }
+
+  /** Leaves out what is already known to be broken: broken material, parts rejected before. */
+  async #known(planned: PlannedOutput, key: string): Promise<{ planned: PlannedOutput; leftOut: LeftOut[] }> {
+    const leftOut: LeftOut[] = [];
+    const material = this.#options.material ? await this.#options.material(planned) : [];
+    for (const d of material) {
+      if (!d.service) continue;
+      const service = `${d.cluster ? `${d.cluster}/` : ''}${d.service}`;
+      if (!leftOut.some((l) => l.service === service))
+        leftOut.push({ service, source: 'material', reason: d.message, diagnostic: d });
+    }
+    const blamed = this.#blamed.get(key);
+    if (blamed) {
+      for (const [service, b] of [...blamed]) {
+        if (fingerprint(planned, service) !== b.fingerprint) blamed.delete(service);
+        else if (!leftOut.some((l) => l.service === service)) leftOut.push(b.entry);
+      }
+    }
+    if (leftOut.length === 0 || !planned.rerender) return { planned, leftOut: [] };
+    return { planned: planned.rerender(new Set(leftOut.map((l) => l.service))), leftOut };
+  }
+
+  /**
+   * Checks `planned` with the proxy, leaving out the services it rejects. `original` is the
+   * render with nobody left out, which `rerender` starts from.
+   */
+  async #settle(original: PlannedOutput, start: { planned: PlannedOutput; leftOut: LeftOut[] }): Promise<Prepared> {
+    let planned = start.planned;
+    const leftOut = [...start.leftOut];
+    let check = await this.#check(planned);
+    for (let round = 0; !check.ok && round < MAX_BLAME_ROUNDS && original.rerender; round++) {
+      const candidates = new Set(planned.routeList.map(serviceKey));
+      const named = blame(check.output, checkFiles(planned), candidates);
+      let found: { services: string[]; reason: string; line?: BlameLine } | undefined =
+        named.services.length > 0
+          ? { services: named.services, reason: gist(check.output), ...(named.line ? { line: named.line } : {}) }
+          : await this.#bisect(original, leftOut, [...candidates].sort());
+      if (!found || found.services.length === 0) found = undefined;
+      if (!found) break;
+      for (const service of found.services)
+        leftOut.push(proxyLeftOut(original, service, check.command, found.reason, found.line));
+      planned = original.rerender(new Set(leftOut.map((l) => l.service)));
+      check = await this.#check(planned);
+    }
+    if (check.ok) return { ok: true, planned, check, leftOut };
+    const o = this.#options;
+    const services =
+      original.rerender || !o.involved
+        ? blame(check.output, checkFiles(planned), new Set(planned.routeList.map(serviceKey))).services
+        : o.involved(check, checkFiles(planned));
+    return { ok: false, planned, check, services, leftOut };
+  }
+
+  /**
+   * Finds one service whose part the proxy rejects, when the complaint names none: the render
+   * with every service left out must pass (else the fault is the template's or the config's),
+   * then the shortest prefix of `services` that fails ends with a culprit. 1 + log2(n) checks.
+   */
+  async #bisect(
+    original: PlannedOutput,
+    leftOut: readonly LeftOut[],
+    services: readonly string[],
+  ): Promise<{ services: string[]; reason: string; line?: BlameLine } | undefined> {
+    const rerender = original.rerender;
+    if (!rerender || services.length === 0) return undefined;
+    const already = leftOut.map((l) => l.service);
+    const withPrefix = (n: number) => rerender(new Set([...already, ...services.slice(n)]));
+    if (!(await this.#check(withPrefix(0))).ok) return undefined;
+    let lo = 0;
+    let hi = services.length;
+    let failing: ProxyCheck | undefined;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      const check = await this.#check(withPrefix(mid));
+      if (check.ok) lo = mid;
+      else {
+        hi = mid;
+        failing = check;
+      }
+    }
+    const culprit = services[hi - 1] as string;
+    if (!failing) failing = await this.#check(withPrefix(hi));
+    if (failing.ok) return undefined;
+    const named = blame(failing.output, checkFiles(withPrefix(hi)), new Set([culprit]));
+    return { services: [culprit], reason: gist(failing.output), ...(named.line ? { line: named.line } : {}) };
+  }
+
+  /** Checks a planned output with the proxy and leaves out what it rejects; writes nothing. */
+  async prepare(planned: PlannedOutput): Promise<Prepared> {
+    const key = planned.files[planned.files.length - 1]?.path ?? planned.name;
+    const prepared = await this.#settle(planned, await this.#known(planned, key));
+    this.#remember(key, planned, prepared);
+    return prepared;
+  }
+
+  #remember(key: string, original: PlannedOutput, prepared: Prepared): void {
+    if (!prepared.ok) return;
+    const blamed = new Map<string, { fingerprint: string; entry: LeftOut }>();
+    for (const l of prepared.leftOut)
+      if (l.source === 'proxy') blamed.set(l.service, { fingerprint: fingerprint(original, l.service), entry: l });
+    if (blamed.size > 0) this.#blamed.set(key, blamed);
+    else this.#blamed.delete(key);
+  }
+
+  async apply(original: PlannedOutput): Promise<ApplyResult> {
+    const key = original.files[original.files.length - 1]?.path ?? original.name;
+    const o = this.#options;
+    const known = await this.#known(original, key);
+    const planned = known.planned;
+    const extra = (leftOut: LeftOut[], p: PlannedOutput) => (leftOut.length > 0 ? { leftOut, planned: p } : {});
+    const current = await Promise.all(planned.files.map((f) => readIfExists(f.path)));
+    const changed = planned.files.some((f, i) => current[i] !== f.content);
+    if (!changed) {
+      this.#rejected.delete(key);
+      if (o.reload && this.#reloadPending.has(key))
+        return this.#reload(planned, key, [], true, extra(known.leftOut, planned));
+      return { kind: 'unchanged', ...extra(known.leftOut, planned) };
+    }
+
+    const hash = renderHash(planned);
+    const rejected = this.#rejected.get(key);
+    if (rejected && rejected.hash === hash) return { ...rejected.result, repeated: true };
+
+    const prepared = await this.#settle(original, known);
+    if (!prepared.ok) {
       const result = {
         kind: 'rejected' as const,
-        command: check.command,
-        error: check.output || `${check.command} failed`,
-        services,
+        command: prepared.check.command,
+        error: prepared.check.output || `${prepared.check.command} failed`,
+        services: prepared.services,
         repeated: false,
       };
       this.#rejected.set(key, { hash, result });
       return result;
     }
     this.#rejected.delete(key);
+    this.#remember(key, original, prepared);
+    const final = prepared.planned;
 
     const written: { path: string; result: WriteResult }[] = [];
     try {
-      // Map first, main file last: a proxy that reloads on its own never sees a main file naming
-      // a map that is not there yet.
-      for (const f of planned.files) written.push({ path: f.path, result: await writeIfChanged(f.path, f.content) });
+      // Extra files first, main file last: a proxy that reloads on its own never sees a main
+      // file naming a map that is not there yet.
+      for (const f of final.files) written.push({ path: f.path, result: await writeIfChanged(f.path, f.content) });
     } catch (error) {
       return {
         kind: 'failed',
         stage: 'write',
-        error: `cannot write ${planned.files[written.length]?.path ?? ''}: ${(error as Error).message}`,
+        error: `cannot write ${final.files[written.length]?.path ?? ''}: ${(error as Error).message}`,
         files: written,
       };
     }
-    if (!o.reload) return { kind: 'applied', files: written, reload: undefined };
-    return this.#reload(planned, key, written, false);
+    if (!written.some((w) => w.result !== 'unchanged') && !(o.reload && this.#reloadPending.has(key)))
+      return { kind: 'unchanged', ...extra(prepared.leftOut, final) };
+    if (!o.reload) return { kind: 'applied', files: written, reload: undefined, ...extra(prepared.leftOut, final) };
+    return this.#reload(final, key, written, false, extra(prepared.leftOut, final));
   }
 
   async #reload(
@@ -143,12 +340,13 @@ export class Applier {
     key: string,
     files: { path: string; result: WriteResult }[],
     retried: boolean,
+    extra: { leftOut?: LeftOut[]; planned?: PlannedOutput },
   ): Promise<ApplyResult> {
     const o = this.#options;
     const reload = planned.output.reload;
     if (!reload || reload.kind === 'none') {
       this.#reloadPending.delete(key);
-      return { kind: 'applied', files, reload: undefined, ...(retried ? { retriedReload: true } : {}) };
+      return { kind: 'applied', files, reload: undefined, ...(retried ? { retriedReload: true } : {}), ...extra };
     }
     const result = await (o.reloader ?? reloadProxy)(planned.output, o.docker ? { docker: o.docker } : {});
     if (!result.ok) {
@@ -156,6 +354,6 @@ export class Applier {
       return { kind: 'failed', stage: 'reload', error: result.detail, files };
     }
     this.#reloadPending.delete(key);
-    return { kind: 'applied', files, reload: result, ...(retried ? { retriedReload: true } : {}) };
+    return { kind: 'applied', files, reload: result, ...(retried ? { retriedReload: true } : {}), ...extra };
   }
 }

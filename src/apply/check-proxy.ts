@@ -51,6 +51,16 @@ export async function findBinary(
   return undefined;
 }
 
+/** The proxy's words without what it says on every run (its version, its path, the pid). */
+export function proxyWords(output: string): string {
+  return output
+    .split('\n')
+    .filter((l) => !/^\[NOTICE\]\s+\(\d+\) : (haproxy version is|path to executable is)/.test(l))
+    .map((l) => l.replace(/^\[(ALERT|WARNING|NOTICE)\]\s+\(\d+\) : /, '[$1] '))
+    .join('\n')
+    .trim();
+}
+
 /**
  * Checks files as they would be installed: they are written into a scratch copy of their folder
  * (so the HAProxy map, resolved with `default-path config`, sits next to the config).
@@ -82,11 +92,12 @@ export async function checkRendered(
           ? { ok: true, output: message, command: output.kind, skipped: true }
           : { ok: false, output: message, command: output.kind };
       }
-      argv = output.kind === 'haproxy' ? [binary, '-c', '-q', '-f', file] : [binary, '-t', '-q', '-p', dir, '-c', file];
+      // Not `haproxy -q`: it drops the reason along with the noise.
+      argv = output.kind === 'haproxy' ? [binary, '-c', '-f', file] : [binary, '-t', '-q', '-p', dir, '-c', file];
     }
     const result = await run(argv, dir);
     // Name the file as the user knows it, not the scratch copy.
-    const words = result.output.replaceAll(`${dir}/`, '');
+    const words = proxyWords(result.output.replaceAll(`${dir}/`, ''));
     return { ok: result.code === 0, output: words, command: argv.join(' ').replaceAll(`${dir}/`, '') };
   } finally {
     await rm(dir, { recursive: true, force: true });

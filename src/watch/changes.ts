@@ -79,43 +79,4 @@ export function diffDiagnostics(
   return { fresh, resolved, keys };
 }
 
-/**
- * The services a proxy's complaint is about. Both proxies name `file:line`
- * (`parsing [haproxy.cfg:42]`, `in /etc/nginx/nginx.conf:42`); the services are those named in the
- * section around that line. Falls back to the services the render already refused.
- */
-export function servicesInvolved(
-  proxyOutput: string,
-  files: readonly { name: string; content: string }[],
-  serviceNames: readonly string[],
-): { services: string[]; line?: { file: string; number: number; text: string } } {
-  const m = /(?:\[|\bin\s+|^)([^\s[\]:]+):(\d+)\]?/m.exec(proxyOutput);
-  if (!m) return { services: [] };
-  const name = m[1] as string;
-  const number = Number(m[2]);
-  const file = files.find((f) => f.name === name || name.endsWith(`/${f.name}`) || f.name.endsWith(`/${name}`));
-  if (!file) return { services: [] };
-  const lines = file.content.split('\n');
-  const at = number - 1;
-  const text = (lines[at] ?? '').trim();
-  // The section: from the nearest header above (HAProxy `backend x`, Nginx `upstream x {` or
-  // `server {`) to the next header below.
-  const header = /^\s*(backend|frontend|listen|defaults|global|upstream|server\s*\{|location)\b/;
-  let start = at;
-  while (start > 0 && !header.test(lines[start] ?? '')) start--;
-  // The built-in templates put `# cluster c, service s, rule r` just above each section.
-  if (start > 0 && /^\s*#/.test(lines[start - 1] ?? '')) start--;
-  let end = at + 1;
-  while (end < lines.length && !header.test(lines[end] ?? '')) end++;
-  const section = lines.slice(start, end).join('\n');
-  const known = new Set(serviceNames);
-  const named = [...section.matchAll(/\bservice ([A-Za-z0-9_.-]+)/g)]
-    .map((x) => x[1] as string)
-    .filter((n) => known.has(n));
-  if (named.length > 0) return { services: [...new Set(named)].sort(), line: { file: file.name, number, text } };
-  const services = serviceNames.filter((s) => {
-    const escaped = s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    return new RegExp(`(^|[^A-Za-z0-9_.-])${escaped}([^A-Za-z0-9_-]|$)`).test(section);
-  });
-  return { services: [...new Set(services)].sort(), line: { file: file.name, number, text } };
-}
+export { servicesInvolved } from '../apply/blame.ts';

@@ -11,8 +11,7 @@
  */
 
 import os from 'node:os';
-import type { ApplyResult } from '../apply/apply.ts';
-import { Applier } from '../apply/apply.ts';
+import { Applier, type ApplyResult, type MaterialCheck } from '../apply/apply.ts';
 import { dockerSignalTarget, type SignalApi } from '../apply/reload.ts';
 import type { ClusterState } from '../cluster/model.ts';
 import { mapSnapshots } from '../cluster/sources.ts';
@@ -22,15 +21,7 @@ import type { Diagnostic } from '../diagnostics.ts';
 import { isFileOutput, outputName, type PlannedOutput, planRender } from '../pipeline.ts';
 import { buildRoutes } from '../routes/build.ts';
 import { type CarbonDockerApi, type CarbonRunner, figuresFromMetrics, startCarbon } from '../stats/runner.ts';
-import {
-  diffDiagnostics,
-  diffRoutes,
-  isEmptyDiff,
-  listField,
-  type RouteSummary,
-  servicesInvolved,
-  summarizeRoutes,
-} from './changes.ts';
+import { diffDiagnostics, diffRoutes, isEmptyDiff, listField, type RouteSummary, summarizeRoutes } from './changes.ts';
 import {
   type ClusterConnection,
   ClusterWatcher,
@@ -69,6 +60,8 @@ export interface DaemonOptions extends DaemonConfig {
   now?: () => number;
   /** Test seam: apply one planned output. */
   apply?: (planned: PlannedOutput) => Promise<ApplyResult>;
+  /** Per-service material checks (TLS files) before the proxy sees a render. */
+  material?: MaterialCheck;
   /**
    * Called between the big steps of a cycle (after the re-list, after the apply): the CLI uses it
    * to hand back the garbage of large re-lists.
@@ -137,7 +130,6 @@ export class WatchDaemon {
   readonly #readErrors = new Map<string, string>();
   readonly #waitingFor = new Map<string, string>();
   readonly #routeSummaries = new Map<number, RouteSummary>();
-  #serviceNames: string[] = [];
   /** Statistics to carbon, for the config's `carbon` outputs. */
   #carbon: CarbonRunner | undefined;
   /** Cycles run, for tests and benchmarks. */
@@ -158,7 +150,7 @@ export class WatchDaemon {
           reload: options.outDir === undefined,
           missingBinary: 'fail',
           docker: dockerSignalTarget((cluster) => this.#signalApi(cluster)),
-          involved: (check, files) => servicesInvolved(check.output, files, this.#serviceNames).services,
+          ...(options.material ? { material: options.material } : {}),
         });
     this.#resetRecords();
   }
@@ -448,7 +440,6 @@ export class WatchDaemon {
     // Nothing read and nothing else changed: the render would be the last one again.
     if (states.length === 0 || (fresh === 0 && !this.#dirty)) return;
     this.#dirty = false;
-    this.#serviceNames = [...new Set(states.flatMap((s) => s.services.map((x) => x.name)))];
 
     let plan: ReturnType<typeof planRender>;
     try {
@@ -462,7 +453,6 @@ export class WatchDaemon {
       return;
     }
     this.#m.renders.inc();
-    this.#reportDiagnostics([...known.flatMap((k) => k.diagnostics), ...plan.diagnostics]);
     const tRender = this.#now();
 
     const ready: PlannedOutput[] = [];
@@ -490,6 +480,12 @@ export class WatchDaemon {
     );
     const tApply = this.#now();
     for (const [i, o] of ready.entries()) this.#record(o, results[i] as ApplyResult, startedMs);
+    // Services left out of an output (the proxy rejected their part, or their files are
+    // broken) are reported like refused labels: once when it starts, once when it is over.
+    const leftOut = results.flatMap((r) =>
+      (r.kind === 'applied' || r.kind === 'unchanged') && r.leftOut ? r.leftOut.map((l) => l.diagnostic) : [],
+    );
+    this.#reportDiagnostics([...known.flatMap((k) => k.diagnostics), ...plan.diagnostics, ...leftOut]);
     this.#logChanges(config, states);
     this.#log.debug('cycle', {
       clusters: [...pending.keys()].join(','),
@@ -533,11 +529,24 @@ export class WatchDaemon {
     const base = { ...previous, lastAttemptMs: now };
     switch (result.kind) {
       case 'unchanged': {
-        this.#records.set(o.name, { name: o.name, state: 'ok', lastAttemptMs: now, ...success(previous) });
+        this.#records.set(o.name, {
+          name: o.name,
+          state: 'ok',
+          lastAttemptMs: now,
+          ...success(previous),
+          ...leftOutOf(result),
+        });
         return;
       }
       case 'applied': {
-        this.#records.set(o.name, { name: o.name, state: 'ok', lastAttemptMs: now, lastSuccessMs: now });
+        this.#records.set(o.name, {
+          name: o.name,
+          state: 'ok',
+          lastAttemptMs: now,
+          lastSuccessMs: now,
+          ...leftOutOf(result),
+        });
+        const written = result.planned ?? o;
         if (result.files.some((f) => f.result !== 'unchanged')) this.#m.applies.inc(label);
         if (result.reload) this.#m.reloads.inc({ ...label, result: 'ok' });
         this.#m.applyLatency.observe(label, (now - startedMs) / 1000);
@@ -545,9 +554,9 @@ export class WatchDaemon {
         this.#log.info(result.retriedReload ? 'reloaded (retry)' : 'applied', {
           output: o.name,
           file: main?.path,
-          routes: o.routes,
-          backends: o.backends,
-          refused: listField(o.refused),
+          routes: written.routes,
+          backends: written.backends,
+          refused: listField(written.refused),
           reload: result.reload?.detail ?? (this.#o.outDir ? 'skipped (--out-dir)' : 'none configured'),
           ms: now - startedMs,
         });
@@ -614,6 +623,11 @@ export class WatchDaemon {
       });
     });
   }
+}
+
+function leftOutOf(result: ApplyResult): Pick<OutputRecord, 'leftOut'> {
+  if ((result.kind !== 'applied' && result.kind !== 'unchanged') || !result.leftOut) return {};
+  return { leftOut: result.leftOut.map((l) => ({ service: l.service, reason: l.reason })) };
 }
 
 function success(previous: OutputRecord): { lastSuccessMs?: number } {

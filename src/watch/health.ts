@@ -19,6 +19,8 @@ export interface OutputRecord {
   error?: string;
   /** Services the rejection is about. */
   services?: string[];
+  /** Services left out of the applied files, with the proxy's (or the material check's) reason. */
+  leftOut?: { service: string; reason: string }[];
 }
 
 export interface HealthReport {
@@ -28,7 +30,13 @@ export interface HealthReport {
     clusters: Record<string, { state: string; lastRead: string | null; error: string | null }>;
     outputs: Record<
       string,
-      { state: OutputState; lastApply: string | null; error: string | null; services?: string[] }
+      {
+        state: OutputState;
+        lastApply: string | null;
+        error: string | null;
+        services?: string[];
+        leftOut?: { service: string; reason: string }[];
+      }
     >;
     lastError: { time: string; message: string } | null;
   };
@@ -58,6 +66,7 @@ export function healthReport(
             lastApply: iso(o.lastSuccessMs),
             error: o.error ?? null,
             ...(o.services && o.services.length > 0 ? { services: o.services } : {}),
+            ...(o.leftOut && o.leftOut.length > 0 ? { leftOut: o.leftOut } : {}),
           },
         ]),
       ),

@@ -34,6 +34,8 @@ function planned(main: string, map: string, refused: string[] = []): PlannedOutp
     backends: 1,
     skipped: [],
     refused,
+    routeList: [],
+    leftOut: [],
   };
 }
 
@@ -112,11 +114,11 @@ describe('Applier', () => {
     expect(await applier.apply(planned('global\n#fixed\n', 'web.test/ web\n'))).toMatchObject({ kind: 'applied' });
   });
 
-  it('falls back to the services the render refused when the complaint names none', async () => {
+  it('does not blame services refused for unrelated reasons when the complaint names none', async () => {
     const check = vi.fn(async () => ({ ok: false, output: 'something broke', command: 'x' }));
     const applier = new Applier({ env: {}, reload: true, missingBinary: 'fail', check, involved: () => [] });
     const r = await applier.apply(planned('global\n', '', ['local/bad']));
-    expect(r).toMatchObject({ kind: 'rejected', services: ['local/bad'] });
+    expect(r).toMatchObject({ kind: 'rejected', services: [] });
   });
 
   it('after a restart, a render the proxy rejects leaves the file on disk as it was', async () => {

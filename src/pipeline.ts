@@ -43,6 +43,8 @@ export interface PlannedOutput {
   refused: string[];
   /** The routes rendered into `files` (after `leftOut`). */
   routeList: readonly Route[];
+  /** Folders the proxy opens when it checks the files (Nginx's run folder): created before a check. */
+  runDirs?: readonly string[];
   /** `cluster/service` keys the caller asked to leave out of this output (see `rerender`). */
   leftOut: readonly string[];
   /**
@@ -139,12 +141,16 @@ function planOutput(
   const routes = leaveOut ? built.routes.filter((r) => !leaveOut.has(serviceKey(r))) : built.routes;
   const dir = path.dirname(o.file);
   const absolute = withAbsolutePaths(output, o.configDir);
+  // Nginx's pid, log and temp paths: the configured file's folder (or `runDir`), never the
+  // `--out-dir`, so `render --out-dir a` and `--out-dir b` give the same bytes.
+  const runDir =
+    absolute.kind === 'nginx' ? path.resolve(o.configDir, absolute.runDir ?? path.dirname(absolute.file)) : undefined;
   const rendered =
     absolute.kind === 'haproxy'
       ? renderHaproxy(routes, absolute, o.template === undefined ? {} : { template: o.template })
       : renderNginx(routes, absolute, {
           ...(o.template === undefined ? {} : { template: o.template }),
-          runDir: absolute.runDir ? path.resolve(o.configDir, absolute.runDir) : dir,
+          runDir: runDir ?? dir,
         });
   const files = rendered.map((f, i) => ({
     // The first rendered file is the output's own file; the others sit next to it.
@@ -169,6 +175,7 @@ function planOutput(
       ]),
     ].sort(),
     routeList: routes,
+    runDirs: runDir ? [runDir] : [],
     leftOut,
     rerender: (next) => planOutput(config, index, built, { ...o, leaveOut: next }),
   };

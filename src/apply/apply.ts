@@ -132,6 +132,28 @@ function renderHash(planned: PlannedOutput): string {
   return h.digest('hex');
 }
 
+/**
+ * Writes a checked output: extra files first, main file last, so a proxy that reloads on its own
+ * never sees a main file naming a map that is not there yet.
+ */
+export async function writePlanned(
+  planned: PlannedOutput,
+): Promise<{ files: { path: string; result: WriteResult }[]; failed?: ApplyResult & { kind: 'failed' } }> {
+  const written: { path: string; result: WriteResult }[] = [];
+  try {
+    for (const f of planned.files) written.push({ path: f.path, result: await writeIfChanged(f.path, f.content) });
+  } catch (error) {
+    const failed = {
+      kind: 'failed' as const,
+      stage: 'write' as const,
+      error: `cannot write ${planned.files[written.length]?.path ?? ''}: ${(error as Error).message}`,
+      files: written,
+    };
+    return { files: written, failed };
+  }
+  return { files: written };
+}
+
 /** What a service's routes were when the proxy rejected its part: changed routes are tried again. */
 function fingerprint(planned: PlannedOutput, key: string): string {
   return JSON.stringify(planned.routeList.filter((r) => serviceKey(r) === key));
@@ -171,7 +193,8 @@ export class Applier {
     // Nginx's check opens the pid file and temp paths of the run folder (by default the file's
     // folder), so the folder must exist before the first file is ever written there.
     const main = planned.files[planned.files.length - 1];
-    if (main) await mkdir(path.dirname(main.path), { recursive: true });
+    for (const d of [...(main ? [path.dirname(main.path)] : []), ...(planned.runDirs ?? [])])
+      await mkdir(d, { recursive: true });
     return (o.check ?? checkRendered)(planned.output as FileOutput, checkFiles(planned), {
       env: o.env,
       missingBinary: o.missingBinary,
@@ -316,19 +339,8 @@ export class Applier {
     this.#remember(key, original, prepared);
     const final = prepared.planned;
 
-    const written: { path: string; result: WriteResult }[] = [];
-    try {
-      // Extra files first, main file last: a proxy that reloads on its own never sees a main
-      // file naming a map that is not there yet.
-      for (const f of final.files) written.push({ path: f.path, result: await writeIfChanged(f.path, f.content) });
-    } catch (error) {
-      return {
-        kind: 'failed',
-        stage: 'write',
-        error: `cannot write ${final.files[written.length]?.path ?? ''}: ${(error as Error).message}`,
-        files: written,
-      };
-    }
+    const { files: written, failed } = await writePlanned(final);
+    if (failed) return failed;
     if (!written.some((w) => w.result !== 'unchanged') && !(o.reload && this.#reloadPending.has(key)))
       return { kind: 'unchanged', ...extra(prepared.leftOut, final) };
     if (!o.reload) return { kind: 'applied', files: written, reload: undefined, ...extra(prepared.leftOut, final) };

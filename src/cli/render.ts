@@ -1,13 +1,14 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { checkRendered } from '../apply/check-proxy.ts';
-import { readIfExists, writeIfChanged } from '../apply/write.ts';
+import { Applier, type Prepared, writePlanned } from '../apply/apply.ts';
+import { readIfExists } from '../apply/write.ts';
 import { readLiveStates } from '../cluster/live.ts';
 import { type LoadedStates, mapSnapshots, missingSnapshots, readSnapshotFiles } from '../cluster/sources.ts';
 import { resolveConfigPath } from '../config/check.ts';
 import type { Config } from '../config/schema.ts';
 import { type Diagnostic, formatDiagnostics, hasErrors, sortDiagnostics } from '../diagnostics.ts';
+import { InterlockError } from '../errors.ts';
 import { type Plan, type PlannedOutput, planRender } from '../pipeline.ts';
 import { type CheckedConfig, loadAndCheck } from './config.ts';
 import { EXIT_INVALID, type Io, printDiagnostics, reportFailure } from './io.ts';
@@ -89,6 +90,37 @@ function summary(o: PlannedOutput): string {
   return `${parts.join(', ')}${notes.length ? `; ${notes.join('; ')}` : ''}`;
 }
 
+/** The applier `render` and `validate --snapshot` use: checks with the real proxy, never reloads. */
+function renderApplier(io: Io): Applier {
+  return new Applier({ env: io.env, reload: false, missingBinary: 'skip' });
+}
+
+/** What checking one output gave, as diagnostics (services left out, a rejection, no check). */
+function preparedDiagnostics(prepared: Prepared, o: PlannedOutput, file: string | undefined): Diagnostic[] {
+  const out: Diagnostic[] = prepared.leftOut.map((l) => l.diagnostic);
+  if (!prepared.ok) {
+    out.push({
+      severity: 'error',
+      code: 'proxy-rejected',
+      message: `${prepared.check.command} rejected the rendered ${o.name} output${
+        prepared.services.length > 0 ? ` (services involved: ${prepared.services.join(', ')})` : ''
+      }: ${prepared.check.output || 'no reason given'}`,
+      fix: 'fix the labels or the template named above; nothing was written',
+      path: `outputs[${o.index}]`,
+      ...(file ? { file } : {}),
+    });
+  } else if (prepared.check.skipped && prepared.check.output) {
+    out.push({
+      severity: 'warning',
+      code: 'not-checked',
+      message: prepared.check.output,
+      path: `outputs[${o.index}]`,
+      ...(file ? { file } : {}),
+    });
+  }
+  return out;
+}
+
 export async function runRender(io: Io, args: RenderOptions): Promise<void> {
   const format = args.format;
   try {
@@ -102,16 +134,35 @@ export async function runRender(io: Io, args: RenderOptions): Promise<void> {
       return;
     }
     const plan = await planFromArgs(io, { ...checked, config: checked.config }, args);
-    const diagnostics = sortDiagnostics([...checked.diagnostics, ...plan.sourceDiagnostics, ...plan.diagnostics]);
+    // Every output is checked by its proxy before anything is written (or printed, or compared):
+    // what `render` writes is what `watch` would apply. One rejected output writes nothing at all.
+    const applier = renderApplier(io);
+    const prepared: Prepared[] = [];
+    const found: Diagnostic[] = [];
+    for (const o of plan.outputs) {
+      const p = await applier.prepare(o);
+      prepared.push(p);
+      found.push(...preparedDiagnostics(p, o, checked.loaded.displayFile));
+    }
+    const rejected = prepared.some((p) => !p.ok);
+    const diagnostics = sortDiagnostics([
+      ...checked.diagnostics,
+      ...plan.sourceDiagnostics,
+      ...plan.diagnostics,
+      ...found,
+    ]);
     const report: Array<Record<string, unknown>> = [];
     let drift = false;
-    for (const o of plan.outputs) {
+    for (const p of rejected ? [] : prepared) {
+      const o = p.planned;
       const files: Array<Record<string, unknown>> = [];
-      for (const f of o.files) {
-        if (args.dryRun) {
+      if (args.dryRun) {
+        for (const f of o.files) {
           if (format !== 'json') io.stdout(`# ---- ${rel(io, f.path)} (${o.name}) ----\n${f.content}`);
           files.push({ path: rel(io, f.path), content: f.content });
-        } else if (args.check) {
+        }
+      } else if (args.check) {
+        for (const f of o.files) {
           const current = await readIfExists(f.path);
           const state = current === undefined ? 'missing' : current === f.content ? 'unchanged' : 'changed';
           if (state !== 'unchanged') drift = true;
@@ -120,10 +171,11 @@ export async function runRender(io: Io, args: RenderOptions): Promise<void> {
             io.stdout(
               `${o.name}: ${rel(io, f.path)} ${state === 'unchanged' ? 'up to date' : state === 'missing' ? 'missing (would be created)' : 'would change'}`,
             );
-        } else {
-          const result = await writeIfChanged(f.path, f.content);
-          files.push({ path: rel(io, f.path), state: result });
         }
+      } else {
+        const written = await writePlanned(o);
+        if (written.failed) throw new InterlockError(written.failed.error);
+        for (const w of written.files) files.push({ path: rel(io, w.path), state: w.result });
       }
       report.push({
         name: o.name,
@@ -148,7 +200,7 @@ export async function runRender(io: Io, args: RenderOptions): Promise<void> {
     if (format === 'json') {
       io.stdout(
         formatDiagnostics(diagnostics, 'json', {
-          ok: !drift && !(args.strict && hasErrors(diagnostics)),
+          ok: !rejected && !drift && !(args.strict && hasErrors(diagnostics)),
           drift,
           outputs: report,
         }),
@@ -157,14 +209,16 @@ export async function runRender(io: Io, args: RenderOptions): Promise<void> {
       printDiagnostics(io, diagnostics, format, 'stderr');
     }
     if (plan.outputs.length === 0) io.stderr('interlock: the config has no haproxy or nginx output; nothing to render');
-    if (drift) io.setExitCode(EXIT_INVALID);
+    if (rejected && format === 'text')
+      io.stderr('interlock: a proxy rejected the render; nothing was written (see the diagnostics above)');
+    if (rejected || drift) io.setExitCode(EXIT_INVALID);
     if (args.strict && hasErrors(diagnostics)) io.setExitCode(EXIT_INVALID);
   } catch (error) {
     reportFailure(io, error, format);
   }
 }
 
-/** `validate --snapshot`: render and check the result with the real proxies. */
+/** `validate --snapshot`: render and check the result with the real proxies, as `render` would. */
 export async function validateRendered(
   io: Io,
   checked: CheckedConfig & { config: Config },
@@ -172,39 +226,9 @@ export async function validateRendered(
 ): Promise<Diagnostic[]> {
   const plan = await planFromArgs(io, checked, args);
   const out: Diagnostic[] = [...plan.sourceDiagnostics, ...plan.diagnostics];
-  for (const o of plan.outputs) {
-    // `nginx -t` opens the error log and pid paths of the file: their folder must exist, as it
-    // will when the file is installed (render and watch create it).
-    const main = o.files[o.files.length - 1]?.path;
-    if (o.output.kind === 'nginx' && main) {
-      await mkdir(o.output.runDir ? path.resolve(checked.configDir, o.output.runDir) : path.dirname(main), {
-        recursive: true,
-      });
-    }
-    const files = [...o.files].reverse().map((f) => ({
-      name: path.relative(path.dirname(o.files[o.files.length - 1]?.path ?? ''), f.path),
-      content: f.content,
-    }));
-    const result = await checkRendered(o.output, files, { env: io.env, missingBinary: 'skip' });
-    if (!result.ok) {
-      out.push({
-        severity: 'error',
-        code: 'proxy-rejected',
-        message: `${result.command} rejected the rendered file: ${result.output}`,
-        fix: 'fix the labels or the template named above; nothing would be applied',
-        path: `outputs[${o.index}]`,
-        file: checked.loaded.displayFile,
-      });
-    } else if (result.skipped && result.output) {
-      out.push({
-        severity: 'warning',
-        code: 'not-checked',
-        message: result.output,
-        path: `outputs[${o.index}]`,
-        file: checked.loaded.displayFile,
-      });
-    }
-  }
+  const applier = renderApplier(io);
+  for (const o of plan.outputs)
+    out.push(...preparedDiagnostics(await applier.prepare(o), o, checked.loaded.displayFile));
   return out;
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { interlock, ROOT } from '../helpers/exec.ts';
+import { itWithTools } from '../render/proxy-check.ts';
 
 const DEMO = path.join(ROOT, 'examples', 'swarm-demo.snapshot.json');
 let dir: string;
@@ -33,6 +34,14 @@ describe('interlock render --snapshot', () => {
       expect(existsSync(path.join(dir, f))).toBe(true);
     const again = await interlock(['render', '--snapshot', DEMO, '--out-dir', dir]);
     expect(again.stdout).toContain('haproxy.cfg unchanged');
+  });
+
+  it('--out-dir a and --out-dir b give the same bytes (Nginx run paths follow the config, not the out-dir)', async () => {
+    const [a, b] = [path.join(dir, 'a'), path.join(dir, 'b')];
+    expect((await interlock(['render', '--snapshot', DEMO, '--out-dir', a])).code).toBe(0);
+    expect((await interlock(['render', '--snapshot', DEMO, '--out-dir', b])).code).toBe(0);
+    for (const f of ['haproxy.cfg', 'haproxy.hosts.map', 'nginx.conf'])
+      expect(await readFile(path.join(a, f), 'utf8')).toBe(await readFile(path.join(b, f), 'utf8'));
   });
 
   it('--check exits 1 on drift and 0 when the files are in step', async () => {
@@ -117,5 +126,67 @@ describe('interlock validate --snapshot', () => {
     const r = await interlock(['validate', '--snapshot', DEMO]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('interlock.config.ts: valid');
+  });
+
+  describe('checks with the real proxy before writing', () => {
+    /** The demo snapshot with one label the parsers accept and HAProxy rejects. */
+    async function badSnapshot(): Promise<string> {
+      const doc = JSON.parse(await readFile(DEMO, 'utf8'));
+      const svc = doc.services.find((s: { Spec: { Name: string } }) => s.Spec.Name === 'shop-web');
+      svc.Spec.Labels['interlock.backend_option'] = 'nonsense';
+      const file = path.join(dir, 'bad.snapshot.json');
+      await writeFile(file, JSON.stringify(doc));
+      return file;
+    }
+    async function configFile(extra = ''): Promise<string> {
+      const file = path.join(dir, 'interlock.yaml');
+      await writeFile(
+        file,
+        [
+          'clusters: { local: { nodeAddress: 127.0.0.1 } }',
+          'rules: [{ kind: interlock, allowRawDirectives: true }, { kind: docker-lb }]',
+          'outputs:',
+          '  - { kind: haproxy, file: out/haproxy.cfg, http: { address: 127.0.0.1, port: 8080 }' + extra + ' }',
+          '',
+        ].join('\n'),
+      );
+      return file;
+    }
+
+    itWithTools(
+      'leaves out the one service HAProxy rejects, writes the rest, and names it with the reason',
+      ['haproxy'],
+      async () => {
+        const config = await configFile();
+        const r = await interlock(['render', '--config', config, '--snapshot', await badSnapshot()]);
+        expect(r.code).toBe(0);
+        expect(r.stderr).toContain('service shop-web');
+        expect(r.stderr).toContain("unknown option 'nonsense'");
+        const written = await readFile(path.join(dir, 'out', 'haproxy.cfg'), 'utf8');
+        expect(written).not.toContain('nonsense');
+        expect(written).not.toContain('service shop-web');
+        expect(written).toContain('service shop-api');
+        const strict = await interlock(['render', '--config', config, '--snapshot', await badSnapshot(), '--strict']);
+        expect(strict.code).toBe(1);
+      },
+    );
+
+    itWithTools(
+      'writes nothing and exits 1 when the proxy rejects what no service is to blame for',
+      ['haproxy'],
+      async () => {
+        const template = path.join(dir, 'broken.mustache');
+        await writeFile(template, 'global\n    no-such-keyword 1\n');
+        const config = await configFile(`, template: ${template}`);
+        const r = await interlock(['render', '--config', config, '--snapshot', DEMO]);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain("unknown keyword 'no-such-keyword'");
+        expect(r.stderr).toContain('nothing was written');
+        expect(existsSync(path.join(dir, 'out', 'haproxy.cfg'))).toBe(false);
+        const check = await interlock(['render', '--config', config, '--snapshot', DEMO, '--dry-run']);
+        expect(check.code).toBe(1);
+        expect(check.stdout).toBe('');
+      },
+    );
   });
 });

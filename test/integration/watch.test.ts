@@ -90,6 +90,8 @@ describeIntegration('interlock watch on the real Swarm', ['docker', 'haproxy', '
       JSON.stringify(
         {
           clusters: { local: { endpoint: { kind: 'socket', path: 'docker.sock' }, nodeAddress: '127.0.0.1' } },
+          // Raw options let a label through that the parsers accept and HAProxy rejects.
+          rules: [{ kind: 'interlock', allowRawDirectives: true }],
           outputs: [
             {
               kind: 'haproxy',
@@ -192,6 +194,46 @@ describeIntegration('interlock watch on the real Swarm', ['docker', 'haproxy', '
     expect(daemon.lines().filter((l) => l.includes('service refused') && l.includes(`service=${bad}`))).toHaveLength(1);
     const health = await daemon.health();
     expect(health.status).toBe(200);
+    await removeService(bad);
+  });
+
+  it("a label HAProxy rejects: that service alone is left out with HAProxy's reason; other changes keep being applied", async () => {
+    const from = daemon.lines().length;
+    const bad = uniqueServiceName(PREFIX);
+    await createService({
+      name: bad,
+      labels: {
+        'interlock.hostname': bad,
+        'interlock.domain': 'test',
+        'interlock.port': '80',
+        'interlock.backend_option': 'nonsense',
+      },
+      publish: { target: 80, published: await freePort() },
+    });
+    const line = await daemon.waitForLog(new RegExp(`service refused: left out of output haproxy: .*service=${bad}`), {
+      from,
+    });
+    expect(line).toContain('nonsense');
+    // Nginx renders no raw HAProxy options: it serves the service; HAProxy serves everyone else.
+    await waitForHttp(through(ng), { host: `${bad}.test`, timeoutMs: 10_000, accept: (r) => r.status === 200 });
+    expect((await httpGet(through(hp), { host: `${bad}.test` })).status).toBe(503);
+    await servedBy(web.host, 200);
+    const health = await daemon.health();
+    expect(health.status).toBe(200);
+    const outputs = health.body.outputs as Record<string, { leftOut?: { service: string; reason: string }[] }>;
+    expect(outputs.haproxy?.leftOut).toEqual([
+      { service: `local/${bad}`, reason: expect.stringMatching(/unknown option 'nonsense'/) },
+    ]);
+    // Another service's change is applied while the bad one stays left out.
+    const alias = `${web.name}-alias.test`;
+    await updateLabels(web.name, { 'interlock.hostname': web.name, 'interlock.alias_domain': alias });
+    await servedBy(alias, 200);
+    expect(await readFile(path.join(dir, 'haproxy.cfg'), 'utf8')).not.toContain('nonsense');
+    await updateLabels(web.name, { 'interlock.alias_domain': null });
+    // Fixed: served by both, and the log says the problem is over.
+    await updateLabels(bad, { 'interlock.backend_option': 'forwardfor' });
+    await servedBy(`${bad}.test`, 200);
+    await daemon.waitForLog(new RegExp(`diagnostic resolved .*code=proxy-rejected .*service=${bad}`), { from });
     await removeService(bad);
   });
 

@@ -233,7 +233,7 @@ describeIntegration('interlock watch on the real Swarm', ['docker', 'haproxy', '
     // Fixed: served by both, and the log says the problem is over.
     await updateLabels(bad, { 'interlock.backend_option': 'forwardfor' });
     await servedBy(`${bad}.test`, 200);
-    await daemon.waitForLog(new RegExp(`diagnostic resolved .*code=proxy-rejected .*service=${bad}`), { from });
+    await daemon.waitForLog(new RegExp(`diagnostic resolved.*code=proxy-rejected.*service=${bad}`), { from });
     await removeService(bad);
   });
 

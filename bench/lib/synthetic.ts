@@ -1,6 +1,6 @@
 /**
  * Deterministic synthetic cluster snapshots for the render benchmark, in the shapes of the real
- * capture test/fixtures/snapshots/swarm-demo.json (the Docker Engine API's own bodies, with the
+ * capture examples/swarm-demo.snapshot.json (the Docker Engine API's own bodies, with the
  * fields a real engine sends and interlock ignores, so parsing and validation cost what they cost).
  *
  * Per service: 3 running tasks (slots 1–3, spread over 3 nodes) and 2 shut-down tasks of an earlier

@@ -12,7 +12,7 @@ import type { Route } from '../../src/routes/types.ts';
 import { GOOD_SERVICES, HOSTILE_CLUSTER, hostileCases, hostileSnapshot } from '../fixtures/hostile-values.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const demoText = readFileSync(path.join(ROOT, 'test/fixtures/snapshots/swarm-demo.json'), 'utf8');
+const demoText = readFileSync(path.join(ROOT, 'examples/swarm-demo.snapshot.json'), 'utf8');
 const BOTH: RuleConfig[] = [
   { kind: 'interlock', allowRawDirectives: false },
   { kind: 'docker-lb', allowRawDirectives: false },

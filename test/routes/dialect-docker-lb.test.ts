@@ -30,7 +30,7 @@ function specOf(labels: Record<string, string>) {
 
 describe('docker-lb dialect on the swarm-demo services', () => {
   const doc = parseSnapshotText(
-    readFileSync(path.join(ROOT, 'test/fixtures/snapshots/swarm-demo.json'), 'utf8'),
+    readFileSync(path.join(ROOT, 'examples/swarm-demo.snapshot.json'), 'utf8'),
     'demo',
   );
   const { state } = mapSnapshot(doc, { cluster: 'local' });

@@ -27,7 +27,7 @@ function specOf(labels: Record<string, string>, options: { prefix?: string; allo
 
 describe('interlock dialect on the swarm-demo services', () => {
   const doc = parseSnapshotText(
-    readFileSync(path.join(ROOT, 'test/fixtures/snapshots/swarm-demo.json'), 'utf8'),
+    readFileSync(path.join(ROOT, 'examples/swarm-demo.snapshot.json'), 'utf8'),
     'demo',
   );
   const { state } = mapSnapshot(doc, { cluster: 'local' });

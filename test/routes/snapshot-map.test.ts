@@ -9,7 +9,7 @@ import { type Diagnostic, formatText } from '../../src/diagnostics.ts';
 import { SnapshotError } from '../../src/errors.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const DEMO_FILE = path.join(ROOT, 'test/fixtures/snapshots/swarm-demo.json');
+const DEMO_FILE = path.join(ROOT, 'examples/swarm-demo.snapshot.json');
 const demoText = readFileSync(DEMO_FILE, 'utf8');
 
 function demo(): SnapshotDocument {

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { ServiceState } from '../cluster/model.ts';
 import type { RouteSpec } from '../routes/types.ts';
+import { parseAddress } from '../routes/fields.ts';
 import { type Duration, parseDuration } from './duration.ts';
 
 const duration = z
@@ -86,9 +87,7 @@ const endpointSchema = z
 const clusterSchema = z
   .strictObject({
     endpoint: endpointSchema.optional(),
-    nodeAddress: z
-      .string()
-      .min(1)
+    nodeAddress: addressText('nodeAddress')
       .optional()
       .describe(
         "Address used for every node when routing to published ports (e.g. 127.0.0.1). Default: each node's own address.",
@@ -204,13 +203,35 @@ const reloadSchema = z
   ])
   .describe('How to reload the proxy after a new file is in place. Default: none.');
 
+/**
+ * An address as the renderers and the cluster mapping read it, so `validate` refuses exactly what
+ * `render` would: an IPv4 / IPv6 address or a host name (`*` too, for listeners).
+ */
+function addressText(what: string, options: { star?: boolean } = {}) {
+  return z
+    .string()
+    .min(1)
+    .superRefine((value, ctx) => {
+      const v = value.startsWith('[') && value.endsWith(']') ? value.slice(1, -1) : value;
+      if (options.star && v === '*') return;
+      const r = parseAddress(v);
+      if (!r.ok)
+        ctx.addIssue({
+          code: 'custom',
+          message: `${what} ${JSON.stringify(value)}: ${r.error}; write an IP address or host name${options.star ? ' (or *)' : ''}, such as 127.0.0.1`,
+        });
+    });
+}
+
+const listenAddress = addressText('listen address', { star: true });
+
 const httpListen = z.strictObject({
-  address: z.string().min(1).default('0.0.0.0').describe('Address to bind. Default: 0.0.0.0.'),
+  address: listenAddress.default('0.0.0.0').describe('Address to bind. Default: 0.0.0.0.'),
   port: port.default(80),
 });
 
 const httpsListen = z.strictObject({
-  address: z.string().min(1).default('0.0.0.0'),
+  address: listenAddress.default('0.0.0.0'),
   port: port.default(443),
   certDir: filePath.describe('Directory of PEM certificates (SNI picks one per host).'),
   defaultCert: filePath
@@ -239,7 +260,7 @@ const haproxyOutput = z
     ...fileOutputCommon,
     stats: z
       .strictObject({
-        address: z.string().min(1).default('127.0.0.1'),
+        address: listenAddress.default('127.0.0.1'),
         port,
         path: z
           .string()

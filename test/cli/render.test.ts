@@ -56,7 +56,7 @@ describe('interlock render --snapshot', () => {
     const drift = await interlock(['render', '--snapshot', DEMO, '--out-dir', dir, '--check']);
     expect(drift.code).toBe(1);
     expect(drift.stdout).toContain('nginx.conf would change');
-  });
+  }, 90_000);
 
   it('--dry-run prints every file and writes nothing', async () => {
     const r = await interlock(['render', '--snapshot', DEMO, '--out-dir', dir, '--dry-run']);

@@ -229,3 +229,42 @@ describe('JSON Schema', () => {
     expect(text).not.toContain('"const":"custom"');
   });
 });
+
+describe('validate refuses what render would refuse', () => {
+  const base = { clusters: { local: {} }, outputs: [{ kind: 'haproxy', file: 'h.cfg' }] };
+  it.each([
+    [
+      'a listen address with a space',
+      { ...base, outputs: [{ kind: 'haproxy', file: 'h.cfg', http: { address: 'bad address!' } }] },
+      'outputs.0.http.address',
+    ],
+    [
+      'an HTTPS listen address',
+      { ...base, outputs: [{ kind: 'nginx', file: 'n.conf', https: { address: '1.2.3', certDir: 'c' } }] },
+      'outputs.0.https.address',
+    ],
+    [
+      'a nodeAddress with a zero-padded octet',
+      { ...base, clusters: { local: { nodeAddress: '127.00.0.1' } } },
+      'clusters.local.nodeAddress',
+    ],
+    [
+      'a nodeAddress that is no address',
+      { ...base, clusters: { local: { nodeAddress: 'a b' } } },
+      'clusters.local.nodeAddress',
+    ],
+  ])('%s', (_what, input, where) => {
+    const r = configSchema.safeParse(input);
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => i.path.join('.'))).toContain(where);
+  });
+
+  it.each(['0.0.0.0', '::', '[::1]', '*', '127.0.0.1', 'proxy.internal'])(
+    'accepts the listen address %s',
+    (address) => {
+      expect(
+        configSchema.safeParse({ ...base, outputs: [{ kind: 'haproxy', file: 'h.cfg', http: { address } }] }).success,
+      ).toBe(true);
+    },
+  );
+});

@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { DIAGNOSTIC_FORMATS, type DiagnosticFormat } from '../diagnostics.ts';
-import { LOG_LEVELS, type LogFormat, type LogLevel } from '../watch/log.ts';
+import { LOG_LEVELS, type LogFormat, type LogLevel } from '../runtime/log.ts';
 
 export interface CommonOptions {
   config?: string;

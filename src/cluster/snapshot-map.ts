@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import type { Diagnostic } from '../diagnostics.ts';
 import { SnapshotError } from '../errors.ts';
-import { parseAddress, printable, quoteValue } from '../routes/fields.ts';
+import { parseAddress, printable, quoteValue } from '../parse/fields.ts';
 import type {
   ClusterState,
   NetworkAddress,

@@ -4,8 +4,8 @@
  */
 import { z } from 'zod';
 import type { ServiceState } from '../cluster/model.ts';
+import { parseAddress } from '../parse/fields.ts';
 import type { RouteSpec } from '../routes/types.ts';
-import { parseAddress } from '../routes/fields.ts';
 import { type Duration, parseDuration } from './duration.ts';
 
 const duration = z

@@ -14,9 +14,9 @@
 import type { ClusterState, ServiceState } from '../cluster/model.ts';
 import type { RuleConfig, RuleFunction } from '../config/schema.ts';
 import type { Diagnostic } from '../diagnostics.ts';
+import { parseRedirectSource } from '../parse/fields.ts';
 import { dockerLbDialect } from './dialect-docker-lb.ts';
 import { interlockDialect } from './dialect-interlock.ts';
-import { parseRedirectSource } from './fields.ts';
 import type { DialectResult, SourcedSpec } from './labels.ts';
 import { resolveRoute } from './resolve.ts';
 import type { Route } from './types.ts';

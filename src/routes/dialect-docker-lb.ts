@@ -28,7 +28,7 @@ import {
   parsePort,
   parseRedirectSource,
   parseRedirectTarget,
-} from './fields.ts';
+} from '../parse/fields.ts';
 import {
   type DialectOptions,
   type DialectResult,

@@ -19,7 +19,7 @@ import {
   parsePath,
   parsePort,
   parseRawDirective,
-} from './fields.ts';
+} from '../parse/fields.ts';
 import { type DialectOptions, type DialectResult, LabelReader, type SpecField } from './labels.ts';
 import { BALANCE_ALGORITHMS, type RouteSpec } from './types.ts';
 

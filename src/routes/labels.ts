@@ -6,8 +6,8 @@
 
 import type { ServiceState } from '../cluster/model.ts';
 import type { Diagnostic } from '../diagnostics.ts';
+import { type FieldResult, quoteValue } from '../parse/fields.ts';
 import { closest } from '../suggest.ts';
-import { type FieldResult, quoteValue } from './fields.ts';
 import type { RouteSpec } from './types.ts';
 
 export type SpecField = keyof RouteSpec;

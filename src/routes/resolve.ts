@@ -31,7 +31,7 @@ import {
   parseRedirectTarget,
   printable,
   quoteValue,
-} from './fields.ts';
+} from '../parse/fields.ts';
 import type { SourcedSpec, SpecField } from './labels.ts';
 import { BALANCE_ALGORITHMS, type Backend, type Route, type RouteSpec } from './types.ts';
 

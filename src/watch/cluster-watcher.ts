@@ -9,10 +9,10 @@
 import type { CallOptions, DockerApi } from '../cluster/read.ts';
 import { readSnapshot, toClusterError } from '../cluster/read.ts';
 import type { SnapshotDocument } from '../cluster/snapshot.ts';
-import { Backoff, type BackoffOptions } from './backoff.ts';
-import type { Timers } from './debounce.ts';
+import { Backoff, type BackoffOptions } from '../runtime/backoff.ts';
+import type { Timers } from '../runtime/debounce.ts';
+import type { Logger } from '../runtime/log.ts';
 import { type ClusterEvent, isRelevant, LineSplitter, parseEvent, WATCHED_EVENT_TYPES } from './events.ts';
-import type { Logger } from './log.ts';
 import { TaskFollower } from './task-follow.ts';
 
 /** DockerApi plus the filtered task list the follower uses (dockerode passes `filters` through). */

@@ -20,6 +20,9 @@ import type { ClusterConfig, Config } from '../config/schema.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import { isFileOutput, outputName, type PlannedOutput, planRender } from '../pipeline.ts';
 import { buildRoutes } from '../routes/build.ts';
+import { Debouncer, realTimers, type Timers } from '../runtime/debounce.ts';
+import type { LogFields, Logger } from '../runtime/log.ts';
+import type { Metrics } from '../runtime/metrics.ts';
 import { type CarbonDockerApi, type CarbonRunner, figuresFromMetrics, startCarbon } from '../stats/runner.ts';
 import { diffDiagnostics, diffRoutes, isEmptyDiff, listField, type RouteSummary, summarizeRoutes } from './changes.ts';
 import {
@@ -28,11 +31,8 @@ import {
   type ClusterWatcherOptions,
   type PokeReason,
 } from './cluster-watcher.ts';
-import { Debouncer, realTimers, type Timers } from './debounce.ts';
 import type { ClusterEvent } from './events.ts';
 import { type HealthReport, healthReport, type OutputRecord } from './health.ts';
-import type { LogFields, Logger } from './log.ts';
-import type { Metrics } from './metrics.ts';
 
 export interface DaemonConfig {
   config: Config;

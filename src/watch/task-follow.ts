@@ -5,7 +5,7 @@
  * (GET /tasks?filters={"service":[id]}) every ~250 ms and pokes the daemon whenever they change,
  * until they settle or a bound passes: new and moved tasks reach the proxies within about a second.
  */
-import type { Timers } from './debounce.ts';
+import type { Timers } from '../runtime/debounce.ts';
 
 export interface TaskView {
   id: string;

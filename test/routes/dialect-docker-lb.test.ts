@@ -29,10 +29,7 @@ function specOf(labels: Record<string, string>) {
 }
 
 describe('docker-lb dialect on the swarm-demo services', () => {
-  const doc = parseSnapshotText(
-    readFileSync(path.join(ROOT, 'examples/swarm-demo.snapshot.json'), 'utf8'),
-    'demo',
-  );
+  const doc = parseSnapshotText(readFileSync(path.join(ROOT, 'examples/swarm-demo.snapshot.json'), 'utf8'), 'demo');
   const { state } = mapSnapshot(doc, { cluster: 'local' });
 
   it('reads blog only, with its hosts, sticky cookie and redirect', () => {

@@ -26,10 +26,7 @@ function specOf(labels: Record<string, string>, options: { prefix?: string; allo
 }
 
 describe('interlock dialect on the swarm-demo services', () => {
-  const doc = parseSnapshotText(
-    readFileSync(path.join(ROOT, 'examples/swarm-demo.snapshot.json'), 'utf8'),
-    'demo',
-  );
+  const doc = parseSnapshotText(readFileSync(path.join(ROOT, 'examples/swarm-demo.snapshot.json'), 'utf8'), 'demo');
   const { state } = mapSnapshot(doc, { cluster: 'local' });
   const results = new Map(state.services.map((s) => [s.name, interlockDialect(s, { cluster: 'local' })]));
 

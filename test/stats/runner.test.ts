@@ -8,6 +8,9 @@ import type Docker from 'dockerode';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterState, ServiceState } from '../../src/cluster/model.ts';
 import { type ConfigInput, configSchema } from '../../src/config/schema.ts';
+import type { Timers } from '../../src/runtime/debounce.ts';
+import { createLogger } from '../../src/runtime/log.ts';
+import { createMetrics } from '../../src/runtime/metrics.ts';
 import type { Point } from '../../src/stats/point.ts';
 import {
   type CarbonDockerApi,
@@ -19,9 +22,6 @@ import {
   nodeFromInfo,
   parseCarbonAddress,
 } from '../../src/stats/runner.ts';
-import type { Timers } from '../../src/watch/debounce.ts';
-import { createLogger } from '../../src/watch/log.ts';
-import { createMetrics } from '../../src/watch/metrics.ts';
 import { fixture } from '../helpers/exec.ts';
 
 // A real dockerode client must satisfy the interface the runner asks for.

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { realTimers } from '../../src/runtime/debounce.ts';
+import { createLogger } from '../../src/runtime/log.ts';
 import { ClusterWatcher, type PokeReason } from '../../src/watch/cluster-watcher.ts';
-import { realTimers } from '../../src/watch/debounce.ts';
-import { createLogger } from '../../src/watch/log.ts';
 import { FakeSwarm, httpService, refused } from './fake-swarm.ts';
 
 function setup(swarm: FakeSwarm) {

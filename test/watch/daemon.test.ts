@@ -2,9 +2,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ApplyResult } from '../../src/apply/apply.ts';
 import { type Config, configSchema } from '../../src/config/schema.ts';
 import type { PlannedOutput } from '../../src/pipeline.ts';
+import { createLogger } from '../../src/runtime/log.ts';
+import { createMetrics } from '../../src/runtime/metrics.ts';
 import { WatchDaemon } from '../../src/watch/daemon.ts';
-import { createLogger } from '../../src/watch/log.ts';
-import { createMetrics } from '../../src/watch/metrics.ts';
 import { FakeSwarm, httpService, refused } from './fake-swarm.ts';
 
 function config(input: unknown): Config {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff } from '../../src/watch/backoff.ts';
+import { Backoff } from '../../src/runtime/backoff.ts';
 import { isRelevant, LineSplitter, parseEvent } from '../../src/watch/events.ts';
 
 describe('LineSplitter', () => {

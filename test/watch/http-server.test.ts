@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { createMetrics } from '../../src/runtime/metrics.ts';
 import { healthReport } from '../../src/watch/health.ts';
 import { parseListen, type RunningServer, startHttpServer } from '../../src/watch/http-server.ts';
-import { createMetrics } from '../../src/watch/metrics.ts';
 import { httpGet } from '../helpers/infra.ts';
 
 describe('parseListen', () => {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { realTimers } from '../../src/watch/debounce.ts';
+import { realTimers } from '../../src/runtime/debounce.ts';
 import { TaskFollower, taskFingerprint, tasksSettled, taskViews } from '../../src/watch/task-follow.ts';
 
 const task = (id: string, state: string, desired = 'running') => ({

@@ -17,7 +17,7 @@ import {
   parseRedirectSource,
   parseRedirectTarget,
   quoteValue,
-} from '../../src/routes/fields.ts';
+} from '../../src/parse/fields.ts';
 import { HOSTILE_VALUES } from '../fixtures/hostile-values.ts';
 
 function value<T>(r: FieldResult<T>): T | undefined {

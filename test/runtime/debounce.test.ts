@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Debouncer } from '../../src/watch/debounce.ts';
+import { Debouncer } from '../../src/runtime/debounce.ts';
 
 describe('debounce (min restarts on each event, max never extended)', () => {
   beforeEach(() => {

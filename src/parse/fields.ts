@@ -8,7 +8,6 @@
  * specially in a config file: no whitespace, `;`, `{`, `}`, quotes, `#`, `\`, `$` or control
  * characters. Non-ASCII is refused everywhere (host names must be written in punycode).
  */
-import { isIPv6 } from 'node:net';
 
 export type FieldResult<T> = { ok: true; value: T } | { ok: false; error: string; fix?: string };
 
@@ -105,10 +104,22 @@ export function parseHostname(raw: string, options: { wildcard?: boolean } = {})
   return ok(host);
 }
 
+/**
+ * An IPv6 address in any of its textual forms, as the WHATWG URL parser (a global, no import of
+ * node:net into the pure core) reads it between brackets.
+ */
+function isIPv6(raw: string): boolean {
+  try {
+    return new URL(`http://[${raw}]/`).hostname.length > 2;
+  } catch {
+    return false;
+  }
+}
+
 /** An IPv4 or IPv6 address, or a host name without wildcard: where a backend is reached. */
 export function parseAddress(raw: string): FieldResult<string> {
   if (IPV4_RE.test(raw)) return ok(raw);
-  // isIPv6 also accepts zone ids (`fe80::1%eth0`); `%` has no place in a proxy file.
+  // Zone ids (`fe80::1%eth0`) are refused by the character check: `%` has no place in a proxy file.
   if (raw.includes(':')) {
     return isIPv6(raw) && /^[0-9A-Fa-f:.]+$/.test(raw) ? ok(raw.toLowerCase()) : fail('not an IPv4 / IPv6 address');
   }

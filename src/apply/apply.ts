@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { PlannedOutput } from '../pipeline.ts';
 import { checkRendered, type ProxyCheck } from './check-proxy.ts';
 import { type ReloadResult, reloadProxy, type SignalTarget } from './reload.ts';
-import { readIfExists, type WriteResult, writeIfChanged } from './write.ts';
+import { readIfExists, type WriteResult, writeOutputFiles } from './write.ts';
 
 export type ApplyResult =
   | { kind: 'unchanged' }
@@ -124,8 +124,8 @@ export class Applier {
     const written: { path: string; result: WriteResult }[] = [];
     try {
       // Map first, main file last: a proxy that reloads on its own never sees a main file naming
-      // a map that is not there yet.
-      for (const f of planned.files) written.push({ path: f.path, result: await writeIfChanged(f.path, f.content) });
+      // a map that is not there yet. The maps the switch left unused are removed after it.
+      await writeOutputFiles(planned.output, planned.files, written);
     } catch (error) {
       return {
         kind: 'failed',

@@ -2,7 +2,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { checkRendered } from '../apply/check-proxy.ts';
-import { readIfExists, writeIfChanged } from '../apply/write.ts';
+import { removeLeftovers } from '../apply/cleanup.ts';
+import { readIfExists, writeOutputFiles } from '../apply/write.ts';
 import { readLiveStates } from '../cluster/live.ts';
 import { type LoadedStates, mapSnapshots, missingSnapshots, readSnapshotFiles } from '../cluster/sources.ts';
 import { resolveConfigPath } from '../config/check.ts';
@@ -101,13 +102,16 @@ export async function runRender(io: Io, args: RenderOptions): Promise<void> {
       io.setExitCode(EXIT_INVALID);
       return;
     }
+    if (!args.dryRun && !args.check)
+      await removeLeftovers(checked.config, { ...checked, cwd: io.cwd, outDir: args.outDir });
     const plan = await planFromArgs(io, { ...checked, config: checked.config }, args);
     const diagnostics = sortDiagnostics([...checked.diagnostics, ...plan.sourceDiagnostics, ...plan.diagnostics]);
     const report: Array<Record<string, unknown>> = [];
     let drift = false;
     for (const o of plan.outputs) {
       const files: Array<Record<string, unknown>> = [];
-      for (const f of o.files) {
+      const written = args.dryRun || args.check ? [] : await writeOutputFiles(o.output, o.files);
+      for (const [i, f] of o.files.entries()) {
         if (args.dryRun) {
           if (format !== 'json') io.stdout(`# ---- ${rel(io, f.path)} (${o.name}) ----\n${f.content}`);
           files.push({ path: rel(io, f.path), content: f.content });
@@ -121,8 +125,7 @@ export async function runRender(io: Io, args: RenderOptions): Promise<void> {
               `${o.name}: ${rel(io, f.path)} ${state === 'unchanged' ? 'up to date' : state === 'missing' ? 'missing (would be created)' : 'would change'}`,
             );
         } else {
-          const result = await writeIfChanged(f.path, f.content);
-          files.push({ path: rel(io, f.path), state: result });
+          files.push({ path: rel(io, f.path), state: written[i]?.result });
         }
       }
       report.push({

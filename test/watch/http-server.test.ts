@@ -89,7 +89,7 @@ describe('the HTTP listener under a connection flood', () => {
       idleTimeoutMs: 60_000,
     });
     const port = server.address.port;
-    const held = [];
+    const held: Array<{ socket: net.Socket; closed: Promise<number> }> = [];
     for (let i = 0; i < 8; i++) held.push(await connectRaw(port));
     // Past the cap: the kernel accepts, the server closes them without reading.
     const extra = [];
@@ -98,7 +98,9 @@ describe('the HTTP listener under a connection flood', () => {
     for (const ms of closedWithin) expect(ms).toBeLessThan(2000);
     // The first eight are still open and served.
     held[0]?.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
-    const answer = await new Promise<string>((resolve) => held[0]?.socket.once('data', (b: Buffer) => resolve(b.toString())));
+    const answer = await new Promise<string>((resolve) =>
+      held[0]?.socket.once('data', (b: Buffer) => resolve(b.toString())),
+    );
     expect(answer).toMatch(/^HTTP\/1\.1 200/);
     for (const h of held) h.socket.destroy();
     await Promise.all(held.map((h) => h.closed));
@@ -122,7 +124,7 @@ describe('the HTTP listener under a connection flood', () => {
   it('caps at 64 connections by default', async () => {
     server = await startHttpServer({ host: '127.0.0.1', port: 0 }, handlers);
     const port = server.address.port;
-    const held = [];
+    const held: Array<{ socket: net.Socket; closed: Promise<number> }> = [];
     for (let i = 0; i < 64; i++) held.push(await connectRaw(port));
     const extra = await connectRaw(port);
     expect(await within(extra.closed, 2000)).toBeLessThan(2000);

@@ -58,13 +58,13 @@ beforeAll(async () => {
   for (const name of ['A', 'B'] as const) {
     const out = path.join(base, `full-${name}`);
     const snapshot = path.join(base, `${name.toLowerCase()}.json`);
-    const r = await interlock(['render', '--snapshot', snapshot, '--out-dir', out], { cwd: base });
+    const r = await interlock(['render', '--snapshot', snapshot, '--out-dir', out], { cwd: base, timeoutMs: 120_000 });
     if (r.code !== 0) throw new Error(r.stderr);
     const main = await readFile(path.join(out, 'haproxy.cfg'), 'utf8');
     const mapName = mapNameIn(main);
     renders[name] = { name, snapshot, main, mapName, map: await readFile(path.join(out, mapName), 'utf8') };
   }
-}, 60_000);
+}, 300_000);
 afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
@@ -98,7 +98,10 @@ describe('interlock render killed while it writes', () => {
     const lane = async (n: number) => {
       const out = path.join(base, `lane-${n}`);
       await mkdir(out, { recursive: true });
-      const first = await interlock(['render', '--snapshot', renders.A.snapshot, '--out-dir', out], { cwd: base });
+      const first = await interlock(['render', '--snapshot', renders.A.snapshot, '--out-dir', out], {
+        cwd: base,
+        timeoutMs: 120_000,
+      });
       expect(first.code).toBe(0);
       for (let i = 0; i < KILLS / LANES; i++) {
         const before = await readFile(path.join(out, 'haproxy.cfg'), 'utf8');
@@ -123,7 +126,10 @@ describe('interlock render killed while it writes', () => {
       midWrite: outcomes.filter((o) => o.midWrite).length,
       inconsistent: outcomes.filter((o) => !o.consistent).length,
     };
-    expect(outcomes.filter((o) => !o.consistent), JSON.stringify(summary)).toEqual([]);
+    expect(
+      outcomes.filter((o) => !o.consistent),
+      JSON.stringify(summary),
+    ).toEqual([]);
     // The kills did land inside the write phase, or the test proves nothing.
     expect(summary.kills, JSON.stringify(summary)).toBeGreaterThanOrEqual(KILLS / 2);
     expect(summary.midWrite, JSON.stringify(summary)).toBeGreaterThanOrEqual(3);
@@ -132,10 +138,13 @@ describe('interlock render killed while it writes', () => {
     // The next start removes what the kills left: no temp file survives a complete render.
     for (let n = 0; n < LANES; n++) {
       const out = path.join(base, `lane-${n}`);
-      const r = await interlock(['render', '--snapshot', renders.A.snapshot, '--out-dir', out], { cwd: base });
+      const r = await interlock(['render', '--snapshot', renders.A.snapshot, '--out-dir', out], {
+        cwd: base,
+        timeoutMs: 120_000,
+      });
       expect(r.code).toBe(0);
       expect((await readdir(out)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
       expect(await readFile(path.join(out, renders.A.mapName), 'utf8')).toBe(renders.A.map);
     }
-  }, 180_000);
+  }, 600_000);
 });

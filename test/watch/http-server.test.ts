@@ -94,8 +94,8 @@ describe('the HTTP listener under a connection flood', () => {
     // Past the cap: the kernel accepts, the server closes them without reading.
     const extra = [];
     for (let i = 0; i < 12; i++) extra.push(await connectRaw(port));
-    const closedWithin = await Promise.all(extra.map((e) => within(e.closed, 2000)));
-    for (const ms of closedWithin) expect(ms).toBeLessThan(2000);
+    const closedWithin = await Promise.all(extra.map((e) => within(e.closed, 10_000)));
+    for (const ms of closedWithin) expect(ms).toBeLessThan(10_000);
     // The first eight are still open and served.
     held[0]?.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
     const answer = await new Promise<string>((resolve) =>
@@ -114,10 +114,11 @@ describe('the HTTP listener under a connection flood', () => {
     const idle = await connectRaw(port);
     const partial = await connectRaw(port);
     partial.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
-    const [idleMs, partialMs] = await Promise.all([within(idle.closed, 3000), within(partial.closed, 3000)]);
+    const [idleMs, partialMs] = await Promise.all([within(idle.closed, 10_000), within(partial.closed, 10_000)]);
     expect(idleMs).toBeGreaterThanOrEqual(250);
-    expect(idleMs).toBeLessThan(3000);
-    expect(partialMs).toBeLessThan(3000);
+    // Bounds are loose for a loaded machine; without the timeout they stay open (Infinity).
+    expect(idleMs).toBeLessThan(10_000);
+    expect(partialMs).toBeLessThan(10_000);
     expect((await httpGet(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
   });
 
@@ -127,7 +128,7 @@ describe('the HTTP listener under a connection flood', () => {
     const held: Array<{ socket: net.Socket; closed: Promise<number> }> = [];
     for (let i = 0; i < 64; i++) held.push(await connectRaw(port));
     const extra = await connectRaw(port);
-    expect(await within(extra.closed, 2000)).toBeLessThan(2000);
+    expect(await within(extra.closed, 10_000)).toBeLessThan(10_000);
     let stillOpen = 0;
     await new Promise((r) => setTimeout(r, 100));
     for (const h of held) if (!h.socket.destroyed && h.socket.readyState === 'open') stillOpen++;

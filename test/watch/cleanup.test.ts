@@ -3,13 +3,15 @@
  * names, whose process is gone; a live interlock's temp files and scratch folders stay.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkRendered } from '../../src/apply/check-proxy.ts';
 import { ownerGone, removeLeftovers, STALE_MS } from '../../src/apply/cleanup.ts';
 import { MAP_GRACE_MS } from '../../src/apply/write.ts';
-import { configSchema } from '../../src/config/schema.ts';
+import { configSchema, type FileOutput } from '../../src/config/schema.ts';
 
 let dir: string;
 let scratch: string;
@@ -55,6 +57,19 @@ describe('ownerGone', () => {
     expect(ownerGone(deadPid())).toBe(true);
     expect(ownerGone(process.pid)).toBe(true);
     expect(ownerGone(0)).toBe(true);
+  });
+});
+
+describe('scratch check folders', () => {
+  it('carry the pid of their process, so a clean-up can tell whether it is gone', async () => {
+    const output = configSchema.parse({
+      clusters: { local: {} },
+      outputs: [{ kind: 'haproxy', file: 'haproxy.cfg', validate: { kind: 'command', command: ['pwd', '{file}'] } }],
+    }).outputs[0] as FileOutput;
+    const r = await checkRendered(output, [{ name: 'haproxy.cfg', content: '' }], { env: {}, missingBinary: 'fail' });
+    const scratch = r.output.split('\n')[0] ?? '';
+    expect(path.basename(scratch)).toMatch(new RegExp(`^interlock-check-${process.pid}-haproxy-[A-Za-z0-9]{6}$`));
+    expect(existsSync(scratch)).toBe(false);
   });
 });
 

@@ -24,7 +24,7 @@ import { type PlannedOutput, serviceKey } from '../pipeline.ts';
 import { type BlameLine, blame } from './blame.ts';
 import { checkRendered, type ProxyCheck } from './check-proxy.ts';
 import { type ReloadResult, reloadProxy, type SignalTarget } from './reload.ts';
-import { readIfExists, type WriteResult, writeIfChanged } from './write.ts';
+import { readIfExists, type WriteResult, writeOutputFiles } from './write.ts';
 
 /** A service left out of one output, and why. */
 export interface LeftOut {
@@ -141,7 +141,8 @@ export async function writePlanned(
 ): Promise<{ files: { path: string; result: WriteResult }[]; failed?: ApplyResult & { kind: 'failed' } }> {
   const written: { path: string; result: WriteResult }[] = [];
   try {
-    for (const f of planned.files) written.push({ path: f.path, result: await writeIfChanged(f.path, f.content) });
+    // The maps the switch left unused are removed after it.
+    await writeOutputFiles(planned.output, planned.files, written);
   } catch (error) {
     const failed = {
       kind: 'failed' as const,

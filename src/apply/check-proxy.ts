@@ -9,6 +9,9 @@ import path from 'node:path';
 import type { FileOutput } from '../config/schema.ts';
 import type { RenderedFile } from '../render/types.ts';
 
+/** Scratch folders are `interlock-check-<pid>-<kind>-XXXXXX` in the temp dir. */
+export const SCRATCH_PREFIX = 'interlock-check-';
+
 export interface ProxyCheck {
   ok: boolean;
   /** The proxy's own words (stdout + stderr), trimmed. */
@@ -74,7 +77,8 @@ export async function checkRendered(
   if (validate.kind === 'none') return { ok: true, output: '', command: 'none', skipped: true };
   const main = files[0];
   if (!main) return { ok: false, output: 'nothing was rendered', command: '' };
-  const dir = await mkdtemp(path.join(tmpdir(), `interlock-check-${output.kind}-`));
+  // The pid in the name lets a start-up clean-up tell a folder whose process is gone (see cleanup.ts).
+  const dir = await mkdtemp(path.join(tmpdir(), `${SCRATCH_PREFIX}${process.pid}-${output.kind}-`));
   try {
     for (const f of files) {
       await mkdir(path.dirname(path.join(dir, f.name)), { recursive: true });

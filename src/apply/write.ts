@@ -2,12 +2,31 @@
  * Writing rendered files: only when bytes changed, atomically (temp file + rename in the same
  * directory), and in place where rename cannot work: a single-file bind mount keeps the old inode
  * in the container (docker-gen #629), and rename onto a mount point fails with EBUSY.
+ *
+ * A replaced file keeps its mode and owner (the temp file gets them before the rename; writing in
+ * place keeps the inode, so both stay anyway). A new file is 0644 whatever the umask: proxy
+ * configs hold no secrets (certificates are named, not copied) and the proxy may read them as
+ * another user. To restrict a file, chmod / chown it once; every later write keeps that. Only
+ * root can give a file to another user: run as another user, interlock keeps the mode and the
+ * group it can, and the replaced file becomes its own.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
+import { haproxyMapPattern } from '../config/check.ts';
+import type { FileOutput } from '../config/schema.ts';
 
 export type WriteResult = 'unchanged' | 'created' | 'replaced' | 'replaced-in-place';
+
+/** Mode of a file interlock creates. */
+export const NEW_FILE_MODE = 0o644;
+
+/**
+ * A map no config on disk names is removed only once it is this old: a proxy reload that is
+ * still starting may have read the config before the switch and not yet the map it names, and a
+ * second interlock writing the same output may be between its map and its config.
+ */
+export const MAP_GRACE_MS = 60_000;
 
 export async function readIfExists(file: string): Promise<string | undefined> {
   try {
@@ -28,14 +47,49 @@ async function isMountPoint(file: string): Promise<boolean> {
   }
 }
 
-async function writeDurably(file: string, content: string, flags: string): Promise<void> {
-  const handle = await open(file, flags, 0o644);
+interface Ownership {
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+async function ownership(file: string): Promise<Ownership | undefined> {
   try {
+    const s = await stat(file);
+    return { mode: s.mode & 0o7777, uid: s.uid, gid: s.gid };
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeDurably(file: string, content: string, flags: string, keep?: Ownership): Promise<void> {
+  const handle = await open(file, flags, NEW_FILE_MODE);
+  try {
+    if (flags.includes('x')) {
+      // A fresh temp file: give it the mode (and owner) of the file it replaces, else 0644 (not
+      // the umask's choice).
+      await handle.chmod(keep?.mode ?? NEW_FILE_MODE);
+      if (keep) {
+        const own = await handle.stat();
+        if (own.uid !== keep.uid || own.gid !== keep.gid) {
+          await handle.chown(keep.uid, keep.gid).catch(async (error: NodeJS.ErrnoException) => {
+            if (error.code !== 'EPERM') throw error;
+            // Not root: keep at least the group, when this user is in it.
+            await handle.chown(own.uid, keep.gid).catch(() => {});
+          });
+        }
+      }
+    }
     await handle.writeFile(content, 'utf8');
     await handle.sync();
   } finally {
     await handle.close();
   }
+}
+
+/** `.<name>.<pid>.<12 hex>.tmp`: the pid tells a start-up clean-up whether its writer is gone. */
+export function tempName(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
 export async function writeIfChanged(file: string, content: string): Promise<WriteResult> {
@@ -46,9 +100,10 @@ export async function writeIfChanged(file: string, content: string): Promise<Wri
     await writeDurably(file, content, 'w');
     return 'replaced-in-place';
   }
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const keep = current === undefined ? undefined : await ownership(file);
+  const temp = tempName(file);
   try {
-    await writeDurably(temp, content, 'wx');
+    await writeDurably(temp, content, 'wx', keep);
     await rename(temp, file);
   } catch (error) {
     await rm(temp, { force: true });
@@ -60,4 +115,69 @@ export async function writeIfChanged(file: string, content: string): Promise<Wri
     throw error;
   }
   return current === undefined ? 'created' : 'replaced';
+}
+
+/**
+ * Removes the output's HAProxy maps that no config needs any more: matched by the output's own
+ * map pattern, never one named by `keep` or by the text of the config now on disk or the one it
+ * replaced (`previousMain`), and only once older than MAP_GRACE_MS. Nginx renders one file:
+ * nothing to remove. Returns the removed paths.
+ */
+export async function removeUnusedMaps(
+  output: FileOutput,
+  main: string,
+  options: { keep?: readonly string[]; previousMain?: string | undefined; now?: number } = {},
+): Promise<string[]> {
+  if (output.kind !== 'haproxy') return [];
+  const { dir, pattern } = haproxyMapPattern(main);
+  const current = await readIfExists(main);
+  if (current === undefined) return [];
+  const keep = new Set((options.keep ?? []).map((f) => path.basename(f)));
+  const now = options.now ?? Date.now();
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!pattern.test(name) || keep.has(name) || current.includes(name) || options.previousMain?.includes(name))
+      continue;
+    const file = path.join(dir, name);
+    try {
+      const s = await stat(file);
+      if (!s.isFile() || now - s.mtimeMs < MAP_GRACE_MS) continue;
+      await rm(file, { force: true });
+      removed.push(file);
+    } catch {
+      // gone already, or not ours to remove: the next write tries again
+    }
+  }
+  return removed;
+}
+
+/**
+ * Writes an output's files in order (the maps first, the main file last, each atomically), so a
+ * main file on disk always names maps that are there. Then removes the maps the switch left
+ * unused. `written` fills as files are written, so a caller can tell which write failed.
+ */
+export async function writeOutputFiles(
+  output: FileOutput,
+  files: readonly { path: string; content: string }[],
+  written: { path: string; result: WriteResult }[] = [],
+): Promise<{ path: string; result: WriteResult }[]> {
+  const main = files[files.length - 1];
+  if (!main) return written;
+  const previousMain = await readIfExists(main.path);
+  const switching = previousMain !== main.content;
+  for (const f of files) {
+    const result = await writeIfChanged(f.path, f.content);
+    // A map reused as it is counts as fresh: a second writer's clean-up must not take it away
+    // between here and the main file's switch.
+    if (switching && result === 'unchanged' && f !== main) await utimes(f.path, new Date(), new Date()).catch(() => {});
+    written.push({ path: f.path, result });
+  }
+  await removeUnusedMaps(output, main.path, { keep: files.map((f) => f.path), previousMain });
+  return written;
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { Applier, type Prepared, writePlanned } from '../apply/apply.ts';
+import { removeLeftovers } from '../apply/cleanup.ts';
 import { readIfExists } from '../apply/write.ts';
 import { readLiveStates } from '../cluster/live.ts';
 import { type LoadedStates, mapSnapshots, missingSnapshots, readSnapshotFiles } from '../cluster/sources.ts';
@@ -133,6 +134,8 @@ export async function runRender(io: Io, args: RenderOptions): Promise<void> {
       io.setExitCode(EXIT_INVALID);
       return;
     }
+    if (!args.dryRun && !args.check)
+      await removeLeftovers(checked.config, { ...checked, cwd: io.cwd, outDir: args.outDir });
     const plan = await planFromArgs(io, { ...checked, config: checked.config }, args);
     // Every output is checked by its proxy before anything is written (or printed, or compared):
     // what `render` writes is what `watch` would apply. One rejected output writes nothing at all.

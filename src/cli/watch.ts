@@ -14,6 +14,7 @@ import { inspect } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { removeLeftovers } from '../apply/cleanup.ts';
 import { connect, resolveEndpoint } from '../cluster/connect.ts';
 import type { Config } from '../config/schema.ts';
 import { formatText, hasErrors, sortDiagnostics } from '../diagnostics.ts';
@@ -151,6 +152,7 @@ export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
     return;
   }
   const configFile = first.loaded.file;
+  await removeLeftovers(first.config, { ...first, cwd: io.cwd, outDir: args.outDir });
   const metrics = createMetrics();
   const daemon = new WatchDaemon({
     config: first.config,

@@ -26,11 +26,34 @@ export function resolveConfigPath(configDir: string, p: string): string {
   return path.resolve(configDir, p);
 }
 
-/** Where the HAProxy host map is written: next to the config file. */
-export function haproxyMapFile(file: string): string {
-  const dir = path.dirname(file);
-  const base = path.basename(file).replace(/\.cfg$/, '');
-  return path.join(dir, `${base}.hosts.map`);
+/** Characters of the map file's content hash in its name. */
+export const MAP_HASH_LENGTH = 12;
+
+/**
+ * Where the HAProxy host map is written: next to the config file, named after it and after its
+ * own content (`haproxy.cfg` → `haproxy.hosts.<12 hex>.map`). The config names the map, so a new
+ * map never replaces the one the config on disk reads: the pair switches with the config file.
+ */
+export function haproxyMapFile(file: string, hash: string): string {
+  return path.join(path.dirname(file), `${haproxyMapStem(file)}.${hash}.map`);
+}
+
+function haproxyMapStem(file: string): string {
+  return `${path.basename(file).replace(/\.cfg$/, '')}.hosts`;
+}
+
+/**
+ * Every map name an output's file may have had: hashed, or `<base>.hosts.map` of versions before
+ * content-hashed maps. Two outputs whose patterns are one (same folder and base name) would remove
+ * each other's maps, so `validate` refuses them.
+ */
+export function haproxyMapPattern(file: string): { dir: string; pattern: RegExp; display: string } {
+  const stem = haproxyMapStem(file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return {
+    dir: path.dirname(file),
+    pattern: new RegExp(`^${stem}\\.(?:[0-9a-f]{${MAP_HASH_LENGTH}}\\.)?map$`),
+    display: path.join(path.dirname(file), `${haproxyMapStem(file)}.*.map`),
+  };
 }
 
 /** The endpoint a cluster resolves to, as a comparable key. */
@@ -151,6 +174,7 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
 
   // ---- outputs ----
   const files = new Map<string, string>();
+  const mapFamilies: Array<ReturnType<typeof haproxyMapPattern> & { owner: string }> = [];
   const names = new Map<string, number>();
   const listeners = new Map<string, string>();
   config.outputs.forEach((output, i) => {
@@ -179,20 +203,34 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
       }
     }
     if (output.kind === 'haproxy' || output.kind === 'nginx') {
-      const targets = [abs(output.file)];
-      if (output.kind === 'haproxy') targets.push(haproxyMapFile(abs(output.file)));
-      for (const target of targets) {
-        const first = files.get(target);
-        if (first !== undefined) {
-          report(
-            'error',
-            'duplicate-file',
-            at('file'),
-            `${first} already writes ${path.relative(ctx.configDir, target) || target}`,
-            'give each output its own file: the last writer would silently win',
-          );
-        } else {
-          files.set(target, `outputs[${i}]`);
+      // The main file by its path; the HAProxy maps by their name pattern (`haproxy.hosts.*.map`):
+      // an output removes the maps it replaced, so two outputs sharing a pattern, or a file that
+      // matches another output's pattern, would remove each other's files.
+      const main = abs(output.file);
+      const family = output.kind === 'haproxy' ? haproxyMapPattern(main) : undefined;
+      const clash =
+        files.get(main) ??
+        (family ? files.get(family.display) : undefined) ??
+        mapFamilies.find((f) => f.dir === path.dirname(main) && f.pattern.test(path.basename(main)))?.owner ??
+        (family
+          ? [...files].find(
+              ([file]) => path.dirname(file) === family.dir && family.pattern.test(path.basename(file)),
+            )?.[1]
+          : undefined);
+      const target = files.has(main) || !family ? main : family.display;
+      if (clash !== undefined) {
+        report(
+          'error',
+          'duplicate-file',
+          at('file'),
+          `${clash} already writes ${path.relative(ctx.configDir, target) || target}`,
+          'give each output its own file: the last writer would silently win',
+        );
+      } else {
+        files.set(main, `outputs[${i}]`);
+        if (family) {
+          files.set(family.display, `outputs[${i}]`);
+          mapFamilies.push({ ...family, owner: `outputs[${i}]` });
         }
       }
       if (output.template !== undefined && !ctx.exists(abs(output.template))) {

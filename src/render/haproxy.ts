@@ -3,7 +3,7 @@
  * bytes, in any input order.
  *
  * Routing scales with a map, not with ACLs: the frontend has a fixed number of rules whatever the
- * number of hosts, and every host and path lives in `<name>.hosts.map` next to the config. Each
+ * number of hosts, and every host and path lives in `<name>.hosts.<hash>.map` next to the config. Each
  * lookup is `map_beg`, which HAProxy indexes in a prefix tree and answers with the longest
  * matching key, so a request costs O(key length) with 10,000 routes as with one.
  *
@@ -22,8 +22,9 @@
  *   lookup can reach these keys (nor they a route key).
  * - `sni:host/`, `sni:*.suffix/` → backend: TLS passthrough, looked up on the SNI name.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { haproxyMapFile } from '../config/check.ts';
+import { haproxyMapFile, MAP_HASH_LENGTH } from '../config/check.ts';
 import type { HaproxyOutput } from '../config/schema.ts';
 import type { Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
@@ -124,8 +125,10 @@ function pathKey(p: string): string {
   return p === '/' ? '/' : `${p}/`;
 }
 
-function mapFileName(file: string): string {
-  const name = path.basename(haproxyMapFile(file));
+/** The map's name carries its content hash, so a config and the map it names always change together. */
+function mapFileName(file: string, map: string): string {
+  const hash = createHash('sha256').update(map).digest('hex').slice(0, MAP_HASH_LENGTH);
+  const name = path.basename(haproxyMapFile(file, hash));
   // It is written inside map_beg(...), where `,` `)` and spaces would end the argument.
   if (!/^[A-Za-z0-9._-]+$/.test(name)) {
     throw new RenderError(
@@ -262,7 +265,6 @@ export function haproxyView(
   routes: readonly Route[],
   output: HaproxyOutput,
 ): { view: HaproxyView; mapFile: string; map: string } {
-  const mapFile = mapFileName(output.file);
   const named = nameRoutes(routes);
   const https = output.https;
   // Map lines, first writer of a key wins; the route builder already reports such conflicts, so
@@ -330,6 +332,17 @@ export function haproxyView(
       `${passthroughCount} TLS passthrough route(s) are not routed: passthrough needs the https listener of this output`,
     );
   }
+
+  // Keys hold no space and sort above it, so sorting whole lines sorts by key (natively, no callback).
+  lines.sort();
+  const map = [
+    `# ${GENERATED_NOTICE}\n`,
+    '# Read by the map_beg() lookups of the HAProxy config next to it (longest key wins).\n',
+    '# host/path/ and *.suffix/path/ -> backend; /path/ -> default backend;\n',
+    '# http://host/ and https://host/ -> redirect target; sni:host/ -> TLS passthrough backend.\n',
+    ...lines,
+  ].join('');
+  const mapFile = mapFileName(output.file, map);
 
   const hr = 'http-request';
   const rules = [`${hr} set-var(txn.host) req.hdr(host),field(1,:),lower`];
@@ -405,16 +418,6 @@ export function haproxyView(
   for (const n of named) servers += n.servers.length;
   const summary = `${httpRoutes.length} http route(s), ${passthroughCount} passthrough route(s), ${tcpByPort.size} tcp route(s), ${servers} server(s)`;
 
-  // Keys hold no space and sort above it, so sorting whole lines sorts by key (natively, no callback).
-  lines.sort();
-  const map = [
-    `# ${GENERATED_NOTICE}\n`,
-    '# Read by the map_beg() lookups of the HAProxy config next to it (longest key wins).\n',
-    '# host/path/ and *.suffix/path/ -> backend; /path/ -> default backend;\n',
-    '# http://host/ and https://host/ -> redirect target; sni:host/ -> TLS passthrough backend.\n',
-    ...lines,
-  ].join('');
-
   const view: HaproxyView = {
     notice: GENERATED_NOTICE,
     summary,
@@ -441,8 +444,9 @@ export function haproxyView(
 }
 
 /**
- * Renders the HAProxy config (first) and its host map (second, named after the config:
- * `haproxy.cfg` → `haproxy.hosts.map`). The config finds the map through `default-path config`.
+ * Renders the HAProxy config (first) and its host map (second, named after the config and the
+ * map's content: `haproxy.cfg` → `haproxy.hosts.<12 hex>.map`). The config finds the map through
+ * `default-path config`.
  */
 export function renderHaproxy(
   routes: readonly Route[],

@@ -31,8 +31,28 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export function startHttpServer(listen: ListenAddress, handlers: HttpHandlers): Promise<RunningServer> {
-  const server = http.createServer((req, res) => {
+/**
+ * Limits of the listener. The daemon's file descriptors are shared with its Docker connections,
+ * so a flood of connections to /healthz must not starve them: past `maxConnections` a new
+ * connection is closed at once, and a connection is closed after `idleTimeoutMs` without a
+ * request (or mid-request: a slow client cannot hold a socket either).
+ */
+export interface HttpLimits {
+  maxConnections: number;
+  idleTimeoutMs: number;
+}
+
+/** Ample for a few scrapers and health checkers; far below a default 1024-descriptor limit. */
+export const DEFAULT_HTTP_LIMITS: HttpLimits = { maxConnections: 64, idleTimeoutMs: 5000 };
+
+export function startHttpServer(
+  listen: ListenAddress,
+  handlers: HttpHandlers,
+  limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+): Promise<RunningServer> {
+  // The timeouts below are enforced on this interval (Node's default: 30 s).
+  const checkEvery = Math.max(50, Math.min(30_000, Math.floor(limits.idleTimeoutMs / 2)));
+  const server = http.createServer({ connectionsCheckingInterval: checkEvery }, (req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -58,8 +78,12 @@ export function startHttpServer(listen: ListenAddress, handlers: HttpHandlers): 
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz or /metrics\n');
   });
-  // Keep-alive sockets must not hold the daemon open at shutdown.
-  server.keepAliveTimeout = 5000;
+  // Keep-alive sockets must not hold the daemon open at shutdown, nor idle sockets a descriptor.
+  server.maxConnections = limits.maxConnections;
+  server.keepAliveTimeout = limits.idleTimeoutMs;
+  server.headersTimeout = limits.idleTimeoutMs;
+  server.requestTimeout = limits.idleTimeoutMs;
+  server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => {

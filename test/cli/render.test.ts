@@ -30,8 +30,12 @@ describe('interlock render --snapshot', () => {
         '',
       ].join('\n'),
     );
-    for (const f of ['haproxy.cfg', 'haproxy.hosts.map', 'nginx.conf'])
-      expect(existsSync(path.join(dir, f))).toBe(true);
+    for (const f of ['haproxy.cfg', 'nginx.conf']) expect(existsSync(path.join(dir, f))).toBe(true);
+    // The host map is named by its content hash, and the config names it (issue 9).
+    const map = /map_beg\((haproxy\.hosts\.[0-9a-f]{12}\.map)\)/.exec(
+      await readFile(path.join(dir, 'haproxy.cfg'), 'utf8'),
+    );
+    expect(existsSync(path.join(dir, map?.[1] ?? 'no map named'))).toBe(true);
     const again = await interlock(['render', '--snapshot', DEMO, '--out-dir', dir]);
     expect(again.stdout).toContain('haproxy.cfg unchanged');
   });

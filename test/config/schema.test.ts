@@ -106,7 +106,28 @@ describe('semantic checks', () => {
         ],
       }),
     ).toEqual(['error duplicate-file outputs[1].file']);
-    expect(haproxyMapFile('/x/haproxy.cfg')).toBe(path.join('/x', 'haproxy.hosts.map'));
+    // The map is named by its content hash (issue 9): `haproxy.hosts.<12 hex>.map`.
+    expect(haproxyMapFile('/x/haproxy.cfg', '0123456789ab')).toBe(path.join('/x', 'haproxy.hosts.0123456789ab.map'));
+  });
+
+  it('flags outputs whose map names could meet, in either order; other folders are fine', () => {
+    const two = (a: object, b: object) => check({ ...base, outputs: [a, b] });
+    const haproxy = (file: string, port: number) => ({ kind: 'haproxy', file, http: { port } });
+    const nginx = (file: string, port: number) => ({ kind: 'nginx', file, http: { port } });
+    // A file that is one of the map's possible names, before or after the HAProxy output.
+    expect(two(haproxy('out/haproxy.cfg', 80), nginx('out/haproxy.hosts.0123456789ab.map', 81))).toEqual([
+      'error duplicate-file outputs[1].file',
+    ]);
+    expect(two(nginx('out/haproxy.hosts.map', 81), haproxy('out/haproxy.cfg', 80))).toEqual([
+      'error duplicate-file outputs[1].file',
+    ]);
+    // Same folder and base name: each would remove the other's maps.
+    expect(two(haproxy('out/haproxy.cfg', 80), haproxy('out/haproxy', 81))).toEqual([
+      'error duplicate-file outputs[1].file',
+    ]);
+    expect(two(haproxy('out/a/haproxy.cfg', 80), haproxy('out/b/haproxy.cfg', 81))).toEqual([]);
+    expect(two(haproxy('out/edge.cfg', 80), haproxy('out/haproxy.cfg', 81))).toEqual([]);
+    expect(two(haproxy('out/haproxy.cfg', 80), nginx('out/haproxy.hosts.txt', 81))).toEqual([]);
   });
 
   it('flags unknown clusters, duplicate endpoints and unused clusters', () => {

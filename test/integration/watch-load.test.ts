@@ -7,6 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { readHaproxyMap } from '../helpers/haproxy-map.ts';
 import {
   createService,
   describeIntegration,
@@ -78,9 +79,7 @@ describeIntegration('interlock watch: zero failed requests while reloading', ['d
       listenPort: await freePort(),
       env: { DOCKER_HOST: 'unix:///var/run/docker.sock' },
     });
-    await waitFor('the first render', async () =>
-      (await readFile(path.join(dir, 'haproxy.hosts.map'), 'utf8').catch(() => '')).includes(web.host),
-    );
+    await waitFor('the first render', async () => (await readHaproxyMap(dir)).includes(web.host));
     await startHaproxy(path.join(dir, 'haproxy.cfg'), { port: hp, cwd: dir });
     await startNginx(path.join(dir, 'nginx.conf'), dir, { port: ng });
     for (const port of [hp, ng]) {
@@ -110,10 +109,7 @@ describeIntegration('interlock watch: zero failed requests while reloading', ['d
         await updateLabels(churn.name, { 'interlock.alias_domain': alias });
         // Both files carry the change before the next one: each change is its own apply.
         await waitFor(`change ${i} in both files`, async () => {
-          const [m, n] = await Promise.all([
-            readFile(path.join(dir, 'haproxy.hosts.map'), 'utf8'),
-            readFile(path.join(dir, 'nginx.conf'), 'utf8'),
-          ]);
+          const [m, n] = await Promise.all([readHaproxyMap(dir), readFile(path.join(dir, 'nginx.conf'), 'utf8')]);
           return m.includes(alias) && n.includes(alias);
         });
       }

@@ -16,6 +16,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { interlock } from '../helpers/exec.ts';
+import { mapNameIn, readHaproxyMap } from '../helpers/haproxy-map.ts';
 import {
   createService,
   describeIntegration,
@@ -77,7 +78,7 @@ describeIntegration('interlock watch on the real Swarm', ['docker', 'haproxy', '
       await waitForHttp(through(port), { host, timeoutMs, accept: (r) => r.status === status });
     }
   };
-  const map = () => readFile(path.join(dir, 'haproxy.hosts.map'), 'utf8');
+  const map = () => readHaproxyMap(dir);
 
   beforeAll(async () => {
     await removeAllTestServices(`${PREFIX}-`);
@@ -292,7 +293,7 @@ describeIntegration('interlock watch on the real Swarm', ['docker', 'haproxy', '
     const fresh = await tempDir('ilw-render-');
     const r = await interlock(['render', '--config', config, '--out-dir', fresh]);
     expect(r.code, r.stderr).toBe(0);
-    for (const f of ['haproxy.cfg', 'haproxy.hosts.map']) {
+    for (const f of ['haproxy.cfg', mapNameIn(readFileSync(path.join(fresh, 'haproxy.cfg'), 'utf8')) ?? 'no map']) {
       expect(readFileSync(path.join(dir, f), 'utf8')).toBe(readFileSync(path.join(fresh, f), 'utf8'));
     }
     await removeService(late);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { HaproxyOutput } from '../../src/config/schema.ts';
 import { NO_ROUTE_BACKEND, renderHaproxy } from '../../src/render/haproxy.ts';
@@ -9,11 +10,18 @@ import { swarmDemoRoutes } from '../fixtures/routes/swarm-demo.ts';
 import { haproxyCheck, itWithTools, scratchDir, selfSignedPem } from './proxy-check.ts';
 import { manyRoutes, shuffled, timeMin } from './scale.ts';
 
+/** The map's name holds its content hash; `haproxy.hosts.map` finds it whatever the hash. */
 function file(files: readonly RenderedFile[], name: string): string {
-  const f = files.find((x) => x.name === name);
+  const f = files.find((x) => x.name === name || (name.endsWith('.hosts.map') && x.name === mapName(files)));
   if (!f) throw new Error(`no ${name} among ${files.map((x) => x.name).join(', ')}`);
   return f.content;
 }
+
+function mapName(files: readonly RenderedFile[]): string | undefined {
+  return files.find((x) => /\.hosts\.[0-9a-f]{12}\.map$/.test(x.name))?.name;
+}
+
+const sha12 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12);
 
 /** The lines of one section (`frontend http`, `backend x`), up to the next blank line. */
 function section(cfg: string, header: string): string {
@@ -53,12 +61,19 @@ describe('renderHaproxy: golden scenarios', () => {
     describe(scenario.name, () => {
       const files = renderHaproxy(scenario.routes, scenario.haproxy);
 
-      it('returns the config first and the host map named after it', () => {
-        expect(files.map((f) => f.name)).toEqual(['haproxy.cfg', 'haproxy.hosts.map']);
+      it('returns the config first and the host map named after it and its content', () => {
+        expect(files.map((f) => f.name)).toEqual([
+          'haproxy.cfg',
+          `haproxy.hosts.${sha12(files[1]?.content ?? '')}.map`,
+        ]);
       });
 
       it('matches the golden files', async () => {
-        for (const f of files) await expect(f.content).toMatchFileSnapshot(`../golden/${scenario.name}/${f.name}`);
+        // The golden map keeps one name: its hash is in the golden config, which names it.
+        for (const f of files)
+          await expect(f.content).toMatchFileSnapshot(
+            `../golden/${scenario.name}/${f.name.replace(/\.[0-9a-f]{12}\.map$/, '.map')}`,
+          );
       });
 
       const tools = scenario.certFiles.length > 0 ? ['haproxy', 'openssl'] : ['haproxy'];
@@ -85,7 +100,9 @@ describe('renderHaproxy: routing table', () => {
   it('looks hosts and paths up with map_beg (longest prefix wins) and falls back to a 503 backend', () => {
     const frontend = section(cfg ?? '', 'frontend http');
     expect(frontend).toContain('http-request set-var-fmt(txn.route_key) %[var(txn.host)]%[path]/');
-    expect(frontend).toContain('http-request set-var(txn.backend) var(txn.route_key),map_beg(haproxy.hosts.map)');
+    expect(frontend).toMatch(
+      /http-request set-var\(txn\.backend\) var\(txn\.route_key\),map_beg\(haproxy\.hosts\.[0-9a-f]{12}\.map\)\n/,
+    );
     expect(frontend).toContain('use_backend %[var(txn.backend)] if { var(txn.backend) -m found }');
     expect(frontend).toContain(`default_backend ${NO_ROUTE_BACKEND}`);
     expect(section(cfg ?? '', `backend ${NO_ROUTE_BACKEND}`)).toContain('http-request return status 503');
@@ -144,6 +161,34 @@ describe('renderHaproxy: routing table', () => {
   });
 });
 
+describe('renderHaproxy: the map is named by its content', () => {
+  const output = SCENARIOS[0]?.haproxy as HaproxyOutput;
+  const named = (files: readonly RenderedFile[]) => [
+    ...new Set([...(files[0]?.content ?? '').matchAll(/map_beg\(([^)]+)\)/g)].map((m) => m[1])),
+  ];
+
+  it('the config names exactly the map it comes with', () => {
+    const files = renderHaproxy(swarmDemoRoutes, output);
+    expect(named(files)).toEqual([files[1]?.name]);
+    expect(files[0]?.content).toContain(`# Hosts and paths are in ${files[1]?.name}, next to this file.`);
+  });
+
+  it('a change of routes changes the map name, and the config with it; the same routes keep both', () => {
+    const before = renderHaproxy(swarmDemoRoutes, output);
+    const after = renderHaproxy(swarmDemoRoutes.slice(1), output);
+    expect(after[1]?.name).not.toBe(before[1]?.name);
+    expect(named(after)).toEqual([after[1]?.name]);
+    expect(renderHaproxy(swarmDemoRoutes, output)).toEqual(before);
+  });
+
+  it('takes the base name of the config file', () => {
+    expect(renderHaproxy([], { ...output, file: '/etc/haproxy/edge.cfg' })[1]?.name).toMatch(
+      /^edge\.hosts\.[0-9a-f]{12}\.map$/,
+    );
+    expect(renderHaproxy([], { ...output, file: 'proxy' })[1]?.name).toMatch(/^proxy\.hosts\.[0-9a-f]{12}\.map$/);
+  });
+});
+
 describe('renderHaproxy: determinism', () => {
   const all = SCENARIOS.flatMap((s) => s.routes);
   const output = SCENARIOS.find((s) => s.name === 'https')?.haproxy as HaproxyOutput;
@@ -167,8 +212,12 @@ describe('renderHaproxy: scale', () => {
 
   it('keeps the frontend the same with 11 routes and with 10,000: hosts live in the map only', () => {
     // 11 routes hold every kind manyRoutes makes, the wildcard included.
-    const one = file(renderHaproxy(manyRoutes(11), output), 'haproxy.cfg');
-    expect(section(cfg, 'frontend http')).toBe(section(one, 'frontend http'));
+    const small = renderHaproxy(manyRoutes(11), output);
+    const one = file(small, 'haproxy.cfg');
+    // Only the map's name (its content hash) differs.
+    expect(section(cfg, 'frontend http').replaceAll(mapName(files) ?? '?', 'MAP')).toBe(
+      section(one, 'frontend http').replaceAll(mapName(small) ?? '?', 'MAP'),
+    );
     expect(cfg).not.toMatch(/^\s*acl\s/m);
     expect(cfg).not.toContain('hdr(host) -i');
     // A host name appears in the config only as the Host header of its backend's health check.

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/runtime/metrics.ts';
 import { healthReport } from '../../src/watch/health.ts';
@@ -49,5 +50,88 @@ describe('the HTTP listener', () => {
     expect(m.body).toContain('interlock_events_total{cluster="local",type="service",action="update"} 1');
     expect((await httpGet(`${base}/`)).status).toBe(404);
     expect((await httpGet(`${base}/healthz`, { method: 'POST' })).status).toBe(405);
+  });
+});
+
+describe('the HTTP listener under a connection flood', () => {
+  let server: RunningServer | undefined;
+  const sockets: net.Socket[] = [];
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    await server?.close();
+  });
+
+  const handlers = {
+    health: () => healthReport([{ cluster: 'local', state: 'connected' as const, streamUp: true }], [], undefined),
+    metrics: async () => ({ contentType: 'text/plain', text: '' }),
+  };
+
+  /** How long until `closed` settles, or Infinity after `ms`. */
+  const within = (closed: Promise<number>, ms: number) =>
+    Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(Number.POSITIVE_INFINITY), ms))]);
+
+  /** Opens a raw TCP connection; resolves once connected, with a promise of its close. */
+  function connectRaw(port: number): Promise<{ socket: net.Socket; closed: Promise<number> }> {
+    return new Promise((resolve, reject) => {
+      const opened = Date.now();
+      const socket = net.connect(port, '127.0.0.1');
+      sockets.push(socket);
+      const closed = new Promise<number>((done) => socket.on('close', () => done(Date.now() - opened)));
+      socket.on('error', () => {});
+      socket.once('connect', () => resolve({ socket, closed }));
+      socket.once('error', reject);
+    });
+  }
+
+  it('closes connections past the cap at once, and still answers once they are gone', async () => {
+    server = await startHttpServer({ host: '127.0.0.1', port: 0 }, handlers, {
+      maxConnections: 8,
+      idleTimeoutMs: 60_000,
+    });
+    const port = server.address.port;
+    const held: Array<{ socket: net.Socket; closed: Promise<number> }> = [];
+    for (let i = 0; i < 8; i++) held.push(await connectRaw(port));
+    // Past the cap: the kernel accepts, the server closes them without reading.
+    const extra = [];
+    for (let i = 0; i < 12; i++) extra.push(await connectRaw(port));
+    const closedWithin = await Promise.all(extra.map((e) => within(e.closed, 10_000)));
+    for (const ms of closedWithin) expect(ms).toBeLessThan(10_000);
+    // The first eight are still open and served.
+    held[0]?.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    const answer = await new Promise<string>((resolve) =>
+      held[0]?.socket.once('data', (b: Buffer) => resolve(b.toString())),
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    for (const h of held) h.socket.destroy();
+    await Promise.all(held.map((h) => h.closed));
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await httpGet(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+  });
+
+  it('closes idle connections, and connections stuck in a request, after the idle timeout', async () => {
+    server = await startHttpServer({ host: '127.0.0.1', port: 0 }, handlers, { maxConnections: 8, idleTimeoutMs: 300 });
+    const port = server.address.port;
+    const idle = await connectRaw(port);
+    const partial = await connectRaw(port);
+    partial.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+    const [idleMs, partialMs] = await Promise.all([within(idle.closed, 10_000), within(partial.closed, 10_000)]);
+    expect(idleMs).toBeGreaterThanOrEqual(250);
+    // Bounds are loose for a loaded machine; without the timeout they stay open (Infinity).
+    expect(idleMs).toBeLessThan(10_000);
+    expect(partialMs).toBeLessThan(10_000);
+    expect((await httpGet(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+  });
+
+  it('caps at 64 connections by default', async () => {
+    server = await startHttpServer({ host: '127.0.0.1', port: 0 }, handlers);
+    const port = server.address.port;
+    const held: Array<{ socket: net.Socket; closed: Promise<number> }> = [];
+    for (let i = 0; i < 64; i++) held.push(await connectRaw(port));
+    const extra = await connectRaw(port);
+    expect(await within(extra.closed, 10_000)).toBeLessThan(10_000);
+    let stillOpen = 0;
+    await new Promise((r) => setTimeout(r, 100));
+    for (const h of held) if (!h.socket.destroyed && h.socket.readyState === 'open') stillOpen++;
+    expect(stillOpen).toBe(64);
   });
 });

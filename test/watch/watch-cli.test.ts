@@ -4,8 +4,9 @@
  * test/integration/watch.test.ts.
  */
 
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -68,6 +69,20 @@ describe('interlock watch (no engine needed)', () => {
     expect(await daemon.stop()).toBe(0);
     expect(daemon.lines().at(-1)).toContain('"msg":"stopped"');
     daemon = undefined;
+  });
+
+  it("removes a killed run's temp files at start, and not a live process's", async () => {
+    const file = path.join(dir, 'interlock.config.json');
+    await writeFile(file, config());
+    const dead = spawnSync('true').pid;
+    const gone = path.join(dir, 'out', `.haproxy.cfg.${dead}.0123456789ab.tmp`);
+    const live = path.join(dir, 'out', `.haproxy.cfg.${process.pid}.0123456789ab.tmp`);
+    await mkdir(path.join(dir, 'out'));
+    for (const f of [gone, live]) await writeFile(f, 'half a config');
+    daemon = await startWatch({ config: file, listenPort: await freePort() });
+    await daemon.waitForLog(/cannot read cluster/);
+    expect(existsSync(gone)).toBe(false);
+    expect(existsSync(live)).toBe(true);
   });
 
   it('reloads its config on change (--watch-config) and on SIGHUP; keeps the running one when the new one is invalid', async () => {

@@ -546,11 +546,12 @@ describe('buildRoutes: custom rules', () => {
             };
           if (s.name === 'api') return [{ hosts: ['api.example.com'], port: 80 }, revoked.proxy as never];
           if (s.name === 'db')
-            return {
-              get then(): never {
+            return Object.defineProperty({}, 'then', {
+              enumerable: true,
+              get() {
                 throw null;
               },
-            } as never;
+            }) as never;
           if (s.name === 'cache') throw null;
           return { hosts: ['ok.example.com'], port: 80 };
         }),

@@ -26,3 +26,39 @@ export class ClusterError extends InterlockError {
 export class SnapshotError extends InterlockError {
   override name = 'SnapshotError';
 }
+
+/**
+ * A thrown value as text, for messages. Code in a config may throw anything (`throw null`, an
+ * object whose `message` getter throws, a revoked Proxy): this never throws itself.
+ */
+export function describeThrown(value: unknown): string {
+  const text = describe(value);
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+function describe(value: unknown): string {
+  try {
+    if (value instanceof Error) {
+      const first = String(value.message).split('\n')[0]?.trim();
+      return first || value.name || 'an Error without a message';
+    }
+    if (typeof value === 'string') return JSON.stringify(value.split('\n')[0]);
+    if (value === null || value === undefined || typeof value !== 'object') return String(value);
+    const message = (value as { message?: unknown }).message;
+    if (typeof message === 'string' && message.trim()) return message.split('\n')[0]?.trim() ?? message;
+    return 'an object that is not an Error';
+  } catch {
+    return 'a value that cannot be shown';
+  }
+}
+
+/** `threw: <message>` for an Error, `threw null` or `threw "text"` for anything else. Never throws. */
+export function threw(value: unknown): string {
+  let isError = false;
+  try {
+    isError = value instanceof Error;
+  } catch {
+    // a Proxy whose prototype cannot be read
+  }
+  return `threw${isError ? ':' : ''} ${describeThrown(value)}`;
+}

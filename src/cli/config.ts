@@ -1,8 +1,10 @@
 /** Loading and checking the config for any command. */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { parseSnapshotArg } from '../cluster/sources.ts';
 import { checkConfig } from '../config/check.ts';
 import { findConfig, type LoadedConfig, loadConfig } from '../config/load.ts';
+import { probePath } from '../config/probe.ts';
 import type { Config } from '../config/schema.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import type { Io } from './io.ts';
@@ -15,7 +17,20 @@ export interface CheckedConfig {
   diagnostics: Diagnostic[];
 }
 
-export async function loadAndCheck(io: Io, configOption: string | undefined, command: string): Promise<CheckedConfig> {
+/** What the run adds to the checks of where outputs write. */
+export interface RunTargets {
+  /** `--out-dir`: outputs are written there by file name. */
+  outDir?: string | undefined;
+  /** `--snapshot` arguments (FILE or NAME=FILE): inputs no output may overwrite. */
+  snapshot?: readonly string[] | undefined;
+}
+
+export async function loadAndCheck(
+  io: Io,
+  configOption: string | undefined,
+  command: string,
+  run: RunTargets = {},
+): Promise<CheckedConfig> {
   const file = await findConfig(io.cwd, configOption);
   const loaded = await loadConfig(file, { cwd: io.cwd, command, env: io.env });
   const configDir = path.dirname(file);
@@ -27,6 +42,13 @@ export async function loadAndCheck(io: Io, configOption: string | undefined, com
         displayFile: loaded.displayFile,
         exists: existsSync,
         locate: loaded.locate,
+        configFile: file,
+        probe: probePath,
+        ...(run.outDir ? { outDir: path.resolve(io.cwd, run.outDir) } : {}),
+        inputs: (run.snapshot ?? []).map((arg) => {
+          const snapshot = parseSnapshotArg(arg).file;
+          return { file: path.resolve(io.cwd, snapshot), what: `the snapshot ${snapshot}` };
+        }),
       }),
     );
   }

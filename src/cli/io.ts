@@ -45,8 +45,11 @@ export function printDiagnostics(
 }
 
 /** Prints a failure that stops the command and sets exit 2. Unknown errors keep their stack. */
-export function reportFailure(io: Io, error: unknown, format: DiagnosticFormat): void {
+export function reportFailure(io: Io, thrown: unknown, format: DiagnosticFormat): void {
   io.setExitCode(EXIT_FAILURE);
+  // The file system or the network refused (a directory where a file was a moment earlier, a
+  // full disk): a known failure, printed as such.
+  const error = isSystemError(thrown) ? new InterlockError(thrown.message, { cause: thrown }) : thrown;
   if (error instanceof InterlockError) {
     if (format === 'json') {
       io.stdout(JSON.stringify({ ok: false, error: error.message, location: error.location ?? null }, null, 2));
@@ -68,5 +71,15 @@ export function reportFailure(io: Io, error: unknown, format: DiagnosticFormat):
   }
   io.stderr(
     `interlock: unexpected failure (a bug; please report it):\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
+}
+
+/** Node's errors from the operating system: `EISDIR: illegal operation on a directory, read`. */
+function isSystemError(error: unknown): error is NodeJS.ErrnoException {
+  return (
+    error instanceof Error &&
+    typeof (error as NodeJS.ErrnoException).code === 'string' &&
+    typeof (error as NodeJS.ErrnoException).syscall === 'string' &&
+    /^E[A-Z]+$/.test((error as NodeJS.ErrnoException).code ?? '')
   );
 }

@@ -125,7 +125,7 @@ function preparedDiagnostics(prepared: Prepared, o: PlannedOutput, file: string 
 export async function runRender(io: Io, args: RenderOptions): Promise<void> {
   const format = args.format;
   try {
-    const checked = await loadAndCheck(io, args.config, 'render');
+    const checked = await loadAndCheck(io, args.config, 'render', args);
     if (!checked.config || hasErrors(checked.diagnostics)) {
       printDiagnostics(io, sortDiagnostics(checked.diagnostics), format, format === 'json' ? 'stdout' : 'stderr');
       if (format === 'json') io.stdout(formatDiagnostics(sortDiagnostics(checked.diagnostics), 'json', { ok: false }));

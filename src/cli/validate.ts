@@ -7,7 +7,7 @@ import { type RenderOptions, renderOptions, validateRendered } from './render.ts
 export async function runValidate(io: Io, args: RenderOptions): Promise<void> {
   const format = args.format;
   try {
-    const checked = await loadAndCheck(io, args.config, 'validate');
+    const checked = await loadAndCheck(io, args.config, 'validate', args);
     const found = [...checked.diagnostics];
     if (checked.config && !hasErrors(found) && args.snapshot && args.snapshot.length > 0) {
       found.push(...(await validateRendered(io, { ...checked, config: checked.config }, args)));

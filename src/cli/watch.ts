@@ -104,10 +104,11 @@ async function loadChecked(
   io: Io,
   log: Logger,
   file: string | undefined,
+  outDir: string | undefined,
 ): Promise<(CheckedConfig & { config: Config; templates: Map<number, string> }) | undefined> {
   let checked: CheckedConfig;
   try {
-    checked = await loadAndCheck(io, file, 'watch');
+    checked = await loadAndCheck(io, file, 'watch', { outDir });
   } catch (error) {
     log.error(error instanceof InterlockError ? error.message : String(error));
     return undefined;
@@ -145,7 +146,7 @@ export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
     io.setExitCode(EXIT_FAILURE);
     return;
   }
-  const first = await loadChecked(io, log, args.config);
+  const first = await loadChecked(io, log, args.config, args.outDir);
   if (!first) {
     log.error('not starting: fix the config (`interlock validate` shows every problem)');
     io.setExitCode(EXIT_FAILURE);
@@ -186,7 +187,7 @@ export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
   const reloadConfig = (why: string) => {
     reloading = reloading.then(async () => {
       log.info('reloading config', { why, file: configFile });
-      const next = await loadChecked(io, log, configFile);
+      const next = await loadChecked(io, log, configFile, args.outDir);
       if (!next) {
         log.error('new config rejected; the running one stays in force');
         return;

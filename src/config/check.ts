@@ -6,7 +6,7 @@ import path from 'node:path';
 import { type Diagnostic, formatConfigPath } from '../diagnostics.ts';
 import { patternProblems } from '../stats/names.ts';
 import { parseDuration } from './duration.ts';
-import type { ClusterConfig, Config, Endpoint } from './schema.ts';
+import type { ClusterConfig, Config, Endpoint, FileOutput } from './schema.ts';
 
 export interface CheckContext {
   /** Directory of the config file; relative paths in the config are relative to it. */
@@ -18,6 +18,25 @@ export interface CheckContext {
     configPath: readonly PropertyKey[],
     options?: { key?: boolean },
   ) => { line: number; column: number } | undefined;
+  /** Absolute path of the config file: no output may overwrite it. */
+  configFile?: string;
+  /** What is on disk at a path (src/config/probe.ts). Without it, paths are compared as written. */
+  probe?: (absolutePath: string) => PathProbe;
+  /** `--out-dir`: every output is then written there, by file name (as `outputFile` in pipeline.ts). */
+  outDir?: string;
+  /** Files the run reads besides the config's own (`--snapshot`): no output may overwrite them either. */
+  inputs?: readonly { file: string; what: string }[];
+}
+
+/** What is at a path an output would write. */
+export interface PathProbe {
+  /** The path with the symlinks of its existing folders followed. */
+  location: string;
+  /** Where the path itself points when it is an existing symlink. */
+  target?: string;
+  kind: 'missing' | 'file' | 'directory' | 'fifo' | 'socket' | 'device' | 'other';
+  /** An existing ancestor that is not a folder: the file cannot be created (ENOTDIR). */
+  notDirectory?: string;
 }
 
 type Where = readonly PropertyKey[];
@@ -389,6 +408,7 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
       }
     }
   });
+  checkOutputTargets(config, ctx, report);
   if (config.outputs.length === 0) {
     report(
       'warning',
@@ -435,6 +455,210 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
     }
   }
   return out;
+}
+
+// ---------- where outputs write ----------
+
+/**
+ * System folders no output may write into (after symlinks are followed), and any user's `.ssh`
+ * and `.gnupg`. A proxy's own folder is allowed: a name starting with haproxy, nginx or
+ * openresty right under /etc, /usr/local/etc or /usr/local (/etc/haproxy/, /etc/nginx/,
+ * /usr/local/etc/haproxy/, /usr/local/openresty/nginx/conf/, …).
+ */
+const SYSTEM_FOLDERS = [
+  '/etc',
+  '/private/etc',
+  '/usr',
+  '/bin',
+  '/sbin',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/libx32',
+  '/boot',
+  '/proc',
+  '/sys',
+  '/dev',
+  '/var/spool/cron',
+];
+const PROXY_HOMES = ['/etc', '/private/etc', '/usr/local/etc', '/usr/local'];
+const PROXY_NAME = /^(haproxy|nginx|openresty)/i;
+
+/** The system folder `file` lies in, or undefined when an output may write there. */
+export function systemLocation(file: string): string | undefined {
+  const parts = file.split('/');
+  const secret = parts.findIndex((part) => part === '.ssh' || part === '.gnupg');
+  if (secret > 0) return parts.slice(0, secret + 1).join('/');
+  for (const home of PROXY_HOMES) {
+    if (file.startsWith(`${home}/`) && PROXY_NAME.test(file.slice(home.length + 1))) return undefined;
+  }
+  return SYSTEM_FOLDERS.find((folder) => file === folder || file.startsWith(`${folder}/`));
+}
+
+/**
+ * Every file an output writes: its own file, then the files next to it. For HAProxy the host map
+ * stands in as `haproxy.hosts.map`: the maps are named by content hash, and a start-up clean-up
+ * removes whatever carries that family's name, the unhashed one of older versions included.
+ */
+export function outputFiles(output: FileOutput, file: string): string[] {
+  return output.kind === 'haproxy' ? [file, path.join(path.dirname(file), `${haproxyMapStem(file)}.map`)] : [file];
+}
+
+interface Input {
+  /** The path as written (resolved) and where it really is. */
+  names: string[];
+  what: string;
+  /** The output it belongs to (for "its own template"). */
+  owner?: number;
+  /** A folder: nothing may be written inside it. */
+  folder?: boolean;
+}
+
+const KIND_TEXT: Record<PathProbe['kind'], string> = {
+  missing: 'missing',
+  file: 'a file',
+  directory: 'a directory',
+  fifo: 'a FIFO',
+  socket: 'a socket',
+  device: 'a device',
+  other: 'something else',
+};
+
+/**
+ * Where outputs write. For every file an output writes (its own and the HAProxy host map), the
+ * first that applies of: it cannot be created (a file where a folder should be); it lies in a
+ * system location; it is an input of this run (the config, a template, a TLS or key file, a
+ * socket, a pid file, a snapshot, or inside a certificate folder); something that is not a
+ * regular file is there (a directory, a FIFO, a socket, a device). Then: no two outputs write
+ * one file. Paths are compared after symlinks are followed. With `outDir`, the files written
+ * there are checked the same way (two outputs with one file name collide there).
+ */
+function checkOutputTargets(
+  config: Config,
+  ctx: CheckContext,
+  report: (s: Diagnostic['severity'], code: string, where: Where, message: string, fix?: string) => void,
+): void {
+  const probe = ctx.probe ?? ((p: string): PathProbe => ({ location: p, kind: 'missing' }));
+  const abs = (p: string) => resolveConfigPath(ctx.configDir, p);
+  const namesOf = (p: string, found = probe(p)) => [
+    ...new Set([p, found.location, ...(found.target ? [found.target] : [])]),
+  ];
+
+  const inputs: Input[] = [];
+  const input = (file: string | undefined, what: string, extra: Partial<Input> = {}) => {
+    if (file !== undefined) inputs.push({ names: namesOf(abs(file)), what, ...extra });
+  };
+  if (ctx.configFile) input(ctx.configFile, 'the config file');
+  for (const extra of ctx.inputs ?? []) input(extra.file, extra.what);
+  for (const [name, cluster] of Object.entries(config.clusters)) {
+    const endpoint = cluster.endpoint;
+    if (endpoint?.kind === 'socket') input(endpoint.path, `the Docker socket of cluster "${name}"`);
+    if (endpoint?.kind === 'tcp')
+      for (const k of ['ca', 'cert', 'key'] as const)
+        input(endpoint.tls?.[k], `the TLS ${k} file of cluster "${name}"`);
+    if (endpoint?.kind === 'ssh') input(endpoint.identityFile, `the ssh identity file of cluster "${name}"`);
+  }
+  config.outputs.forEach((output, owner) => {
+    if (output.kind !== 'haproxy' && output.kind !== 'nginx') return;
+    input(output.template, 'template', { owner });
+    input(output.https?.certDir, 'certificate folder', { owner, folder: true });
+    input(output.https?.defaultCert, 'default certificate', { owner });
+    if (output.reload?.kind === 'signal') input(output.reload.pidFile, 'pid file', { owner });
+    if (output.reload?.kind === 'haproxy-master') input(output.reload.socket, 'master socket', { owner });
+    if (output.kind === 'haproxy') input(output.masterSocket, 'master socket', { owner });
+    if (output.validate?.kind === 'binary') input(output.validate.path, 'proxy binary', { owner });
+  });
+  const overwrites = (names: readonly string[], i: number): string | undefined => {
+    const hit = inputs.find((x) =>
+      names.some((n) => x.names.some((m) => n === m || (x.folder === true && n.startsWith(`${m}${path.sep}`)))),
+    );
+    if (!hit) return undefined;
+    const what =
+      hit.owner === undefined
+        ? hit.what
+        : hit.owner === i
+          ? `its own ${hit.what}`
+          : `the ${hit.what} of outputs[${hit.owner}]`;
+    return hit.folder ? `a file inside ${what}` : what;
+  };
+
+  const reported = new Set<string>();
+  for (const outDir of ctx.outDir === undefined ? [undefined] : [undefined, ctx.outDir]) {
+    // Shown relative to the config folder when inside it; absolute under --out-dir.
+    const shown = (p: string) => {
+      const rel = path.relative(ctx.configDir, p);
+      return outDir === undefined && rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
+    };
+    const claimed = new Map<string, { owner: number; target: string }>();
+    config.outputs.forEach((output, i) => {
+      if (output.kind !== 'haproxy' && output.kind !== 'nginx') return;
+      const file =
+        outDir === undefined ? abs(output.file) : path.join(path.resolve(outDir), path.basename(abs(output.file)));
+      for (const [k, target] of outputFiles(output, file).entries()) {
+        const found = probe(target);
+        const names = namesOf(target, found);
+        const label = k === 0 ? shown(target) : `its host map ${shown(target)}`;
+        const system = names.map(systemLocation).find((s) => s !== undefined);
+        const input = overwrites(names, i);
+        const problem: [string, string, string] | undefined = found.notDirectory
+          ? [
+              'output-parent-not-dir',
+              `${label} cannot be created: ${shown(found.notDirectory)} is a file, not a folder`,
+              'fix the path, or move that file away',
+            ]
+          : system !== undefined
+            ? [
+                'output-system-path',
+                `${label} lies in ${system}, a system location interlock never writes to`,
+                'write it to a folder of its own (e.g. /etc/haproxy/, /etc/nginx/ or /var/lib/interlock/) and point the proxy there',
+              ]
+            : input !== undefined
+              ? [
+                  'output-overwrites-input',
+                  `${label} would overwrite ${input}`,
+                  'give every output a file of its own: interlock replaces what it writes',
+                ]
+              : found.kind !== 'missing' && found.kind !== 'file'
+                ? [
+                    'output-not-file',
+                    `${label} is ${KIND_TEXT[found.kind]}, not a regular file`,
+                    'name a file (interlock creates it), or remove what is there',
+                  ]
+                : undefined;
+        if (problem) {
+          const key = `${i}\0${problem[0]}\0${found.location}`;
+          if (!reported.has(key)) report('error', problem[0], ['outputs', i, 'file'], problem[1], problem[2]);
+          reported.add(key);
+          // One problem per output is enough: its other files are not written either.
+          break;
+        }
+        const hit = names.map((n) => claimed.get(n)).find((c) => c !== undefined && c.owner !== i);
+        const first = hit?.owner;
+        if (hit === undefined) {
+          for (const n of names) claimed.set(n, { owner: i, target });
+        } else if (outDir === undefined) {
+          // The same path spelt the same way is `duplicate-file` in checkConfig (map name patterns
+          // included); here: the same file reached through a symlink.
+          if (hit.target !== target)
+            report(
+              'error',
+              'duplicate-file',
+              ['outputs', i, 'file'],
+              `outputs[${first}] already writes ${shown(target)} (through a symbolic link)`,
+              'give each output its own file: the last writer would silently win',
+            );
+        } else {
+          report(
+            'error',
+            'out-dir-collision',
+            ['outputs', i, 'file'],
+            `with --out-dir ${outDir}, outputs[${first}] and outputs[${i}] both write ${target}`,
+            'give the outputs different file names, or render them without --out-dir',
+          );
+        }
+      }
+    });
+  }
 }
 
 function checkEndpoint(

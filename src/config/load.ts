@@ -5,13 +5,15 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createJiti } from 'jiti';
+import { runInNewContext } from 'node:vm';
+import { createJiti, type Jiti } from 'jiti';
 import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { type Diagnostic, formatConfigPath } from '../diagnostics.ts';
-import { ConfigLoadError } from '../errors.ts';
+import { ConfigLoadError, describeThrown, threw } from '../errors.ts';
 import { closest } from '../suggest.ts';
 import type { ConfigEnv } from './define.ts';
+import { formatDuration, parseDuration } from './duration.ts';
 import { type Config, configSchema, dataConfigSchema } from './schema.ts';
 import { schemaKeysAt } from './schema-keys.ts';
 
@@ -121,7 +123,20 @@ async function loadData(file: string, displayFile: string, format: 'yaml' | 'jso
       location: where,
     });
   }
-  const raw = doc.toJS() as unknown;
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (error) {
+    // The yaml library refuses to expand an "alias bomb" (billion laughs): more than 100 alias
+    // expansions would make a small file a huge value.
+    const message = describeThrown(error);
+    throw new ConfigLoadError(
+      /alias/i.test(message)
+        ? `${displayFile}: too many YAML aliases: the file expands into an enormous value (an "alias bomb"), so it is refused; write the values out or use fewer aliases`
+        : `${displayFile}: ${format.toUpperCase()} cannot be read: ${message}`,
+      { cause: error },
+    );
+  }
   const locate: LoadedConfig['locate'] = (configPath, opts) =>
     locateInDocument(doc, lineCounter, configPath, opts?.key ?? false);
   const parsed = dataConfigSchema.safeParse(raw);
@@ -137,8 +152,86 @@ async function loadData(file: string, displayFile: string, format: 'yaml' | 'jso
   };
 }
 
+/** How long a code config may take to load (`INTERLOCK_CONFIG_TIMEOUT`). */
+export const CONFIG_TIMEOUT_ENV = 'INTERLOCK_CONFIG_TIMEOUT';
+export const DEFAULT_CONFIG_TIMEOUT_MS = 10_000;
+
+/** The load timeout from the environment: a duration (`10s`, `500ms`) or a number of milliseconds. */
+export function configLoadTimeout(env: Readonly<Record<string, string | undefined>>): number {
+  const text = env[CONFIG_TIMEOUT_ENV]?.trim();
+  if (text === undefined || text === '') return DEFAULT_CONFIG_TIMEOUT_MS;
+  const ms = /^\d+$/.test(text) ? Number(text) : parseDuration(text);
+  if (ms === undefined || !(ms > 0) || ms > 2_147_483_647) {
+    throw new ConfigLoadError(
+      `${CONFIG_TIMEOUT_ENV}=${JSON.stringify(env[CONFIG_TIMEOUT_ENV])} is not a duration: write e.g. 10s, 30s or 500ms`,
+    );
+  }
+  return ms;
+}
+
+/**
+ * Runs config code under a deadline. The synchronous part runs inside `vm` with a timeout: V8
+ * then stops whatever JavaScript runs, including the config's own code that jiti evaluates
+ * while loading it (an endless loop at the top level), which no timer on this thread could
+ * interrupt. A promise it returns (top-level await, an async config function) must settle
+ * before the same deadline. What cannot be stopped: an endless loop that starts after an
+ * `await` (top-level await, an async config function); it runs outside both.
+ */
+async function bounded<T>(
+  run: () => T,
+  deadline: number,
+  timedOut: (why: 'loop' | 'promise') => Error,
+): Promise<Awaited<T>> {
+  let value: T;
+  try {
+    value = runInNewContext('run()', { run }, { timeout: Math.max(1, deadline - Date.now()) }) as T;
+  } catch (error) {
+    if (isScriptTimeout(error)) throw timedOut('loop');
+    throw error;
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut('promise')), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([value as Awaited<T>, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Loads the config with jiti's synchronous loader, so its top-level code runs inside the vm
+ * timeout of `bounded` (jiti's asynchronous loader awaits every import, and the code after it
+ * would run outside). Top-level await needs the asynchronous loader: a config using it is
+ * loaded that way (babel refuses it before any of it runs), bounded by the deadline alone.
+ */
+function importDefault(jiti: Jiti, file: string): unknown {
+  let mod: unknown;
+  try {
+    mod = jiti(file);
+  } catch (error) {
+    if (error instanceof SyntaxError && /\bawait\b/.test(error.message)) return jiti.import(file, { default: true });
+    throw error;
+  }
+  return (mod as { default?: unknown } | null | undefined)?.default ?? mod;
+}
+
+function isScriptTimeout(error: unknown): boolean {
+  try {
+    return (error as { code?: unknown } | null)?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
+  } catch {
+    return false;
+  }
+}
+
 async function loadCode(file: string, displayFile: string, env: ConfigEnv): Promise<LoadedConfig> {
   await assertReadable(file);
+  const timeoutMs = configLoadTimeout(env.env);
+  const timedOut = (why: 'loop' | 'promise') =>
+    new ConfigLoadError(
+      `${displayFile}: the config did not finish loading within ${formatDuration(timeoutMs)} (${why === 'loop' ? 'still running: an endless loop?' : 'waiting for a promise that never settles?'}); raise ${CONFIG_TIMEOUT_ENV} if it is just slow`,
+    );
   const jiti = createJiti(import.meta.url, {
     moduleCache: false,
     fsCache: false,
@@ -147,20 +240,24 @@ async function loadCode(file: string, displayFile: string, env: ConfigEnv): Prom
     // work wherever they live, with or without interlock in their own node_modules.
     alias: { interlock: selfEntry() },
   });
+  // Load the TypeScript transformer first: the time it takes (a second on a busy machine) is
+  // interlock's, not the config's, so it does not count against the timeout.
+  jiti.transform({ source: 'export {};', filename: 'warm-up.ts', ts: true });
+  const deadline = Date.now() + timeoutMs;
   let exported: unknown;
   try {
-    exported = await jiti.import(file, { default: true });
+    exported = await bounded(() => importDefault(jiti, file), deadline, timedOut);
   } catch (error) {
+    if (error instanceof ConfigLoadError) throw error;
     throw codeLoadError(error, file, displayFile);
   }
   let raw: unknown = exported;
   if (typeof exported === 'function') {
     try {
-      raw = await (exported as (e: ConfigEnv) => unknown)(env);
+      raw = await bounded(() => (exported as (e: ConfigEnv) => unknown)(env), deadline, timedOut);
     } catch (error) {
-      throw new ConfigLoadError(`${displayFile}: the config function threw: ${(error as Error).message}`, {
-        cause: error,
-      });
+      if (error instanceof ConfigLoadError) throw error;
+      throw new ConfigLoadError(`${displayFile}: the config function ${threw(error)}`, { cause: error });
     }
   }
   const locate = () => undefined;
@@ -182,7 +279,15 @@ async function loadCode(file: string, displayFile: string, env: ConfigEnv): Prom
       ],
     };
   }
-  const parsed = configSchema.safeParse(raw);
+  // The schema reads every value, so code of the config (a getter) runs here too: guarded alike.
+  // What it returns is plain data; custom rule functions are the only code kept.
+  let parsed: ReturnType<typeof configSchema.safeParse>;
+  try {
+    parsed = await bounded(() => configSchema.safeParse(raw), deadline, timedOut);
+  } catch (error) {
+    if (error instanceof ConfigLoadError) throw error;
+    throw new ConfigLoadError(`${displayFile}: reading the exported config ${threw(error)}`, { cause: error });
+  }
   const diagnostics = parsed.success ? [] : schemaDiagnostics(parsed.error, displayFile, locate, raw);
   return {
     file,
@@ -203,7 +308,14 @@ function selfEntry(): string {
 }
 
 function codeLoadError(error: unknown, file: string, displayFile: string): ConfigLoadError {
-  const message = error instanceof Error ? error.message : String(error);
+  let message: string;
+  try {
+    if (!(error instanceof Error))
+      return new ConfigLoadError(`${displayFile}: the config ${threw(error)}`, { cause: error });
+    message = String(error.message);
+  } catch {
+    return new ConfigLoadError(`${displayFile}: the config ${threw(error)}`, { cause: error });
+  }
   // jiti reports syntax errors as "ParseError: <what>  \n <file>:<line>:<col0>" (babel, 0-based column).
   const escaped = file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const match = new RegExp(`${escaped}:(\\d+):(\\d+)`).exec(message);

@@ -14,6 +14,7 @@
 import type { ClusterState, ServiceState } from '../cluster/model.ts';
 import type { RuleConfig, RuleFunction } from '../config/schema.ts';
 import type { Diagnostic } from '../diagnostics.ts';
+import { describeThrown, threw } from '../errors.ts';
 import { parseRedirectSource } from '../parse/fields.ts';
 import { dockerLbDialect } from './dialect-docker-lb.ts';
 import { interlockDialect } from './dialect-interlock.ts';
@@ -64,18 +65,41 @@ function runCustom(
     // A copy: a rule that mutates its argument must not change what later rules see.
     result = fn(structuredClone(service), { cluster });
   } catch (error) {
-    const text = error instanceof Error ? error.message : String(error);
+    return fail(threw(error), `fix the rule's \`routes\` function in the config`);
+  }
+  // What a rule returns may still run its code when read (a getter, a Proxy): read it once, here,
+  // into plain data, so a throw is this rule's failure and nothing later runs the rule's code.
+  let specs: unknown[];
+  try {
+    if (result === null || result === undefined) return { specs: [], diagnostics: [] };
+    if (typeof (result as { then?: unknown }).then === 'function') {
+      return fail('returned a Promise', 'rules run synchronously: return the RouteSpec itself');
+    }
+    specs = (Array.isArray(result) ? result : [result]).map((spec) => plainData(spec, 0));
+  } catch (error) {
     return fail(
-      `threw: ${text.split('\n')[0]?.slice(0, 200) ?? ''}`,
-      `fix the rule's \`routes\` function in the config`,
+      `returned a route spec that cannot be read: ${describeThrown(error)}`,
+      'return plain data: a RouteSpec object (or a list of them) without getters or Proxies',
     );
   }
-  if (result === null || result === undefined) return { specs: [], diagnostics: [] };
-  if (typeof (result as { then?: unknown }).then === 'function') {
-    return fail('returned a Promise', 'rules run synchronously: return the RouteSpec itself');
+  // Checked field by field like labels, later (resolveRoute).
+  return { specs: specs.map((spec) => ({ spec: spec as SourcedSpec['spec'] })), diagnostics: [] };
+}
+
+/**
+ * A deep copy as plain data (objects, arrays, primitives). Reading it runs every getter once:
+ * own enumerable properties, and the getters of a class the value is an instance of (as reading
+ * the spec field by field would).
+ */
+function plainData(value: unknown, depth: number): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > 8) throw new Error('it is nested too deeply');
+  if (Array.isArray(value)) return Array.from(value, (v) => plainData(v, depth + 1));
+  const keys = new Set(Object.keys(value));
+  for (let p = Object.getPrototypeOf(value); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(p))) if (d.get) keys.add(key);
   }
-  const list = Array.isArray(result) ? result : [result];
-  return { specs: list.map((spec) => ({ spec })), diagnostics: [] };
+  return Object.fromEntries([...keys].map((k) => [k, plainData((value as Record<string, unknown>)[k], depth + 1)]));
 }
 
 function runRule(rule: RuleConfig, service: ServiceState, cluster: string): DialectResult {

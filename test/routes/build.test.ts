@@ -530,6 +530,58 @@ describe('buildRoutes: custom rules', () => {
     for (const d of r.diagnostics) expect(formatText(d).split('\n')).toHaveLength(2);
   });
 
+  it('reports a route spec that throws when read (getter, Proxy, `then`) as that rule failing, and carries on', () => {
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const r = buildRoutes(
+      [cluster('prod', [svc('web', {}), svc('api', {}), svc('db', {}), svc('cache', {}), svc('ok', {})])],
+      [
+        custom('odd', (s) => {
+          if (s.name === 'web')
+            return {
+              port: 80,
+              get hosts(): string[] {
+                throw new Error('no hosts\nsecond line');
+              },
+            };
+          if (s.name === 'api') return [{ hosts: ['api.example.com'], port: 80 }, revoked.proxy as never];
+          if (s.name === 'db')
+            return Object.defineProperty({}, 'then', {
+              enumerable: true,
+              get() {
+                throw null;
+              },
+            }) as never;
+          if (s.name === 'cache') throw null;
+          return { hosts: ['ok.example.com'], port: 80 };
+        }),
+      ],
+    );
+    expect(r.routes.map((x) => x.service)).toEqual(['ok']);
+    expect(r.diagnostics.map((d) => [d.service, d.code, d.message])).toEqual([
+      ['web', 'rule-failed', 'rule odd returned a route spec that cannot be read: no hosts; the service is left out'],
+      [
+        'api',
+        'rule-failed',
+        "rule odd returned a route spec that cannot be read: Cannot perform 'IsArray' on a proxy that has been revoked; the service is left out",
+      ],
+      ['db', 'rule-failed', 'rule odd returned a route spec that cannot be read: null; the service is left out'],
+      ['cache', 'rule-failed', 'rule odd threw null; the service is left out'],
+    ]);
+  });
+
+  it('reads a spec made by a class, its getters included', () => {
+    class Spec {
+      port = 80;
+      get hosts() {
+        return ['web.example.com'];
+      }
+    }
+    const r = buildRoutes(states(), [custom('cls', (s) => (s.name === 'web' ? new Spec() : null))]);
+    expect(r.diagnostics).toEqual([]);
+    expect(r.routes.map((x) => [x.service, x.hosts])).toEqual([['web', ['web.example.com']]]);
+  });
+
   it('refuses a rule that returns a Promise', () => {
     const r = buildRoutes(states(), [custom('async', (async () => ({ hosts: ['a.example.com'], port: 80 })) as never)]);
     expect(r.diagnostics.map((d) => [d.code, d.message])).toContainEqual([

@@ -15,6 +15,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:f
 import path from 'node:path';
 import { haproxyMapPattern } from '../config/check.ts';
 import type { FileOutput } from '../config/schema.ts';
+import { InterlockError } from '../errors.ts';
 
 export type WriteResult = 'unchanged' | 'created' | 'replaced' | 'replaced-in-place';
 
@@ -30,6 +31,9 @@ export const MAP_GRACE_MS = 60_000;
 
 export async function readIfExists(file: string): Promise<string | undefined> {
   try {
+    // A FIFO (or device) put where an output goes after the checks would block a read forever.
+    const kind = await stat(file);
+    if (!kind.isFile()) throw new InterlockError(`${file} is not a regular file; interlock only replaces files`);
     return await readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

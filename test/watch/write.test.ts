@@ -8,7 +8,13 @@ import { chmod, chown, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MAP_GRACE_MS, removeUnusedMaps, writeIfChanged, writeOutputFiles } from '../../src/apply/write.ts';
+import {
+  MAP_GRACE_MS,
+  readIfExists,
+  removeUnusedMaps,
+  writeIfChanged,
+  writeOutputFiles,
+} from '../../src/apply/write.ts';
 import { configSchema, type FileOutput } from '../../src/config/schema.ts';
 
 let dir: string;
@@ -191,5 +197,17 @@ describe('writeOutputFiles: maps switch with the main file', () => {
     await age(path.join(dir, 'nginx.hosts.aaaaaaaaaaaa.map'), 2 * MAP_GRACE_MS);
     await writeOutputFiles(nginx, [{ path: path.join(dir, 'nginx.conf'), content: 'a\n' }]);
     expect((await readdir(dir)).sort()).toEqual(['nginx.conf', 'nginx.hosts.aaaaaaaaaaaa.map']);
+  });
+});
+
+describe('a FIFO where an output goes', () => {
+  it('is refused at once instead of blocking the read forever', async () => {
+    const d = await mkdtemp(`${tmpdir()}/interlock-fifo-`);
+    try {
+      execFileSync('mkfifo', [`${d}/haproxy.cfg`]);
+      await expect(readIfExists(`${d}/haproxy.cfg`)).rejects.toThrow(/not a regular file/);
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
   });
 });

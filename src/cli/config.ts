@@ -1,5 +1,5 @@
 /** Loading and checking the config for any command. */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkConfig } from '../config/check.ts';
 import { findConfig, type LoadedConfig, loadConfig } from '../config/load.ts';
@@ -26,6 +26,7 @@ export async function loadAndCheck(io: Io, configOption: string | undefined, com
         configDir,
         displayFile: loaded.displayFile,
         exists: existsSync,
+        readText: (p) => readFileSync(p, 'utf8'),
         locate: loaded.locate,
       }),
     );

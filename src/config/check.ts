@@ -6,6 +6,7 @@ import path from 'node:path';
 import { type Diagnostic, formatConfigPath } from '../diagnostics.ts';
 import { patternProblems } from '../stats/names.ts';
 import { parseDuration } from './duration.ts';
+import { pemPairProblem } from './pem.ts';
 import type { ClusterConfig, Config, Endpoint } from './schema.ts';
 
 export interface CheckContext {
@@ -14,6 +15,8 @@ export interface CheckContext {
   /** Shown in diagnostics. */
   displayFile: string;
   exists: (absolutePath: string) => boolean;
+  /** Reads a text file (throws when it cannot); without it, file contents are not checked. */
+  readText?: (absolutePath: string) => string;
   locate: (
     configPath: readonly PropertyKey[],
     options?: { key?: boolean },
@@ -31,6 +34,54 @@ export function haproxyMapFile(file: string): string {
   const dir = path.dirname(file);
   const base = path.basename(file).replace(/\.cfg$/, '');
   return path.join(dir, `${base}.hosts.map`);
+}
+
+/**
+ * Where `https.defaultCert` is: inside `certDir` (both relative to the config file), unless absolute.
+ * The pipeline renders the same path: `path.resolve(configDir, certDir, defaultCert)`.
+ */
+export function defaultCertFile(configDir: string, https: { certDir: string; defaultCert?: string }): string {
+  return path.resolve(configDir, https.certDir, https.defaultCert ?? '');
+}
+
+/** The default certificate must be there and hold a certificate with its key (both proxies need both). */
+function checkDefaultCert(
+  name: string,
+  file: string,
+  ctx: CheckContext,
+  report: (severity: Diagnostic['severity'], code: string, message: string, fix?: string) => void,
+): void {
+  if (!ctx.exists(file)) {
+    report(
+      'error',
+      'default-cert-missing',
+      `default certificate ${name} does not exist (looked at ${file})`,
+      'give a file name inside https.certDir (or an absolute path) holding the certificate and its private key',
+    );
+    return;
+  }
+  if (!ctx.readText) return;
+  let text: string;
+  try {
+    text = ctx.readText(file);
+  } catch (error) {
+    report(
+      'warning',
+      'default-cert-unreadable',
+      `default certificate ${file} cannot be read here (${error instanceof Error ? error.message : String(error)})`,
+      'fine if the proxy can read it; `haproxy -c` / `nginx -t` fail where it cannot',
+    );
+    return;
+  }
+  const problem = pemPairProblem(text);
+  if (problem !== undefined) {
+    report(
+      'error',
+      'default-cert-invalid',
+      `default certificate ${file}: ${problem}`,
+      'put the certificate (then its chain) and its unencrypted private key in this one PEM file',
+    );
+  }
 }
 
 /** The endpoint a cluster resolves to, as a comparable key. */
@@ -241,6 +292,11 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
           at('https', 'certDir'),
           `certificate directory ${output.https.certDir} does not exist here`,
           'fine if it exists on the proxy host; `haproxy -c` / `nginx -t` will fail where it is missing',
+        );
+      }
+      if (output.https?.defaultCert !== undefined && ctx.exists(abs(output.https.certDir))) {
+        checkDefaultCert(output.https.defaultCert, defaultCertFile(ctx.configDir, output.https), ctx, (...a) =>
+          report(a[0], a[1], at('https', 'defaultCert'), a[2], a[3]),
         );
       }
       if (output.reload?.kind === 'docker-signal') {

@@ -215,7 +215,9 @@ const httpsListen = z.strictObject({
   certDir: filePath.describe('Directory of PEM certificates (SNI picks one per host).'),
   defaultCert: filePath
     .optional()
-    .describe('Certificate served when no SNI name matches. Default: the first file in certDir.'),
+    .describe(
+      'Certificate and key (one PEM file) served when no SNI name matches, and to hosts without a certificate of their own: a file in certDir, or an absolute path. Without it, hosts use <certDir>/<host>.pem.',
+    ),
 });
 
 const fileOutputCommon = {

@@ -29,11 +29,11 @@ import type { Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
 import { builtInTemplate } from './templates.ts';
 import {
+  certificatePath,
   compareStrings,
   GENERATED_NOTICE,
   haproxyWord,
   hostPort,
-  joinPath,
   listenAddress,
   type NamedRoute,
   nameRoutes,
@@ -141,11 +141,6 @@ export function crtListFileName(file: string): string {
     );
   }
   return name;
-}
-
-/** A certificate path from the config: `defaultCert` and label file names are inside `certDir`, unless absolute. */
-export function certificatePath(certDir: string, file: string): string {
-  return path.isAbsolute(file) ? file : joinPath(certDir, file);
 }
 
 /** A crt-list line cannot quote: a path must be one plain word. */

@@ -24,6 +24,7 @@ import type { Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
 import { builtInTemplate } from './templates.ts';
 import {
+  certificatePath,
   compareStrings,
   GENERATED_NOTICE,
   hostPort,
@@ -433,8 +434,8 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
     const file = own?.sslCert ?? https.defaultCert ?? `${host}.pem`;
     const key = own?.sslCert !== undefined ? (own.sslKey ?? own.sslCert) : file;
     return {
-      cert: nginxWord(joinPath(https.certDir, file), 'TLS certificate'),
-      key: nginxWord(joinPath(https.certDir, key), 'TLS key'),
+      cert: nginxWord(certificatePath(https.certDir, file), 'TLS certificate'),
+      key: nginxWord(certificatePath(https.certDir, key), 'TLS key'),
     };
   };
 
@@ -448,8 +449,8 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
       certificate:
         tls && defaultCert !== undefined && https
           ? {
-              cert: nginxWord(joinPath(https.certDir, defaultCert), 'https.defaultCert'),
-              key: nginxWord(joinPath(https.certDir, defaultCert), 'https.defaultCert'),
+              cert: nginxWord(certificatePath(https.certDir, defaultCert), 'https.defaultCert'),
+              key: nginxWord(certificatePath(https.certDir, defaultCert), 'https.defaultCert'),
             }
           : false,
       rejectHandshake: tls && defaultCert === undefined,

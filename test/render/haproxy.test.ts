@@ -241,6 +241,18 @@ describe('renderHaproxy: certificates', () => {
   });
 });
 
+describe('renderHaproxy: an absolute default certificate (as the pipeline passes it)', () => {
+  it('uses the path as it is, not joined to certDir again', () => {
+    const output: HaproxyOutput = {
+      ...(SCENARIOS[0]?.haproxy as HaproxyOutput),
+      https: { address: '127.0.0.1', port: 8443, certDir: '/srv/certs', defaultCert: '/srv/certs/default.pem' },
+    };
+    const cfg = file(renderHaproxy([], output), 'haproxy.cfg');
+    expect(cfg).toContain('ssl crt /srv/certs/default.pem ');
+    expect(cfg).not.toContain('/srv/certs//srv');
+  });
+});
+
 describe('renderHaproxy: determinism', () => {
   const all = SCENARIOS.flatMap((s) => s.routes);
   const output = SCENARIOS.find((s) => s.name === 'https')?.haproxy as HaproxyOutput;

@@ -162,6 +162,26 @@ describe('renderNginx: servers and locations', () => {
   });
 });
 
+describe('renderNginx: an absolute default certificate (as the pipeline passes it)', () => {
+  it('uses the path as it is, not joined to certDir again', () => {
+    const https = SCENARIOS.find((s) => s.name === 'https');
+    if (!https) throw new Error('no https scenario');
+    const tls = only(
+      renderNginx(
+        https.routes,
+        {
+          ...https.nginx,
+          https: { address: '127.0.0.1', port: 8443, certDir: '/srv/certs', defaultCert: '/srv/certs/default.pem' },
+        },
+        { runDir: '.' },
+      ),
+    );
+    expect(tls).toContain('ssl_certificate /srv/certs/default.pem;');
+    expect(tls).toContain('ssl_certificate_key /srv/certs/default.pem;');
+    expect(tls).not.toContain('/srv/certs//srv');
+  });
+});
+
 describe('renderNginx: determinism', () => {
   const all = SCENARIOS.flatMap((s) => s.routes);
   const output = SCENARIOS.find((s) => s.name === 'https')?.nginx as NginxOutput;

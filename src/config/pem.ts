@@ -31,7 +31,7 @@ export function certificateProblem(certText: string): string | undefined {
  */
 export function pemPairProblem(certText: string, keyText?: string): string | undefined {
   const certProblem = certificateProblem(certText);
-  if (certProblem !== undefined) return `the certificate ${certProblem}`;
+  if (certProblem !== undefined) return `the certificate file ${certProblem}`;
   const cert = new X509Certificate(CERTIFICATE.exec(certText)?.[0] ?? '');
   const keySource = keyText ?? certText;
   const where = keyText === undefined ? 'the certificate file' : 'the key file';

@@ -265,6 +265,12 @@ const nginxOutput = z
         'Directory for pid file, error log and temp paths, so `nginx -t` runs unprivileged. Default: the directory of `file`.',
       ),
     workerConnections: z.number().int().min(1).default(1024),
+    streamModule: z
+      .union([filePath.regex(/^\//, 'an absolute path to ngx_stream_module.so'), z.literal(false)])
+      .optional()
+      .describe(
+        'The stream module TLS passthrough and TCP routes need, loaded with `load_module` only when such routes exist: an absolute path, or false when Nginx has it compiled in. Default: Debian\'s /usr/lib/nginx/modules/ngx_stream_module.so.',
+      ),
   })
   .describe('An Nginx configuration file.');
 

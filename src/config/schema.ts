@@ -269,7 +269,7 @@ const nginxOutput = z
       .union([filePath.regex(/^\//, 'an absolute path to ngx_stream_module.so'), z.literal(false)])
       .optional()
       .describe(
-        'The stream module TLS passthrough and TCP routes need, loaded with `load_module` only when such routes exist: an absolute path, or false when Nginx has it compiled in. Default: Debian\'s /usr/lib/nginx/modules/ngx_stream_module.so.',
+        "The stream module TLS passthrough and TCP routes need, loaded with `load_module` only when such routes exist: an absolute path, or false when Nginx has it compiled in. Default: Debian's /usr/lib/nginx/modules/ngx_stream_module.so.",
       ),
   })
   .describe('An Nginx configuration file.');

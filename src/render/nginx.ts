@@ -598,7 +598,8 @@ function streamView(
     const about = `${r.cluster}/${r.service}`;
     if (r.listenPort === undefined) notes.push(`tcp route ${about} has no listen port; not routed`);
     else if (ports.has(r.listenPort)) notes.push(`tcp port ${r.listenPort} of ${about} is already taken; not routed`);
-    else if (n.servers.length === 0) notes.push(`tcp route ${about} (port ${r.listenPort}) has no running backend; not routed`);
+    else if (n.servers.length === 0)
+      notes.push(`tcp route ${about} (port ${r.listenPort}) has no running backend; not routed`);
     else if (r.backendTls?.verify) {
       // Nginx checks a backend certificate against a name, and a TCP route has none to give.
       notes.push(

@@ -157,11 +157,7 @@ describe('renderNginx: servers and locations', () => {
     expect(serverBlock(tls, 'status.example.com')).toContain('return 301 https://$host:8443$request_uri;');
     const { certDir } = https.nginx.https ?? { certDir: '' };
     const noDefault = only(
-      renderNginx(
-        routes,
-        { ...https.nginx, https: { address: '127.0.0.1', port: 8443, certDir } },
-        { runDir: '.' },
-      ),
+      renderNginx(routes, { ...https.nginx, https: { address: '127.0.0.1', port: 8443, certDir } }, { runDir: '.' }),
     );
     expect(serverBlock(noDefault, '_', '127.0.0.1:8443 ssl http2 default_server')).toContain(
       'ssl_reject_handshake on;',
@@ -191,9 +187,9 @@ describe('renderNginx: TLS passthrough', () => {
   it("hands everything else to Nginx's own TLS servers, with the client address in the PROXY protocol", () => {
     expect(stream).toContain('server unix:/run/ilk/interlock-https.sock;');
     expect(stream).toContain('proxy_protocol on;');
-    expect(serverBlock(conf, 'shop.example.com', 'unix:/run/ilk/interlock-https.sock ssl http2 proxy_protocol')).toContain(
-      'ssl_certificate certs/shop.pem;',
-    );
+    expect(
+      serverBlock(conf, 'shop.example.com', 'unix:/run/ilk/interlock-https.sock ssl http2 proxy_protocol'),
+    ).toContain('ssl_certificate certs/shop.pem;');
     expect(conf).toContain('    set_real_ip_from unix:;\n    real_ip_header proxy_protocol;\n');
     expect(conf).not.toContain('listen 127.0.0.1:8443 ssl');
   });

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs and starts what the integration tests need: Docker Engine in Swarm mode with a local
-# busybox test image, HAProxy, Nginx, carbon-cache (graphite-carbon) and wrk.
+# busybox test image, HAProxy, Nginx (with its stream module), carbon-cache (graphite-carbon) and wrk.
 # Idempotent: CI (.ci/run, root, no stdin) may find any part already installed or running.
 set -euo pipefail
 
-PACKAGES=(docker.io haproxy nginx graphite-carbon busybox-static wrk)
+# libnginx-mod-stream: the stream module (TCP routes, TLS passthrough) the rendered nginx.conf loads.
+PACKAGES=(docker.io haproxy nginx libnginx-mod-stream graphite-carbon busybox-static wrk)
 TEST_IMAGE=interlock-test/busybox:1
 # Bump when the image contents change so an older local image gets replaced.
 TEST_IMAGE_REVISION=2

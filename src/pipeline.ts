@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import type { ClusterState } from './cluster/model.ts';
+import { defaultCertFile } from './config/paths.ts';
 import type { Config, FileOutput, OutputConfig } from './config/schema.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { renderHaproxy } from './render/haproxy.ts';
@@ -185,13 +186,13 @@ function planOutput(
  * Paths in a config are relative to the config file, but a proxy resolves them against its own
  * file or working directory: render them absolute.
  */
-function withAbsolutePaths<O extends FileOutput>(output: O, configDir: string): O {
+export function withAbsolutePaths<O extends FileOutput>(output: O, configDir: string): O {
   const abs = (p: string) => path.resolve(configDir, p);
   const https = output.https
     ? {
         ...output.https,
         certDir: abs(output.https.certDir),
-        ...(output.https.defaultCert ? { defaultCert: abs(output.https.defaultCert) } : {}),
+        ...(output.https.defaultCert ? { defaultCert: defaultCertFile(configDir, output.https) } : {}),
       }
     : undefined;
   const copy: O = { ...output, ...(https ? { https } : {}) };

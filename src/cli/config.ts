@@ -1,5 +1,5 @@
 /** Loading and checking the config for any command. */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseSnapshotArg } from '../cluster/sources.ts';
 import { checkConfig } from '../config/check.ts';
@@ -41,6 +41,7 @@ export async function loadAndCheck(
         configDir,
         displayFile: loaded.displayFile,
         exists: existsSync,
+        readText: (p) => readFileSync(p, 'utf8'),
         locate: loaded.locate,
         configFile: file,
         probe: probePath,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { Applier, type Prepared, writePlanned } from '../apply/apply.ts';
 import { removeLeftovers } from '../apply/cleanup.ts';
+import { materialCheck } from '../apply/material.ts';
 import { readIfExists } from '../apply/write.ts';
 import { readLiveStates } from '../cluster/live.ts';
 import { type LoadedStates, mapSnapshots, missingSnapshots, readSnapshotFiles } from '../cluster/sources.ts';
@@ -92,8 +93,8 @@ function summary(o: PlannedOutput): string {
 }
 
 /** The applier `render` and `validate --snapshot` use: checks with the real proxy, never reloads. */
-function renderApplier(io: Io): Applier {
-  return new Applier({ env: io.env, reload: false, missingBinary: 'skip' });
+function renderApplier(io: Io, configDir: string): Applier {
+  return new Applier({ env: io.env, reload: false, missingBinary: 'skip', material: materialCheck(configDir) });
 }
 
 /** What checking one output gave, as diagnostics (services left out, a rejection, no check). */
@@ -139,7 +140,7 @@ export async function runRender(io: Io, args: RenderOptions): Promise<void> {
     const plan = await planFromArgs(io, { ...checked, config: checked.config }, args);
     // Every output is checked by its proxy before anything is written (or printed, or compared):
     // what `render` writes is what `watch` would apply. One rejected output writes nothing at all.
-    const applier = renderApplier(io);
+    const applier = renderApplier(io, checked.configDir);
     const prepared: Prepared[] = [];
     const found: Diagnostic[] = [];
     for (const o of plan.outputs) {
@@ -229,7 +230,7 @@ export async function validateRendered(
 ): Promise<Diagnostic[]> {
   const plan = await planFromArgs(io, checked, args);
   const out: Diagnostic[] = [...plan.sourceDiagnostics, ...plan.diagnostics];
-  const applier = renderApplier(io);
+  const applier = renderApplier(io, checked.configDir);
   for (const o of plan.outputs)
     out.push(...preparedDiagnostics(await applier.prepare(o), o, checked.loaded.displayFile));
   return out;

@@ -6,6 +6,11 @@ import path from 'node:path';
 import { type Diagnostic, formatConfigPath } from '../diagnostics.ts';
 import { patternProblems } from '../stats/names.ts';
 import { parseDuration } from './duration.ts';
+
+export { defaultCertFile } from './paths.ts';
+
+import { defaultCertFile } from './paths.ts';
+import { pemPairProblem } from './pem.ts';
 import type { ClusterConfig, Config, Endpoint, FileOutput } from './schema.ts';
 
 export interface CheckContext {
@@ -14,6 +19,8 @@ export interface CheckContext {
   /** Shown in diagnostics. */
   displayFile: string;
   exists: (absolutePath: string) => boolean;
+  /** Reads a text file (throws when it cannot); without it, file contents are not checked. */
+  readText?: (absolutePath: string) => string;
   locate: (
     configPath: readonly PropertyKey[],
     options?: { key?: boolean },
@@ -73,6 +80,46 @@ export function haproxyMapPattern(file: string): { dir: string; pattern: RegExp;
     pattern: new RegExp(`^${stem}\\.(?:[0-9a-f]{${MAP_HASH_LENGTH}}\\.)?map$`),
     display: path.join(path.dirname(file), `${haproxyMapStem(file)}.*.map`),
   };
+}
+
+/** The default certificate must be there and hold a certificate with its key (both proxies need both). */
+function checkDefaultCert(
+  name: string,
+  file: string,
+  ctx: CheckContext,
+  report: (severity: Diagnostic['severity'], code: string, message: string, fix?: string) => void,
+): void {
+  if (!ctx.exists(file)) {
+    report(
+      'error',
+      'default-cert-missing',
+      `default certificate ${name} does not exist (looked at ${file})`,
+      'give a file name inside https.certDir (or an absolute path) holding the certificate and its private key',
+    );
+    return;
+  }
+  if (!ctx.readText) return;
+  let text: string;
+  try {
+    text = ctx.readText(file);
+  } catch (error) {
+    report(
+      'warning',
+      'default-cert-unreadable',
+      `default certificate ${file} cannot be read here (${error instanceof Error ? error.message : String(error)})`,
+      'fine if the proxy can read it; `haproxy -c` / `nginx -t` fail where it cannot',
+    );
+    return;
+  }
+  const problem = pemPairProblem(text);
+  if (problem !== undefined) {
+    report(
+      'error',
+      'default-cert-invalid',
+      `default certificate ${file}: ${problem}`,
+      'put the certificate (then its chain) and its unencrypted private key in this one PEM file',
+    );
+  }
 }
 
 /** The endpoint a cluster resolves to, as a comparable key. */
@@ -298,6 +345,11 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
           at('https', 'certDir'),
           `certificate directory ${output.https.certDir} does not exist here`,
           'fine if it exists on the proxy host; `haproxy -c` / `nginx -t` will fail where it is missing',
+        );
+      }
+      if (output.https?.defaultCert !== undefined && ctx.exists(abs(output.https.certDir))) {
+        checkDefaultCert(output.https.defaultCert, defaultCertFile(ctx.configDir, output.https), ctx, (...a) =>
+          report(a[0], a[1], at('https', 'defaultCert'), a[2], a[3]),
         );
       }
       if (output.reload?.kind === 'docker-signal') {

@@ -236,7 +236,9 @@ const httpsListen = z.strictObject({
   certDir: filePath.describe('Directory of PEM certificates (SNI picks one per host).'),
   defaultCert: filePath
     .optional()
-    .describe('Certificate served when no SNI name matches. Default: the first file in certDir.'),
+    .describe(
+      'Certificate and key (one PEM file) served when no SNI name matches, and to hosts without a certificate of their own: a file in certDir, or an absolute path. Without it, hosts use <certDir>/<host>.pem.',
+    ),
 });
 
 const fileOutputCommon = {
@@ -284,6 +286,12 @@ const nginxOutput = z
         'Directory for pid file, error log and temp paths, so `nginx -t` runs unprivileged. Default: the directory of `file`.',
       ),
     workerConnections: z.number().int().min(1).default(1024),
+    streamModule: z
+      .union([filePath.regex(/^\//, 'an absolute path to ngx_stream_module.so'), z.literal(false)])
+      .optional()
+      .describe(
+        "The stream module TLS passthrough and TCP routes need, loaded with `load_module` only when such routes exist: an absolute path, or false when Nginx has it compiled in. Default: Debian's /usr/lib/nginx/modules/ngx_stream_module.so.",
+      ),
   })
   .describe('An Nginx configuration file.');
 

@@ -30,10 +30,11 @@ import type { Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
 import { builtInTemplate } from './templates.ts';
 import {
+  certificatePath,
+  compareStrings,
   GENERATED_NOTICE,
   haproxyWord,
   hostPort,
-  joinPath,
   listenAddress,
   type NamedRoute,
   nameRoutes,
@@ -89,6 +90,8 @@ export interface HaproxyView {
   maxconn: number;
   /** Stats socket path with `expose-fd listeners`, or false. */
   masterSocket: false | string;
+  /** HTTPS: look for the separate key of `NAME.crt` at `NAME.key` (`ssl-load-extra-del-ext`). */
+  sslLoadExtraDelExt: boolean;
   noRouteBackend: string;
   http: {
     /** `bind` arguments, one line each. */
@@ -112,6 +115,93 @@ export interface HaproxyView {
 export interface HaproxyRenderOptions {
   /** Template text overriding templates/haproxy.cfg.mustache. */
   template?: string;
+}
+
+// ---------- certificates ----------
+
+/**
+ * Where HAProxy 2.6 looks for the key of a certificate file that holds none: `NAME.key` for
+ * `NAME.crt` (the global `ssl-load-extra-del-ext` is set), else `<file>.key`. 2.6 has no way to
+ * name a key file (no `key` in crt-lists, no `crt-store`), so another key name cannot be loaded.
+ */
+export function haproxyKeyFileFor(cert: string): string {
+  return cert.endsWith('.crt') ? `${cert.slice(0, -'.crt'.length)}.key` : `${cert}.key`;
+}
+
+/** True when HAProxy 2.6 finds the route's key: in the certificate file, or by its name. */
+export function haproxyLoadsKey(cert: string, key: string | undefined): boolean {
+  return key === undefined || key === cert || key === haproxyKeyFileFor(cert);
+}
+
+/** The crt-list next to the config: `haproxy.cfg` → `haproxy.crt-list`. */
+export function crtListFileName(file: string): string {
+  const name = `${path.basename(file).replace(/\.cfg$/, '')}.crt-list`;
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) {
+    throw new RenderError(
+      `the HAProxy crt-list name ${JSON.stringify(name)} (from output file ${JSON.stringify(file)}) may hold only letters, digits, \`.\`, \`_\` and \`-\``,
+    );
+  }
+  return name;
+}
+
+/** A crt-list line cannot quote: a path must be one plain word. */
+function crtListWord(value: string, what: string): string {
+  if (/^[A-Za-z0-9_.,:@+=~/*-]+$/.test(value)) return value;
+  throw new RenderError(
+    `${what} ${JSON.stringify(value)} cannot go into an HAProxy crt-list, which has no quoting: use a path of letters, digits and \`_ . , : @ + = ~ / -\``,
+  );
+}
+
+/**
+ * The crt-list: which certificate each host gets. A host gets the certificate of its first route
+ * (canonical order) that names one (`ssl_cert`); without one, the default certificate (the first
+ * `crt` of the bind line) when `https.defaultCert` is set, else `<certDir>/<host>.pem`, as in
+ * the Nginx output. Each line carries its hosts as SNI filters. The directory itself is not
+ * loaded: one unusable file in it would take every route of the output down.
+ */
+function certificateList(
+  routes: readonly NamedRoute[],
+  https: NonNullable<HaproxyOutput['https']>,
+  notes: string[],
+): { content: string; entries: number } {
+  const certOf = new Map<string, string | null>();
+  for (const { route: r } of routes) {
+    for (const h of r.hosts) {
+      if (r.sslCert === undefined || certOf.get(h)) continue;
+      if (haproxyLoadsKey(r.sslCert, r.sslKey)) {
+        certOf.set(h, r.sslCert);
+      } else if (certOf.get(h) === undefined) {
+        certOf.set(h, null);
+        notes.push(
+          `certificate ${r.sslCert} of ${r.cluster}/${r.service} is not loaded for ${h}: HAProxy 2.6 reads its separate key only from ${haproxyKeyFileFor(r.sslCert)}, not ${r.sslKey}`,
+        );
+      }
+    }
+  }
+  const hostsOf = new Map<string, string[]>();
+  for (const { route: r } of routes) {
+    for (const h of r.hosts) {
+      const own = certOf.get(h);
+      if (own === null) continue;
+      const cert = own ?? (https.defaultCert ? undefined : `${h}.pem`);
+      if (cert === undefined) continue;
+      const file = crtListWord(certificatePath(https.certDir, cert), 'TLS certificate');
+      const hosts = hostsOf.get(file);
+      if (!hosts) hostsOf.set(file, [h]);
+      else if (!hosts.includes(h)) hosts.push(h);
+    }
+  }
+  const lines = [...hostsOf.entries()]
+    .sort((a, b) => compareStrings(a[0], b[0]))
+    .map(([file, hosts]) => `${file} ${hosts.sort().join(' ')}\n`);
+  return {
+    content: [
+      `# ${GENERATED_NOTICE}\n`,
+      '# Read by the https bind of the HAProxy config next to it: certificate file, then the SNI names it serves.\n',
+      ...lines,
+    ].join(''),
+    entries: lines.length,
+  };
 }
 
 // ---------- helpers ----------
@@ -264,7 +354,7 @@ class BackendView implements HaproxyBackendView {
 export function haproxyView(
   routes: readonly Route[],
   output: HaproxyOutput,
-): { view: HaproxyView; mapFile: string; map: string } {
+): { view: HaproxyView; mapFile: string; map: string; crtList?: { name: string; content: string } } {
   const named = nameRoutes(routes);
   const https = output.https;
   // Map lines, first writer of a key wins; the route builder already reports such conflicts, so
@@ -370,17 +460,27 @@ export function haproxyView(
   const httpBind = listenAddress(output.http.address, output.http.port, 'http');
   const binds = [httpBind];
   let sni: HaproxyView['sni'] = false;
+  let crtList: { name: string; content: string } | undefined;
   if (https) {
-    const certDir = haproxyWord(https.certDir, 'https.certDir');
+    const certs = certificateList(httpRoutes, https, notes);
+    crtList = { name: crtListFileName(output.file), content: certs.content };
     // The first certificate named is the one served when no SNI name matches.
-    const crt = https.defaultCert
-      ? `crt ${haproxyWord(joinPath(https.certDir, https.defaultCert), 'https.defaultCert')} crt ${certDir}`
-      : `crt ${certDir}`;
+    const crt = [
+      ...(https.defaultCert
+        ? [`crt ${haproxyWord(certificatePath(https.certDir, https.defaultCert), 'https.defaultCert')}`]
+        : []),
+      ...(certs.entries > 0 ? [`crt-list ${crtList.name}`] : []),
+    ].join(' ');
+    if (crt === '') {
+      notes.push(
+        'TLS is not terminated: no certificate to serve (set https.defaultCert, or give the hosts their certificates)',
+      );
+    }
     const httpsBind = listenAddress(https.address, https.port, 'https');
     if (passthroughCount > 0) {
       // Passthrough needs the TLS port in TCP mode; the rest is terminated behind an internal socket.
       const internal = `abns@interlock-https-${https.port}`;
-      binds.push(`${internal} accept-proxy ssl ${crt} alpn h2,http/1.1`);
+      if (crt !== '') binds.push(`${internal} accept-proxy ssl ${crt} alpn h2,http/1.1`);
       const tc = 'tcp-request content';
       const hello = 'if { req.ssl_hello_type 1 }';
       sni = {
@@ -398,7 +498,7 @@ export function haproxyView(
         terminateBackend: TLS_TERMINATE_BACKEND,
         terminateAddress: internal,
       };
-    } else {
+    } else if (crt !== '') {
       binds.push(`${httpsBind} ssl ${crt} alpn h2,http/1.1`);
     }
   }
@@ -431,6 +531,7 @@ export function haproxyView(
         )
       : false,
     noRouteBackend: NO_ROUTE_BACKEND,
+    sslLoadExtraDelExt: https !== undefined,
     http: { binds, https: https !== undefined, rules },
     sni,
     stats: output.stats
@@ -440,24 +541,25 @@ export function haproxyView(
     backends,
     notes,
   };
-  return { view, mapFile, map };
+  return { view, mapFile, map, ...(crtList ? { crtList } : {}) };
 }
 
 /**
- * Renders the HAProxy config (first) and its host map (second, named after the config and the
- * map's content: `haproxy.cfg` → `haproxy.hosts.<12 hex>.map`). The config finds the map through
- * `default-path config`.
+ * Renders the HAProxy config (first), its host map (second, named after the config:
+ * `haproxy.cfg` → `haproxy.hosts.map`) and, with an HTTPS listener, its certificate list
+ * (`haproxy.crt-list`). The config finds both through `default-path config`.
  */
 export function renderHaproxy(
   routes: readonly Route[],
   output: HaproxyOutput,
   options: HaproxyRenderOptions = {},
 ): RenderedFile[] {
-  const { view, mapFile, map } = haproxyView(routes, output);
+  const { view, mapFile, map, crtList } = haproxyView(routes, output);
   const template = options.template ?? builtInTemplate('haproxy.cfg');
   const content = renderTemplate(template, view);
   return [
     { name: path.basename(output.file), content },
     { name: mapFile, content: map },
+    ...(crtList ? [{ name: crtList.name, content: crtList.content }] : []),
   ];
 }

@@ -15,8 +15,14 @@
  *   same `$request_id`, so its next requests hash to the same server.
  * - Active health checks: passive ones (`max_fails=3 fail_timeout=<interval>`); the check path is
  *   not requested.
- * - TCP routes and TLS passthrough need the stream module, which is not loaded here: they are left
- *   out, with a note in the file.
+ * TCP routes and TLS passthrough go into a `stream` block (the stream module is loaded with
+ * `load_module` from `streamModule`, only when such routes exist). Passthrough works like HAProxy's
+ * `https_sni` frontend: a stream server on the HTTPS port reads the SNI name (`ssl_preread`) and
+ * sends passthrough hosts to an internal stream server, everything else to Nginx's own TLS servers,
+ * which then listen on a unix socket in `runDir`. Both hops carry the client address in the PROXY
+ * protocol (read back with realip), so `$remote_addr`, X-Forwarded-For and `ip_hash` see the client.
+ * The internal hop exists because `proxy_protocol` is per server in Nginx: the passthrough
+ * backends must not receive a PROXY header.
  */
 import path from 'node:path';
 import type { NginxOutput } from '../config/schema.ts';
@@ -24,6 +30,7 @@ import type { Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
 import { builtInTemplate } from './templates.ts';
 import {
+  certificatePath,
   compareStrings,
   GENERATED_NOTICE,
   hostPort,
@@ -40,6 +47,11 @@ import {
 const HSTS = 'max-age=31536000';
 const KEEPALIVE = 16;
 const PASSIVE_MAX_FAILS = 3;
+/** Where Debian's libnginx-mod-stream installs the stream module. */
+export const DEBIAN_STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
+/** Upstream names of the two internal TLS hops (route upstreams are `<service>__<cluster>__<n>`). */
+export const TLS_TERMINATE_UPSTREAM = 'interlock_tls_terminate';
+export const TLS_PASSTHROUGH_UPSTREAM = 'interlock_tls_passthrough';
 /** Debian, Ubuntu and Alpine keep the system CA bundle here. */
 const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
@@ -103,6 +115,36 @@ export interface NginxStickyView {
   setCookie: string;
 }
 
+export interface NginxStreamUpstreamView {
+  name: string;
+  about: string;
+  /** `hash ... consistent`, `least_conn`, `random`, or false for round robin. */
+  balance: false | string;
+  servers: Array<{ address: string; params: string }>;
+}
+
+export interface NginxStreamView {
+  /** `load_module` path, or false (compiled in). */
+  loadModule: false | string;
+  upstreams: NginxStreamUpstreamView[];
+  /** TLS passthrough on the HTTPS port, or false. */
+  sni:
+    | false
+    | {
+        listen: string;
+        /** Front map: SNI name → internal hop (`hostnames` map; `default` last). */
+        targets: Array<{ key: string; value: string }>;
+        /** Internal map: SNI name → route upstream. */
+        routes: Array<{ key: string; value: string }>;
+        terminateUpstream: string;
+        terminateSocket: string;
+        passthroughUpstream: string;
+        passthroughSocket: string;
+      };
+  /** One server per TCP route: listen address:port and its upstream; `ssl` for TLS to the backend. */
+  tcp: Array<{ listen: string; upstream: string; about: string; ssl: boolean }>;
+}
+
 export interface NginxView {
   notice: string;
   summary: string;
@@ -114,6 +156,10 @@ export interface NginxView {
   sticky: NginxStickyView[];
   upstreams: NginxUpstreamView[];
   servers: NginxServerView[];
+  /** TLS arrives over the internal unix socket with a PROXY header: take the client address from it. */
+  realIpFromUnix: boolean;
+  /** TCP routes and TLS passthrough, or false when there are none. */
+  stream: false | NginxStreamView;
   /** Routes this output cannot serve, and why; one comment line each. */
   notes: string[];
 }
@@ -371,20 +417,15 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
   const https = output.https;
   const notes: string[] = [];
   const http: NamedRoute[] = [];
+  const tcp: NamedRoute[] = [];
+  const passthrough: NamedRoute[] = [];
   for (const n of named) {
     const r = n.route;
-    if (r.mode === 'tcp') {
-      notes.push(
-        `tcp route ${r.cluster}/${r.service} (port ${r.listenPort ?? '?'}) is not served: it needs the Nginx stream module`,
-      );
-    } else if (r.sslPassthrough) {
-      notes.push(
-        `TLS passthrough route ${r.cluster}/${r.service} is not served: it needs the Nginx stream module (ssl_preread)`,
-      );
-    } else {
-      http.push(n);
-    }
+    if (r.mode === 'tcp') tcp.push(n);
+    else if (r.sslPassthrough) passthrough.push(n);
+    else http.push(n);
   }
+  const stream = streamView(output, runDir, tcp, passthrough, notes);
 
   const cookies = [...new Set(http.flatMap((n) => (n.route.stickyCookie === undefined ? [] : [n.route.stickyCookie])))];
   cookies.sort(compareStrings);
@@ -421,9 +462,13 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
     { listener: { kind: 'http', httpsRedirect }, listen: httpListen },
   ];
   if (https) {
+    const sni = stream ? stream.sni : false;
     listeners.push({
       listener: { kind: 'https', httpsRedirect },
-      listen: `${listenAddress(https.address, https.port, 'https')} ssl http2`,
+      // With passthrough, the stream server owns the HTTPS port and hands the rest over this socket.
+      listen: sni
+        ? `${sni.terminateSocket} ssl http2 proxy_protocol`
+        : `${listenAddress(https.address, https.port, 'https')} ssl http2`,
     });
   }
 
@@ -433,8 +478,8 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
     const file = own?.sslCert ?? https.defaultCert ?? `${host}.pem`;
     const key = own?.sslCert !== undefined ? (own.sslKey ?? own.sslCert) : file;
     return {
-      cert: nginxWord(joinPath(https.certDir, file), 'TLS certificate'),
-      key: nginxWord(joinPath(https.certDir, key), 'TLS key'),
+      cert: nginxWord(certificatePath(https.certDir, file), 'TLS certificate'),
+      key: nginxWord(certificatePath(https.certDir, key), 'TLS key'),
     };
   };
 
@@ -448,8 +493,8 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
       certificate:
         tls && defaultCert !== undefined && https
           ? {
-              cert: nginxWord(joinPath(https.certDir, defaultCert), 'https.defaultCert'),
-              key: nginxWord(joinPath(https.certDir, defaultCert), 'https.defaultCert'),
+              cert: nginxWord(certificatePath(https.certDir, defaultCert), 'https.defaultCert'),
+              key: nginxWord(certificatePath(https.certDir, defaultCert), 'https.defaultCert'),
             }
           : false,
       rejectHandshake: tls && defaultCert === undefined,
@@ -508,7 +553,115 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
     sticky: [...stickyOf.values()],
     upstreams,
     servers,
+    realIpFromUnix: stream !== false && stream.sni !== false,
+    stream,
     notes,
+  };
+}
+
+/** A stream upstream: like the HTTP one, but stream has no `ip_hash` (hash on the client address instead). */
+function streamUpstream(n: NamedRoute): NginxStreamUpstreamView {
+  const r = n.route;
+  const check = r.healthCheck;
+  const params = check
+    ? `max_fails=${PASSIVE_MAX_FAILS} fail_timeout=${Math.max(1, Math.ceil(check.intervalMs / 1000))}s`
+    : '';
+  const balance =
+    r.ipHash || r.balance === 'source'
+      ? 'hash $remote_addr consistent'
+      : r.balance === 'leastconn'
+        ? 'least_conn'
+        : r.balance === 'random'
+          ? 'random'
+          : false;
+  return {
+    name: n.name,
+    about: `cluster ${r.cluster}, service ${r.service}, rule ${r.rule}`,
+    balance,
+    servers: n.servers.map((s) => ({ address: hostPort(s.address, s.port), params })),
+  };
+}
+
+/** The stream block: TCP routes on their ports, TLS passthrough on the HTTPS port. */
+function streamView(
+  output: NginxOutput,
+  runDir: string,
+  tcpRoutes: readonly NamedRoute[],
+  passthroughRoutes: readonly NamedRoute[],
+  notes: string[],
+): false | NginxStreamView {
+  const upstreams: NginxStreamUpstreamView[] = [];
+  const tcp: NginxStreamView['tcp'] = [];
+  const ports = new Set<number>();
+  for (const n of tcpRoutes) {
+    const r = n.route;
+    const about = `${r.cluster}/${r.service}`;
+    if (r.listenPort === undefined) notes.push(`tcp route ${about} has no listen port; not routed`);
+    else if (ports.has(r.listenPort)) notes.push(`tcp port ${r.listenPort} of ${about} is already taken; not routed`);
+    else if (n.servers.length === 0)
+      notes.push(`tcp route ${about} (port ${r.listenPort}) has no running backend; not routed`);
+    else if (r.backendTls?.verify) {
+      // Nginx checks a backend certificate against a name, and a TCP route has none to give.
+      notes.push(
+        `tcp route ${about} (port ${r.listenPort}) is not served: Nginx cannot verify its backend certificate without a host name (turn verification off, or use HAProxy)`,
+      );
+    } else {
+      ports.add(r.listenPort);
+      upstreams.push(streamUpstream(n));
+      tcp.push({
+        listen: listenAddress(output.http.address, r.listenPort, 'tcp route'),
+        upstream: n.name,
+        about,
+        ssl: r.backendTls !== undefined,
+      });
+    }
+  }
+  let sni: NginxStreamView['sni'] = false;
+  if (passthroughRoutes.length > 0 && !output.https) {
+    notes.push(
+      `${passthroughRoutes.length} TLS passthrough route(s) are not routed: passthrough needs the https listener of this output`,
+    );
+  } else if (passthroughRoutes.length > 0 && output.https) {
+    const socket = (name: string) => nginxWord(`unix:${joinPath(runDir, name)}`, 'runDir');
+    const routes: Array<{ key: string; value: string }> = [];
+    const seen = new Set<string>();
+    let fallback: string | undefined;
+    for (const n of passthroughRoutes) {
+      const r = n.route;
+      if (n.servers.length === 0) {
+        notes.push(`TLS passthrough route ${r.cluster}/${r.service} has no running backend; not routed`);
+        continue;
+      }
+      upstreams.push(streamUpstream(n));
+      for (const h of r.hosts) {
+        // First claim wins; the route builder already reports conflicts.
+        if (seen.has(h)) continue;
+        seen.add(h);
+        routes.push({ key: h, value: n.name });
+      }
+      if (r.defaultBackend && fallback === undefined) fallback = n.name;
+    }
+    routes.sort((a, b) => compareStrings(a.key, b.key));
+    const targets = routes.map((e) => ({ key: e.key, value: TLS_PASSTHROUGH_UPSTREAM }));
+    targets.push({ key: 'default', value: fallback ? TLS_PASSTHROUGH_UPSTREAM : TLS_TERMINATE_UPSTREAM });
+    routes.push({ key: 'default', value: fallback ?? TLS_TERMINATE_UPSTREAM });
+    sni = {
+      listen: listenAddress(output.https.address, output.https.port, 'https'),
+      targets,
+      routes,
+      terminateUpstream: TLS_TERMINATE_UPSTREAM,
+      terminateSocket: socket('interlock-https.sock'),
+      passthroughUpstream: TLS_PASSTHROUGH_UPSTREAM,
+      passthroughSocket: socket('interlock-passthrough.sock'),
+    };
+  }
+  if (tcp.length === 0 && sni === false) return false;
+  const module = output.streamModule ?? DEBIAN_STREAM_MODULE;
+  return {
+    loadModule: module === false ? false : nginxWord(module, 'streamModule'),
+    upstreams,
+    sni,
+    tcp,
   };
 }
 

@@ -182,6 +182,14 @@ export function joinPath(dir: string, file: string): string {
   return dir.endsWith('/') ? `${dir}${file}` : `${dir}/${file}`;
 }
 
+/**
+ * A certificate file of an output: `https.defaultCert` and label file names are inside `certDir`;
+ * an absolute path (the pipeline makes `defaultCert` absolute) is used as it is.
+ */
+export function certificatePath(certDir: string, file: string): string {
+  return file.startsWith('/') ? file : joinPath(certDir, file);
+}
+
 /** True when a redirect target names a path; without one, the request's own path is kept. */
 export function redirectHasPath(to: string): boolean {
   return /^[a-z]+:\/\/[^/]+\/./.test(to);

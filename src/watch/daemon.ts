@@ -12,6 +12,7 @@
 
 import os from 'node:os';
 import { Applier, type ApplyResult, type MaterialCheck } from '../apply/apply.ts';
+import { materialCheck } from '../apply/material.ts';
 import { dockerSignalTarget, type SignalApi } from '../apply/reload.ts';
 import type { ClusterState } from '../cluster/model.ts';
 import { mapSnapshots } from '../cluster/sources.ts';
@@ -150,7 +151,7 @@ export class WatchDaemon {
           reload: options.outDir === undefined,
           missingBinary: 'fail',
           docker: dockerSignalTarget((cluster) => this.#signalApi(cluster)),
-          ...(options.material ? { material: options.material } : {}),
+          material: options.material ?? ((planned) => materialCheck(this.#current.configDir)(planned)),
         });
     this.#resetRecords();
   }

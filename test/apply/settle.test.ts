@@ -4,16 +4,17 @@
  * produced that section, else from bisection over the services; never from services refused for
  * unrelated reasons.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Applier } from '../../src/apply/apply.ts';
 import type { ProxyCheck } from '../../src/apply/check-proxy.ts';
+import { materialCheck } from '../../src/apply/material.ts';
 import { mapSnapshots } from '../../src/cluster/sources.ts';
 import { type Config, configSchema } from '../../src/config/schema.ts';
 import { type PlannedOutput, planRender } from '../../src/pipeline.ts';
-import { itWithTools } from '../render/proxy-check.ts';
+import { itWithTools, selfSignedPair } from '../render/proxy-check.ts';
 import { FakeSwarm, httpService } from '../watch/fake-swarm.ts';
 
 let dir: string;
@@ -207,4 +208,43 @@ describe('Applier: leaving out the service the proxy rejects', () => {
       expect(written).toContain('service web,');
     },
   );
+
+  for (const kind of ['haproxy', 'nginx'] as const) {
+    itWithTools(
+      `with the real ${kind}: a host with no <host>.pem under HTTPS is left out alone; the others are served`,
+      [kind, 'openssl'],
+      async () => {
+        const config = configSchema.parse({
+          clusters: { local: { nodeAddress: '127.0.0.1' } },
+          outputs: [
+            {
+              kind,
+              file: `${kind}.cfg`,
+              http: { address: '127.0.0.1', port: 18080 },
+              https: { address: '127.0.0.1', port: 18443, certDir: 'certs' },
+            },
+          ],
+        });
+        await mkdir(path.join(dir, 'certs'));
+        for (const host of ['web.test', 'api.test']) {
+          const pair = selfSignedPair(host);
+          await writeFile(path.join(dir, 'certs', `${host}.pem`), `${pair.cert}${pair.key}`);
+        }
+        const planned = await plan(config, swarmWith(httpService('shop', 18003)));
+        const applier = new Applier({
+          env: process.env,
+          reload: false,
+          missingBinary: 'fail',
+          material: materialCheck(dir),
+        });
+        const r = await applier.apply(planned);
+        expect(r).toMatchObject({ kind: 'applied', leftOut: [{ service: 'local/shop', source: 'material' }] });
+        if (r.kind !== 'applied') return;
+        expect(r.leftOut?.[0]?.diagnostic.message).toContain('shop.test.pem');
+        const written = await read(`${kind}.cfg`);
+        expect(written).toContain('service web,');
+        expect(written).not.toContain('service shop,');
+      },
+    );
+  }
 });

@@ -7,7 +7,7 @@ import type { Route } from '../../src/routes/types.ts';
 import { route } from '../fixtures/routes/base.ts';
 import { SCENARIOS } from '../fixtures/routes/scenarios.ts';
 import { swarmDemoRoutes } from '../fixtures/routes/swarm-demo.ts';
-import { haproxyCheck, itWithTools, scratchDir, selfSignedPem } from './proxy-check.ts';
+import { haproxyCheck, itWithTools, scratchDir, selfSignedPair, selfSignedPem } from './proxy-check.ts';
 import { manyRoutes, shuffled, timeMin } from './scale.ts';
 
 /** The map's name holds its content hash; `haproxy.hosts.map` finds it whatever the hash. */
@@ -61,11 +61,11 @@ describe('renderHaproxy: golden scenarios', () => {
     describe(scenario.name, () => {
       const files = renderHaproxy(scenario.routes, scenario.haproxy);
 
-      it('returns the config first and the host map named after it and its content', () => {
-        expect(files.map((f) => f.name)).toEqual([
-          'haproxy.cfg',
-          `haproxy.hosts.${sha12(files[1]?.content ?? '')}.map`,
-        ]);
+      it('returns the config first, the host map named after it and its content (and the crt-list with HTTPS)', () => {
+        const map = `haproxy.hosts.${sha12(files[1]?.content ?? '')}.map`;
+        expect(files.map((f) => f.name)).toEqual(
+          scenario.haproxy.https ? ['haproxy.cfg', map, 'haproxy.crt-list'] : ['haproxy.cfg', map],
+        );
       });
 
       it('matches the golden files', async () => {
@@ -154,7 +154,7 @@ describe('renderHaproxy: routing table', () => {
     expect(sni).toContain('bind 127.0.0.1:8443');
     expect(sni).toContain('tcp-request content set-var(txn.sni) req.ssl_sni,lower if { req.ssl_hello_type 1 }');
     expect(section(httpsCfg ?? '', 'frontend http')).toContain(
-      'bind abns@interlock-https-8443 accept-proxy ssl crt certs/default.pem crt certs alpn h2,http/1.1',
+      'bind abns@interlock-https-8443 accept-proxy ssl crt certs/default.pem crt-list haproxy.crt-list alpn h2,http/1.1',
     );
     expect(mapEntries(httpsMap ?? '').get('sni:vault.example.com/')).toBe('vault__local__0');
     expect(mapEntries(httpsMap ?? '').get('sni:*.vault.example.com/')).toBe('vault__local__0');
@@ -186,6 +186,111 @@ describe('renderHaproxy: the map is named by its content', () => {
       /^edge\.hosts\.[0-9a-f]{12}\.map$/,
     );
     expect(renderHaproxy([], { ...output, file: 'proxy' })[1]?.name).toMatch(/^proxy\.hosts\.[0-9a-f]{12}\.map$/);
+  });
+});
+
+describe('renderHaproxy: certificates', () => {
+  const output: HaproxyOutput = {
+    ...(SCENARIOS[0]?.haproxy as HaproxyOutput),
+    stats: undefined,
+    https: { address: '127.0.0.1', port: 8443, certDir: 'certs' },
+  };
+  const app = (service: string, hosts: string[], tls: Partial<Route>) =>
+    route({ service, hosts, backends: [{ name: `${service}-1`, address: '10.0.9.2', port: 80 }], ...tls });
+
+  /** Runs haproxy -c on the rendered files plus cert files (name → PEM text) under certs/. */
+  async function check(files: readonly RenderedFile[], certs: Record<string, string>) {
+    const scratch = await scratchDir([
+      ...files,
+      ...Object.entries(certs).map(([name, content]) => ({ name: `certs/${name}`, content })),
+    ]);
+    try {
+      return haproxyCheck(scratch.dir);
+    } finally {
+      await scratch.remove();
+    }
+  }
+
+  itWithTools(
+    'loads a certificate whose key is a separate file (ssl_cert + ssl_key)',
+    ['haproxy', 'openssl'],
+    async () => {
+      const demo = selfSignedPair('demo.local');
+      const other = selfSignedPair('other.local');
+      const files = renderHaproxy(
+        [
+          app('demo', ['demo.local'], { sslCert: 'demo.local.crt', sslKey: 'demo.local.key' }),
+          app('other', ['other.local'], { sslCert: 'other.local.pem', sslKey: 'other.local.pem.key' }),
+        ],
+        output,
+      );
+      const result = await check(files, {
+        'demo.local.crt': demo.cert,
+        'demo.local.key': demo.key,
+        'other.local.pem': other.cert,
+        'other.local.pem.key': other.key,
+        // Files no route names do not matter: the directory is not loaded wholesale.
+        'README.txt': 'not a certificate\n',
+      });
+      expect(result.ok, result.output).toBe(true);
+      expect(result.output).not.toMatch(/\[(WARNING|ALERT)\]/);
+      expect(file(files, 'haproxy.crt-list')).toMatch(/^certs\/demo\.local\.crt demo\.local$/m);
+    },
+  );
+
+  itWithTools(
+    'leaves out a key HAProxy 2.6 cannot pair with its certificate, and the rest loads',
+    ['haproxy', 'openssl'],
+    async () => {
+      const demo = selfSignedPair('demo.local');
+      const shop = selfSignedPair('shop.local');
+      const files = renderHaproxy(
+        [
+          // The Interlock 2 documentation's names: HAProxy 2.6 would look for demo.local.cert.key.
+          app('demo', ['demo.local'], { sslCert: 'demo.local.cert', sslKey: 'demo.local.key' }),
+          app('shop', ['shop.local'], { sslCert: 'shop.local.pem' }),
+        ],
+        output,
+      );
+      const result = await check(files, {
+        'demo.local.cert': demo.cert,
+        'demo.local.key': demo.key,
+        'shop.local.pem': `${shop.cert}${shop.key}`,
+      });
+      expect(result.ok, result.output).toBe(true);
+      const crtList = file(files, 'haproxy.crt-list');
+      expect(crtList).not.toContain('demo.local.cert');
+      expect(crtList).toMatch(/^certs\/shop\.local\.pem shop\.local$/m);
+      expect(file(files, 'haproxy.cfg')).toContain('# note: certificate demo.local.cert of local/demo is not loaded');
+    },
+  );
+
+  it('gives a host without its own certificate <host>.pem, or the default certificate when there is one', () => {
+    const routes = [
+      app('a', ['a.example.com', '*.a.example.com'], {}),
+      app('b', ['b.example.com'], { sslCert: 'b.pem' }),
+    ];
+    expect(file(renderHaproxy(routes, output), 'haproxy.crt-list')).toContain(
+      'certs/*.a.example.com.pem *.a.example.com\ncerts/a.example.com.pem a.example.com\ncerts/b.pem b.example.com\n',
+    );
+    const withDefault = renderHaproxy(routes, {
+      ...output,
+      https: { ...output.https, defaultCert: 'default.pem' },
+    } as HaproxyOutput);
+    expect(file(withDefault, 'haproxy.crt-list')).not.toContain('a.example.com');
+    expect(file(withDefault, 'haproxy.cfg')).toContain('ssl crt certs/default.pem crt-list haproxy.crt-list');
+  });
+});
+
+describe('renderHaproxy: an absolute default certificate (as the pipeline passes it)', () => {
+  it('uses the path as it is, not joined to certDir again', () => {
+    const output: HaproxyOutput = {
+      ...(SCENARIOS[0]?.haproxy as HaproxyOutput),
+      https: { address: '127.0.0.1', port: 8443, certDir: '/srv/certs', defaultCert: '/srv/certs/default.pem' },
+    };
+    const cfg = file(renderHaproxy([], output), 'haproxy.cfg');
+    expect(cfg).toContain('ssl crt /srv/certs/default.pem ');
+    expect(cfg).not.toContain('/srv/certs//srv');
   });
 });
 
@@ -254,11 +359,18 @@ describe('renderHaproxy: config values it cannot write', () => {
     expect(() => renderHaproxy([], { ...output, file: 'out/my proxy.cfg' })).toThrow(/map file name/);
   });
 
-  it('quotes a certificate directory with spaces and refuses one with a line break', () => {
-    const https = { address: '127.0.0.1', port: 8443, certDir: 'my certs' };
-    expect(file(renderHaproxy([], { ...output, https }), 'haproxy.cfg')).toContain("crt 'my certs'");
+  it('quotes a default certificate path with spaces and refuses one with a line break', () => {
+    const https = { address: '127.0.0.1', port: 8443, certDir: 'my certs', defaultCert: 'default.pem' };
+    expect(file(renderHaproxy([], { ...output, https }), 'haproxy.cfg')).toContain("crt 'my certs/default.pem'");
     expect(() => renderHaproxy([], { ...output, https: { ...https, certDir: 'certs\n  bind :1' } })).toThrow(
       RenderError,
     );
+  });
+
+  it('refuses a certificate directory with spaces once a crt-list must name a file in it (a crt-list cannot quote)', () => {
+    // Before the crt-list, the directory was one quoted `crt` word; the list has no quoting.
+    const https = { address: '127.0.0.1', port: 8443, certDir: 'my certs' };
+    const web = route({ service: 'web', hosts: ['web.example.com'] });
+    expect(() => renderHaproxy([web], { ...output, https })).toThrow(/crt-list, which has no quoting/);
   });
 });

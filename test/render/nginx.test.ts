@@ -130,18 +130,25 @@ describe('renderNginx: servers and locations', () => {
     expect(serverBlock(conf, 'status.example.com')).toContain('return 301 https://$host$request_uri;');
   });
 
-  it('uses passive health checks, and says what it leaves out', () => {
+  it('uses passive health checks', () => {
     expect(conf).toContain('server 10.0.1.3:8080 max_fails=3 fail_timeout=5s;');
-    expect(conf).toContain(
-      '# note: tcp route local/postgres (port 15432) is not served: it needs the Nginx stream module',
-    );
-    expect(conf).not.toContain('15432;');
+  });
+
+  it('serves TCP routes in a stream block, on the HTTP listen address (as HAProxy does)', () => {
+    // Before, the route was left out with a note: "it needs the Nginx stream module".
+    expect(conf).not.toContain('is not served');
+    expect(conf).toMatch(/^load_module \/usr\/lib\/nginx\/modules\/ngx_stream_module\.so;$/m);
+    const stream = conf.slice(conf.indexOf('\nstream {\n'));
+    expect(stream).toContain('upstream postgres__local__0 {');
+    expect(stream).toMatch(/server \{\n {8}listen 127\.0\.0\.1:15432;\n {8}proxy_pass postgres__local__0;\n/);
   });
 
   it('serves TLS per host with its certificate, HSTS on ssl-only routes, and refuses unknown names without a default certificate', () => {
     const https = SCENARIOS.find((s) => s.name === 'https');
     if (!https) throw new Error('no https scenario');
-    const tls = only(renderNginx(https.routes, https.nginx, { runDir: '.' }));
+    // Without passthrough routes, the TLS servers listen on the HTTPS port themselves.
+    const routes = https.routes.filter((r) => !r.sslPassthrough);
+    const tls = only(renderNginx(routes, https.nginx, { runDir: '.' }));
     const shop = serverBlock(tls, 'shop.example.com', '127.0.0.1:8443 ssl http2');
     expect(shop).toContain('ssl_certificate certs/shop.pem;');
     const status = serverBlock(tls, 'status.example.com', '127.0.0.1:8443 ssl http2');
@@ -150,15 +157,71 @@ describe('renderNginx: servers and locations', () => {
     expect(serverBlock(tls, 'status.example.com')).toContain('return 301 https://$host:8443$request_uri;');
     const { certDir } = https.nginx.https ?? { certDir: '' };
     const noDefault = only(
-      renderNginx(
-        https.routes,
-        { ...https.nginx, https: { address: '127.0.0.1', port: 8443, certDir } },
-        { runDir: '.' },
-      ),
+      renderNginx(routes, { ...https.nginx, https: { address: '127.0.0.1', port: 8443, certDir } }, { runDir: '.' }),
     );
     expect(serverBlock(noDefault, '_', '127.0.0.1:8443 ssl http2 default_server')).toContain(
       'ssl_reject_handshake on;',
     );
+  });
+});
+
+describe('renderNginx: TLS passthrough', () => {
+  const https = SCENARIOS.find((s) => s.name === 'https');
+  if (!https) throw new Error('no https scenario');
+  const conf = only(renderNginx(https.routes, https.nginx, { runDir: '/run/ilk' }));
+  const stream = conf.slice(conf.indexOf('\nstream {\n'));
+
+  it('reads the SNI name on the HTTPS port and passes passthrough hosts through untouched', () => {
+    expect(conf).not.toContain('is not served');
+    expect(conf).toMatch(/^load_module \/usr\/lib\/nginx\/modules\/ngx_stream_module\.so;$/m);
+    expect(stream).toContain('listen 127.0.0.1:8443;');
+    expect(stream).toContain('ssl_preread on;');
+    expect(stream).toMatch(/map \$ssl_preread_server_name \$interlock_tls_target \{\n {8}hostnames;\n/);
+    expect(stream).toContain('        vault.example.com interlock_tls_passthrough;');
+    expect(stream).toContain('        *.vault.example.com interlock_tls_passthrough;');
+    expect(stream).toContain('        default interlock_tls_terminate;');
+    expect(stream).toContain('        vault.example.com vault__local__0;');
+    expect(stream).toMatch(/upstream vault__local__0 \{\n {8}server 10\.0\.3\.2:8200 max_fails=3 fail_timeout=2s;/);
+  });
+
+  it("hands everything else to Nginx's own TLS servers, with the client address in the PROXY protocol", () => {
+    expect(stream).toContain('server unix:/run/ilk/interlock-https.sock;');
+    expect(stream).toContain('proxy_protocol on;');
+    expect(
+      serverBlock(conf, 'shop.example.com', 'unix:/run/ilk/interlock-https.sock ssl http2 proxy_protocol'),
+    ).toContain('ssl_certificate certs/shop.pem;');
+    expect(conf).toContain('    set_real_ip_from unix:;\n    real_ip_header proxy_protocol;\n');
+    expect(conf).not.toContain('listen 127.0.0.1:8443 ssl');
+  });
+
+  it('loads no module when told it is compiled in, and none when nothing needs the stream module', () => {
+    const builtIn = only(renderNginx(https.routes, { ...https.nginx, streamModule: false }, { runDir: '.' }));
+    expect(builtIn).not.toContain('load_module');
+    expect(builtIn).toContain('ssl_preread on;');
+    const httpOnly = swarmDemoRoutes.filter((r) => r.mode === 'http');
+    const plain = only(renderNginx(httpOnly, SCENARIOS[0]?.nginx as NginxOutput, { runDir: '.' }));
+    expect(plain).not.toContain('load_module');
+    expect(plain).not.toContain('stream {');
+  });
+});
+
+describe('renderNginx: an absolute default certificate (as the pipeline passes it)', () => {
+  it('uses the path as it is, not joined to certDir again', () => {
+    const https = SCENARIOS.find((s) => s.name === 'https');
+    if (!https) throw new Error('no https scenario');
+    const tls = only(
+      renderNginx(
+        https.routes,
+        {
+          ...https.nginx,
+          https: { address: '127.0.0.1', port: 8443, certDir: '/srv/certs', defaultCert: '/srv/certs/default.pem' },
+        },
+        { runDir: '.' },
+      ),
+    );
+    expect(tls).toContain('ssl_certificate /srv/certs/default.pem;');
+    expect(tls).toContain('ssl_certificate_key /srv/certs/default.pem;');
+    expect(tls).not.toContain('/srv/certs//srv');
   });
 });
 

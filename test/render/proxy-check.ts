@@ -86,6 +86,12 @@ export function nginxCheck(dir: string, conf = 'nginx.conf'): CheckResult {
 
 /** A throwaway self-signed certificate and key in one PEM file, as both proxies accept it. */
 export function selfSignedPem(): string {
+  const { cert, key } = selfSignedPair();
+  return `${cert}${key}`;
+}
+
+/** A throwaway self-signed certificate and its key, as two PEM texts (`cn` also goes into the SAN). */
+export function selfSignedPair(cn = 'test'): { cert: string; key: string } {
   const openssl = findTool('openssl');
   if (!openssl) throw new Error('openssl is not installed');
   const dir = os.tmpdir();
@@ -94,12 +100,28 @@ export function selfSignedPem(): string {
   const key = path.join(dir, `interlock-key-${stamp}.pem`);
   const r = spawnSync(
     openssl,
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=test', '-days', '1', '-keyout', key, '-out', cert],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      `subjectAltName=DNS:${cn}`,
+      '-days',
+      '1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
     { encoding: 'utf8', timeout: 60_000 },
   );
   try {
     if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
-    return `${readFileSync(cert, 'utf8')}${readFileSync(key, 'utf8')}`;
+    return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
   } finally {
     rmSync(cert, { force: true });
     rmSync(key, { force: true });

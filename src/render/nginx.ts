@@ -20,7 +20,7 @@
  */
 import path from 'node:path';
 import type { NginxOutput } from '../config/schema.ts';
-import type { Route } from '../routes/types.ts';
+import { DEFAULT_REDIRECT_CODE, type Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
 import { builtInTemplate } from './templates.ts';
 import {
@@ -76,7 +76,7 @@ export interface NginxServerView {
   certificate: false | { cert: string; key: string };
   /** TLS default server without a default certificate: refuse unknown names. */
   rejectHandshake: boolean;
-  /** Server-wide `return 301 <target>` (a redirect label), or false. */
+  /** Server-wide `return <status> <target>` (a redirect label), e.g. `302 https://x`, or false. */
   redirect: false | string;
   locations: NginxLocationView[];
 }
@@ -280,7 +280,8 @@ function redirectFor(routes: readonly NamedRoute[], host: string, listener: List
     for (const x of route.redirects) {
       const source = redirectSource(x.from);
       if (source.host === host && source.schemes.includes(listener.kind)) {
-        return redirectHasPath(x.to) ? x.to : `${x.to}$request_uri`;
+        const code = route.redirectCode ?? DEFAULT_REDIRECT_CODE;
+        return `${code} ${redirectHasPath(x.to) ? x.to : `${x.to}$request_uri`}`;
       }
     }
   }

@@ -3,7 +3,9 @@
  *
  * - `hosts`, `websocket_endpoints`: comma lists (spaces around items allowed, as in Docker's docs).
  * - `redirects`: `SOURCE,TARGET` pairs separated by `;`, as Interlock 2 documents it:
- *   `http://old.example.com,https://new.example.com;old.example.org,https://new.example.org`.
+ *   `http://old.example.com,https://new.example.com;old.example.org,https://new.example.org`
+ *   (one trailing `;` is ignored, as in Docker's own example). They answer 302, as Interlock 2
+ *   did; `redirect_code` (301, 302, 303, 307, 308) changes that for the service.
  *   SOURCE is a host, or `http://HOST` / `https://HOST` for one scheme; TARGET an absolute
  *   http(s) URL. A source host must be one of the service's own hosts, so no service can redirect
  *   a host that belongs to another.
@@ -26,6 +28,7 @@ import {
   parseNetworkName,
   parsePath,
   parsePort,
+  parseRedirectCode,
   parseRedirectSource,
   parseRedirectTarget,
 } from './fields.ts';
@@ -53,6 +56,7 @@ export const DOCKER_LB_LABELS = {
     'websocket_endpoints',
     'sticky_session_cookie',
     'redirects',
+    'redirect_code',
     'ssl_passthrough',
     'backend_mode',
     'ip_hash',
@@ -65,7 +69,8 @@ export const DOCKER_LB_LABELS = {
 function parseRedirects(raw: string): FieldResult<Redirect[]> {
   const out: Redirect[] = [];
   for (const [i, pair] of splitList(raw, ';').entries()) {
-    const parts = splitList(pair, ',');
+    // A pair is exactly two items: no trailing `,` is dropped here.
+    const parts = pair.split(',').map((item) => item.replace(/^ +| +$/g, ''));
     if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
       return {
         ok: false,
@@ -146,6 +151,11 @@ export function dockerLbDialect(service: ServiceState, options: DialectOptions):
   if (ipHash !== undefined) spec.ipHash = ipHash;
   const redirects = labels.get('redirects', parseRedirects);
   if (redirects !== undefined) spec.redirects = redirects;
+  const redirectCode = labels.get('redirect_code', parseRedirectCode);
+  if (redirectCode !== undefined) {
+    if (labels.has('redirects')) spec.redirectCode = redirectCode;
+    else labels.ignored('redirect_code', 'redirects');
+  }
 
   if (labels.failed) return { matched: true, specs: [], diagnostics: labels.diagnostics };
   const sources: Partial<Record<SpecField, string>> = {
@@ -162,6 +172,7 @@ export function dockerLbDialect(service: ServiceState, options: DialectOptions):
     stickyCookie: key('sticky_session_cookie'),
     ipHash: key('ip_hash'),
     redirects: key('redirects'),
+    redirectCode: key('redirect_code'),
     defaultBackend: key('default_backend'),
   };
   return { matched: true, specs: [{ spec, labels: sources }], diagnostics: labels.diagnostics };

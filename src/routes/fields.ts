@@ -9,6 +9,7 @@
  * characters. Non-ASCII is refused everywhere (host names must be written in punycode).
  */
 import { isIPv6 } from 'node:net';
+import { REDIRECT_CODES, type RedirectCode } from './types.ts';
 
 export type FieldResult<T> = { ok: true; value: T } | { ok: false; error: string; fix?: string };
 
@@ -170,6 +171,14 @@ export function parseEnum<T extends string>(raw: string, allowed: readonly T[]):
   return found !== undefined
     ? ok(found)
     : fail(`not one of ${allowed.join(', ')}`, `write one of: ${allowed.join(', ')}`);
+}
+
+/** A redirect status: 301, 302, 303, 307 or 308, digits only. */
+export function parseRedirectCode(raw: string): FieldResult<RedirectCode> {
+  const code = REDIRECT_CODES.find((c) => String(c) === raw);
+  return code !== undefined
+    ? ok(code)
+    : fail(`a redirect status is one of ${REDIRECT_CODES.join(', ')}`, `write one of: ${REDIRECT_CODES.join(', ')}`);
 }
 
 /** A cookie name: a subset of the RFC 6265 token (letters, digits, `_`, `.`, `-`), at most 64. */

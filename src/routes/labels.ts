@@ -209,12 +209,19 @@ export class LabelReader {
   }
 }
 
-/** Splits a comma list; items are trimmed of spaces only (`a.com, b.com`), never of other whitespace. */
+/**
+ * Splits a list; items are trimmed of spaces only (`a.com, b.com`), never of other whitespace. One
+ * trailing separator is ignored (`a.com,b.com,`: Docker's own label reference ends its redirects
+ * example with `;`); any other empty item is kept, for the caller to report: `a,,b`, `,a` and
+ * `a,,` are typos, not lists.
+ */
 export function splitList(raw: string, separator: string): string[] {
-  return raw.split(separator).map((item) => item.replace(/^ +| +$/g, ''));
+  const items = raw.split(separator).map((item) => item.replace(/^ +| +$/g, ''));
+  if (items.length > 1 && items[items.length - 1] === '') items.pop();
+  return items;
 }
 
-/** Parses every item of a list label with `parse`; an empty item is an error. */
+/** Parses every item of a list label with `parse`; an empty item (but one trailing) is an error. */
 export function parseList<T>(
   separator: string,
   parse: (raw: string) => FieldResult<T>,

@@ -27,6 +27,7 @@ import {
   parsePath,
   parsePort,
   parseRawDirective,
+  parseRedirectCode,
   parseRedirectSource,
   parseRedirectTarget,
   printable,
@@ -76,6 +77,7 @@ const specSchema = z.strictObject({
   backendTls: z.strictObject({ verify: z.boolean().optional() }).optional(),
   sslPassthrough: z.boolean().optional(),
   redirects: z.array(z.strictObject({ from: z.string(), to: z.string() })).optional(),
+  redirectCode: z.number().optional(),
   defaultBackend: z.boolean().optional(),
   rawBackendOptions: z.array(z.string()).optional(),
 });
@@ -194,6 +196,11 @@ export function checkSpec(raw: unknown, where: SpecWhere): { spec?: RouteSpec; d
       const to = check(p, 'redirects', 'redirect target', r.to, parseRedirectTarget(r.to));
       if (from !== undefined && to !== undefined) out.redirects.push({ from: from.text, to });
     }
+  }
+  if (s.redirectCode !== undefined) {
+    const raw = String(s.redirectCode);
+    const code = check(p, 'redirectCode', 'redirect status', raw, parseRedirectCode(raw));
+    if (code !== undefined) out.redirectCode = code;
   }
   if (s.rawBackendOptions !== undefined) {
     const lines = s.rawBackendOptions.map((o) =>
@@ -611,6 +618,7 @@ export function resolveRoute(
     ...(spec.backendTls ? { backendTls: { verify: spec.backendTls.verify ?? false } } : {}),
     sslPassthrough: spec.sslPassthrough ?? false,
     redirects: spec.redirects ?? [],
+    ...(spec.redirectCode !== undefined ? { redirectCode: spec.redirectCode } : {}),
     defaultBackend: spec.defaultBackend ?? false,
     rawBackendOptions: spec.rawBackendOptions ?? [],
   };

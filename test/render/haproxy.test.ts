@@ -92,7 +92,7 @@ describe('renderHaproxy: routing table', () => {
   });
 
   it('keeps redirects in the map, keyed by scheme and host', () => {
-    expect(entries.get('http://blog.example.com/')).toBe('https://blog.example.com');
+    expect(entries.get('http://blog.example.com/')).toBe('302:https://blog.example.com');
     expect(entries.has('https://blog.example.com/')).toBe(false);
   });
 

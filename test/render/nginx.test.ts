@@ -125,7 +125,7 @@ describe('renderNginx: servers and locations', () => {
   });
 
   it('redirects with the redirect label, and plain HTTP of ssl-only routes to HTTPS', () => {
-    expect(serverBlock(conf, 'blog.example.com')).toContain('return 301 https://blog.example.com$request_uri;');
+    expect(serverBlock(conf, 'blog.example.com')).toContain('return 302 https://blog.example.com$request_uri;');
     expect(serverBlock(conf, 'news.example.com')).not.toContain('return 301');
     expect(serverBlock(conf, 'status.example.com')).toContain('return 301 https://$host$request_uri;');
   });

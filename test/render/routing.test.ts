@@ -111,6 +111,16 @@ function liveRoutes(ports: ReadonlyMap<BackendName, number>): Route[] {
       backends: [at('blog-1'), at('blog-2')],
     }),
     route({ service: 'status', hosts: ['status.example.com'], sslOnly: true, backends: [at('status')] }),
+    route({
+      service: 'moved',
+      hosts: ['moved.example.com', 'gone.example.com'],
+      redirects: [
+        { from: 'moved.example.com', to: 'https://new.example.com' },
+        { from: 'gone.example.com', to: 'https://new.example.com/landing' },
+      ],
+      redirectCode: 308,
+      backends: [at('web')],
+    }),
     route({ service: 'preview', hosts: ['*.preview.example.com'], backends: [at('preview')] }),
     route({ service: 'docs', hosts: ['docs.example.org'], path: '/v1', backends: [at('docs')] }),
     route({ service: 'tenants', hosts: ['*.example.org'], backends: [at('tenants')] }),
@@ -134,7 +144,11 @@ const CASES: Array<[string, string, Partial<Answer>]> = [
   ['docs.example.org', '/v1/page', { status: 200, backend: 'docs', path: '/v1/page' }],
   ['docs.example.org', '/', { status: 503 }],
   ['x.example.org', '/', { status: 200, backend: 'tenants' }],
-  ['blog.example.com', '/p?x=1', { status: 301, location: 'https://blog.example.com/p?x=1' }],
+  // Redirects answer 302 unless the route says otherwise (a 301 is cached by browsers for good).
+  ['blog.example.com', '/p?x=1', { status: 302, location: 'https://blog.example.com/p?x=1' }],
+  ['moved.example.com', '/p?x=1', { status: 308, location: 'https://new.example.com/p?x=1' }],
+  ['gone.example.com', '/p?x=1', { status: 308, location: 'https://new.example.com/landing' }],
+  // ssl_only stays 301: HSTS makes the switch to https permanent anyway.
   ['status.example.com', '/s?a=b', { status: 301, location: 'https://status.example.com/s?a=b' }],
   ['idle.example.com', '/', { status: 503 }],
 ];

@@ -530,6 +530,29 @@ describe('buildRoutes: custom rules', () => {
     for (const d of r.diagnostics) expect(formatText(d).split('\n')).toHaveLength(2);
   });
 
+  it('checks a redirect status from a custom rule like the label', () => {
+    const redirecting = (redirectCode: number) =>
+      custom('moved', (s) =>
+        s.name === 'web'
+          ? {
+              hosts: ['old.example.com'],
+              port: 80,
+              redirects: [{ from: 'old.example.com', to: 'https://new.example.com' }],
+              // A .js config is not type-checked: any number can arrive.
+              redirectCode: redirectCode as 302,
+            }
+          : null,
+      );
+    const good = buildRoutes(states(), [redirecting(308)]);
+    expect(good.diagnostics).toEqual([]);
+    expect(good.routes.map((x) => x.redirectCode)).toEqual([308]);
+    const bad = buildRoutes(states(), [redirecting(200)]);
+    expect(bad.routes).toEqual([]);
+    expect(bad.diagnostics.map((d) => [d.code, d.fix])).toEqual([
+      ['route-invalid', 'write one of: 301, 302, 303, 307, 308'],
+    ]);
+  });
+
   it('refuses a rule that returns a Promise', () => {
     const r = buildRoutes(states(), [custom('async', (async () => ({ hosts: ['a.example.com'], port: 80 })) as never)]);
     expect(r.diagnostics.map((d) => [d.code, d.message])).toContainEqual([
@@ -816,6 +839,10 @@ describe('buildRoutes: the hostile corpus', () => {
               about,
             ).toEqual([['warning', 'raw-directive-refused', c.label]]);
             expect(routed.get(c.service)?.rawBackendOptions, about).toEqual([]);
+          } else if (c.expect === 'routed') {
+            // The list's own separator at its end: ignored, nothing of it reaches the route.
+            expect(own, about).toEqual([]);
+            expect(routed.get(c.service)?.redirects, about).toHaveLength(1);
           } else if (rawLine && c.hostile.name === 'space') {
             // A plain extra word stays one line inside the backend: trusted by the opt-in.
             expect(routed.get(c.service)?.rawBackendOptions, about).toContain(`option ${c.value}`);

@@ -94,7 +94,16 @@ export function dockerLbDialect(service: ServiceState, options: DialectOptions):
   const key = (name: string) => labels.key(name);
 
   // Decided first: a service meant for another cluster is none of this cluster's business.
-  const serviceCluster = labels.get('service_cluster', parseIdentifier);
+  const serviceCluster = labels.get('service_cluster', (v) => {
+    const r = parseIdentifier(v);
+    return r.ok
+      ? r
+      : {
+          ok: false,
+          error: r.error,
+          fix: 'write the name of the interlock cluster the service is read from (its key under `clusters` in the config)',
+        };
+  });
   if (serviceCluster !== undefined && serviceCluster !== options.cluster) {
     return {
       matched: true,

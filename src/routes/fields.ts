@@ -57,6 +57,14 @@ function firstBadChar(raw: string, allowed: RegExp): string | undefined {
   return undefined;
 }
 
+/**
+ * `scheme://host[:port][/path]`, as people paste into labels meant for one part of it. Only for
+ * hints: each part is echoed in a fix only after its own parser accepted it.
+ */
+const PASTED_URL_RE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/:?#]*)(?::([0-9]+))?(\/[^?#]*)?(?:[?#].*)?$/;
+/** `host:port`. */
+const HOST_PORT_RE = /^([A-Za-z0-9.-]+):([0-9]+)$/;
+
 // ---------- host names ----------
 
 const HOST_LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -69,6 +77,30 @@ const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
  * `wildcard: false`.
  */
 export function parseHostname(raw: string, options: { wildcard?: boolean } = {}): FieldResult<string> {
+  const r = checkHostname(raw, options);
+  if (r.ok) return r;
+  const hint = hostHint(raw);
+  return hint === undefined ? r : fail(r.error, hint);
+}
+
+/** A fix for a host name label holding a URL or `host:port`: the host alone, when it is one. */
+function hostHint(raw: string): string | undefined {
+  const url = PASTED_URL_RE.exec(raw);
+  if (url) {
+    const host = checkHostname(url[1] ?? '', { wildcard: false });
+    return host.ok ? `write only the host name: ${host.value}` : undefined;
+  }
+  const hostPort = HOST_PORT_RE.exec(raw);
+  if (hostPort) {
+    const host = checkHostname(hostPort[1] ?? '', { wildcard: false });
+    if (host.ok) {
+      return `write the host name without the port: ${host.value} (the proxy listens on the ports of its outputs)`;
+    }
+  }
+  return undefined;
+}
+
+function checkHostname(raw: string, options: { wildcard?: boolean }): FieldResult<string> {
   if (raw.length === 0) return fail('a host name cannot be empty', 'write a name such as app.example.com');
   if (raw.length > 253) return fail(`a host name is at most 253 characters (this one has ${raw.length})`);
   // Check ASCII before lower-casing: toLowerCase() maps some non-ASCII letters (U+212A KELVIN SIGN)
@@ -124,7 +156,13 @@ export function parseAddress(raw: string): FieldResult<string> {
 /** A TCP/UDP port: digits only, 1–65535. */
 export function parsePort(raw: string): FieldResult<number> {
   if (!/^[1-9][0-9]{0,4}$/.test(raw)) {
-    return fail('a port is a number from 1 to 65535, digits only', 'write the port, e.g. 8080');
+    // From a URL or host:port, the number in it (when it is a port).
+    const pasted = PASTED_URL_RE.exec(raw)?.[2] ?? HOST_PORT_RE.exec(raw)?.[2];
+    const port = pasted !== undefined && /^[1-9][0-9]{0,4}$/.test(pasted) && Number(pasted) <= 65535;
+    return fail(
+      'a port is a number from 1 to 65535, digits only',
+      port ? `write only the port number: ${pasted}` : 'write the port, e.g. 8080',
+    );
   }
   const port = Number(raw);
   return port <= 65535 ? ok(port) : fail('a port is at most 65535');
@@ -231,8 +269,7 @@ export function parsePath(raw: string): FieldResult<string> {
   if (raw.length === 0) return fail('a path cannot be empty', 'write a path such as /api');
   if (raw.length > MAX_PATH_LENGTH)
     return fail(`a path is at most ${MAX_PATH_LENGTH} characters (this one has ${raw.length})`);
-  if (!raw.startsWith('/'))
-    return fail('a path starts with `/`', `write e.g. /${/^[A-Za-z0-9]/.test(raw) ? raw.slice(0, 20) : 'api'}`);
+  if (!raw.startsWith('/')) return fail('a path starts with `/`', pathHint(raw));
   if (!PATH_RE.test(raw)) {
     return fail(
       `a path may hold only letters, digits and \`._~:@!,+=/-\` (found ${firstBadChar(raw, PATH_CHAR) ?? '?'})`,
@@ -246,6 +283,22 @@ export function parsePath(raw: string): FieldResult<string> {
     if (segment === '.' || segment === '..') return fail('a path has no `.` or `..` segments');
   }
   return ok(raw.length > 1 && raw.endsWith('/') ? raw.slice(0, -1) : raw);
+}
+
+/**
+ * A fix for a path label that does not start with `/`: the path of a pasted URL (a websocket
+ * endpoint written `ws://host:9000/chat` is `/chat`: the host and port come from other labels),
+ * the value with a `/` in front when that is a path, or an example. Echoes only accepted paths.
+ */
+function pathHint(raw: string): string {
+  const url = PASTED_URL_RE.exec(raw);
+  if (url) {
+    const p = parsePath(url[3] ?? '/');
+    return p.ok ? `write only the path: ${p.value}` : 'write only the path of the URL, e.g. /api';
+  }
+  if (HOST_PORT_RE.test(raw)) return 'write a path such as /api; a host and port do not belong here';
+  const slashed = raw.length <= 100 ? parsePath(`/${raw}`) : undefined;
+  return slashed?.ok ? `write /${raw}` : 'write a path such as /api';
 }
 
 /** True when `path` is `prefix` or lies under it on a segment boundary. */

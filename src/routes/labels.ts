@@ -231,12 +231,15 @@ export function parseList<T>(
     for (const [i, item] of splitList(raw, separator).entries()) {
       if (item === '') return { ok: false, error: `item ${i + 1} of the \`${separator}\` list is empty` };
       const r = parse(item);
-      if (!r.ok)
+      if (!r.ok) {
+        // `a.com b.com`: a list written with spaces instead of the separator.
+        const fix = item.includes(' ') && separator !== ' ' ? `separate the items with \`${separator}\`` : r.fix;
         return {
           ok: false,
           error: `item ${i + 1} (${quoteValue(item, 40)}): ${r.error}`,
-          ...(r.fix ? { fix: r.fix } : {}),
+          ...(fix ? { fix } : {}),
         };
+      }
       out.push(r.value);
     }
     return { ok: true, value: out };

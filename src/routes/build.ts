@@ -79,11 +79,12 @@ function runCustom(
 }
 
 function runRule(rule: RuleConfig, service: ServiceState, cluster: string): DialectResult {
+  const allowBroadWildcards = rule.allowBroadWildcards ?? false;
   switch (rule.kind) {
     case 'interlock':
-      return interlockDialect(service, { cluster, ...options(rule) });
+      return interlockDialect(service, { cluster, ...options(rule), allowBroadWildcards });
     case 'docker-lb':
-      return dockerLbDialect(service, { cluster, ...options(rule) });
+      return dockerLbDialect(service, { cluster, ...options(rule), allowBroadWildcards });
     case 'custom': {
       const r = runCustom(rule.name, rule.routes, service, cluster);
       return { matched: r.specs.length > 0, ...r };
@@ -116,7 +117,9 @@ export function buildRoutes(states: readonly ClusterState[], rules: readonly Rul
         diagnostics.push(...result.diagnostics);
         if (result.skip) reasons.add(result.skip);
         for (const spec of result.specs) {
-          const resolved = resolveRoute(spec, ruleName(rule), service, state);
+          const resolved = resolveRoute(spec, ruleName(rule), service, state, {
+            allowBroadWildcards: rule.allowBroadWildcards ?? false,
+          });
           diagnostics.push(...resolved.diagnostics);
           if (resolved.skipped) reasons.add(resolved.skipped);
           if (resolved.route) {

@@ -114,7 +114,11 @@ export function dockerLbDialect(service: ServiceState, options: DialectOptions):
   }
 
   const spec: RouteSpec = {};
-  const hosts = labels.get('hosts', parseList(',', parseHostname));
+  const hostOptions = { broadWildcards: options.allowBroadWildcards ?? false };
+  const hosts = labels.get(
+    'hosts',
+    parseList(',', (v) => parseHostname(v, hostOptions)),
+  );
   if (hosts !== undefined) spec.hosts = [...new Set(hosts)];
   const defaultBackend = labels.get('default_backend', parseBoolean);
   if (defaultBackend !== undefined) spec.defaultBackend = defaultBackend;

@@ -94,6 +94,8 @@ export function interlockDialect(service: ServiceState, options: DialectOptions)
   if (!labels.any) return { matched: false, specs: [], diagnostics: [] };
   const key = (name: string) => labels.key(name);
   const spec: RouteSpec = {};
+  const hostOptions = { broadWildcards: options.allowBroadWildcards ?? false };
+  const parseHost = oneHost(labels.prefix, (v) => parseHostname(v, hostOptions));
 
   // ---- hosts ----
   const hostname = labels.raw('hostname');
@@ -107,11 +109,11 @@ export function interlockDialect(service: ServiceState, options: DialectOptions)
       `add ${key('hostname')} (and ${key('domain')}), or remove the ${labels.prefix}.* labels`,
     );
   } else if (!domainLabel || domain !== undefined) {
-    const host = oneHost(labels.prefix, parseHostname)(domain ? `${hostname.value}.${domain}` : hostname.value);
+    const host = parseHost(domain ? `${hostname.value}.${domain}` : hostname.value);
     if (host.ok) spec.hosts = [host.value];
     else labels.invalid(hostname, domain ? `${host.error} (with the domain ${domain})` : host.error, host.fix);
   }
-  const aliases = labels.getAll('alias_domain', oneHost(labels.prefix, parseHostname));
+  const aliases = labels.getAll('alias_domain', parseHost);
   if (spec.hosts) spec.hosts = [...new Set([...spec.hosts, ...aliases])];
 
   // ---- backends ----

@@ -9,6 +9,7 @@
  * characters. Non-ASCII is refused everywhere (host names must be written in punycode).
  */
 import { isIPv6 } from 'node:net';
+import { getPublicSuffix } from 'tldts';
 import { REDIRECT_CODES, type RedirectCode } from './types.ts';
 
 export type FieldResult<T> = { ok: true; value: T } | { ok: false; error: string; fix?: string };
@@ -71,12 +72,20 @@ const HOST_LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
+export interface HostnameOptions {
+  /** Allow a leading `*.` (default true). */
+  wildcard?: boolean;
+  /** Allow a wildcard directly under a public suffix or a single label (`*.com`, `*.co.uk`, `*.local`). */
+  broadWildcards?: boolean;
+}
+
 /**
  * A host name per RFC 1123: dot-separated labels of letters, digits and inner `-`, each at most
  * 63 characters, at most 253 in all; lower-cased. A leading `*.` wildcard is allowed unless
- * `wildcard: false`.
+ * `wildcard: false`, but not directly on a public suffix or a single label unless
+ * `broadWildcards: true`: `*.com` would take every host under `.com` that no other route names.
  */
-export function parseHostname(raw: string, options: { wildcard?: boolean } = {}): FieldResult<string> {
+export function parseHostname(raw: string, options: HostnameOptions = {}): FieldResult<string> {
   const r = checkHostname(raw, options);
   if (r.ok) return r;
   const hint = hostHint(raw);
@@ -100,7 +109,7 @@ function hostHint(raw: string): string | undefined {
   return undefined;
 }
 
-function checkHostname(raw: string, options: { wildcard?: boolean }): FieldResult<string> {
+function checkHostname(raw: string, options: HostnameOptions): FieldResult<string> {
   if (raw.length === 0) return fail('a host name cannot be empty', 'write a name such as app.example.com');
   if (raw.length > 253) return fail(`a host name is at most 253 characters (this one has ${raw.length})`);
   // Check ASCII before lower-casing: toLowerCase() maps some non-ASCII letters (U+212A KELVIN SIGN)
@@ -135,7 +144,28 @@ function checkHostname(raw: string, options: { wildcard?: boolean }): FieldResul
       );
     }
   }
+  if (wildcard && !options.broadWildcards) {
+    const broad = broadWildcardBase(rest, labels.length);
+    if (broad !== undefined) {
+      return fail(
+        `${host} would take every host ${broad} that no other route names`,
+        'name the hosts, or a wildcard under a domain you own (e.g. *.apps.example.com); to trust every deployer with such wildcards, set `allowBroadWildcards: true` on the rule',
+      );
+    }
+  }
   return ok(host);
+}
+
+/**
+ * Why a wildcard base is too broad, or undefined when it is a registrable domain or below one.
+ * The Public Suffix List (ICANN and private sections, embedded in tldts: no network) says where
+ * names are registered by different owners: `com`, `co.uk`, `github.io`. A single label is too
+ * broad whatever it is (`*.local`, `*.internal`, an unknown top-level name).
+ */
+function broadWildcardBase(base: string, labelCount: number): string | undefined {
+  if (labelCount === 1) return `under the top-level name ${base}`;
+  const suffix = getPublicSuffix(base, { allowPrivateDomains: true, validateHostname: false });
+  return suffix === base ? `under the public suffix ${base}, whose names belong to many owners` : undefined;
 }
 
 /** An IPv4 or IPv6 address, or a host name without wildcard: where a backend is reached. */

@@ -33,6 +33,8 @@ export interface DialectOptions {
   cluster: string;
   prefix?: string;
   allowRawDirectives?: boolean;
+  /** Accept wildcards directly on a public suffix or a single label (`*.com`). */
+  allowBroadWildcards?: boolean;
 }
 
 export interface LabelValue {

@@ -54,6 +54,8 @@ export interface SpecWhere {
   service: string;
   rule: string;
   labels: Partial<Record<SpecField, string>> | undefined;
+  /** The rule accepts wildcards on a public suffix or a single label. */
+  allowBroadWildcards?: boolean;
 }
 
 // The shape a custom rule must return; values are then checked one by one with the field parsers.
@@ -147,7 +149,8 @@ export function checkSpec(raw: unknown, where: SpecWhere): { spec?: RouteSpec; d
   const out: RouteSpec = {};
 
   if (s.hosts !== undefined) {
-    const hosts = s.hosts.map((h, i) => check(p, 'hosts', `host ${i + 1}`, h, parseHostname(h)));
+    const broadWildcards = where.allowBroadWildcards ?? false;
+    const hosts = s.hosts.map((h, i) => check(p, 'hosts', `host ${i + 1}`, h, parseHostname(h, { broadWildcards })));
     out.hosts = [...new Set(hosts.filter((h): h is string => h !== undefined))];
   }
   if (s.port !== undefined) {
@@ -563,8 +566,15 @@ export function resolveRoute(
   rule: string,
   service: ServiceState,
   state: ClusterState,
+  options: { allowBroadWildcards?: boolean } = {},
 ): ResolveResult {
-  const where: SpecWhere = { cluster: state.cluster, service: service.name, rule, labels: input.labels };
+  const where: SpecWhere = {
+    cluster: state.cluster,
+    service: service.name,
+    rule,
+    labels: input.labels,
+    allowBroadWildcards: options.allowBroadWildcards ?? false,
+  };
   const p = new Problems(where);
   if (!parseIdentifier(service.name).ok) {
     p.add(

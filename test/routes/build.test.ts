@@ -8,7 +8,7 @@ import { mapSnapshot, parseSnapshotText } from '../../src/cluster/snapshot-map.t
 import type { RuleConfig, RuleFunction } from '../../src/config/schema.ts';
 import { formatText } from '../../src/diagnostics.ts';
 import { buildRoutes } from '../../src/routes/build.ts';
-import type { Route } from '../../src/routes/types.ts';
+import type { Route, RouteSpec } from '../../src/routes/types.ts';
 import { GOOD_SERVICES, HOSTILE_CLUSTER, hostileCases, hostileSnapshot } from '../fixtures/hostile-values.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -551,6 +551,29 @@ describe('buildRoutes: custom rules', () => {
     expect(bad.diagnostics.map((d) => [d.code, d.fix])).toEqual([
       ['route-invalid', 'write one of: 301, 302, 303, 307, 308'],
     ]);
+  });
+
+  it('refuses a broad wildcard from a custom rule unless the rule allows it', () => {
+    const wide: RouteSpec = { hosts: ['*.com'], port: 80 };
+    const refused = buildRoutes(states(), [custom('wide', (s) => (s.name === 'web' ? wide : null))]);
+    expect(refused.routes).toEqual([]);
+    expect(refused.diagnostics.map((d) => [d.code, d.fix])).toEqual([
+      ['route-invalid', expect.stringContaining('allowBroadWildcards: true')],
+    ]);
+    const allowed = buildRoutes(states(), [
+      { ...custom('wide', (s) => (s.name === 'web' ? wide : null)), allowBroadWildcards: true },
+    ]);
+    expect(allowed.diagnostics).toEqual([]);
+    expect(allowed.routes.map((x) => x.hosts)).toEqual([['*.com']]);
+    // The option of one rule does not widen another.
+    const mixed = buildRoutes(
+      [cluster('prod', [svc('web', { 'interlock.hostname': '*.io', 'interlock.port': '80' })])],
+      [
+        { kind: 'interlock', allowRawDirectives: false },
+        { ...custom('wide', () => null), allowBroadWildcards: true },
+      ],
+    );
+    expect(mixed.routes).toEqual([]);
   });
 
   it('refuses a rule that returns a Promise', () => {

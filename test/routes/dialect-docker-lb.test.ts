@@ -250,3 +250,16 @@ describe('docker-lb dialect: which services are its own', () => {
     expect(r.specs.map((s) => s.spec)).toEqual([{ hosts: ['a.example.com'], port: 80 }]);
   });
 });
+
+describe('docker-lb dialect: broad wildcards', () => {
+  it('refuses a wildcard on a public suffix unless the rule allows it', () => {
+    const labels = { ...base, 'com.docker.lb.hosts': 'app.example.com,*.io' };
+    const r = run(labels);
+    expect(r.specs).toEqual([]);
+    expect(r.diagnostics.map((d) => [d.label, d.fix])).toEqual([
+      ['com.docker.lb.hosts', expect.stringContaining('allowBroadWildcards: true')],
+    ]);
+    const allowed = dockerLbDialect(svc(labels), { cluster: 'local', allowBroadWildcards: true });
+    expect(allowed.specs.map((x) => x.spec.hosts)).toEqual([['app.example.com', '*.io']]);
+  });
+});

@@ -276,3 +276,23 @@ describe('interlock dialect: which services are its own', () => {
     expect(run({ 'interlock.hostname': 'x' }, { prefix: 'acme.router' }).matched).toBe(false);
   });
 });
+
+describe('interlock dialect: broad wildcards', () => {
+  it('refuses hostname=* under a top-level domain, and under a public suffix, unless the rule allows it', () => {
+    const cases: Record<string, string>[] = [
+      { 'interlock.hostname': '*', 'interlock.domain': 'com', 'interlock.port': '80' },
+      { 'interlock.hostname': '*.co.uk', 'interlock.port': '80' },
+      { 'interlock.hostname': 'app.example.com', 'interlock.alias_domain': '*.io', 'interlock.port': '80' },
+    ];
+    for (const labels of cases) {
+      const r = run(labels);
+      expect(r.specs, JSON.stringify(labels)).toEqual([]);
+      expect(
+        r.diagnostics.map((d) => [d.severity, d.code]),
+        JSON.stringify(labels),
+      ).toEqual([['error', 'label-invalid']]);
+      expect(r.diagnostics[0]?.fix).toContain('allowBroadWildcards: true');
+      expect(interlockDialect(svc(labels), { cluster: 'local', allowBroadWildcards: true }).specs).toHaveLength(1);
+    }
+  });
+});

@@ -146,12 +146,25 @@ function who(r: Route): string {
   return `service ${r.service} (cluster ${r.cluster}, rule ${r.rule})`;
 }
 
-/** What a route answers: each claim can be held by one route only. */
+/** Claim of a route on hosts no route names, at a path: the default backend at `/`. */
+const ANY_HOST = 'any host ';
+
+/**
+ * What a route answers: each claim can be held by one route only. A route answering hosts no
+ * route names (a default backend, or a context root without hosts) claims its path there, so
+ * `/app` and `/shop` without hosts, and a default backend at `/`, live side by side.
+ */
 function claims(r: Route): string[] {
   if (r.mode === 'tcp') return r.listenPort === undefined ? [] : [`tcp port ${r.listenPort}`];
   const out = r.hosts.map((h) => (r.sslPassthrough ? `tls ${h}` : `${h}${r.path}`));
-  if (r.defaultBackend) out.push('default backend');
+  if (r.defaultBackend) out.push(r.path === '/' || r.sslPassthrough ? 'default backend' : `${ANY_HOST}${r.path}`);
   return out;
+}
+
+function describeClaim(claim: string): string {
+  if (claim.startsWith('tls ')) return `TLS for ${claim.slice(4)} (passed through by one of them)`;
+  if (claim.startsWith(ANY_HOST)) return `path ${claim.slice(ANY_HOST.length)} on hosts no route names`;
+  return claim;
 }
 
 function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
@@ -178,7 +191,7 @@ function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
     const sorted = [...list].sort(compareSeniority);
     const holder = sorted[0] as Route;
     const losers = sorted.slice(1);
-    const what = claim.startsWith('tls ') ? `TLS for ${claim.slice(4)} (passed through by one of them)` : claim;
+    const what = describeClaim(claim);
     // One diagnostic per claimant, so each service's owner sees it under their service.
     diagnostics.push({
       severity: 'warning',
@@ -199,7 +212,7 @@ function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
       });
     }
     for (const r of losers) {
-      if (claim === 'default backend') lostDefault.add(r);
+      if (claim === 'default backend' || claim.startsWith(ANY_HOST)) lostDefault.add(r);
       else if (claim.startsWith('tcp port ')) dropped.add(r);
       else {
         const host = claim.startsWith('tls ') ? claim.slice(4) : r.hosts.find((h) => claim === `${h}${r.path}`);

@@ -122,7 +122,11 @@ export function dockerLbDialect(service: ServiceState, options: DialectOptions):
   if (hosts !== undefined) spec.hosts = [...new Set(hosts)];
   const defaultBackend = labels.get('default_backend', parseBoolean);
   if (defaultBackend !== undefined) spec.defaultBackend = defaultBackend;
-  if (!labels.has('hosts') && !defaultBackend) {
+  // A context root without hosts answers its path on every host that no route names, like
+  // interlock 1.x's "context root instead of a hostname" (a default backend at that path).
+  if (!labels.has('hosts') && !labels.has('default_backend') && labels.has('context_root')) {
+    spec.defaultBackend = true;
+  } else if (!labels.has('hosts') && !defaultBackend) {
     labels.error(
       'label-missing',
       key('hosts'),

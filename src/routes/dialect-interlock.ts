@@ -100,8 +100,15 @@ export function interlockDialect(service: ServiceState, options: DialectOptions)
   // ---- hosts ----
   const hostname = labels.raw('hostname');
   const domainLabel = labels.raw('domain');
-  const domain = domainLabel ? labels.parse(domainLabel, (v) => parseHostname(v, { wildcard: false })) : undefined;
-  if (!hostname) {
+  const domain =
+    hostname && domainLabel ? labels.parse(domainLabel, (v) => parseHostname(v, { wildcard: false })) : undefined;
+  if (!hostname && labels.has('context_root')) {
+    // interlock 1.x: "a context root instead of a hostname": the path on every host that no route
+    // names, which is what a default backend at that path answers (see README, Label dialects).
+    spec.defaultBackend = true;
+    if (labels.has('alias_domain')) labels.ignored('alias_domain', 'hostname');
+    if (domainLabel) labels.ignored('domain', 'hostname');
+  } else if (!hostname) {
     labels.error(
       'label-missing',
       key('hostname'),

@@ -83,7 +83,18 @@ async function waitForPort(port: number, child: ChildProcess, output: () => stri
   throw new Error(`nothing listens on 127.0.0.1:${port} after 10 s:\n${output()}`);
 }
 
-const BACKENDS = ['web', 'api', 'blog-1', 'blog-2', 'status', 'preview', 'docs', 'tenants', 'fallback'] as const;
+const BACKENDS = [
+  'web',
+  'api',
+  'blog-1',
+  'blog-2',
+  'status',
+  'preview',
+  'docs',
+  'tenants',
+  'fallback',
+  'anyhost',
+] as const;
 type BackendName = (typeof BACKENDS)[number];
 
 function liveRoutes(ports: ReadonlyMap<BackendName, number>): Route[] {
@@ -125,6 +136,8 @@ function liveRoutes(ports: ReadonlyMap<BackendName, number>): Route[] {
     route({ service: 'docs', hosts: ['docs.example.org'], path: '/v1', backends: [at('docs')] }),
     route({ service: 'tenants', hosts: ['*.example.org'], backends: [at('tenants')] }),
     route({ service: 'fallback', hosts: ['www.example.net'], defaultBackend: true, backends: [at('fallback')] }),
+    // interlock.context_root=/app without a host name.
+    route({ service: 'anyhost', path: '/app', defaultBackend: true, backends: [at('anyhost')] }),
     route({ service: 'idle', hosts: ['idle.example.com'], backends: [] }),
   ];
 }
@@ -151,6 +164,14 @@ const CASES: Array<[string, string, Partial<Answer>]> = [
   // ssl_only stays 301: HSTS makes the switch to https permanent anyway.
   ['status.example.com', '/s?a=b', { status: 301, location: 'https://status.example.com/s?a=b' }],
   ['idle.example.com', '/', { status: 503 }],
+  // A context root without a host: on hosts no route names, before the default backend (longest
+  // path first); a host a route names keeps all its paths, exact or wildcard.
+  ['unknown.example.com', '/app/x', { status: 200, backend: 'anyhost', path: '/app/x' }],
+  ['10.1.2.3', '/app', { status: 200, backend: 'anyhost', path: '/app' }],
+  ['unknown.example.com', '/appx', { status: 200, backend: 'fallback', path: '/appx' }],
+  ['shop.example.com', '/app', { status: 200, backend: 'web', path: '/app' }],
+  ['x.example.org', '/app', { status: 200, backend: 'tenants', path: '/app' }],
+  ['docs.example.org', '/app', { status: 503 }],
 ];
 
 interface Proxy {

@@ -763,6 +763,38 @@ describe('buildRoutes: a contested claim stays with the route that was there fir
     ]);
   });
 
+  it('gives each host-less context root its own path; one path goes to the oldest claimant', () => {
+    const hostless = (path: string) => ({ 'interlock.context_root': path, 'interlock.port': '80' });
+    const r = buildRoutes(
+      [
+        cluster('prod', [
+          svc('app', hostless('/app'), at('2026-01-01T00:00:00.000Z')),
+          svc('shop', hostless('/shop'), at('2026-01-02T00:00:00.000Z')),
+          svc('late', hostless('/app/'), at('2026-01-03T00:00:00.000Z')),
+          svc('fallback', { 'com.docker.lb.default_backend': 'true', 'com.docker.lb.port': '80' }),
+        ]),
+      ],
+      BOTH,
+    );
+    expect(r.routes.map((x) => [x.service, x.hosts, x.path, x.defaultBackend])).toEqual([
+      ['shop', [], '/shop', true],
+      ['app', [], '/app', true],
+      ['fallback', [], '/', true],
+    ]);
+    expect(r.diagnostics.map((x) => [x.severity, x.service, x.message])).toEqual([
+      [
+        'warning',
+        'app',
+        'path /app on hosts no route names is also claimed by service late (cluster prod, rule interlock); service app (cluster prod, rule interlock) was first and keeps it',
+      ],
+      [
+        'error',
+        'late',
+        'path /app on hosts no route names already belongs to service app (cluster prod, rule interlock); service late (cluster prod, rule interlock) does not get it',
+      ],
+    ]);
+  });
+
   it('does not let one service terminate TLS for a host an older one passes through', () => {
     const r = buildRoutes(
       [

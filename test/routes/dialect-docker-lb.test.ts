@@ -263,3 +263,13 @@ describe('docker-lb dialect: broad wildcards', () => {
     expect(allowed.specs.map((x) => x.spec.hosts)).toEqual([['app.example.com', '*.io']]);
   });
 });
+
+describe('docker-lb dialect: a context root without hosts', () => {
+  it('routes the path on hosts no route names', () => {
+    expect(specOf({ 'com.docker.lb.context_root': '/app', 'com.docker.lb.port': '8080' })).toEqual({
+      path: '/app',
+      port: 8080,
+      defaultBackend: true,
+    });
+  });
+});

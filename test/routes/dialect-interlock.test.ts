@@ -296,3 +296,30 @@ describe('interlock dialect: broad wildcards', () => {
     }
   });
 });
+
+describe('interlock dialect: a context root instead of a host name (interlock 1.x)', () => {
+  it('routes the path on hosts no route names', () => {
+    expect(specOf({ 'interlock.context_root': '/app', 'interlock.port': '8080' })).toEqual({
+      path: '/app',
+      port: 8080,
+      defaultBackend: true,
+    });
+    expect(
+      specOf({ 'interlock.context_root': '/app', 'interlock.context_root_rewrite': 'true', 'interlock.port': '80' }),
+    ).toEqual({ path: '/app', stripPath: true, port: 80, defaultBackend: true });
+  });
+
+  it('warns that domain and alias_domain do nothing without a hostname', () => {
+    const r = run({
+      'interlock.context_root': '/app',
+      'interlock.port': '8080',
+      'interlock.domain': 'example.com',
+      'interlock.alias_domain': 'www.example.com',
+    });
+    expect(r.specs.map((x) => x.spec)).toEqual([{ path: '/app', port: 8080, defaultBackend: true }]);
+    expect(r.diagnostics.map((d) => [d.severity, d.code, d.label])).toEqual([
+      ['warning', 'label-ignored', 'interlock.alias_domain'],
+      ['warning', 'label-ignored', 'interlock.domain'],
+    ]);
+  });
+});

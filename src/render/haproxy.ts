@@ -69,7 +69,13 @@ export interface HaproxyBackendView {
   balance: string;
   /** HTTP health check: `http-check send` arguments and the expected status range. */
   healthCheck: false | { send: string; expectStatus: string };
-  /** Cookie stickiness: the cookie HAProxy inserts (its value names the server). */
+  /**
+   * Cookie stickiness on the application's own cookie (`cookie NAME prefix`): HAProxy prefixes the
+   * value the server sets with the server's `cookie` name (`web-1~abc`), routes on that prefix and
+   * strips it before the request reaches the server, which sees its own `abc`. No cookie of its
+   * own. Each server line needs its `cookie <name>`; the runtime API's `add server` refuses
+   * that keyword, so servers of sticky backends cannot be added at run time.
+   */
   cookie: false | { name: string };
   /** `timeout tunnel` for websocket routes. */
   tunnelTimeout: false | string;

@@ -10,9 +10,14 @@
  * `location = /api`, so `/apix` is not under it.
  *
  * What open-source Nginx 1.22 cannot do, and what is done instead:
- * - Cookie stickiness (no `sticky`): `hash <key> consistent`, the key being the cookie when the
- *   request has it and `$request_id` when not; a request without the cookie gets it set to that
- *   same `$request_id`, so its next requests hash to the same server.
+ * - Cookie stickiness (no `sticky`): the application's cookie is never written, only read.
+ *   `hash <key> consistent`, the key being the proxy's own `interlock_sticky` cookie when the
+ *   request has it, else the application's cookie, else `$request_id`. A request with neither
+ *   gets `interlock_sticky` set to that `$request_id`, so its next requests hash to the server
+ *   that answered the first one: the one that created the application's session. (Hashing on
+ *   the application's cookie alone would move a new session to another server on its second
+ *   request, with (n-1)/n probability.) A client that only has the application's cookie keeps
+ *   hashing on it.
  * - Active health checks: passive ones (`max_fails=3 fail_timeout=<interval>`); the check path is
  *   not requested.
  * - TCP routes and TLS passthrough need the stream module, which is not loaded here: they are left
@@ -91,17 +96,24 @@ export interface NginxUpstreamView {
 }
 
 export interface NginxStickyView {
+  /** The application's cookie. */
   cookie: string;
-  /** Variable (without `$`) holding the hash key: the cookie, else `$request_id`. */
+  /** Variable (without `$`) holding the hash key: the pin cookie, the application's, or `$request_id`. */
   keyVariable: string;
-  /** Variable (without `$`) holding the Set-Cookie value, empty when the request has the cookie. */
+  /** Variable (without `$`) holding the pin Set-Cookie value, empty when the request has either cookie. */
   setVariable: string;
-  /** Regex (map source `$http_cookie`) capturing the cookie value as $1. */
+  /** Regexes (map source `$http_cookie`) capturing the pin cookie's value, then the application's, as $1. */
+  capturePin: string;
   capture: string;
-  /** Regex matching a request that already has the cookie. */
+  /** Regexes matching a request that already has the pin cookie, or the application's. */
+  presentPin: string;
   present: string;
+  /** The pin cookie set on first contact. */
   setCookie: string;
 }
+
+/** The proxy's own affinity cookie next to the application's (never the application's name). */
+export const NGINX_PIN_COOKIE = 'interlock_sticky';
 
 export interface NginxView {
   notice: string;
@@ -339,9 +351,11 @@ function stickyView(cookie: string, index: number): NginxStickyView {
     cookie,
     keyVariable: `interlock_sticky_key_${index}`,
     setVariable: `interlock_sticky_set_${index}`,
+    capturePin: `~(?:^|;) *${NGINX_PIN_COOKIE}=([^;]+)`,
     capture: `~(?:^|;) *${name}=([^;]+)`,
+    presentPin: `~(?:^|;) *${NGINX_PIN_COOKIE}=[^;]`,
     present: `~(?:^|;) *${name}=[^;]`,
-    setCookie: `${cookie}=$request_id; Path=/; HttpOnly`,
+    setCookie: `${NGINX_PIN_COOKIE}=$request_id; Path=/; HttpOnly`,
   };
 }
 

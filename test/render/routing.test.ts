@@ -58,6 +58,33 @@ function get(port: number, host: string, pathAndQuery: string, cookie?: string):
   });
 }
 
+/** One request sending `cookie` as it is; every Set-Cookie and header of the answer. */
+function request(
+  port: number,
+  host: string,
+  pathAndQuery: string,
+  cookie?: string,
+): Promise<{ backend?: string; setCookies: string[]; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { host };
+    if (cookie) headers['cookie'] = cookie;
+    const req = http.request({ host: '127.0.0.1', port, path: pathAndQuery, headers, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const backend = res.headers['x-backend'];
+        resolve({
+          ...(typeof backend === 'string' ? { backend } : {}),
+          setCookies: res.headers['set-cookie'] ?? [],
+          headers: res.headers,
+        });
+      });
+    });
+    req.setTimeout(5000, () => req.destroy(new Error(`GET ${host}${pathAndQuery} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -209,10 +236,22 @@ async function start(argv: string[], port: number, stopSignal: NodeJS.Signals, c
 const servers: http.Server[] = [];
 const ports = new Map<BackendName, number>();
 
+/** Sessions the blog backends handed out, like a Java app's JSESSIONID: value → backend. */
+let sessions = 0;
+
 beforeAll(async () => {
   for (const name of BACKENDS) {
     const server = http.createServer((req, res) => {
-      res.writeHead(200, { 'x-backend': name, 'content-type': 'text/plain' });
+      const headers: Record<string, string> = { 'x-backend': name, 'content-type': 'text/plain' };
+      if (name.startsWith('blog-')) {
+        // The application's own session cookie: set when the request has none, then read back.
+        headers['x-cookie'] = req.headers.cookie ?? '';
+        if (!/(?:^|;) *SESSION=/.test(req.headers.cookie ?? '')) {
+          sessions += 1;
+          headers['set-cookie'] = `SESSION=${name}-s${sessions}; Path=/`;
+        }
+      }
+      res.writeHead(200, headers);
       res.end(req.url);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -282,13 +321,25 @@ for (const kind of ['haproxy', 'nginx'] as const) {
       });
     }
 
-    it('pins a client to one backend with the sticky cookie it sets', async () => {
+    it("pins a client to the backend that set the application's own cookie, which the backend gets back unchanged", async () => {
       const port = proxy?.port ?? 0;
-      const first = await get(port, 'news.example.com', '/');
-      expect(first.cookie).toMatch(/^SESSION=./);
-      const seen = new Set<string | undefined>();
-      for (let i = 0; i < 6; i++) seen.add((await get(port, 'news.example.com', '/', first.cookie)).backend);
-      expect([...seen]).toEqual([first.backend]);
+      // Several new clients, so both backends hand out sessions.
+      for (let client = 0; client < 4; client++) {
+        const first = await request(port, 'news.example.com', '/');
+        const own = first.setCookies.filter((c) => c.startsWith('SESSION='));
+        // One SESSION cookie, from the application; the proxy never adds one of the same name.
+        expect(own, first.setCookies.join(' | ')).toHaveLength(1);
+        const jar = first.setCookies.map((c) => c.split(';')[0] ?? '').join('; ');
+        const issued = /^blog-\d-s\d+$/.exec(/SESSION=(?:[^;~]*~)?([^;]+)/.exec(own[0] ?? '')?.[1] ?? '')?.[0];
+        expect(issued, own[0]).toMatch(new RegExp(`^${first.backend}-s`));
+        for (let i = 0; i < 5; i++) {
+          const next = await request(port, 'news.example.com', '/', jar);
+          expect(next.backend, `request ${i + 2} of client ${client}`).toBe(first.backend);
+          // The application reads exactly the value it set.
+          expect(/(?:^|;) *SESSION=([^;]*)/.exec(next.headers['x-cookie'] as string)?.[1]).toBe(issued);
+          expect(next.setCookies.filter((c) => c.startsWith('SESSION='))).toEqual([]);
+        }
+      }
     });
   });
 }

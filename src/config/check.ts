@@ -236,6 +236,15 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
         'only enable this where every deployer is trusted with the proxy',
       );
     }
+    if (rule.allowBroadWildcards) {
+      report(
+        'warning',
+        'broad-wildcards',
+        ['rules', i, 'allowBroadWildcards'],
+        'wildcards on a public suffix or a single label (`*.com`) are allowed: one service can take every host under it that no other route names',
+        'only enable this where every deployer is trusted with those hosts',
+      );
+    }
   });
 
   // ---- outputs ----

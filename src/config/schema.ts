@@ -104,7 +104,15 @@ const clusterSchema = z
 
 // ---------- rules ----------
 
+const allowBroadWildcards = z
+  .boolean()
+  .optional()
+  .describe(
+    'Accept host wildcards directly on a public suffix or a single label (`*.com`, `*.co.uk`, `*.local`). Off by default: such a wildcard takes every host under it that no other route names.',
+  );
+
 const dialectCommon = {
+  allowBroadWildcards,
   prefix: z
     .string()
     .regex(/^[a-z0-9]+([._-][a-z0-9]+)*$/, 'a label prefix is dotted lower-case words')
@@ -139,6 +147,7 @@ const customRule = z.strictObject({
   routes: z.custom<RuleFunction>((v) => typeof v === 'function', {
     message: 'a custom rule needs `routes`, a function (only in .ts / .js configs)',
   }),
+  allowBroadWildcards,
 });
 
 const dataRuleSchema = z.discriminatedUnion('kind', [interlockRule, dockerLbRule]);

@@ -8,6 +8,8 @@
  * specially in a config file: no whitespace, `;`, `{`, `}`, quotes, `#`, `\`, `$` or control
  * characters. Non-ASCII is refused everywhere (host names must be written in punycode).
  */
+import { getPublicSuffix } from 'tldts';
+import { REDIRECT_CODES, type RedirectCode } from '../routes/types.ts';
 
 export type FieldResult<T> = { ok: true; value: T } | { ok: false; error: string; fix?: string };
 
@@ -55,18 +57,58 @@ function firstBadChar(raw: string, allowed: RegExp): string | undefined {
   return undefined;
 }
 
+/**
+ * `scheme://host[:port][/path]`, as people paste into labels meant for one part of it. Only for
+ * hints: each part is echoed in a fix only after its own parser accepted it.
+ */
+const PASTED_URL_RE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/:?#]*)(?::([0-9]+))?(\/[^?#]*)?(?:[?#].*)?$/;
+/** `host:port`. */
+const HOST_PORT_RE = /^([A-Za-z0-9.-]+):([0-9]+)$/;
+
 // ---------- host names ----------
 
 const HOST_LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
+export interface HostnameOptions {
+  /** Allow a leading `*.` (default true). */
+  wildcard?: boolean;
+  /** Allow a wildcard directly under a public suffix or a single label (`*.com`, `*.co.uk`, `*.local`). */
+  broadWildcards?: boolean;
+}
+
 /**
  * A host name per RFC 1123: dot-separated labels of letters, digits and inner `-`, each at most
  * 63 characters, at most 253 in all; lower-cased. A leading `*.` wildcard is allowed unless
- * `wildcard: false`.
+ * `wildcard: false`, but not directly on a public suffix or a single label unless
+ * `broadWildcards: true`: `*.com` would take every host under `.com` that no other route names.
  */
-export function parseHostname(raw: string, options: { wildcard?: boolean } = {}): FieldResult<string> {
+export function parseHostname(raw: string, options: HostnameOptions = {}): FieldResult<string> {
+  const r = checkHostname(raw, options);
+  if (r.ok) return r;
+  const hint = hostHint(raw);
+  return hint === undefined ? r : fail(r.error, hint);
+}
+
+/** A fix for a host name label holding a URL or `host:port`: the host alone, when it is one. */
+function hostHint(raw: string): string | undefined {
+  const url = PASTED_URL_RE.exec(raw);
+  if (url) {
+    const host = checkHostname(url[1] ?? '', { wildcard: false });
+    return host.ok ? `write only the host name: ${host.value}` : undefined;
+  }
+  const hostPort = HOST_PORT_RE.exec(raw);
+  if (hostPort) {
+    const host = checkHostname(hostPort[1] ?? '', { wildcard: false });
+    if (host.ok) {
+      return `write the host name without the port: ${host.value} (the proxy listens on the ports of its outputs)`;
+    }
+  }
+  return undefined;
+}
+
+function checkHostname(raw: string, options: HostnameOptions): FieldResult<string> {
   if (raw.length === 0) return fail('a host name cannot be empty', 'write a name such as app.example.com');
   if (raw.length > 253) return fail(`a host name is at most 253 characters (this one has ${raw.length})`);
   // Check ASCII before lower-casing: toLowerCase() maps some non-ASCII letters (U+212A KELVIN SIGN)
@@ -101,6 +143,15 @@ export function parseHostname(raw: string, options: { wildcard?: boolean } = {})
       );
     }
   }
+  if (wildcard && !options.broadWildcards) {
+    const broad = broadWildcardBase(rest, labels.length);
+    if (broad !== undefined) {
+      return fail(
+        `${host} would take every host ${broad} that no other route names`,
+        'name the hosts, or a wildcard under a domain you own (e.g. *.apps.example.com); to trust every deployer with such wildcards, set `allowBroadWildcards: true` on the rule',
+      );
+    }
+  }
   return ok(host);
 }
 
@@ -114,6 +165,18 @@ function isIPv6(raw: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Why a wildcard base is too broad, or undefined when it is a registrable domain or below one.
+ * The Public Suffix List (ICANN and private sections, embedded in tldts: no network) says where
+ * names are registered by different owners: `com`, `co.uk`, `github.io`. A single label is too
+ * broad whatever it is (`*.local`, `*.internal`, an unknown top-level name).
+ */
+function broadWildcardBase(base: string, labelCount: number): string | undefined {
+  if (labelCount === 1) return `under the top-level name ${base}`;
+  const suffix = getPublicSuffix(base, { allowPrivateDomains: true, validateHostname: false });
+  return suffix === base ? `under the public suffix ${base}, whose names belong to many owners` : undefined;
 }
 
 /** An IPv4 or IPv6 address, or a host name without wildcard: where a backend is reached. */
@@ -134,7 +197,13 @@ export function parseAddress(raw: string): FieldResult<string> {
 /** A TCP/UDP port: digits only, 1–65535. */
 export function parsePort(raw: string): FieldResult<number> {
   if (!/^[1-9][0-9]{0,4}$/.test(raw)) {
-    return fail('a port is a number from 1 to 65535, digits only', 'write the port, e.g. 8080');
+    // From a URL or host:port, the number in it (when it is a port).
+    const pasted = PASTED_URL_RE.exec(raw)?.[2] ?? HOST_PORT_RE.exec(raw)?.[2];
+    const port = pasted !== undefined && /^[1-9][0-9]{0,4}$/.test(pasted) && Number(pasted) <= 65535;
+    return fail(
+      'a port is a number from 1 to 65535, digits only',
+      port ? `write only the port number: ${pasted}` : 'write the port, e.g. 8080',
+    );
   }
   const port = Number(raw);
   return port <= 65535 ? ok(port) : fail('a port is at most 65535');
@@ -181,6 +250,14 @@ export function parseEnum<T extends string>(raw: string, allowed: readonly T[]):
   return found !== undefined
     ? ok(found)
     : fail(`not one of ${allowed.join(', ')}`, `write one of: ${allowed.join(', ')}`);
+}
+
+/** A redirect status: 301, 302, 303, 307 or 308, digits only. */
+export function parseRedirectCode(raw: string): FieldResult<RedirectCode> {
+  const code = REDIRECT_CODES.find((c) => String(c) === raw);
+  return code !== undefined
+    ? ok(code)
+    : fail(`a redirect status is one of ${REDIRECT_CODES.join(', ')}`, `write one of: ${REDIRECT_CODES.join(', ')}`);
 }
 
 /** A cookie name: a subset of the RFC 6265 token (letters, digits, `_`, `.`, `-`), at most 64. */
@@ -233,8 +310,7 @@ export function parsePath(raw: string): FieldResult<string> {
   if (raw.length === 0) return fail('a path cannot be empty', 'write a path such as /api');
   if (raw.length > MAX_PATH_LENGTH)
     return fail(`a path is at most ${MAX_PATH_LENGTH} characters (this one has ${raw.length})`);
-  if (!raw.startsWith('/'))
-    return fail('a path starts with `/`', `write e.g. /${/^[A-Za-z0-9]/.test(raw) ? raw.slice(0, 20) : 'api'}`);
+  if (!raw.startsWith('/')) return fail('a path starts with `/`', pathHint(raw));
   if (!PATH_RE.test(raw)) {
     return fail(
       `a path may hold only letters, digits and \`._~:@!,+=/-\` (found ${firstBadChar(raw, PATH_CHAR) ?? '?'})`,
@@ -248,6 +324,22 @@ export function parsePath(raw: string): FieldResult<string> {
     if (segment === '.' || segment === '..') return fail('a path has no `.` or `..` segments');
   }
   return ok(raw.length > 1 && raw.endsWith('/') ? raw.slice(0, -1) : raw);
+}
+
+/**
+ * A fix for a path label that does not start with `/`: the path of a pasted URL (a websocket
+ * endpoint written `ws://host:9000/chat` is `/chat`: the host and port come from other labels),
+ * the value with a `/` in front when that is a path, or an example. Echoes only accepted paths.
+ */
+function pathHint(raw: string): string {
+  const url = PASTED_URL_RE.exec(raw);
+  if (url) {
+    const p = parsePath(url[3] ?? '/');
+    return p.ok ? `write only the path: ${p.value}` : 'write only the path of the URL, e.g. /api';
+  }
+  if (HOST_PORT_RE.test(raw)) return 'write a path such as /api; a host and port do not belong here';
+  const slashed = raw.length <= 100 ? parsePath(`/${raw}`) : undefined;
+  return slashed?.ok ? `write /${raw}` : 'write a path such as /api';
 }
 
 /** True when `path` is `prefix` or lies under it on a segment boundary. */

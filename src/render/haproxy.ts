@@ -17,16 +17,18 @@
  *   than the suffix, so `*.example.com` matches `a.example.com` and `a.b.example.com`, not
  *   `example.com`.
  * - `/path/` → backend: routes that also answer requests for no known host (`defaultBackend`).
- * - `http://host/`, `https://host/` → redirect target URL. A lookup string of a route starts with
- *   the Host header cut at its first `:`, so it never holds `:` before its first `/`, and no route
- *   lookup can reach these keys (nor they a route key).
+ * - `http://host/`, `https://host/` → `CODE:TARGET`, the redirect status and target URL
+ *   (`302:https://new.example.com`). A lookup string of a route starts with the Host header cut at
+ *   its first `:`, so it never holds `:` before its first `/`, and no route lookup can reach these
+ *   keys (nor they a route key). HAProxy needs the status as a constant, so there are two rules
+ *   per status in use (at most five statuses), whatever the number of redirects.
  * - `sni:host/`, `sni:*.suffix/` → backend: TLS passthrough, looked up on the SNI name.
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { haproxyMapFile, MAP_HASH_LENGTH } from '../config/check.ts';
 import type { HaproxyOutput } from '../config/schema.ts';
-import type { Route } from '../routes/types.ts';
+import { DEFAULT_REDIRECT_CODE, type RedirectCode, type Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
 import { builtInTemplate } from './templates.ts';
 import {
@@ -69,7 +71,13 @@ export interface HaproxyBackendView {
   balance: string;
   /** HTTP health check: `http-check send` arguments and the expected status range. */
   healthCheck: false | { send: string; expectStatus: string };
-  /** Cookie stickiness: the cookie HAProxy inserts (its value names the server). */
+  /**
+   * Cookie stickiness on the application's own cookie (`cookie NAME prefix`): HAProxy prefixes the
+   * value the server sets with the server's `cookie` name (`web-1~abc`), routes on that prefix and
+   * strips it before the request reaches the server, which sees its own `abc`. No cookie of its
+   * own. Each server line needs its `cookie <name>`; the runtime API's `add server` refuses
+   * that keyword, so servers of sticky backends cannot be added at run time.
+   */
   cookie: false | { name: string };
   /** `timeout tunnel` for websocket routes. */
   tunnelTimeout: false | string;
@@ -371,7 +379,7 @@ export function haproxyView(
   const sniDepths = new Set<number>();
   const notes: string[] = [];
   const tcpByPort = new Map<number, NamedRoute>();
-  let hasRedirects = false;
+  const redirectCodes = new Set<RedirectCode>();
   let hasDefault = false;
   let sniDefault: string | undefined;
   let passthroughCount = 0;
@@ -407,10 +415,11 @@ export function haproxyView(
       hasDefault = true;
       put(key, n.name);
     }
+    const code = r.redirectCode ?? DEFAULT_REDIRECT_CODE;
     for (const x of r.redirects) {
       const source = redirectSource(x.from);
-      for (const scheme of source.schemes) put(`${scheme}://${source.host}/`, x.to);
-      hasRedirects = true;
+      for (const scheme of source.schemes) put(`${scheme}://${source.host}/`, `${code}:${x.to}`);
+      redirectCodes.add(code);
     }
   }
   // A known host without a route at `/` answers 503 there rather than falling through to a wildcard.
@@ -429,21 +438,26 @@ export function haproxyView(
     `# ${GENERATED_NOTICE}\n`,
     '# Read by the map_beg() lookups of the HAProxy config next to it (longest key wins).\n',
     '# host/path/ and *.suffix/path/ -> backend; /path/ -> default backend;\n',
-    '# http://host/ and https://host/ -> redirect target; sni:host/ -> TLS passthrough backend.\n',
+    '# http://host/ and https://host/ -> STATUS:redirect target; sni:host/ -> TLS passthrough backend.\n',
     ...lines,
   ].join('');
   const mapFile = mapFileName(output.file, map);
 
   const hr = 'http-request';
   const rules = [`${hr} set-var(txn.host) req.hdr(host),field(1,:),lower`];
-  if (hasRedirects) {
+  if (redirectCodes.size > 0) {
     rules.push(
       `${hr} set-var-fmt(txn.redirect_key) %[ssl_fc,iif(https,http)]://%[var(txn.host)]/`,
       `${hr} set-var(txn.redirect) var(txn.redirect_key),map_beg(${mapFile})`,
-      // A target without a path keeps the request's path and query; one with a path replaces them.
-      `${hr} redirect location %[var(txn.redirect)]%[pathq] code 301 if { var(txn.redirect) -m reg ^[a-z]+://[^/]+$ }`,
-      `${hr} redirect location %[var(txn.redirect)] code 301 if { var(txn.redirect) -m found }`,
     );
+    for (const code of [...redirectCodes].sort((a, b) => a - b)) {
+      // The value is `CODE:TARGET`; bytes(4) is the target. A target without a path keeps the
+      // request's path and query; one with a path replaces them.
+      rules.push(
+        `${hr} redirect location %[var(txn.redirect),bytes(4)]%[pathq] code ${code} if { var(txn.redirect) -m reg ^${code}:[a-z]+://[^/]+$ }`,
+        `${hr} redirect location %[var(txn.redirect),bytes(4)] code ${code} if { var(txn.redirect) -m beg ${code}: }`,
+      );
+    }
   }
   rules.push(
     `${hr} set-var-fmt(txn.route_key) %[var(txn.host)]%[path]/`,

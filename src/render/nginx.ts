@@ -10,9 +10,14 @@
  * `location = /api`, so `/apix` is not under it.
  *
  * What open-source Nginx 1.22 cannot do, and what is done instead:
- * - Cookie stickiness (no `sticky`): `hash <key> consistent`, the key being the cookie when the
- *   request has it and `$request_id` when not; a request without the cookie gets it set to that
- *   same `$request_id`, so its next requests hash to the same server.
+ * - Cookie stickiness (no `sticky`): the application's cookie is never written, only read.
+ *   `hash <key> consistent`, the key being the proxy's own `interlock_sticky` cookie when the
+ *   request has it, else the application's cookie, else `$request_id`. A request with neither
+ *   gets `interlock_sticky` set to that `$request_id`, so its next requests hash to the server
+ *   that answered the first one: the one that created the application's session. (Hashing on
+ *   the application's cookie alone would move a new session to another server on its second
+ *   request, with (n-1)/n probability.) A client that only has the application's cookie keeps
+ *   hashing on it.
  * - Active health checks: passive ones (`max_fails=3 fail_timeout=<interval>`); the check path is
  *   not requested.
  * TCP routes and TLS passthrough go into a `stream` block (the stream module is loaded with
@@ -26,7 +31,7 @@
  */
 import path from 'node:path';
 import type { NginxOutput } from '../config/schema.ts';
-import type { Route } from '../routes/types.ts';
+import { DEFAULT_REDIRECT_CODE, type Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
 import { builtInTemplate } from './templates.ts';
 import {
@@ -88,7 +93,7 @@ export interface NginxServerView {
   certificate: false | { cert: string; key: string };
   /** TLS default server without a default certificate: refuse unknown names. */
   rejectHandshake: boolean;
-  /** Server-wide `return 301 <target>` (a redirect label), or false. */
+  /** Server-wide `return <status> <target>` (a redirect label), e.g. `302 https://x`, or false. */
   redirect: false | string;
   locations: NginxLocationView[];
 }
@@ -103,15 +108,19 @@ export interface NginxUpstreamView {
 }
 
 export interface NginxStickyView {
+  /** The application's cookie. */
   cookie: string;
-  /** Variable (without `$`) holding the hash key: the cookie, else `$request_id`. */
+  /** Variable (without `$`) holding the hash key: the pin cookie, the application's, or `$request_id`. */
   keyVariable: string;
-  /** Variable (without `$`) holding the Set-Cookie value, empty when the request has the cookie. */
+  /** Variable (without `$`) holding the pin Set-Cookie value, empty when the request has either cookie. */
   setVariable: string;
-  /** Regex (map source `$http_cookie`) capturing the cookie value as $1. */
+  /** Regexes (map source `$http_cookie`) capturing the pin cookie's value, then the application's, as $1. */
+  capturePin: string;
   capture: string;
-  /** Regex matching a request that already has the cookie. */
+  /** Regexes matching a request that already has the pin cookie, or the application's. */
+  presentPin: string;
   present: string;
+  /** The pin cookie set on first contact. */
   setCookie: string;
 }
 
@@ -144,6 +153,9 @@ export interface NginxStreamView {
   /** One server per TCP route: listen address:port and its upstream; `ssl` for TLS to the backend. */
   tcp: Array<{ listen: string; upstream: string; about: string; ssl: boolean }>;
 }
+
+/** The proxy's own affinity cookie next to the application's (never the application's name). */
+export const NGINX_PIN_COOKIE = 'interlock_sticky';
 
 export interface NginxView {
   notice: string;
@@ -326,7 +338,8 @@ function redirectFor(routes: readonly NamedRoute[], host: string, listener: List
     for (const x of route.redirects) {
       const source = redirectSource(x.from);
       if (source.host === host && source.schemes.includes(listener.kind)) {
-        return redirectHasPath(x.to) ? x.to : `${x.to}$request_uri`;
+        const code = route.redirectCode ?? DEFAULT_REDIRECT_CODE;
+        return `${code} ${redirectHasPath(x.to) ? x.to : `${x.to}$request_uri`}`;
       }
     }
   }
@@ -384,9 +397,11 @@ function stickyView(cookie: string, index: number): NginxStickyView {
     cookie,
     keyVariable: `interlock_sticky_key_${index}`,
     setVariable: `interlock_sticky_set_${index}`,
+    capturePin: `~(?:^|;) *${NGINX_PIN_COOKIE}=([^;]+)`,
     capture: `~(?:^|;) *${name}=([^;]+)`,
+    presentPin: `~(?:^|;) *${NGINX_PIN_COOKIE}=[^;]`,
     present: `~(?:^|;) *${name}=[^;]`,
-    setCookie: `${cookie}=$request_id; Path=/; HttpOnly`,
+    setCookie: `${NGINX_PIN_COOKIE}=$request_id; Path=/; HttpOnly`,
   };
 }
 

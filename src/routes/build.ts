@@ -103,11 +103,12 @@ function plainData(value: unknown, depth: number): unknown {
 }
 
 function runRule(rule: RuleConfig, service: ServiceState, cluster: string): DialectResult {
+  const allowBroadWildcards = rule.allowBroadWildcards ?? false;
   switch (rule.kind) {
     case 'interlock':
-      return interlockDialect(service, { cluster, ...options(rule) });
+      return interlockDialect(service, { cluster, ...options(rule), allowBroadWildcards });
     case 'docker-lb':
-      return dockerLbDialect(service, { cluster, ...options(rule) });
+      return dockerLbDialect(service, { cluster, ...options(rule), allowBroadWildcards });
     case 'custom': {
       const r = runCustom(rule.name, rule.routes, service, cluster);
       return { matched: r.specs.length > 0, ...r };
@@ -140,7 +141,9 @@ export function buildRoutes(states: readonly ClusterState[], rules: readonly Rul
         diagnostics.push(...result.diagnostics);
         if (result.skip) reasons.add(result.skip);
         for (const spec of result.specs) {
-          const resolved = resolveRoute(spec, ruleName(rule), service, state);
+          const resolved = resolveRoute(spec, ruleName(rule), service, state, {
+            allowBroadWildcards: rule.allowBroadWildcards ?? false,
+          });
           diagnostics.push(...resolved.diagnostics);
           if (resolved.skipped) reasons.add(resolved.skipped);
           if (resolved.route) {
@@ -167,12 +170,25 @@ function who(r: Route): string {
   return `service ${r.service} (cluster ${r.cluster}, rule ${r.rule})`;
 }
 
-/** What a route answers: each claim can be held by one route only. */
+/** Claim of a route on hosts no route names, at a path: the default backend at `/`. */
+const ANY_HOST = 'any host ';
+
+/**
+ * What a route answers: each claim can be held by one route only. A route answering hosts no
+ * route names (a default backend, or a context root without hosts) claims its path there, so
+ * `/app` and `/shop` without hosts, and a default backend at `/`, live side by side.
+ */
 function claims(r: Route): string[] {
   if (r.mode === 'tcp') return r.listenPort === undefined ? [] : [`tcp port ${r.listenPort}`];
   const out = r.hosts.map((h) => (r.sslPassthrough ? `tls ${h}` : `${h}${r.path}`));
-  if (r.defaultBackend) out.push('default backend');
+  if (r.defaultBackend) out.push(r.path === '/' || r.sslPassthrough ? 'default backend' : `${ANY_HOST}${r.path}`);
   return out;
+}
+
+function describeClaim(claim: string): string {
+  if (claim.startsWith('tls ')) return `TLS for ${claim.slice(4)} (passed through by one of them)`;
+  if (claim.startsWith(ANY_HOST)) return `path ${claim.slice(ANY_HOST.length)} on hosts no route names`;
+  return claim;
 }
 
 function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
@@ -199,7 +215,7 @@ function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
     const sorted = [...list].sort(compareSeniority);
     const holder = sorted[0] as Route;
     const losers = sorted.slice(1);
-    const what = claim.startsWith('tls ') ? `TLS for ${claim.slice(4)} (passed through by one of them)` : claim;
+    const what = describeClaim(claim);
     // One diagnostic per claimant, so each service's owner sees it under their service.
     diagnostics.push({
       severity: 'warning',
@@ -220,7 +236,7 @@ function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
       });
     }
     for (const r of losers) {
-      if (claim === 'default backend') lostDefault.add(r);
+      if (claim === 'default backend' || claim.startsWith(ANY_HOST)) lostDefault.add(r);
       else if (claim.startsWith('tcp port ')) dropped.add(r);
       else {
         const host = claim.startsWith('tls ') ? claim.slice(4) : r.hosts.find((h) => claim === `${h}${r.path}`);

@@ -3,7 +3,9 @@
  *
  * - `hosts`, `websocket_endpoints`: comma lists (spaces around items allowed, as in Docker's docs).
  * - `redirects`: `SOURCE,TARGET` pairs separated by `;`, as Interlock 2 documents it:
- *   `http://old.example.com,https://new.example.com;old.example.org,https://new.example.org`.
+ *   `http://old.example.com,https://new.example.com;old.example.org,https://new.example.org`
+ *   (one trailing `;` is ignored, as in Docker's own example). They answer 302, as Interlock 2
+ *   did; `redirect_code` (301, 302, 303, 307, 308) changes that for the service.
  *   SOURCE is a host, or `http://HOST` / `https://HOST` for one scheme; TARGET an absolute
  *   http(s) URL. A source host must be one of the service's own hosts, so no service can redirect
  *   a host that belongs to another.
@@ -26,6 +28,7 @@ import {
   parseNetworkName,
   parsePath,
   parsePort,
+  parseRedirectCode,
   parseRedirectSource,
   parseRedirectTarget,
 } from '../parse/fields.ts';
@@ -53,6 +56,7 @@ export const DOCKER_LB_LABELS = {
     'websocket_endpoints',
     'sticky_session_cookie',
     'redirects',
+    'redirect_code',
     'ssl_passthrough',
     'backend_mode',
     'ip_hash',
@@ -65,7 +69,8 @@ export const DOCKER_LB_LABELS = {
 function parseRedirects(raw: string): FieldResult<Redirect[]> {
   const out: Redirect[] = [];
   for (const [i, pair] of splitList(raw, ';').entries()) {
-    const parts = splitList(pair, ',');
+    // A pair is exactly two items: no trailing `,` is dropped here.
+    const parts = pair.split(',').map((item) => item.replace(/^ +| +$/g, ''));
     if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
       return {
         ok: false,
@@ -89,7 +94,16 @@ export function dockerLbDialect(service: ServiceState, options: DialectOptions):
   const key = (name: string) => labels.key(name);
 
   // Decided first: a service meant for another cluster is none of this cluster's business.
-  const serviceCluster = labels.get('service_cluster', parseIdentifier);
+  const serviceCluster = labels.get('service_cluster', (v) => {
+    const r = parseIdentifier(v);
+    return r.ok
+      ? r
+      : {
+          ok: false,
+          error: r.error,
+          fix: 'write the name of the interlock cluster the service is read from (its key under `clusters` in the config)',
+        };
+  });
   if (serviceCluster !== undefined && serviceCluster !== options.cluster) {
     return {
       matched: true,
@@ -100,11 +114,19 @@ export function dockerLbDialect(service: ServiceState, options: DialectOptions):
   }
 
   const spec: RouteSpec = {};
-  const hosts = labels.get('hosts', parseList(',', parseHostname));
+  const hostOptions = { broadWildcards: options.allowBroadWildcards ?? false };
+  const hosts = labels.get(
+    'hosts',
+    parseList(',', (v) => parseHostname(v, hostOptions)),
+  );
   if (hosts !== undefined) spec.hosts = [...new Set(hosts)];
   const defaultBackend = labels.get('default_backend', parseBoolean);
   if (defaultBackend !== undefined) spec.defaultBackend = defaultBackend;
-  if (!labels.has('hosts') && !defaultBackend) {
+  // A context root without hosts answers its path on every host that no route names, like
+  // interlock 1.x's "context root instead of a hostname" (a default backend at that path).
+  if (!labels.has('hosts') && !labels.has('default_backend') && labels.has('context_root')) {
+    spec.defaultBackend = true;
+  } else if (!labels.has('hosts') && !defaultBackend) {
     labels.error(
       'label-missing',
       key('hosts'),
@@ -146,6 +168,11 @@ export function dockerLbDialect(service: ServiceState, options: DialectOptions):
   if (ipHash !== undefined) spec.ipHash = ipHash;
   const redirects = labels.get('redirects', parseRedirects);
   if (redirects !== undefined) spec.redirects = redirects;
+  const redirectCode = labels.get('redirect_code', parseRedirectCode);
+  if (redirectCode !== undefined) {
+    if (labels.has('redirects')) spec.redirectCode = redirectCode;
+    else labels.ignored('redirect_code', 'redirects');
+  }
 
   if (labels.failed) return { matched: true, specs: [], diagnostics: labels.diagnostics };
   const sources: Partial<Record<SpecField, string>> = {
@@ -162,6 +189,7 @@ export function dockerLbDialect(service: ServiceState, options: DialectOptions):
     stickyCookie: key('sticky_session_cookie'),
     ipHash: key('ip_hash'),
     redirects: key('redirects'),
+    redirectCode: key('redirect_code'),
     defaultBackend: key('default_backend'),
   };
   return { matched: true, specs: [{ spec, labels: sources }], diagnostics: labels.diagnostics };

@@ -76,17 +76,39 @@ function parseBackendOption(raw: string): FieldResult<string> {
   return parseRawDirective(raw.startsWith('option ') ? raw : `option ${raw}`);
 }
 
+/** A host label of interlock 1.x holds one host: a comma list gets a hint to use `alias_domain.N`. */
+function oneHost(prefix: string, parse: (raw: string) => FieldResult<string>): (raw: string) => FieldResult<string> {
+  return (raw) => {
+    const r = parse(raw);
+    if (r.ok || !raw.includes(',')) return r;
+    return {
+      ok: false,
+      error: r.error,
+      fix: `one host per label: put the others in ${prefix}.alias_domain, ${prefix}.alias_domain.1, ...`,
+    };
+  };
+}
+
 export function interlockDialect(service: ServiceState, options: DialectOptions): DialectResult {
   const labels = new LabelReader(service, options.cluster, options.prefix ?? INTERLOCK_PREFIX, INTERLOCK_LABELS);
   if (!labels.any) return { matched: false, specs: [], diagnostics: [] };
   const key = (name: string) => labels.key(name);
   const spec: RouteSpec = {};
+  const hostOptions = { broadWildcards: options.allowBroadWildcards ?? false };
+  const parseHost = oneHost(labels.prefix, (v) => parseHostname(v, hostOptions));
 
   // ---- hosts ----
   const hostname = labels.raw('hostname');
   const domainLabel = labels.raw('domain');
-  const domain = domainLabel ? labels.parse(domainLabel, (v) => parseHostname(v, { wildcard: false })) : undefined;
-  if (!hostname) {
+  const domain =
+    hostname && domainLabel ? labels.parse(domainLabel, (v) => parseHostname(v, { wildcard: false })) : undefined;
+  if (!hostname && labels.has('context_root')) {
+    // interlock 1.x: "a context root instead of a hostname": the path on every host that no route
+    // names, which is what a default backend at that path answers (see README, Label dialects).
+    spec.defaultBackend = true;
+    if (labels.has('alias_domain')) labels.ignored('alias_domain', 'hostname');
+    if (domainLabel) labels.ignored('domain', 'hostname');
+  } else if (!hostname) {
     labels.error(
       'label-missing',
       key('hostname'),
@@ -94,11 +116,11 @@ export function interlockDialect(service: ServiceState, options: DialectOptions)
       `add ${key('hostname')} (and ${key('domain')}), or remove the ${labels.prefix}.* labels`,
     );
   } else if (!domainLabel || domain !== undefined) {
-    const host = parseHostname(domain ? `${hostname.value}.${domain}` : hostname.value);
+    const host = parseHost(domain ? `${hostname.value}.${domain}` : hostname.value);
     if (host.ok) spec.hosts = [host.value];
     else labels.invalid(hostname, domain ? `${host.error} (with the domain ${domain})` : host.error, host.fix);
   }
-  const aliases = labels.getAll('alias_domain', parseHostname);
+  const aliases = labels.getAll('alias_domain', parseHost);
   if (spec.hosts) spec.hosts = [...new Set([...spec.hosts, ...aliases])];
 
   // ---- backends ----

@@ -33,6 +33,8 @@ export interface DialectOptions {
   cluster: string;
   prefix?: string;
   allowRawDirectives?: boolean;
+  /** Accept wildcards directly on a public suffix or a single label (`*.com`). */
+  allowBroadWildcards?: boolean;
 }
 
 export interface LabelValue {
@@ -209,12 +211,19 @@ export class LabelReader {
   }
 }
 
-/** Splits a comma list; items are trimmed of spaces only (`a.com, b.com`), never of other whitespace. */
+/**
+ * Splits a list; items are trimmed of spaces only (`a.com, b.com`), never of other whitespace. One
+ * trailing separator is ignored (`a.com,b.com,`: Docker's own label reference ends its redirects
+ * example with `;`); any other empty item is kept, for the caller to report: `a,,b`, `,a` and
+ * `a,,` are typos, not lists.
+ */
 export function splitList(raw: string, separator: string): string[] {
-  return raw.split(separator).map((item) => item.replace(/^ +| +$/g, ''));
+  const items = raw.split(separator).map((item) => item.replace(/^ +| +$/g, ''));
+  if (items.length > 1 && items[items.length - 1] === '') items.pop();
+  return items;
 }
 
-/** Parses every item of a list label with `parse`; an empty item is an error. */
+/** Parses every item of a list label with `parse`; an empty item (but one trailing) is an error. */
 export function parseList<T>(
   separator: string,
   parse: (raw: string) => FieldResult<T>,
@@ -224,12 +233,15 @@ export function parseList<T>(
     for (const [i, item] of splitList(raw, separator).entries()) {
       if (item === '') return { ok: false, error: `item ${i + 1} of the \`${separator}\` list is empty` };
       const r = parse(item);
-      if (!r.ok)
+      if (!r.ok) {
+        // `a.com b.com`: a list written with spaces instead of the separator.
+        const fix = item.includes(' ') && separator !== ' ' ? `separate the items with \`${separator}\`` : r.fix;
         return {
           ok: false,
           error: `item ${i + 1} (${quoteValue(item, 40)}): ${r.error}`,
-          ...(r.fix ? { fix: r.fix } : {}),
+          ...(fix ? { fix } : {}),
         };
+      }
       out.push(r.value);
     }
     return { ok: true, value: out };

@@ -27,6 +27,7 @@ import {
   parsePath,
   parsePort,
   parseRawDirective,
+  parseRedirectCode,
   parseRedirectSource,
   parseRedirectTarget,
   printable,
@@ -53,6 +54,8 @@ export interface SpecWhere {
   service: string;
   rule: string;
   labels: Partial<Record<SpecField, string>> | undefined;
+  /** The rule accepts wildcards on a public suffix or a single label. */
+  allowBroadWildcards?: boolean;
 }
 
 // The shape a custom rule must return; values are then checked one by one with the field parsers.
@@ -76,6 +79,7 @@ const specSchema = z.strictObject({
   backendTls: z.strictObject({ verify: z.boolean().optional() }).optional(),
   sslPassthrough: z.boolean().optional(),
   redirects: z.array(z.strictObject({ from: z.string(), to: z.string() })).optional(),
+  redirectCode: z.number().optional(),
   defaultBackend: z.boolean().optional(),
   rawBackendOptions: z.array(z.string()).optional(),
 });
@@ -145,7 +149,8 @@ export function checkSpec(raw: unknown, where: SpecWhere): { spec?: RouteSpec; d
   const out: RouteSpec = {};
 
   if (s.hosts !== undefined) {
-    const hosts = s.hosts.map((h, i) => check(p, 'hosts', `host ${i + 1}`, h, parseHostname(h)));
+    const broadWildcards = where.allowBroadWildcards ?? false;
+    const hosts = s.hosts.map((h, i) => check(p, 'hosts', `host ${i + 1}`, h, parseHostname(h, { broadWildcards })));
     out.hosts = [...new Set(hosts.filter((h): h is string => h !== undefined))];
   }
   if (s.port !== undefined) {
@@ -194,6 +199,11 @@ export function checkSpec(raw: unknown, where: SpecWhere): { spec?: RouteSpec; d
       const to = check(p, 'redirects', 'redirect target', r.to, parseRedirectTarget(r.to));
       if (from !== undefined && to !== undefined) out.redirects.push({ from: from.text, to });
     }
+  }
+  if (s.redirectCode !== undefined) {
+    const raw = String(s.redirectCode);
+    const code = check(p, 'redirectCode', 'redirect status', raw, parseRedirectCode(raw));
+    if (code !== undefined) out.redirectCode = code;
   }
   if (s.rawBackendOptions !== undefined) {
     const lines = s.rawBackendOptions.map((o) =>
@@ -556,8 +566,15 @@ export function resolveRoute(
   rule: string,
   service: ServiceState,
   state: ClusterState,
+  options: { allowBroadWildcards?: boolean } = {},
 ): ResolveResult {
-  const where: SpecWhere = { cluster: state.cluster, service: service.name, rule, labels: input.labels };
+  const where: SpecWhere = {
+    cluster: state.cluster,
+    service: service.name,
+    rule,
+    labels: input.labels,
+    allowBroadWildcards: options.allowBroadWildcards ?? false,
+  };
   const p = new Problems(where);
   if (!parseIdentifier(service.name).ok) {
     p.add(
@@ -611,6 +628,7 @@ export function resolveRoute(
     ...(spec.backendTls ? { backendTls: { verify: spec.backendTls.verify ?? false } } : {}),
     sslPassthrough: spec.sslPassthrough ?? false,
     redirects: spec.redirects ?? [],
+    ...(spec.redirectCode !== undefined ? { redirectCode: spec.redirectCode } : {}),
     defaultBackend: spec.defaultBackend ?? false,
     rawBackendOptions: spec.rawBackendOptions ?? [],
   };

@@ -20,6 +20,12 @@ export interface HealthCheck {
   intervalMs: number;
 }
 
+/** HTTP status of a redirect (`redirects`); 302 unless a rule says otherwise, as in Interlock 2. */
+export type RedirectCode = 301 | 302 | 303 | 307 | 308;
+export const REDIRECT_CODES: readonly RedirectCode[] = [301, 302, 303, 307, 308];
+/** A 301 is cached by browsers for good, so a temporary one is the default. */
+export const DEFAULT_REDIRECT_CODE: RedirectCode = 302;
+
 export interface Redirect {
   /** Host (or scheme://host) requests come in on. */
   from: string;
@@ -62,6 +68,8 @@ export interface Route {
   /** TLS passthrough: the proxy routes on SNI and does not terminate. */
   sslPassthrough: boolean;
   redirects: Redirect[];
+  /** Status of the `redirects`; absent means {@link DEFAULT_REDIRECT_CODE}. */
+  redirectCode?: RedirectCode;
   /** This route also answers requests that match no host. */
   defaultBackend: boolean;
   /** Raw HAProxy backend lines; only present when the config opted in. Single-line, checked. */
@@ -101,6 +109,8 @@ export interface RouteSpec {
   backendTls?: { verify?: boolean };
   sslPassthrough?: boolean;
   redirects?: Redirect[];
+  /** Status of the redirects: 301, 302 (default), 303, 307 or 308. */
+  redirectCode?: RedirectCode;
   defaultBackend?: boolean;
   rawBackendOptions?: string[];
 }

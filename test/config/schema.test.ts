@@ -218,6 +218,22 @@ describe('semantic checks', () => {
     );
   });
 
+  it('warns when broad wildcards are allowed, on any kind of rule', () => {
+    expect(
+      check({
+        ...base,
+        rules: [
+          { kind: 'interlock', allowBroadWildcards: true },
+          { kind: 'docker-lb', allowBroadWildcards: false },
+          { kind: 'custom', name: 'x', routes: () => null, allowBroadWildcards: true },
+        ],
+      }),
+    ).toEqual([
+      'warning broad-wildcards rules[0].allowBroadWildcards',
+      'warning broad-wildcards rules[2].allowBroadWildcards',
+    ]);
+  });
+
   it('needs a cluster for a docker-signal reload when several are declared', () => {
     expect(
       check({

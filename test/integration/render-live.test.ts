@@ -56,6 +56,29 @@ function serve(body: string, files: Record<string, string> = {}): string[] {
   return ['/bin/sh', '-c', `${writes.join(' && ')} && exec httpd -f -p 80 -h /www`];
 }
 
+/**
+ * A busybox httpd like `serve(body)`, plus a CGI application at /cgi-bin/app that behaves like a
+ * Java app with JSESSIONID: it sets its session cookie when the request has none, and answers
+ * with the Cookie header it received.
+ */
+function serveSessionApp(body: string): string[] {
+  const cgi = [
+    '#!/bin/sh',
+    'echo "Content-Type: text/plain"',
+    'case "$HTTP_COOKIE" in *JSESSIONID=*) ;; *) echo "Set-Cookie: JSESSIONID=app$$; Path=/";; esac',
+    'echo',
+    'echo "cookie=$HTTP_COOKIE"',
+  ];
+  const script = [
+    'mkdir -p /www/cgi-bin',
+    `printf '%s\n' ${cgi.map((l) => `'${l}'`).join(' ')} > /www/cgi-bin/app`,
+    'chmod +x /www/cgi-bin/app',
+    `echo ${body} > /www/index.html`,
+    'exec httpd -f -p 80 -h /www',
+  ];
+  return ['/bin/sh', '-c', script.join(' && ')];
+}
+
 function expectOk(r: ExecResult, what: string): void {
   if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
 }
@@ -135,7 +158,12 @@ describeIntegration(
       api: uniqueServiceName(PREFIX),
       sticky: uniqueServiceName(PREFIX),
       secure: uniqueServiceName(PREFIX),
+      hostless: uniqueServiceName(PREFIX),
+      hostlessLb: uniqueServiceName(PREFIX),
     };
+    /** Context roots without a host name, unique per worker (the Swarm is shared). */
+    const hostlessPath = `/hl${process.pid}`;
+    const hostlessLbPath = `/hl${process.pid}-lb`;
     const host = {
       a: `a.${DOMAIN}`,
       b: `b.${DOMAIN}`,
@@ -251,7 +279,8 @@ describeIntegration(
       const ports: Record<string, number> = {};
 
       beforeAll(async () => {
-        for (const k of ['a', 'b', 'api', 'sticky', 'secure', 'c1', 'c2', 'c3']) ports[k] = await freePort();
+        for (const k of ['a', 'b', 'api', 'sticky', 'secure', 'hostless', 'hostlessLb', 'c1', 'c2', 'c3'])
+          ports[k] = await freePort();
         const publish = (k: string) => ({ target: 80, published: ports[k] ?? 0 });
         const i = (labels: Record<string, string>) =>
           Object.fromEntries(Object.entries(labels).map(([k, v]) => [`interlock.${k}`, v]));
@@ -299,9 +328,22 @@ describeIntegration(
           }),
           createService({
             name: svc.sticky,
-            labels: lb({ hosts: host.sticky, port: '80', sticky_session_cookie: 'SESS' }),
+            labels: lb({ hosts: host.sticky, port: '80', sticky_session_cookie: 'JSESSIONID' }),
             publish: publish('sticky'),
-            args: serve('svc-sticky'),
+            args: serveSessionApp('svc-sticky'),
+          }),
+          // interlock 1.x: "a context root instead of a hostname"; and the same in Interlock 2 labels.
+          createService({
+            name: svc.hostless,
+            labels: i({ context_root: hostlessPath, context_root_rewrite: 'true', port: '80' }),
+            publish: publish('hostless'),
+            args: serve('svc-hostless'),
+          }),
+          createService({
+            name: svc.hostlessLb,
+            labels: lb({ context_root: hostlessLbPath, context_root_rewrite: 'true', port: '80' }),
+            publish: publish('hostlessLb'),
+            args: serve('svc-hostless-lb'),
           }),
           createService({
             name: svc.secure,
@@ -395,14 +437,41 @@ describeIntegration(
           expect((await httpGet(url('/only-here.txt'), { host: host.a })).status).toBe(404);
         });
 
-        it('a cookie-sticky route sets its cookie', async () => {
-          const r = await httpGet(url(), { host: host.sticky });
-          expect(r.status).toBe(200);
-          const cookies = [r.headers['set-cookie'] ?? []].flat();
-          expect(
-            cookies.some((c) => /^SESS=[^;]+/.test(c)),
-            cookies.join(' | '),
-          ).toBe(true);
+        // Fails while HAProxy inserts its own JSESSIONID (`insert indirect`: the application's is
+        // replaced and stripped) or Nginx adds a second Set-Cookie of the same name.
+        it("a cookie-sticky route leaves the application's own cookie (JSESSIONID) to the application", async () => {
+          const first = await httpGet(url('/cgi-bin/app'), { host: host.sticky });
+          expect(first.status, first.body).toBe(200);
+          const setCookies = [first.headers['set-cookie'] ?? []].flat();
+          const own = setCookies.filter((c) => c.startsWith('JSESSIONID='));
+          expect(own, setCookies.join(' | ')).toHaveLength(1);
+          // HAProxy shows the client `<server>~<value>`; the application's value is after the `~`.
+          const issued = /^JSESSIONID=(?:[^;~]*~)?(app\d+)(?:;|$)/.exec(own[0] ?? '')?.[1];
+          expect(issued, own[0]).toBeDefined();
+          const jar = setCookies.map((c) => c.split(';')[0] ?? '').join('; ');
+          for (let n = 0; n < 3; n++) {
+            const next = await httpGet(url('/cgi-bin/app'), { host: host.sticky, headers: { cookie: jar } });
+            expect(next.status).toBe(200);
+            // The application receives exactly the value it set, and sets no new session.
+            expect(/(?:^|; *|=)JSESSIONID=([^;\n]*)/.exec(next.body)?.[1], next.body).toBe(issued);
+            expect([next.headers['set-cookie'] ?? []].flat().filter((c) => c.startsWith('JSESSIONID='))).toEqual([]);
+          }
+        });
+
+        it('a context root without a host name answers on hosts no route names, in both dialects', async () => {
+          for (const [p, body] of [
+            [hostlessPath, 'svc-hostless'],
+            [hostlessLbPath, 'svc-hostless-lb'],
+          ] as const) {
+            for (const h of [host.unknown, '127.0.0.1']) {
+              const r = await httpGet(url(`${p}/`), { host: h });
+              expect({ status: r.status, body: r.body }, `${h}${p}/`).toEqual({ status: 200, body: `${body}\n` });
+            }
+            // A host a route names keeps its own paths: svc-a's httpd has no such file.
+            const named = await httpGet(url(`${p}/`), { host: host.a });
+            expect(named.status, `${host.a}${p}/`).toBe(404);
+          }
+          expect((await httpGet(url(`${hostlessPath}x/`), { host: host.unknown })).status).toBe(503);
         });
 
         it('an ssl-only route redirects plain HTTP to https', async () => {

@@ -61,6 +61,30 @@ describe('parseHostname', () => {
     expect(parseHostname(raw).ok).toBe(false);
   });
 
+  it.each([
+    ['*.com', 'public suffix'],
+    ['*.io', 'public suffix'],
+    ['*.co.uk', 'public suffix'],
+    ['*.github.io', 'public suffix'],
+    ['*.COM', 'public suffix'],
+    ['*.local', 'one label'],
+    ['*.internal', 'one label'],
+    ['*.zz-unknown', 'one label'],
+  ])('refuses the broad wildcard %s (%s) unless allowed', (raw) => {
+    const r = parseHostname(raw);
+    expect(r.ok).toBe(false);
+    expect(r.ok ? '' : r.error).toMatch(/every host/);
+    expect(r.ok ? '' : r.fix).toContain('allowBroadWildcards: true');
+    expect(value(parseHostname(raw, { broadWildcards: true }))).toBe(raw.toLowerCase());
+  });
+
+  it.each(['*.example.com', '*.eu.example.co.uk', '*.apps.corp.internal', '*.me.github.io'])(
+    'accepts the wildcard %s under a registrable domain',
+    (raw) => {
+      expect(value(parseHostname(raw))).toBe(raw);
+    },
+  );
+
   it('refuses a wildcard where none is allowed', () => {
     expect(parseHostname('*.example.com', { wildcard: false }).ok).toBe(false);
   });

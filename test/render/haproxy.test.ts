@@ -109,7 +109,7 @@ describe('renderHaproxy: routing table', () => {
   });
 
   it('keeps redirects in the map, keyed by scheme and host', () => {
-    expect(entries.get('http://blog.example.com/')).toBe('https://blog.example.com');
+    expect(entries.get('http://blog.example.com/')).toBe('302:https://blog.example.com');
     expect(entries.has('https://blog.example.com/')).toBe(false);
   });
 
@@ -136,7 +136,8 @@ describe('renderHaproxy: routing table', () => {
     expect(section(text, 'backend shop-web__local__0')).toContain('server shop-web-1 10.0.1.3:8080 check inter 5000ms');
     expect(section(text, 'backend shop-api__local__0')).toContain('http-request replace-path ^/api/?(.*)$ /\\1');
     expect(section(text, 'backend shop-api__local__0')).toContain('timeout tunnel 1h');
-    expect(section(text, 'backend blog__local__0')).toContain('cookie SESSION insert indirect nocache httponly');
+    // The application's own cookie, prefixed with the server name; HAProxy inserts none of its own.
+    expect(section(text, 'backend blog__local__0')).toContain('cookie SESSION prefix\n');
     expect(section(text, 'backend blog__local__0')).toContain('server blog-1 10.0.1.9:80 cookie blog-1');
     expect(section(text, 'backend status__local__0')).toContain(
       'http-request redirect location https://%[var(txn.host)]%[pathq] code 301 unless { ssl_fc }',

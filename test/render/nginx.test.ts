@@ -117,15 +117,16 @@ describe('renderNginx: servers and locations', () => {
     expect(serverBlock(shared, 'a.example.com b.example.com')).toContain('return 503;');
   });
 
-  it('implements cookie affinity with a consistent hash on the cookie, set on first contact', () => {
+  it("implements cookie affinity with a consistent hash; only its own pin cookie is set, never the application's", () => {
     expect(conf).toMatch(/upstream blog__local__0 \{\n\s+hash \$interlock_sticky_key_0 consistent;/);
-    expect(conf).toContain('"~(?:^|;) *SESSION=([^;]+)" $1;');
-    expect(conf).toContain('default "SESSION=$request_id; Path=/; HttpOnly";');
+    expect(conf).toContain('"~(?:^|;) *interlock_sticky=([^;]+)" $1;\n        "~(?:^|;) *SESSION=([^;]+)" $1;');
+    expect(conf).toContain('default "interlock_sticky=$request_id; Path=/; HttpOnly";');
+    expect(conf).not.toContain('"SESSION=$request_id');
     expect(serverBlock(conf, 'news.example.com')).toContain('add_header Set-Cookie $interlock_sticky_set_0;');
   });
 
   it('redirects with the redirect label, and plain HTTP of ssl-only routes to HTTPS', () => {
-    expect(serverBlock(conf, 'blog.example.com')).toContain('return 301 https://blog.example.com$request_uri;');
+    expect(serverBlock(conf, 'blog.example.com')).toContain('return 302 https://blog.example.com$request_uri;');
     expect(serverBlock(conf, 'news.example.com')).not.toContain('return 301');
     expect(serverBlock(conf, 'status.example.com')).toContain('return 301 https://$host$request_uri;');
   });

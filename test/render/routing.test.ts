@@ -58,6 +58,33 @@ function get(port: number, host: string, pathAndQuery: string, cookie?: string):
   });
 }
 
+/** One request sending `cookie` as it is; every Set-Cookie and header of the answer. */
+function request(
+  port: number,
+  host: string,
+  pathAndQuery: string,
+  cookie?: string,
+): Promise<{ backend?: string; setCookies: string[]; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { host };
+    if (cookie) headers['cookie'] = cookie;
+    const req = http.request({ host: '127.0.0.1', port, path: pathAndQuery, headers, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const backend = res.headers['x-backend'];
+        resolve({
+          ...(typeof backend === 'string' ? { backend } : {}),
+          setCookies: res.headers['set-cookie'] ?? [],
+          headers: res.headers,
+        });
+      });
+    });
+    req.setTimeout(5000, () => req.destroy(new Error(`GET ${host}${pathAndQuery} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -83,7 +110,18 @@ async function waitForPort(port: number, child: ChildProcess, output: () => stri
   throw new Error(`nothing listens on 127.0.0.1:${port} after 10 s:\n${output()}`);
 }
 
-const BACKENDS = ['web', 'api', 'blog-1', 'blog-2', 'status', 'preview', 'docs', 'tenants', 'fallback'] as const;
+const BACKENDS = [
+  'web',
+  'api',
+  'blog-1',
+  'blog-2',
+  'status',
+  'preview',
+  'docs',
+  'tenants',
+  'fallback',
+  'anyhost',
+] as const;
 type BackendName = (typeof BACKENDS)[number];
 
 function liveRoutes(ports: ReadonlyMap<BackendName, number>): Route[] {
@@ -111,10 +149,22 @@ function liveRoutes(ports: ReadonlyMap<BackendName, number>): Route[] {
       backends: [at('blog-1'), at('blog-2')],
     }),
     route({ service: 'status', hosts: ['status.example.com'], sslOnly: true, backends: [at('status')] }),
+    route({
+      service: 'moved',
+      hosts: ['moved.example.com', 'gone.example.com'],
+      redirects: [
+        { from: 'moved.example.com', to: 'https://new.example.com' },
+        { from: 'gone.example.com', to: 'https://new.example.com/landing' },
+      ],
+      redirectCode: 308,
+      backends: [at('web')],
+    }),
     route({ service: 'preview', hosts: ['*.preview.example.com'], backends: [at('preview')] }),
     route({ service: 'docs', hosts: ['docs.example.org'], path: '/v1', backends: [at('docs')] }),
     route({ service: 'tenants', hosts: ['*.example.org'], backends: [at('tenants')] }),
     route({ service: 'fallback', hosts: ['www.example.net'], defaultBackend: true, backends: [at('fallback')] }),
+    // interlock.context_root=/app without a host name.
+    route({ service: 'anyhost', path: '/app', defaultBackend: true, backends: [at('anyhost')] }),
     route({ service: 'idle', hosts: ['idle.example.com'], backends: [] }),
   ];
 }
@@ -134,9 +184,21 @@ const CASES: Array<[string, string, Partial<Answer>]> = [
   ['docs.example.org', '/v1/page', { status: 200, backend: 'docs', path: '/v1/page' }],
   ['docs.example.org', '/', { status: 503 }],
   ['x.example.org', '/', { status: 200, backend: 'tenants' }],
-  ['blog.example.com', '/p?x=1', { status: 301, location: 'https://blog.example.com/p?x=1' }],
+  // Redirects answer 302 unless the route says otherwise (a 301 is cached by browsers for good).
+  ['blog.example.com', '/p?x=1', { status: 302, location: 'https://blog.example.com/p?x=1' }],
+  ['moved.example.com', '/p?x=1', { status: 308, location: 'https://new.example.com/p?x=1' }],
+  ['gone.example.com', '/p?x=1', { status: 308, location: 'https://new.example.com/landing' }],
+  // ssl_only stays 301: HSTS makes the switch to https permanent anyway.
   ['status.example.com', '/s?a=b', { status: 301, location: 'https://status.example.com/s?a=b' }],
   ['idle.example.com', '/', { status: 503 }],
+  // A context root without a host: on hosts no route names, before the default backend (longest
+  // path first); a host a route names keeps all its paths, exact or wildcard.
+  ['unknown.example.com', '/app/x', { status: 200, backend: 'anyhost', path: '/app/x' }],
+  ['10.1.2.3', '/app', { status: 200, backend: 'anyhost', path: '/app' }],
+  ['unknown.example.com', '/appx', { status: 200, backend: 'fallback', path: '/appx' }],
+  ['shop.example.com', '/app', { status: 200, backend: 'web', path: '/app' }],
+  ['x.example.org', '/app', { status: 200, backend: 'tenants', path: '/app' }],
+  ['docs.example.org', '/app', { status: 503 }],
 ];
 
 interface Proxy {
@@ -174,10 +236,22 @@ async function start(argv: string[], port: number, stopSignal: NodeJS.Signals, c
 const servers: http.Server[] = [];
 const ports = new Map<BackendName, number>();
 
+/** Sessions the blog backends handed out, like a Java app's JSESSIONID: value → backend. */
+let sessions = 0;
+
 beforeAll(async () => {
   for (const name of BACKENDS) {
     const server = http.createServer((req, res) => {
-      res.writeHead(200, { 'x-backend': name, 'content-type': 'text/plain' });
+      const headers: Record<string, string> = { 'x-backend': name, 'content-type': 'text/plain' };
+      if (name.startsWith('blog-')) {
+        // The application's own session cookie: set when the request has none, then read back.
+        headers['x-cookie'] = req.headers.cookie ?? '';
+        if (!/(?:^|;) *SESSION=/.test(req.headers.cookie ?? '')) {
+          sessions += 1;
+          headers['set-cookie'] = `SESSION=${name}-s${sessions}; Path=/`;
+        }
+      }
+      res.writeHead(200, headers);
       res.end(req.url);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -247,13 +321,25 @@ for (const kind of ['haproxy', 'nginx'] as const) {
       });
     }
 
-    it('pins a client to one backend with the sticky cookie it sets', async () => {
+    it("pins a client to the backend that set the application's own cookie, which the backend gets back unchanged", async () => {
       const port = proxy?.port ?? 0;
-      const first = await get(port, 'news.example.com', '/');
-      expect(first.cookie).toMatch(/^SESSION=./);
-      const seen = new Set<string | undefined>();
-      for (let i = 0; i < 6; i++) seen.add((await get(port, 'news.example.com', '/', first.cookie)).backend);
-      expect([...seen]).toEqual([first.backend]);
+      // Several new clients, so both backends hand out sessions.
+      for (let client = 0; client < 4; client++) {
+        const first = await request(port, 'news.example.com', '/');
+        const own = first.setCookies.filter((c) => c.startsWith('SESSION='));
+        // One SESSION cookie, from the application; the proxy never adds one of the same name.
+        expect(own, first.setCookies.join(' | ')).toHaveLength(1);
+        const jar = first.setCookies.map((c) => c.split(';')[0] ?? '').join('; ');
+        const issued = /^blog-\d-s\d+$/.exec(/SESSION=(?:[^;~]*~)?([^;]+)/.exec(own[0] ?? '')?.[1] ?? '')?.[0];
+        expect(issued, own[0]).toMatch(new RegExp(`^${first.backend}-s`));
+        for (let i = 0; i < 5; i++) {
+          const next = await request(port, 'news.example.com', '/', jar);
+          expect(next.backend, `request ${i + 2} of client ${client}`).toBe(first.backend);
+          // The application reads exactly the value it set.
+          expect(/(?:^|;) *SESSION=([^;]*)/.exec(next.headers['x-cookie'] as string)?.[1]).toBe(issued);
+          expect(next.setCookies.filter((c) => c.startsWith('SESSION='))).toEqual([]);
+        }
+      }
     });
   });
 }

@@ -8,7 +8,7 @@ import { mapSnapshot, parseSnapshotText } from '../../src/cluster/snapshot-map.t
 import type { RuleConfig, RuleFunction } from '../../src/config/schema.ts';
 import { formatText } from '../../src/diagnostics.ts';
 import { buildRoutes } from '../../src/routes/build.ts';
-import type { Route } from '../../src/routes/types.ts';
+import type { Route, RouteSpec } from '../../src/routes/types.ts';
 import { GOOD_SERVICES, HOSTILE_CLUSTER, hostileCases, hostileSnapshot } from '../fixtures/hostile-values.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -582,6 +582,52 @@ describe('buildRoutes: custom rules', () => {
     expect(r.routes.map((x) => [x.service, x.hosts])).toEqual([['web', ['web.example.com']]]);
   });
 
+  it('checks a redirect status from a custom rule like the label', () => {
+    const redirecting = (redirectCode: number) =>
+      custom('moved', (s) =>
+        s.name === 'web'
+          ? {
+              hosts: ['old.example.com'],
+              port: 80,
+              redirects: [{ from: 'old.example.com', to: 'https://new.example.com' }],
+              // A .js config is not type-checked: any number can arrive.
+              redirectCode: redirectCode as 302,
+            }
+          : null,
+      );
+    const good = buildRoutes(states(), [redirecting(308)]);
+    expect(good.diagnostics).toEqual([]);
+    expect(good.routes.map((x) => x.redirectCode)).toEqual([308]);
+    const bad = buildRoutes(states(), [redirecting(200)]);
+    expect(bad.routes).toEqual([]);
+    expect(bad.diagnostics.map((d) => [d.code, d.fix])).toEqual([
+      ['route-invalid', 'write one of: 301, 302, 303, 307, 308'],
+    ]);
+  });
+
+  it('refuses a broad wildcard from a custom rule unless the rule allows it', () => {
+    const wide: RouteSpec = { hosts: ['*.com'], port: 80 };
+    const refused = buildRoutes(states(), [custom('wide', (s) => (s.name === 'web' ? wide : null))]);
+    expect(refused.routes).toEqual([]);
+    expect(refused.diagnostics.map((d) => [d.code, d.fix])).toEqual([
+      ['route-invalid', expect.stringContaining('allowBroadWildcards: true')],
+    ]);
+    const allowed = buildRoutes(states(), [
+      { ...custom('wide', (s) => (s.name === 'web' ? wide : null)), allowBroadWildcards: true },
+    ]);
+    expect(allowed.diagnostics).toEqual([]);
+    expect(allowed.routes.map((x) => x.hosts)).toEqual([['*.com']]);
+    // The option of one rule does not widen another.
+    const mixed = buildRoutes(
+      [cluster('prod', [svc('web', { 'interlock.hostname': '*.io', 'interlock.port': '80' })])],
+      [
+        { kind: 'interlock', allowRawDirectives: false },
+        { ...custom('wide', () => null), allowBroadWildcards: true },
+      ],
+    );
+    expect(mixed.routes).toEqual([]);
+  });
+
   it('refuses a rule that returns a Promise', () => {
     const r = buildRoutes(states(), [custom('async', (async () => ({ hosts: ['a.example.com'], port: 80 })) as never)]);
     expect(r.diagnostics.map((d) => [d.code, d.message])).toContainEqual([
@@ -769,6 +815,38 @@ describe('buildRoutes: a contested claim stays with the route that was there fir
     ]);
   });
 
+  it('gives each host-less context root its own path; one path goes to the oldest claimant', () => {
+    const hostless = (path: string) => ({ 'interlock.context_root': path, 'interlock.port': '80' });
+    const r = buildRoutes(
+      [
+        cluster('prod', [
+          svc('app', hostless('/app'), at('2026-01-01T00:00:00.000Z')),
+          svc('shop', hostless('/shop'), at('2026-01-02T00:00:00.000Z')),
+          svc('late', hostless('/app/'), at('2026-01-03T00:00:00.000Z')),
+          svc('fallback', { 'com.docker.lb.default_backend': 'true', 'com.docker.lb.port': '80' }),
+        ]),
+      ],
+      BOTH,
+    );
+    expect(r.routes.map((x) => [x.service, x.hosts, x.path, x.defaultBackend])).toEqual([
+      ['shop', [], '/shop', true],
+      ['app', [], '/app', true],
+      ['fallback', [], '/', true],
+    ]);
+    expect(r.diagnostics.map((x) => [x.severity, x.service, x.message])).toEqual([
+      [
+        'warning',
+        'app',
+        'path /app on hosts no route names is also claimed by service late (cluster prod, rule interlock); service app (cluster prod, rule interlock) was first and keeps it',
+      ],
+      [
+        'error',
+        'late',
+        'path /app on hosts no route names already belongs to service app (cluster prod, rule interlock); service late (cluster prod, rule interlock) does not get it',
+      ],
+    ]);
+  });
+
   it('does not let one service terminate TLS for a host an older one passes through', () => {
     const r = buildRoutes(
       [
@@ -868,6 +946,10 @@ describe('buildRoutes: the hostile corpus', () => {
               about,
             ).toEqual([['warning', 'raw-directive-refused', c.label]]);
             expect(routed.get(c.service)?.rawBackendOptions, about).toEqual([]);
+          } else if (c.expect === 'routed') {
+            // The list's own separator at its end: ignored, nothing of it reaches the route.
+            expect(own, about).toEqual([]);
+            expect(routed.get(c.service)?.redirects, about).toHaveLength(1);
           } else if (rawLine && c.hostile.name === 'space') {
             // A plain extra word stays one line inside the backend: trusted by the opt-in.
             expect(routed.get(c.service)?.rawBackendOptions, about).toContain(`option ${c.value}`);

@@ -56,19 +56,32 @@ describe('docker-lb dialect: lists', () => {
     ]);
   });
 
-  it.each(['a.com,,b.com', 'a.com,', 'a.com b.com', 'a.com,\tb.com', 'a.com;b.com'])('refuses hosts=%j', (hosts) => {
-    const r = run({ ...base, 'com.docker.lb.hosts': hosts });
-    expect(r.specs).toEqual([]);
-    expect(r.diagnostics.map((d) => [d.severity, d.code, d.label])).toEqual([
-      ['error', 'label-invalid', 'com.docker.lb.hosts'],
-    ]);
+  // One trailing separator is tolerated (Docker's own examples end lists with one); an empty item
+  // anywhere else, or two trailing ones, is a typo worth reporting.
+  it.each([
+    ['a.com,', ['a.com']],
+    ['a.com, b.com, ', ['a.com', 'b.com']],
+  ])('ignores one trailing separator: hosts=%j', (hosts, expected) => {
+    expect(specOf({ ...base, 'com.docker.lb.hosts': hosts })?.hosts).toEqual(expected);
   });
+
+  it.each(['a.com,,b.com', 'a.com,,', ',', ',a.com', '', 'a.com b.com', 'a.com,\tb.com', 'a.com;b.com'])(
+    'refuses hosts=%j',
+    (hosts) => {
+      const r = run({ ...base, 'com.docker.lb.hosts': hosts });
+      expect(r.specs).toEqual([]);
+      expect(r.diagnostics.map((d) => [d.severity, d.code, d.label])).toEqual([
+        ['error', 'label-invalid', 'com.docker.lb.hosts'],
+      ]);
+    },
+  );
 
   it('reads websocket_endpoints as a comma list of paths', () => {
     expect(specOf({ ...base, 'com.docker.lb.websocket_endpoints': '/ws,/foo/' })?.websocketPaths).toEqual([
       '/ws',
       '/foo',
     ]);
+    expect(specOf({ ...base, 'com.docker.lb.websocket_endpoints': '/ws,' })?.websocketPaths).toEqual(['/ws']);
   });
 });
 
@@ -87,10 +100,51 @@ describe('docker-lb dialect: redirects are SOURCE,TARGET pairs separated by `;`'
     ]);
   });
 
+  it("reads the label reference's own example, which ends with `;`", () => {
+    expect(
+      specOf({
+        ...base,
+        'com.docker.lb.hosts': 'old.example.com',
+        'com.docker.lb.redirects': 'http://old.example.com,http://new.example.com;',
+      })?.redirects,
+    ).toEqual([{ from: 'http://old.example.com', to: 'http://new.example.com' }]);
+  });
+
+  const redirecting = {
+    'com.docker.lb.hosts': 'old.example.com',
+    'com.docker.lb.port': '80',
+    'com.docker.lb.redirects': 'old.example.com,https://new.example.com',
+  };
+
+  it('reads redirect_code: 301, 302, 303, 307 or 308', () => {
+    for (const code of [301, 302, 303, 307, 308] as const) {
+      expect(specOf({ ...redirecting, 'com.docker.lb.redirect_code': String(code) })?.redirectCode).toBe(code);
+    }
+    expect(specOf(redirecting)?.redirectCode).toBeUndefined();
+  });
+
+  it('warns that redirect_code does nothing without redirects', () => {
+    const r = run({ ...base, 'com.docker.lb.redirect_code': '301' });
+    expect(r.specs.map((x) => x.spec.redirectCode)).toEqual([undefined]);
+    expect(r.diagnostics.map((d) => [d.severity, d.code, d.label])).toEqual([
+      ['warning', 'label-ignored', 'com.docker.lb.redirect_code'],
+    ]);
+  });
+
+  it.each(['300', '200', '3O2', ' 302', 'permanent', '302;'])('refuses redirect_code=%j', (code) => {
+    const r = run({ ...redirecting, 'com.docker.lb.redirect_code': code });
+    expect(r.specs).toEqual([]);
+    expect(r.diagnostics.map((d) => [d.severity, d.label, d.fix])).toEqual([
+      ['error', 'com.docker.lb.redirect_code', 'write one of: 301, 302, 303, 307, 308'],
+    ]);
+  });
+
   it.each([
     ['http://a.example.com', 'not a SOURCE,TARGET pair'],
     ['http://a.example.com,https://b.example.com,https://c.example.com', 'not a SOURCE,TARGET pair'],
-    ['http://a.example.com,https://b.example.com;', 'not a SOURCE,TARGET pair'],
+    ['http://a.example.com,https://b.example.com;;', 'not a SOURCE,TARGET pair'],
+    [';http://a.example.com,https://b.example.com', 'not a SOURCE,TARGET pair'],
+    ['http://a.example.com,https://b.example.com,', 'not a SOURCE,TARGET pair'],
     ['ftp://a.example.com,https://b.example.com', 'redirect source'],
     ['http://a.example.com,b.example.com', 'absolute URL'],
     ['http://a.example.com,https://b.example.com/?next=x', "redirect target's path"],
@@ -191,5 +245,28 @@ describe('docker-lb dialect: which services are its own', () => {
   it('reads a custom prefix', () => {
     const r = run({ 'lb.hosts': 'a.example.com', 'lb.port': '80' }, { prefix: 'lb' });
     expect(r.specs.map((s) => s.spec)).toEqual([{ hosts: ['a.example.com'], port: 80 }]);
+  });
+});
+
+describe('docker-lb dialect: broad wildcards', () => {
+  it('refuses a wildcard on a public suffix unless the rule allows it', () => {
+    const labels = { ...base, 'com.docker.lb.hosts': 'app.example.com,*.io' };
+    const r = run(labels);
+    expect(r.specs).toEqual([]);
+    expect(r.diagnostics.map((d) => [d.label, d.fix])).toEqual([
+      ['com.docker.lb.hosts', expect.stringContaining('allowBroadWildcards: true')],
+    ]);
+    const allowed = dockerLbDialect(svc(labels), { cluster: 'local', allowBroadWildcards: true });
+    expect(allowed.specs.map((x) => x.spec.hosts)).toEqual([['app.example.com', '*.io']]);
+  });
+});
+
+describe('docker-lb dialect: a context root without hosts', () => {
+  it('routes the path on hosts no route names', () => {
+    expect(specOf({ 'com.docker.lb.context_root': '/app', 'com.docker.lb.port': '8080' })).toEqual({
+      path: '/app',
+      port: 8080,
+      defaultBackend: true,
+    });
   });
 });

@@ -273,3 +273,50 @@ describe('interlock dialect: which services are its own', () => {
     expect(run({ 'interlock.hostname': 'x' }, { prefix: 'acme.router' }).matched).toBe(false);
   });
 });
+
+describe('interlock dialect: broad wildcards', () => {
+  it('refuses hostname=* under a top-level domain, and under a public suffix, unless the rule allows it', () => {
+    const cases: Record<string, string>[] = [
+      { 'interlock.hostname': '*', 'interlock.domain': 'com', 'interlock.port': '80' },
+      { 'interlock.hostname': '*.co.uk', 'interlock.port': '80' },
+      { 'interlock.hostname': 'app.example.com', 'interlock.alias_domain': '*.io', 'interlock.port': '80' },
+    ];
+    for (const labels of cases) {
+      const r = run(labels);
+      expect(r.specs, JSON.stringify(labels)).toEqual([]);
+      expect(
+        r.diagnostics.map((d) => [d.severity, d.code]),
+        JSON.stringify(labels),
+      ).toEqual([['error', 'label-invalid']]);
+      expect(r.diagnostics[0]?.fix).toContain('allowBroadWildcards: true');
+      expect(interlockDialect(svc(labels), { cluster: 'local', allowBroadWildcards: true }).specs).toHaveLength(1);
+    }
+  });
+});
+
+describe('interlock dialect: a context root instead of a host name (interlock 1.x)', () => {
+  it('routes the path on hosts no route names', () => {
+    expect(specOf({ 'interlock.context_root': '/app', 'interlock.port': '8080' })).toEqual({
+      path: '/app',
+      port: 8080,
+      defaultBackend: true,
+    });
+    expect(
+      specOf({ 'interlock.context_root': '/app', 'interlock.context_root_rewrite': 'true', 'interlock.port': '80' }),
+    ).toEqual({ path: '/app', stripPath: true, port: 80, defaultBackend: true });
+  });
+
+  it('warns that domain and alias_domain do nothing without a hostname', () => {
+    const r = run({
+      'interlock.context_root': '/app',
+      'interlock.port': '8080',
+      'interlock.domain': 'example.com',
+      'interlock.alias_domain': 'www.example.com',
+    });
+    expect(r.specs.map((x) => x.spec)).toEqual([{ path: '/app', port: 8080, defaultBackend: true }]);
+    expect(r.diagnostics.map((d) => [d.severity, d.code, d.label])).toEqual([
+      ['warning', 'label-ignored', 'interlock.alias_domain'],
+      ['warning', 'label-ignored', 'interlock.domain'],
+    ]);
+  });
+});

@@ -113,22 +113,24 @@ const taskSchema = z.object({
     .nullish(),
 });
 
+const containerPorts = z
+  .array(
+    z.object({
+      IP: z.string().optional(),
+      PrivatePort: portNumber,
+      PublicPort: portNumber.optional(),
+      Type: z.string().optional(),
+    }),
+  )
+  .nullish();
+
 const containerSchema = z.object({
   Id: id,
   Created: z.number().optional(),
   Names: z.array(z.string()).nullish(),
   Labels: labels,
   State: z.string().optional(),
-  Ports: z
-    .array(
-      z.object({
-        IP: z.string().optional(),
-        PrivatePort: portNumber,
-        PublicPort: portNumber.optional(),
-        Type: z.string().optional(),
-      }),
-    )
-    .nullish(),
+  Ports: containerPorts,
   NetworkSettings: z
     .looseObject({
       Networks: z
@@ -182,6 +184,57 @@ function apiPorts(
     out.push({ target: p.TargetPort, published: p.PublishedPort, protocol: proto, mode });
   }
   return uniquePorts(out);
+}
+
+type Family = 4 | 6;
+type ContainerPort = NonNullable<z.infer<typeof containerPorts>>[number];
+
+/** The address family a node address is reached over; a host name counts as IPv4 (tried first by the proxies). */
+function familyOf(address: string): Family {
+  return address.includes(':') ? 6 : 4;
+}
+
+/** Family of a port binding's host IP (`0.0.0.0`, `::` or one address); undefined when Docker gave none. */
+function bindingFamily(ip: string | undefined): Family | undefined {
+  return ip === undefined || ip === '' ? undefined : familyOf(ip);
+}
+
+/**
+ * A task's host-mode ports reachable over `family`. Docker binds an unspecified host IP twice, on
+ * 0.0.0.0 and on ::, and may give the two different host ports (Docker 20.10 allocates them from
+ * separate pools); `Status.PortStatus` lists both without the address, IPv4 first. The address
+ * comes from the task's container in /containers/json when the snapshot has it (a container on
+ * the node that was read); a port bound only to the other family is left out. Otherwise Docker's
+ * order decides: an IPv4 node takes the first port of each target, an IPv6 node the last. Docker's
+ * order is kept either way (it does not change between reads of one task), so the route takes
+ * the first port listed for its target.
+ */
+function taskHostPorts(
+  ports: readonly z.infer<typeof apiPort>[] | null | undefined,
+  bound: readonly ContainerPort[] | undefined,
+  family: Family,
+): PublishedPort[] {
+  const listed: PublishedPort[] = [];
+  for (const p of ports ?? []) {
+    const proto = protocol(p.Protocol);
+    if (!proto || !p.PublishedPort || (p.PublishMode ?? 'ingress') !== 'host') continue;
+    const port: PublishedPort = { target: p.TargetPort, published: p.PublishedPort, protocol: proto, mode: 'host' };
+    if (bound) {
+      const families = bound
+        .filter((b) => b.PrivatePort === port.target && b.PublicPort === port.published && protocol(b.Type) === proto)
+        .map((b) => bindingFamily(b.IP));
+      if (families.length > 0 && !families.some((f) => f === undefined || f === family)) continue;
+    }
+    listed.push(port);
+  }
+  const ordered = bound === undefined && family === 6 ? listed.reverse() : listed;
+  const seen = new Set<string>();
+  return ordered.filter((p) => {
+    const key = `${p.published}/${p.target}/${p.protocol}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** IPv4 before IPv6 on the same network, so "the" address of a task is its IPv4 one. */
@@ -441,6 +494,7 @@ function mapServices(
       'include the body of GET /tasks',
     );
   }
+  const boundPorts = taskContainerPorts(doc.containers);
   // Only running tasks are backends; history (shut down, failed) is not even validated.
   for (const t of m.entries('tasks', doc.tasks, taskSchema, isRunning)) {
     const service = byId.get(t.ServiceID);
@@ -461,16 +515,21 @@ function mapServices(
       continue;
     }
     const node = t.NodeID ? nodeById.get(t.NodeID) : undefined;
+    // Empty when the node is unknown: published ports on it cannot be reached.
+    const reachedAt = nodeOverride ?? node?.address ?? '';
+    const containerId = t.Status.ContainerStatus?.ContainerID;
     const task: TaskState = {
       id: t.ID,
       nodeId: t.NodeID ?? '',
-      // Empty when the node is unknown: published ports on it cannot be reached.
-      nodeAddress: nodeOverride ?? node?.address ?? '',
+      nodeAddress: reachedAt,
       addresses: addresses.sort(compareAddresses),
-      hostPorts: apiPorts(t.Status.PortStatus?.Ports, 'host'),
+      hostPorts: taskHostPorts(
+        t.Status.PortStatus?.Ports,
+        containerId ? boundPorts.get(containerId) : undefined,
+        familyOf(reachedAt),
+      ),
     };
     if (t.Slot !== undefined && service.mode === 'replicated') task.slot = t.Slot;
-    const containerId = t.Status.ContainerStatus?.ContainerID;
     if (containerId) task.containerId = containerId;
     service.tasks.push(task);
   }
@@ -480,6 +539,23 @@ function mapServices(
     );
   }
   return [...byId.values()];
+}
+
+/**
+ * Host ports of task containers by container id, with the address each is bound to: the only
+ * place the API says which family a task's host port belongs to. Task containers are hints here,
+ * not entries of their own, so a malformed one is skipped without a word.
+ */
+function taskContainerPorts(containers: unknown[] | undefined): Map<string, ContainerPort[]> {
+  const out = new Map<string, ContainerPort[]>();
+  if (!Array.isArray(containers)) return out;
+  for (const c of containers) {
+    if (!isObject(c) || typeof c.Id !== 'string' || !isObject(c.Labels) || !('com.docker.swarm.task.id' in c.Labels))
+      continue;
+    const ports = containerPorts.safeParse(c.Ports);
+    if (ports.success && ports.data) out.set(c.Id, ports.data);
+  }
+  return out;
 }
 
 const UNSPECIFIED = new Set(['', '0.0.0.0', '::']);
@@ -516,14 +592,17 @@ function mapContainers(
         if (address?.ok) addresses.push({ network, address: address.value });
       }
     }
+    const published = (c.Ports ?? []).filter((p) => protocol(p.Type) !== undefined && p.PublicPort !== undefined);
+    const boundIp = published.find((p) => p.IP !== undefined && !UNSPECIFIED.has(p.IP) && parseAddress(p.IP).ok)?.IP;
+    // A port bound to one address is reached there; 0.0.0.0 / :: are reached on loopback.
+    const reachedAt = boundIp ?? nodeOverride ?? '127.0.0.1';
+    const wildcard = familyOf(reachedAt) === 6 ? '::' : '0.0.0.0';
     const hostPorts: PublishedPort[] = [];
-    let boundIp: string | undefined;
-    for (const p of c.Ports ?? []) {
-      const proto = protocol(p.Type);
-      if (!proto || p.PublicPort === undefined) continue;
-      hostPorts.push({ target: p.PrivatePort, published: p.PublicPort, protocol: proto, mode: 'host' });
-      if (boundIp === undefined && p.IP !== undefined && !UNSPECIFIED.has(p.IP) && parseAddress(p.IP).ok)
-        boundIp = p.IP;
+    for (const p of published) {
+      // Only the bindings reachable there: Docker may give 0.0.0.0 and :: different host ports.
+      if (p.IP !== undefined && p.IP !== '' && p.IP !== wildcard && p.IP !== reachedAt) continue;
+      const proto = protocol(p.Type) as PublishedPort['protocol'];
+      hostPorts.push({ target: p.PrivatePort, published: p.PublicPort as number, protocol: proto, mode: 'host' });
     }
     const running = c.State === undefined || c.State === 'running';
     const tasks: TaskState[] = running
@@ -531,10 +610,10 @@ function mapContainers(
           {
             id: c.Id,
             nodeId: '',
-            // A port bound to one address is reached there; 0.0.0.0 / :: are reached on loopback.
-            nodeAddress: boundIp ?? nodeOverride ?? '127.0.0.1',
+            nodeAddress: reachedAt,
             containerId: c.Id,
             addresses: addresses.sort(compareAddresses),
+            // /containers/json lists ports in no fixed order: sorted, so a re-list renders the same.
             hostPorts: uniquePorts(hostPorts),
           },
         ]

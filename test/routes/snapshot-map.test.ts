@@ -7,6 +7,7 @@ import type { SnapshotDocument } from '../../src/cluster/snapshot.ts';
 import { mapSnapshot, parseSnapshotText } from '../../src/cluster/snapshot-map.ts';
 import { type Diagnostic, formatText } from '../../src/diagnostics.ts';
 import { SnapshotError } from '../../src/errors.ts';
+import { buildRoutes } from '../../src/routes/build.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEMO_FILE = path.join(ROOT, 'test/fixtures/snapshots/swarm-demo.json');
@@ -400,5 +401,112 @@ describe('parseSnapshotText', () => {
     ['{"tasks": [], "metadata": {"cluster": 3}}', /metadata is wrong: cluster: /],
   ])('refuses %s', (text, message) => {
     expect(() => parseSnapshotText(text, 'snap.json')).toThrow(message);
+  });
+});
+
+describe('host-mode ports per address family (Docker gives 0.0.0.0 and :: different host ports)', () => {
+  // Seen on Docker 20.10: `--publish mode=host,target=80` with no published port, once the
+  // engine's IPv4 and IPv6 port allocators have drifted apart, gives the task 32781 on 0.0.0.0
+  // and 32770 on ::. PortStatus lists both, without the address, IPv4 first; /containers/json
+  // lists them with the address. The lower one is the IPv6-only port: on 127.0.0.1 it is closed,
+  // or is another container's.
+  const TASK_CONTAINER = 'e4a911817b5c0000000000000000000000000000000000000000000000000001';
+  const swarmDoc = (options: { nodeAddr?: string; containerPorts?: unknown[] | null } = {}): SnapshotDocument => ({
+    networks: [],
+    nodes: [{ ID: 'n1', Status: { State: 'ready', Addr: options.nodeAddr ?? '127.0.0.1' } }],
+    services: [
+      {
+        ID: 's1',
+        Spec: { Name: 'web', Labels: { 'interlock.hostname': 'web' }, Mode: { Replicated: { Replicas: 1 } } },
+        Endpoint: { Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 0, PublishMode: 'host' }] },
+      },
+    ],
+    tasks: [
+      {
+        ID: 't1',
+        ServiceID: 's1',
+        Slot: 1,
+        NodeID: 'n1',
+        DesiredState: 'running',
+        Status: {
+          State: 'running',
+          ContainerStatus: { ContainerID: TASK_CONTAINER },
+          PortStatus: {
+            Ports: [
+              { Protocol: 'tcp', TargetPort: 80, PublishedPort: 32781, PublishMode: 'host' },
+              { Protocol: 'tcp', TargetPort: 80, PublishedPort: 32770, PublishMode: 'host' },
+            ],
+          },
+        },
+      },
+    ],
+    containers:
+      options.containerPorts === null
+        ? []
+        : [
+            {
+              Id: TASK_CONTAINER,
+              Names: ['/web.1.t1'],
+              Labels: { 'com.docker.swarm.task.id': 't1', 'com.docker.swarm.service.name': 'web' },
+              State: 'running',
+              Ports: options.containerPorts ?? [
+                { IP: '0.0.0.0', PrivatePort: 80, PublicPort: 32781, Type: 'tcp' },
+                { IP: '::', PrivatePort: 80, PublicPort: 32770, Type: 'tcp' },
+              ],
+            },
+          ],
+  });
+  const ports = (doc: SnapshotDocument, nodeAddress?: string) =>
+    service(mapSnapshot(doc, { cluster: 'c', ...(nodeAddress ? { nodeAddress } : {}) }).state.services, 'web').tasks[0]
+      ?.hostPorts;
+  const host = (published: number) => [{ target: 80, published, protocol: 'tcp', mode: 'host' }];
+
+  it('takes the IPv4 port for an IPv4 node, whatever order /containers/json lists them in', () => {
+    expect(ports(swarmDoc())).toEqual(host(32781));
+    const v6First = [
+      { IP: '::', PrivatePort: 80, PublicPort: 32770, Type: 'tcp' },
+      { IP: '0.0.0.0', PrivatePort: 80, PublicPort: 32781, Type: 'tcp' },
+    ];
+    expect(ports(swarmDoc({ containerPorts: v6First }))).toEqual(host(32781));
+    expect(ports(swarmDoc(), '127.0.0.1')).toEqual(host(32781));
+    // A host name (e.g. localhost) is reached over IPv4 first, as by the proxies' resolvers.
+    expect(ports(swarmDoc(), 'localhost')).toEqual(host(32781));
+  });
+
+  it('takes the IPv6 port for an IPv6 node or override', () => {
+    expect(ports(swarmDoc({ nodeAddr: '2001:db8::7' }))).toEqual(host(32770));
+    expect(ports(swarmDoc(), '::1')).toEqual(host(32770));
+  });
+
+  it("goes by Docker's order (IPv4 first) for a task whose container is on another node", () => {
+    // Without the addresses both ports stay; a route takes the first one listed for its target.
+    expect(ports(swarmDoc({ containerPorts: null }))?.[0]).toEqual(host(32781)[0]);
+    expect(ports(swarmDoc({ containerPorts: null, nodeAddr: '2001:db8::7' }))?.[0]).toEqual(host(32770)[0]);
+  });
+
+  it('routes the host to the IPv4 port', () => {
+    const { state } = mapSnapshot(swarmDoc(), { cluster: 'c' });
+    const built = buildRoutes([state], [{ kind: 'interlock', allowRawDirectives: false }]);
+    expect(built.routes.flatMap((r) => r.backends.map((b) => `${b.address}:${b.port}`))).toEqual(['127.0.0.1:32781']);
+  });
+
+  it('does the same for a standalone container', () => {
+    const doc: SnapshotDocument = {
+      networks: [],
+      containers: [
+        {
+          Id: 'c0ffee0000000000000000000000000000000000000000000000000000000009',
+          Names: ['/web'],
+          Labels: { 'interlock.hostname': 'web' },
+          State: 'running',
+          Ports: [
+            { IP: '::', PrivatePort: 80, PublicPort: 32770, Type: 'tcp' },
+            { IP: '0.0.0.0', PrivatePort: 80, PublicPort: 32781, Type: 'tcp' },
+          ],
+        },
+      ],
+    };
+    expect(ports(doc)).toEqual(host(32781));
+    expect(ports(doc, '::1')).toEqual(host(32770));
   });
 });

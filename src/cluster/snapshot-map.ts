@@ -712,3 +712,12 @@ function isoTime(text: string | undefined): string | undefined {
   const ms = Date.parse(text);
   return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
 }
+
+/** The schema of each list's entries: exactly the fields the mapper reads (./snapshot-fields.ts keeps them). */
+export const ENTRY_SCHEMAS = {
+  services: serviceSchema,
+  tasks: taskSchema,
+  networks: networkSchema,
+  nodes: nodeSchema,
+  containers: containerSchema,
+} as const;

@@ -658,7 +658,9 @@ function lineColumn(text: string, position: number): string {
  * Parses a snapshot file's text. Throws SnapshotError, saying where and what, when it is not JSON
  * or not a snapshot document; the entries themselves are checked later, by mapSnapshot.
  */
-export function parseSnapshotText(text: string, source: string): SnapshotDocument {
+export function parseSnapshotText(raw: string, source: string): SnapshotDocument {
+  // A byte order mark (some Windows editors write one) is not part of the JSON.
+  const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
   let data: unknown;
   try {
     data = JSON.parse(text);

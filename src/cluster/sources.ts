@@ -2,7 +2,7 @@
  * Where cluster states come from for one run: snapshot files (`--snapshot FILE` or
  * `--snapshot NAME=FILE`), or the live clusters of the config.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Diagnostic } from '../diagnostics.ts';
@@ -26,6 +26,15 @@ export function parseSnapshotArg(arg: string): SnapshotArg {
   return m ? { cluster: m[1] as string, file: m[2] as string } : { file: arg };
 }
 
+/**
+ * The largest snapshot file read: 256 MiB. Far above a trimmed snapshot of a large cluster (what
+ * `interlock snapshot` writes, a few KiB per service), and below both the longest string Node.js
+ * holds (512 MiB) and what parsing into objects (several times the size) leaves room for.
+ */
+export const MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024;
+
+const MiB = (bytes: number) => `${Math.ceil(bytes / 1024 / 1024)} MiB`;
+
 /** Reads snapshot files and assigns each to a cluster of the config. */
 export async function readSnapshotFiles(
   args: readonly string[],
@@ -39,8 +48,17 @@ export async function readSnapshotFiles(
     const file = path.resolve(cwd, arg.file);
     let text: string;
     try {
+      // Checked first: reading it would fail with "Invalid string length", or exhaust memory.
+      // (Only regular files: a pipe such as /dev/stdin has no size to check.)
+      const info = await stat(file);
+      if (info.isFile() && info.size > MAX_SNAPSHOT_BYTES) {
+        throw new SnapshotError(
+          `snapshot ${arg.file} is ${MiB(info.size)}; the limit is ${MiB(MAX_SNAPSHOT_BYTES)}: take a new one with \`interlock snapshot\`, which keeps only the fields interlock reads`,
+        );
+      }
       text = await readFile(file, 'utf8');
     } catch (error) {
+      if (error instanceof SnapshotError) throw error;
       throw new SnapshotError(
         `snapshot ${arg.file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
         {

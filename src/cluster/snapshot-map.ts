@@ -320,6 +320,16 @@ class Mapper {
     return out;
   }
 
+  /** A creation time that is not one: ignored, so the entry is the newcomer in a contest for a host. */
+  badTime(kind: 'service' | 'container', name: string, what: string): void {
+    this.problem(
+      'warning',
+      `${what} is not a time; ignored: the ${kind} counts as the newest for a contested host`,
+      'check the snapshot: the Docker Engine gives RFC 3339 times (CreatedAt) and seconds since 1970 (Created)',
+      name,
+    );
+  }
+
   malformed(what: string, why: string): void {
     this.problem(
       'error',
@@ -482,8 +492,9 @@ function mapServices(
     };
     const replicas = mode?.Replicated?.Replicas;
     if (!global && replicas !== undefined) service.replicas = replicas;
-    const created = isoTime(s.CreatedAt);
+    const created = s.CreatedAt ? isoTime(Date.parse(s.CreatedAt)) : undefined;
     if (created) service.createdAt = created;
+    else if (s.CreatedAt) m.badTime('service', s.Spec.Name, `CreatedAt ${quoteValue(s.CreatedAt)}`);
     byId.set(s.ID, service);
   }
 
@@ -604,6 +615,9 @@ function mapContainers(
       const proto = protocol(p.Type) as PublishedPort['protocol'];
       hostPorts.push({ target: p.PrivatePort, published: p.PublicPort as number, protocol: proto, mode: 'host' });
     }
+    // Seconds since 1970 (the API's `Created`).
+    const createdAt = c.Created === undefined ? undefined : isoTime(c.Created * 1000);
+    if (c.Created !== undefined && !createdAt) m.badTime('container', containerName, `Created ${c.Created}`);
     const running = c.State === undefined || c.State === 'running';
     const tasks: TaskState[] = running
       ? [
@@ -623,9 +637,7 @@ function mapContainers(
       name: containerName,
       mode: 'container',
       labels: sortedLabels(c.Labels),
-      ...(c.Created !== undefined && Number.isFinite(c.Created)
-        ? { createdAt: new Date(c.Created * 1000).toISOString() }
-        : {}),
+      ...(createdAt ? { createdAt } : {}),
       networks: [...new Set(networks)].sort(cmp),
       vips: [],
       ingressPorts: [],
@@ -708,11 +720,15 @@ export function parseSnapshotText(raw: string, source: string): SnapshotDocument
   return doc;
 }
 
-/** A creation time from the API, normalised to ISO 8601 (UTC, ms); undefined when it is not a time. */
-function isoTime(text: string | undefined): string | undefined {
-  if (!text) return undefined;
-  const ms = Date.parse(text);
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
+/** 9999-12-31T23:59:59.999Z: later years print with a sign and six digits, which sort before every other. */
+const LAST_MS = 253_402_300_799_999;
+
+/**
+ * A creation time (ms since 1970) normalised to ISO 8601 (UTC, ms); undefined when it is not one
+ * in 1970–9999: NaN, out of the Date range (`new Date(1e303)` throws), or before the first container.
+ */
+function isoTime(ms: number): string | undefined {
+  return Number.isFinite(ms) && ms >= 0 && ms <= LAST_MS ? new Date(ms).toISOString() : undefined;
 }
 
 /** The schema of each list's entries: exactly the fields the mapper reads (./snapshot-fields.ts keeps them). */

@@ -46,4 +46,24 @@ describe('reading snapshot files', () => {
     expect(r.stderr).toMatch(/^interlock: snapshot .*huge\.json is 600 MiB; the limit is \d+ MiB: .*\n$/);
     expect(() => readdirSync(out2)).toThrow();
   });
+
+  it('render --snapshot: a container Created out of range is a warning, not a crash; the rest renders', async () => {
+    const doc = JSON.parse(demoText) as { containers: Record<string, unknown>[] };
+    doc.containers.push({
+      Id: `c0ffee${'0'.repeat(58)}`,
+      Names: ['/legacy'],
+      Labels: { 'interlock.hostname': 'legacy', 'interlock.domain': 'example.com' },
+      State: 'running',
+      Created: 1e300,
+      Ports: [{ IP: '0.0.0.0', PrivatePort: 80, PublicPort: 8099, Type: 'tcp' }],
+    });
+    const file = path.join(dir, 'created.json');
+    writeFileSync(file, JSON.stringify(doc));
+    const out = path.join(dir, 'out-created');
+    const r = await interlock(['render', '--snapshot', file, '--out-dir', out]);
+    expect(r.stderr).not.toContain('bug');
+    expect(r.stdout + r.stderr).toContain('Created 1e+300 is not a time; ignored');
+    expect(r.code).toBe(0);
+    expect(readFileSync(path.join(out, 'haproxy.hosts.map'), 'utf8')).toContain('legacy.example.com');
+  });
 });

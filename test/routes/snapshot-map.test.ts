@@ -510,3 +510,86 @@ describe('host-mode ports per address family (Docker gives 0.0.0.0 and :: differ
     expect(ports(doc, '::1')).toEqual(host(32770));
   });
 });
+
+describe('creation times out of range', () => {
+  const container = (name: string, Created: unknown) => ({
+    Id: `c0ffee${name.padEnd(58, '0')}`,
+    Names: [`/${name}`],
+    Labels: { 'interlock.hostname': name },
+    State: 'running',
+    Created,
+  });
+
+  it('ignores a container Created that is no time (1e300, negative, past year 9999), with a warning', () => {
+    const doc: SnapshotDocument = {
+      containers: [
+        container('huge', 1e300),
+        container('negative', -1e300),
+        container('beforeepoch', -5),
+        container('year99999', 3e12),
+        container('fine', 1_700_000_000),
+      ],
+    };
+    const { state, diagnostics } = mapSnapshot(doc, { cluster: 'c' });
+    expect(state.services.map((s) => [s.name, s.createdAt])).toEqual([
+      ['beforeepoch', undefined],
+      ['fine', '2023-11-14T22:13:20.000Z'],
+      ['huge', undefined],
+      ['negative', undefined],
+      ['year99999', undefined],
+    ]);
+    expect(diagnostics.map((d) => [d.severity, d.service, d.message])).toEqual([
+      [
+        'warning',
+        'huge',
+        'Created 1e+300 is not a time; ignored: the container counts as the newest for a contested host',
+      ],
+      [
+        'warning',
+        'negative',
+        'Created -1e+300 is not a time; ignored: the container counts as the newest for a contested host',
+      ],
+      [
+        'warning',
+        'beforeepoch',
+        'Created -5 is not a time; ignored: the container counts as the newest for a contested host',
+      ],
+      [
+        'warning',
+        'year99999',
+        'Created 3000000000000 is not a time; ignored: the container counts as the newest for a contested host',
+      ],
+    ]);
+  });
+
+  it('does the same for a service CreatedAt that is not a time, or past year 9999', () => {
+    const svc = (ID: string, CreatedAt: unknown) => ({ ID, CreatedAt, Spec: { Name: ID } });
+    const doc: SnapshotDocument = {
+      nodes: [{ ID: 'n1', Status: { State: 'ready', Addr: '127.0.0.1' } }],
+      services: [
+        svc('yesterday', 'yesterday'),
+        svc('far', '+275760-09-13T00:00:00.000Z'),
+        svc('ok', '2026-11-23T19:13:51.472101876Z'),
+      ],
+      tasks: [],
+    };
+    const { state, diagnostics } = mapSnapshot(doc, { cluster: 'c' });
+    expect(state.services.map((s) => [s.name, s.createdAt])).toEqual([
+      ['far', undefined],
+      ['ok', '2026-11-23T19:13:51.472Z'],
+      ['yesterday', undefined],
+    ]);
+    expect(diagnostics.map((d) => [d.severity, d.service, d.message])).toEqual([
+      [
+        'warning',
+        'yesterday',
+        'CreatedAt "yesterday" is not a time; ignored: the service counts as the newest for a contested host',
+      ],
+      [
+        'warning',
+        'far',
+        'CreatedAt "+275760-09-13T00:00:00.000Z" is not a time; ignored: the service counts as the newest for a contested host',
+      ],
+    ]);
+  });
+});

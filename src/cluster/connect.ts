@@ -18,6 +18,7 @@ import { createSecureContext } from 'node:tls';
 import Docker from 'dockerode';
 import { parseDuration } from '../config/duration.ts';
 import type { ClusterConfig } from '../config/schema.ts';
+import { maskCredentials } from '../diagnostics.ts';
 import { ClusterError } from '../errors.ts';
 
 /**
@@ -502,6 +503,8 @@ function sourceSuffix(source: EndpointSource): string {
  */
 function parseHostUrl(raw: string, tls: boolean): Target {
   const value = raw.trim();
+  // The address as messages show it: a password or a token in it is a secret.
+  const shown = JSON.stringify(maskCredentials(value));
   const sep = value.indexOf('://');
   const scheme = sep === -1 ? 'tcp' : value.slice(0, sep);
   const rest = sep === -1 ? value : value.slice(sep + 3);
@@ -510,19 +513,20 @@ function parseHostUrl(raw: string, tls: boolean): Target {
     return { kind: 'socket', url: `unix://${socketPath}`, socketPath };
   }
   if (scheme !== 'tcp' && scheme !== 'ssh') {
-    throw new Error(
-      `unsupported engine address ${JSON.stringify(value)}: write unix://PATH, tcp://HOST:PORT or ssh://USER@HOST`,
-    );
+    throw new Error(`unsupported engine address ${shown}: write unix://PATH, tcp://HOST:PORT or ssh://USER@HOST`);
   }
   let url: URL;
   try {
     // `http:` parses host, port, user and brackets for IPv6 the same way and is a special scheme.
     url = new URL(`http://${rest}`);
   } catch {
-    throw new Error(`cannot parse engine address ${JSON.stringify(value)}`);
+    throw new Error(`cannot parse engine address ${shown}`);
   }
   if (url.pathname !== '/' && url.pathname !== '') {
-    throw new Error(`engine address ${JSON.stringify(value)} has a path; write ${scheme}://HOST:PORT`);
+    throw new Error(`engine address ${shown} has a path; write ${scheme}://HOST:PORT`);
+  }
+  if (url.search !== '' || url.hash !== '' || /[?#]/.test(rest)) {
+    throw new Error(`engine address ${shown} has a query; write ${scheme}://HOST:PORT`);
   }
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const host = hostname === '' ? 'localhost' : hostname;
@@ -540,7 +544,11 @@ function parseHostUrl(raw: string, tls: boolean): Target {
       ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
     };
   }
-  if (url.username || url.password) throw new Error(`engine address ${JSON.stringify(value)} cannot carry credentials`);
+  if (url.username || url.password) {
+    throw new Error(
+      `engine address ${shown} cannot carry credentials: a Docker Engine knows TCP clients by their TLS client certificate (tls.cert and tls.key files, or DOCKER_CERT_PATH)`,
+    );
+  }
   const port = url.port ? Number(url.port) : tls ? 2376 : 2375;
   return { kind: 'tcp', url: `tcp://${hostForUrl}:${port}`, host, port };
 }

@@ -25,7 +25,22 @@ export interface MapOptions {
   cluster: string;
   /** Address used for every node when reaching published ports (the cluster's `nodeAddress`). */
   nodeAddress?: string;
+  /**
+   * Prefixes of the labels the rules read (e.g. `interlock`): kept first when a service has more
+   * than MAX_LABELS labels. Default: both dialects' own.
+   */
+  labelPrefixes?: readonly string[];
 }
+
+/**
+ * Labels read per service or container. Swarm accepts about 45,000 on a service; reading them all
+ * on every re-list would slow every cycle for everyone (seconds) and flood the log. A service
+ * needs a handful; 1,000 leaves ample room for custom rules that read other labels.
+ */
+export const MAX_LABELS = 1000;
+
+/** The two dialects' own prefixes (./../routes/dialect-*.ts). */
+const DEFAULT_LABEL_PREFIXES = ['interlock', 'com.docker.lb'];
 
 export interface MapResult {
   state: ClusterState;
@@ -38,7 +53,19 @@ const id = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'not a Docker id');
 // Names end up in proxy identifiers and diagnostics: Docker's own character set, nothing more.
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const name = z.string().regex(NAME_RE, 'not a Docker name');
-const labels = z.record(z.string(), z.string()).nullish();
+// A plain loop rather than z.record: a service may carry tens of thousands of labels (see
+// MAX_LABELS), and this runs on every re-list.
+const labels = z
+  .custom<Record<string, string> | null>((v) => v === null || isObject(v), { message: 'expected an object of labels' })
+  .superRefine((v, ctx) => {
+    for (const key in v ?? {}) {
+      if (typeof v?.[key] !== 'string') {
+        ctx.addIssue({ code: 'custom', path: [key], message: 'a label value must be a string' });
+        return;
+      }
+    }
+  })
+  .optional();
 const portNumber = z.number().int().min(1).max(65535);
 const apiPort = z.object({
   Protocol: z.string().optional(),
@@ -249,6 +276,52 @@ function sortedLabels(raw: Record<string, string> | null | undefined): Record<st
   return out;
 }
 
+/**
+ * The labels read of one service or container, sorted: all of them up to MAX_LABELS. Beyond, the
+ * labels under the rules' prefixes first, then the others in key order, with one warning; when the
+ * labels under the prefixes alone are more, none is read (reading some would route on a part of
+ * what the deployer wrote) and the service is refused.
+ */
+function cappedLabels(
+  m: Mapper,
+  raw: Record<string, string> | null | undefined,
+  prefixes: readonly string[],
+  name: string,
+): Record<string, string> {
+  const keys = Object.keys(raw ?? {});
+  if (keys.length <= MAX_LABELS) return sortedLabels(raw);
+  const leads = prefixes.map((p) => `${p}.`);
+  const ruled = new Set(keys.filter((k) => leads.some((l) => k.startsWith(l))));
+  const under = prefixes.length > 0 ? prefixes.map((p) => `${p}.*`).join(', ') : 'no prefix';
+  const fix = 'a service needs a few labels: remove the others (docker service update --label-rm)';
+  if (ruled.size > MAX_LABELS) {
+    m.problem(
+      'error',
+      `has ${count(ruled.size)} labels under ${under}, more than the ${count(MAX_LABELS)} read: none is read and the service is left out`,
+      fix,
+      name,
+      'labels-capped',
+    );
+    return {};
+  }
+  const others = keys.filter((k) => !ruled.has(k)).sort();
+  const kept = [...ruled, ...others.slice(0, MAX_LABELS - ruled.size)];
+  m.problem(
+    'warning',
+    `has ${count(keys.length)} labels; only the first ${count(MAX_LABELS)} are read (those under ${under} first)`,
+    fix,
+    name,
+    'labels-capped',
+  );
+  const picked: Record<string, string> = {};
+  for (const k of kept) picked[k] = raw?.[k] ?? '';
+  return sortedLabels(picked);
+}
+
+function count(n: number): string {
+  return n.toLocaleString('en');
+}
+
 function describeIssues(error: z.ZodError): string {
   const issue = error.issues[0];
   if (!issue) return 'malformed';
@@ -287,10 +360,16 @@ class Mapper {
     this.cluster = cluster;
   }
 
-  problem(severity: Diagnostic['severity'], message: string, fix: string, service?: string): void {
+  problem(
+    severity: Diagnostic['severity'],
+    message: string,
+    fix: string,
+    service?: string,
+    code = 'snapshot-invalid',
+  ): void {
     this.diagnostics.push({
       severity,
-      code: 'snapshot-invalid',
+      code,
       message,
       fix,
       cluster: this.cluster,
@@ -426,9 +505,10 @@ export function mapSnapshot(doc: SnapshotDocument, options: MapOptions): MapResu
   }
 
   const services: ServiceState[] = [];
-  if (swarm) services.push(...mapServices(m, doc, nodeById, nameOf, usable, nodeOverride));
+  const prefixes = options.labelPrefixes ?? DEFAULT_LABEL_PREFIXES;
+  if (swarm) services.push(...mapServices(m, doc, nodeById, nameOf, usable, nodeOverride, prefixes));
   const taken = new Set(services.map((s) => s.name));
-  for (const c of mapContainers(m, doc, swarm, nameOf, nodeOverride)) {
+  for (const c of mapContainers(m, doc, swarm, nameOf, nodeOverride, prefixes)) {
     if (taken.has(c.name)) {
       m.problem(
         'warning',
@@ -455,6 +535,7 @@ function mapServices(
   nameOf: (ref: string) => string,
   usable: (network: string) => boolean,
   nodeOverride: string | undefined,
+  prefixes: readonly string[],
 ): ServiceState[] {
   const byId = new Map<string, ServiceState>();
   const names = new Set<string>();
@@ -484,7 +565,7 @@ function mapServices(
       id: s.ID,
       name: s.Spec.Name,
       mode: global ? 'global' : 'replicated',
-      labels: sortedLabels(s.Spec.Labels),
+      labels: cappedLabels(m, s.Spec.Labels, prefixes, s.Spec.Name),
       networks,
       vips,
       ingressPorts: apiPorts(s.Endpoint?.Ports, 'ingress'),
@@ -577,6 +658,7 @@ function mapContainers(
   swarm: boolean,
   nameOf: (ref: string) => string,
   nodeOverride: string | undefined,
+  prefixes: readonly string[],
 ): ServiceState[] {
   const out: ServiceState[] = [];
   // In Swarm mode the tasks' containers are already services.
@@ -636,7 +718,7 @@ function mapContainers(
       id: c.Id,
       name: containerName,
       mode: 'container',
-      labels: sortedLabels(c.Labels),
+      labels: cappedLabels(m, c.Labels, prefixes, containerName),
       ...(createdAt ? { createdAt } : {}),
       networks: [...new Set(networks)].sort(cmp),
       vips: [],

@@ -7,6 +7,9 @@ import path from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import { SnapshotError } from '../errors.ts';
+import { DEFAULT_RULES } from '../routes/build.ts';
+import { DOCKER_LB_PREFIX } from '../routes/dialect-docker-lb.ts';
+import { INTERLOCK_PREFIX } from '../routes/dialect-interlock.ts';
 import type { ClusterState } from './model.ts';
 import type { SnapshotDocument } from './snapshot.ts';
 import { mapSnapshot, parseSnapshotText } from './snapshot-map.ts';
@@ -103,6 +106,17 @@ export function missingSnapshots(docs: readonly { cluster: string }[], config: C
     }));
 }
 
+/** The prefixes of the labels the config's rules read (custom rules read what they like). */
+function labelPrefixes(config: Config): string[] {
+  const rules = config.rules && config.rules.length > 0 ? config.rules : DEFAULT_RULES;
+  const out = new Set<string>();
+  for (const rule of rules) {
+    if (rule.kind === 'interlock') out.add(rule.prefix ?? INTERLOCK_PREFIX);
+    else if (rule.kind === 'docker-lb') out.add(rule.prefix ?? DOCKER_LB_PREFIX);
+  }
+  return [...out];
+}
+
 export function mapSnapshots(
   docs: readonly { cluster: string; doc: SnapshotDocument }[],
   config: Config,
@@ -111,7 +125,11 @@ export function mapSnapshots(
   const diagnostics: Diagnostic[] = [];
   for (const { cluster, doc } of docs) {
     const nodeAddress = config.clusters[cluster]?.nodeAddress;
-    const mapped = mapSnapshot(doc, { cluster, ...(nodeAddress ? { nodeAddress } : {}) });
+    const mapped = mapSnapshot(doc, {
+      cluster,
+      ...(nodeAddress ? { nodeAddress } : {}),
+      labelPrefixes: labelPrefixes(config),
+    });
     states.push(mapped.state);
     diagnostics.push(...mapped.diagnostics);
   }

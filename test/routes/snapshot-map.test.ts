@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { ServiceState } from '../../src/cluster/model.ts';
 import type { SnapshotDocument } from '../../src/cluster/snapshot.ts';
-import { mapSnapshot, parseSnapshotText } from '../../src/cluster/snapshot-map.ts';
+import { MAX_LABELS, mapSnapshot, parseSnapshotText } from '../../src/cluster/snapshot-map.ts';
 import { type Diagnostic, formatText } from '../../src/diagnostics.ts';
 import { SnapshotError } from '../../src/errors.ts';
 import { buildRoutes } from '../../src/routes/build.ts';
@@ -591,5 +591,44 @@ describe('creation times out of range', () => {
         'CreatedAt "+275760-09-13T00:00:00.000Z" is not a time; ignored: the service counts as the newest for a contested host',
       ],
     ]);
+  });
+});
+
+describe('a label bomb (Swarm accepts about 45,000 labels on a service)', () => {
+  const doc = (labels: Record<string, string>): SnapshotDocument => ({
+    nodes: [{ ID: 'n1', Status: { State: 'ready', Addr: '127.0.0.1' } }],
+    services: [
+      { ID: 'bomb', Spec: { Name: 'bomb', Labels: labels } },
+      { ID: 'fine', Spec: { Name: 'fine', Labels: { 'interlock.hostname': 'fine' } } },
+    ],
+    tasks: [],
+  });
+  const many = (n: number, key: (i: number) => string) =>
+    Object.fromEntries(Array.from({ length: n }, (_, i) => [key(i), 'x']));
+
+  it('reads at most 1,000 labels, those of the rules first, and says so once', () => {
+    const labels = { ...many(45_000, (i) => `junk.${i}`), 'interlock.hostname': 'bomb', 'interlock.port': '80' };
+    const { state, diagnostics } = mapSnapshot(doc(labels), { cluster: 'c', labelPrefixes: ['interlock'] });
+    const bomb = service(state.services, 'bomb');
+    expect(Object.keys(bomb.labels)).toHaveLength(MAX_LABELS);
+    expect(bomb.labels['interlock.hostname']).toBe('bomb');
+    expect(bomb.labels['interlock.port']).toBe('80');
+    expect(service(state.services, 'fine').labels).toEqual({ 'interlock.hostname': 'fine' });
+    expect(diagnostics.map((d) => [d.severity, d.code, d.service, d.message])).toEqual([
+      [
+        'warning',
+        'labels-capped',
+        'bomb',
+        `has 45,002 labels; only the first ${MAX_LABELS.toLocaleString('en')} are read (those under interlock.* first)`,
+      ],
+    ]);
+  });
+
+  it('refuses a service whose labels under the rules prefixes alone are too many to read whole', () => {
+    const labels = many(1_500, (i) => `interlock.x${i}`);
+    const { state, diagnostics } = mapSnapshot(doc(labels), { cluster: 'c', labelPrefixes: ['interlock'] });
+    expect(service(state.services, 'bomb').labels).toEqual({});
+    expect(diagnostics.map((d) => [d.severity, d.code, d.service])).toEqual([['error', 'labels-capped', 'bomb']]);
+    expect(diagnostics[0]?.message).toContain('1,500 labels under interlock.*');
   });
 });

@@ -120,3 +120,19 @@ export function formatConfigPath(configPath: readonly PropertyKey[]): string {
   }
   return out || '(root)';
 }
+
+/**
+ * Text with the secrets of the addresses in it hidden, for messages: in each `scheme://…`, the
+ * password of `user:password@host` becomes `user:***@` (a user name is kept: it says who
+ * connects, as ssh's own messages do) and the value of each query parameter becomes `***`
+ * (`?token=***`). For engine addresses (endpoints, DOCKER_HOST, Docker contexts) and config values
+ * quoted in messages.
+ */
+export function maskCredentials(text: string): string {
+  return text.replace(/[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s"'`]+/g, (url) =>
+    url
+      // Up to the last @: a password may itself hold an @ or a / (better too much hidden than a leak).
+      .replace(/^([^:]+:\/\/[^/@:]*):.*@/, '$1:***@')
+      .replace(/([?&][^=&#]+=)[^&#]*/g, '$1***'),
+  );
+}

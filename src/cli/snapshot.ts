@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { writeIfChanged } from '../apply/write.ts';
 import { readLiveSnapshots } from '../cluster/live.ts';
+import { trimSnapshot } from '../cluster/snapshot-fields.ts';
 import { hasErrors, sortDiagnostics } from '../diagnostics.ts';
 import { InterlockError } from '../errors.ts';
 import { loadAndCheck } from './config.ts';
@@ -11,6 +13,28 @@ import { type CommonOptions, commonOptions } from './options.ts';
 interface SnapshotOptions extends CommonOptions {
   cluster?: string;
   out?: string;
+}
+
+/**
+ * Writes a snapshot file readable by its owner only (0600), atomically: a temp file made 0600
+ * from the start, renamed over the old one, which goes with its mode.
+ */
+async function writePrivate(file: string, text: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
 }
 
 export async function runSnapshot(io: Io, args: SnapshotOptions): Promise<void> {
@@ -42,10 +66,11 @@ export async function runSnapshot(io: Io, args: SnapshotOptions): Promise<void> 
       warn: (m) => io.stderr(`interlock: warning: ${m}`),
       clusters: [cluster],
     });
-    const text = `${JSON.stringify(taken?.doc, null, 2)}\n`;
+    // Only what interlock reads: the Engine's bodies also hold every service's Env, Args and Command.
+    const text = `${JSON.stringify(taken && trimSnapshot(taken.doc), null, 2)}\n`;
     if (args.out) {
       const file = path.resolve(io.cwd, args.out);
-      await writeIfChanged(file, text);
+      await writePrivate(file, text);
       const d = taken?.doc;
       io.stderr(
         `interlock: cluster ${cluster}: ${d?.services?.length ?? 0} services, ${d?.tasks?.length ?? 0} tasks, ${d?.containers?.length ?? 0} containers → ${args.out} (${d?.metadata?.durationMs ?? '?'} ms)`,
@@ -62,13 +87,13 @@ export function snapshotCommand(io: Io): CommandModule<object, SnapshotOptions> 
   return {
     command: 'snapshot',
     describe:
-      'Write a snapshot of a live cluster: the Engine API bodies of services, tasks, networks, nodes, containers',
+      'Write a snapshot of a live cluster: the fields interlock reads of the Engine API bodies of services, tasks, networks, nodes, containers',
     builder: (y: Argv) =>
       commonOptions(y)
         .option('cluster', { type: 'string', describe: 'Cluster to read (needed when the config declares several)' })
         .option('out', {
           type: 'string',
-          describe: 'Write to FILE instead of stdout',
+          describe: 'Write to FILE (mode 0600) instead of stdout',
         }) as unknown as Argv<SnapshotOptions>,
     handler: (args: ArgumentsCamelCase<SnapshotOptions>) => runSnapshot(io, args),
   };

@@ -11,13 +11,15 @@ import { createHash, createHmac } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
+import Module, { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { createSecureContext } from 'node:tls';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { parseDuration } from '../config/duration.ts';
 import type { ClusterConfig } from '../config/schema.ts';
+import { maskCredentials } from '../diagnostics.ts';
 import { ClusterError } from '../errors.ts';
 
 /**
@@ -183,13 +185,60 @@ export function connect(resolved: ResolvedEndpoint): Docker {
   // docker-modem fills in defaults from process.env.DOCKER_HOST (and, through it, DOCKER_CERT_PATH
   // and DOCKER_TLS_VERIFY), which would override the endpoint resolved from the env we were given
   // or throw on a malformed value. Hide it for the synchronous constructor call only.
+  const DockerClient = dockerode(resolved.kind === 'ssh');
   const saved = process.env.DOCKER_HOST;
   delete process.env.DOCKER_HOST;
   try {
-    return new Docker({ ...dockerOptions, ...(agent ? { agent } : {}) } as Docker.DockerOptions);
+    return new DockerClient({ ...dockerOptions, ...(agent ? { agent } : {}) } as Docker.DockerOptions);
   } finally {
     if (saved !== undefined) process.env.DOCKER_HOST = saved;
   }
+}
+
+const requireHere = createRequire(import.meta.url);
+let dockerodeClass: typeof Docker | undefined;
+
+/**
+ * dockerode, loaded on the first connection rather than at start: commands that reach no engine
+ * (render --snapshot, validate, schema, --help) never load it. Its docker-modem requires ssh2 as
+ * it loads, and ssh2 instantiates a WebAssembly module then, which reserves more address space
+ * than `ulimit -v` 8 GiB allows: so, unless this connection is over ssh, ssh2 is deferred until
+ * an ssh connection is actually made.
+ */
+function dockerode(ssh: boolean): typeof Docker {
+  if (dockerodeClass) return dockerodeClass;
+  if (!ssh) deferSsh2();
+  dockerodeClass = requireHere('dockerode') as typeof Docker;
+  return dockerodeClass;
+}
+
+/**
+ * Puts a stand-in for ssh2 in the module cache, where docker-modem's `require('ssh2')` finds it:
+ * its `Client` loads the real ssh2 when docker-modem constructs one, i.e. when a request goes out
+ * over ssh. docker-modem uses nothing else of ssh2.
+ */
+function deferSsh2(): void {
+  const fromModem = createRequire(createRequire(requireHere.resolve('dockerode')).resolve('docker-modem'));
+  const main = fromModem.resolve('ssh2');
+  if (requireHere.cache[main]) return;
+  let real: { Client: new (...args: unknown[]) => object } | undefined;
+  const load = () => {
+    if (!real) {
+      delete requireHere.cache[main];
+      real = fromModem('ssh2') as NonNullable<typeof real>;
+    }
+    return real;
+  };
+  // Called with `new`: returning an object makes it the result.
+  const Client = function Client(...args: unknown[]) {
+    const RealClient = load().Client;
+    return new RealClient(...args);
+  };
+  const stand = new Module(main);
+  stand.filename = main;
+  stand.loaded = true;
+  stand.exports = { Client };
+  requireHere.cache[main] = stand;
 }
 
 /** sha256 hex of a context name: the directory name the docker CLI stores the context under. */
@@ -502,6 +551,8 @@ function sourceSuffix(source: EndpointSource): string {
  */
 function parseHostUrl(raw: string, tls: boolean): Target {
   const value = raw.trim();
+  // The address as messages show it: a password or a token in it is a secret.
+  const shown = JSON.stringify(maskCredentials(value));
   const sep = value.indexOf('://');
   const scheme = sep === -1 ? 'tcp' : value.slice(0, sep);
   const rest = sep === -1 ? value : value.slice(sep + 3);
@@ -510,19 +561,20 @@ function parseHostUrl(raw: string, tls: boolean): Target {
     return { kind: 'socket', url: `unix://${socketPath}`, socketPath };
   }
   if (scheme !== 'tcp' && scheme !== 'ssh') {
-    throw new Error(
-      `unsupported engine address ${JSON.stringify(value)}: write unix://PATH, tcp://HOST:PORT or ssh://USER@HOST`,
-    );
+    throw new Error(`unsupported engine address ${shown}: write unix://PATH, tcp://HOST:PORT or ssh://USER@HOST`);
   }
   let url: URL;
   try {
     // `http:` parses host, port, user and brackets for IPv6 the same way and is a special scheme.
     url = new URL(`http://${rest}`);
   } catch {
-    throw new Error(`cannot parse engine address ${JSON.stringify(value)}`);
+    throw new Error(`cannot parse engine address ${shown}`);
   }
   if (url.pathname !== '/' && url.pathname !== '') {
-    throw new Error(`engine address ${JSON.stringify(value)} has a path; write ${scheme}://HOST:PORT`);
+    throw new Error(`engine address ${shown} has a path; write ${scheme}://HOST:PORT`);
+  }
+  if (url.search !== '' || url.hash !== '' || /[?#]/.test(rest)) {
+    throw new Error(`engine address ${shown} has a query; write ${scheme}://HOST:PORT`);
   }
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const host = hostname === '' ? 'localhost' : hostname;
@@ -540,7 +592,11 @@ function parseHostUrl(raw: string, tls: boolean): Target {
       ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
     };
   }
-  if (url.username || url.password) throw new Error(`engine address ${JSON.stringify(value)} cannot carry credentials`);
+  if (url.username || url.password) {
+    throw new Error(
+      `engine address ${shown} cannot carry credentials: a Docker Engine knows TCP clients by their TLS client certificate (tls.cert and tls.key files, or DOCKER_CERT_PATH)`,
+    );
+  }
   const port = url.port ? Number(url.port) : tls ? 2376 : 2375;
   return { kind: 'tcp', url: `tcp://${hostForUrl}:${port}`, host, port };
 }

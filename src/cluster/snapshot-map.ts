@@ -25,7 +25,22 @@ export interface MapOptions {
   cluster: string;
   /** Address used for every node when reaching published ports (the cluster's `nodeAddress`). */
   nodeAddress?: string;
+  /**
+   * Prefixes of the labels the rules read (e.g. `interlock`): kept first when a service has more
+   * than MAX_LABELS labels. Default: both dialects' own.
+   */
+  labelPrefixes?: readonly string[];
 }
+
+/**
+ * Labels read per service or container. Swarm accepts about 45,000 on a service; reading them all
+ * on every re-list would slow every cycle for everyone (seconds) and flood the log. A service
+ * needs a handful; 1,000 leaves ample room for custom rules that read other labels.
+ */
+export const MAX_LABELS = 1000;
+
+/** The two dialects' own prefixes (./../routes/dialect-*.ts). */
+const DEFAULT_LABEL_PREFIXES = ['interlock', 'com.docker.lb'];
 
 export interface MapResult {
   state: ClusterState;
@@ -38,7 +53,19 @@ const id = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'not a Docker id');
 // Names end up in proxy identifiers and diagnostics: Docker's own character set, nothing more.
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const name = z.string().regex(NAME_RE, 'not a Docker name');
-const labels = z.record(z.string(), z.string()).nullish();
+// A plain loop rather than z.record: a service may carry tens of thousands of labels (see
+// MAX_LABELS), and this runs on every re-list.
+const labels = z
+  .custom<Record<string, string> | null>((v) => v === null || isObject(v), { message: 'expected an object of labels' })
+  .superRefine((v, ctx) => {
+    for (const key in v ?? {}) {
+      if (typeof v?.[key] !== 'string') {
+        ctx.addIssue({ code: 'custom', path: [key], message: 'a label value must be a string' });
+        return;
+      }
+    }
+  })
+  .optional();
 const portNumber = z.number().int().min(1).max(65535);
 const apiPort = z.object({
   Protocol: z.string().optional(),
@@ -113,22 +140,24 @@ const taskSchema = z.object({
     .nullish(),
 });
 
+const containerPorts = z
+  .array(
+    z.object({
+      IP: z.string().optional(),
+      PrivatePort: portNumber,
+      PublicPort: portNumber.optional(),
+      Type: z.string().optional(),
+    }),
+  )
+  .nullish();
+
 const containerSchema = z.object({
   Id: id,
   Created: z.number().optional(),
   Names: z.array(z.string()).nullish(),
   Labels: labels,
   State: z.string().optional(),
-  Ports: z
-    .array(
-      z.object({
-        IP: z.string().optional(),
-        PrivatePort: portNumber,
-        PublicPort: portNumber.optional(),
-        Type: z.string().optional(),
-      }),
-    )
-    .nullish(),
+  Ports: containerPorts,
   NetworkSettings: z
     .looseObject({
       Networks: z
@@ -184,6 +213,57 @@ function apiPorts(
   return uniquePorts(out);
 }
 
+type Family = 4 | 6;
+type ContainerPort = NonNullable<z.infer<typeof containerPorts>>[number];
+
+/** The address family a node address is reached over; a host name counts as IPv4 (tried first by the proxies). */
+function familyOf(address: string): Family {
+  return address.includes(':') ? 6 : 4;
+}
+
+/** Family of a port binding's host IP (`0.0.0.0`, `::` or one address); undefined when Docker gave none. */
+function bindingFamily(ip: string | undefined): Family | undefined {
+  return ip === undefined || ip === '' ? undefined : familyOf(ip);
+}
+
+/**
+ * A task's host-mode ports reachable over `family`. Docker binds an unspecified host IP twice, on
+ * 0.0.0.0 and on ::, and may give the two different host ports (Docker 20.10 allocates them from
+ * separate pools); `Status.PortStatus` lists both without the address, IPv4 first. The address
+ * comes from the task's container in /containers/json when the snapshot has it (a container on
+ * the node that was read); a port bound only to the other family is left out. Otherwise Docker's
+ * order decides: an IPv4 node takes the first port of each target, an IPv6 node the last. Docker's
+ * order is kept either way (it does not change between reads of one task), so the route takes
+ * the first port listed for its target.
+ */
+function taskHostPorts(
+  ports: readonly z.infer<typeof apiPort>[] | null | undefined,
+  bound: readonly ContainerPort[] | undefined,
+  family: Family,
+): PublishedPort[] {
+  const listed: PublishedPort[] = [];
+  for (const p of ports ?? []) {
+    const proto = protocol(p.Protocol);
+    if (!proto || !p.PublishedPort || (p.PublishMode ?? 'ingress') !== 'host') continue;
+    const port: PublishedPort = { target: p.TargetPort, published: p.PublishedPort, protocol: proto, mode: 'host' };
+    if (bound) {
+      const families = bound
+        .filter((b) => b.PrivatePort === port.target && b.PublicPort === port.published && protocol(b.Type) === proto)
+        .map((b) => bindingFamily(b.IP));
+      if (families.length > 0 && !families.some((f) => f === undefined || f === family)) continue;
+    }
+    listed.push(port);
+  }
+  const ordered = bound === undefined && family === 6 ? listed.reverse() : listed;
+  const seen = new Set<string>();
+  return ordered.filter((p) => {
+    const key = `${p.published}/${p.target}/${p.protocol}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 /** IPv4 before IPv6 on the same network, so "the" address of a task is its IPv4 one. */
 function compareAddresses(a: NetworkAddress, b: NetworkAddress): number {
   const v6 = (x: NetworkAddress) => (x.address.includes(':') ? 1 : 0);
@@ -194,6 +274,52 @@ function sortedLabels(raw: Record<string, string> | null | undefined): Record<st
   const out: Record<string, string> = {};
   for (const key of Object.keys(raw ?? {}).sort()) out[key] = raw?.[key] ?? '';
   return out;
+}
+
+/**
+ * The labels read of one service or container, sorted: all of them up to MAX_LABELS. Beyond, the
+ * labels under the rules' prefixes first, then the others in key order, with one warning; when the
+ * labels under the prefixes alone are more, none is read (reading some would route on a part of
+ * what the deployer wrote) and the service is refused.
+ */
+function cappedLabels(
+  m: Mapper,
+  raw: Record<string, string> | null | undefined,
+  prefixes: readonly string[],
+  name: string,
+): Record<string, string> {
+  const keys = Object.keys(raw ?? {});
+  if (keys.length <= MAX_LABELS) return sortedLabels(raw);
+  const leads = prefixes.map((p) => `${p}.`);
+  const ruled = new Set(keys.filter((k) => leads.some((l) => k.startsWith(l))));
+  const under = prefixes.length > 0 ? prefixes.map((p) => `${p}.*`).join(', ') : 'no prefix';
+  const fix = 'a service needs a few labels: remove the others (docker service update --label-rm)';
+  if (ruled.size > MAX_LABELS) {
+    m.problem(
+      'error',
+      `has ${count(ruled.size)} labels under ${under}, more than the ${count(MAX_LABELS)} read: none is read and the service is left out`,
+      fix,
+      name,
+      'labels-capped',
+    );
+    return {};
+  }
+  const others = keys.filter((k) => !ruled.has(k)).sort();
+  const kept = [...ruled, ...others.slice(0, MAX_LABELS - ruled.size)];
+  m.problem(
+    'warning',
+    `has ${count(keys.length)} labels; only the first ${count(MAX_LABELS)} are read (those under ${under} first)`,
+    fix,
+    name,
+    'labels-capped',
+  );
+  const picked: Record<string, string> = {};
+  for (const k of kept) picked[k] = raw?.[k] ?? '';
+  return sortedLabels(picked);
+}
+
+function count(n: number): string {
+  return n.toLocaleString('en');
 }
 
 function describeIssues(error: z.ZodError): string {
@@ -234,10 +360,16 @@ class Mapper {
     this.cluster = cluster;
   }
 
-  problem(severity: Diagnostic['severity'], message: string, fix: string, service?: string): void {
+  problem(
+    severity: Diagnostic['severity'],
+    message: string,
+    fix: string,
+    service?: string,
+    code = 'snapshot-invalid',
+  ): void {
     this.diagnostics.push({
       severity,
-      code: 'snapshot-invalid',
+      code,
       message,
       fix,
       cluster: this.cluster,
@@ -265,6 +397,16 @@ class Mapper {
       else this.malformed(entryName(list, i, entry), describeIssues(r.error));
     });
     return out;
+  }
+
+  /** A creation time that is not one: ignored, so the entry is the newcomer in a contest for a host. */
+  badTime(kind: 'service' | 'container', name: string, what: string): void {
+    this.problem(
+      'warning',
+      `${what} is not a time; ignored: the ${kind} counts as the newest for a contested host`,
+      'check the snapshot: the Docker Engine gives RFC 3339 times (CreatedAt) and seconds since 1970 (Created)',
+      name,
+    );
   }
 
   malformed(what: string, why: string): void {
@@ -363,9 +505,10 @@ export function mapSnapshot(doc: SnapshotDocument, options: MapOptions): MapResu
   }
 
   const services: ServiceState[] = [];
-  if (swarm) services.push(...mapServices(m, doc, nodeById, nameOf, usable, nodeOverride));
+  const prefixes = options.labelPrefixes ?? DEFAULT_LABEL_PREFIXES;
+  if (swarm) services.push(...mapServices(m, doc, nodeById, nameOf, usable, nodeOverride, prefixes));
   const taken = new Set(services.map((s) => s.name));
-  for (const c of mapContainers(m, doc, swarm, nameOf, nodeOverride)) {
+  for (const c of mapContainers(m, doc, swarm, nameOf, nodeOverride, prefixes)) {
     if (taken.has(c.name)) {
       m.problem(
         'warning',
@@ -392,6 +535,7 @@ function mapServices(
   nameOf: (ref: string) => string,
   usable: (network: string) => boolean,
   nodeOverride: string | undefined,
+  prefixes: readonly string[],
 ): ServiceState[] {
   const byId = new Map<string, ServiceState>();
   const names = new Set<string>();
@@ -421,7 +565,7 @@ function mapServices(
       id: s.ID,
       name: s.Spec.Name,
       mode: global ? 'global' : 'replicated',
-      labels: sortedLabels(s.Spec.Labels),
+      labels: cappedLabels(m, s.Spec.Labels, prefixes, s.Spec.Name),
       networks,
       vips,
       ingressPorts: apiPorts(s.Endpoint?.Ports, 'ingress'),
@@ -429,8 +573,9 @@ function mapServices(
     };
     const replicas = mode?.Replicated?.Replicas;
     if (!global && replicas !== undefined) service.replicas = replicas;
-    const created = isoTime(s.CreatedAt);
+    const created = s.CreatedAt ? isoTime(Date.parse(s.CreatedAt)) : undefined;
     if (created) service.createdAt = created;
+    else if (s.CreatedAt) m.badTime('service', s.Spec.Name, `CreatedAt ${quoteValue(s.CreatedAt)}`);
     byId.set(s.ID, service);
   }
 
@@ -441,6 +586,7 @@ function mapServices(
       'include the body of GET /tasks',
     );
   }
+  const boundPorts = taskContainerPorts(doc.containers);
   // Only running tasks are backends; history (shut down, failed) is not even validated.
   for (const t of m.entries('tasks', doc.tasks, taskSchema, isRunning)) {
     const service = byId.get(t.ServiceID);
@@ -461,16 +607,21 @@ function mapServices(
       continue;
     }
     const node = t.NodeID ? nodeById.get(t.NodeID) : undefined;
+    // Empty when the node is unknown: published ports on it cannot be reached.
+    const reachedAt = nodeOverride ?? node?.address ?? '';
+    const containerId = t.Status.ContainerStatus?.ContainerID;
     const task: TaskState = {
       id: t.ID,
       nodeId: t.NodeID ?? '',
-      // Empty when the node is unknown: published ports on it cannot be reached.
-      nodeAddress: nodeOverride ?? node?.address ?? '',
+      nodeAddress: reachedAt,
       addresses: addresses.sort(compareAddresses),
-      hostPorts: apiPorts(t.Status.PortStatus?.Ports, 'host'),
+      hostPorts: taskHostPorts(
+        t.Status.PortStatus?.Ports,
+        containerId ? boundPorts.get(containerId) : undefined,
+        familyOf(reachedAt),
+      ),
     };
     if (t.Slot !== undefined && service.mode === 'replicated') task.slot = t.Slot;
-    const containerId = t.Status.ContainerStatus?.ContainerID;
     if (containerId) task.containerId = containerId;
     service.tasks.push(task);
   }
@@ -482,6 +633,23 @@ function mapServices(
   return [...byId.values()];
 }
 
+/**
+ * Host ports of task containers by container id, with the address each is bound to: the only
+ * place the API says which family a task's host port belongs to. Task containers are hints here,
+ * not entries of their own, so a malformed one is skipped without a word.
+ */
+function taskContainerPorts(containers: unknown[] | undefined): Map<string, ContainerPort[]> {
+  const out = new Map<string, ContainerPort[]>();
+  if (!Array.isArray(containers)) return out;
+  for (const c of containers) {
+    if (!isObject(c) || typeof c.Id !== 'string' || !isObject(c.Labels) || !('com.docker.swarm.task.id' in c.Labels))
+      continue;
+    const ports = containerPorts.safeParse(c.Ports);
+    if (ports.success && ports.data) out.set(c.Id, ports.data);
+  }
+  return out;
+}
+
 const UNSPECIFIED = new Set(['', '0.0.0.0', '::']);
 
 function mapContainers(
@@ -490,6 +658,7 @@ function mapContainers(
   swarm: boolean,
   nameOf: (ref: string) => string,
   nodeOverride: string | undefined,
+  prefixes: readonly string[],
 ): ServiceState[] {
   const out: ServiceState[] = [];
   // In Swarm mode the tasks' containers are already services.
@@ -516,25 +685,31 @@ function mapContainers(
         if (address?.ok) addresses.push({ network, address: address.value });
       }
     }
+    const published = (c.Ports ?? []).filter((p) => protocol(p.Type) !== undefined && p.PublicPort !== undefined);
+    const boundIp = published.find((p) => p.IP !== undefined && !UNSPECIFIED.has(p.IP) && parseAddress(p.IP).ok)?.IP;
+    // A port bound to one address is reached there; 0.0.0.0 / :: are reached on loopback.
+    const reachedAt = boundIp ?? nodeOverride ?? '127.0.0.1';
+    const wildcard = familyOf(reachedAt) === 6 ? '::' : '0.0.0.0';
     const hostPorts: PublishedPort[] = [];
-    let boundIp: string | undefined;
-    for (const p of c.Ports ?? []) {
-      const proto = protocol(p.Type);
-      if (!proto || p.PublicPort === undefined) continue;
-      hostPorts.push({ target: p.PrivatePort, published: p.PublicPort, protocol: proto, mode: 'host' });
-      if (boundIp === undefined && p.IP !== undefined && !UNSPECIFIED.has(p.IP) && parseAddress(p.IP).ok)
-        boundIp = p.IP;
+    for (const p of published) {
+      // Only the bindings reachable there: Docker may give 0.0.0.0 and :: different host ports.
+      if (p.IP !== undefined && p.IP !== '' && p.IP !== wildcard && p.IP !== reachedAt) continue;
+      const proto = protocol(p.Type) as PublishedPort['protocol'];
+      hostPorts.push({ target: p.PrivatePort, published: p.PublicPort as number, protocol: proto, mode: 'host' });
     }
+    // Seconds since 1970 (the API's `Created`).
+    const createdAt = c.Created === undefined ? undefined : isoTime(c.Created * 1000);
+    if (c.Created !== undefined && !createdAt) m.badTime('container', containerName, `Created ${c.Created}`);
     const running = c.State === undefined || c.State === 'running';
     const tasks: TaskState[] = running
       ? [
           {
             id: c.Id,
             nodeId: '',
-            // A port bound to one address is reached there; 0.0.0.0 / :: are reached on loopback.
-            nodeAddress: boundIp ?? nodeOverride ?? '127.0.0.1',
+            nodeAddress: reachedAt,
             containerId: c.Id,
             addresses: addresses.sort(compareAddresses),
+            // /containers/json lists ports in no fixed order: sorted, so a re-list renders the same.
             hostPorts: uniquePorts(hostPorts),
           },
         ]
@@ -543,10 +718,8 @@ function mapContainers(
       id: c.Id,
       name: containerName,
       mode: 'container',
-      labels: sortedLabels(c.Labels),
-      ...(c.Created !== undefined && Number.isFinite(c.Created)
-        ? { createdAt: new Date(c.Created * 1000).toISOString() }
-        : {}),
+      labels: cappedLabels(m, c.Labels, prefixes, containerName),
+      ...(createdAt ? { createdAt } : {}),
       networks: [...new Set(networks)].sort(cmp),
       vips: [],
       ingressPorts: [],
@@ -579,7 +752,9 @@ function lineColumn(text: string, position: number): string {
  * Parses a snapshot file's text. Throws SnapshotError, saying where and what, when it is not JSON
  * or not a snapshot document; the entries themselves are checked later, by mapSnapshot.
  */
-export function parseSnapshotText(text: string, source: string): SnapshotDocument {
+export function parseSnapshotText(raw: string, source: string): SnapshotDocument {
+  // A byte order mark (some Windows editors write one) is not part of the JSON.
+  const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -627,9 +802,22 @@ export function parseSnapshotText(text: string, source: string): SnapshotDocumen
   return doc;
 }
 
-/** A creation time from the API, normalised to ISO 8601 (UTC, ms); undefined when it is not a time. */
-function isoTime(text: string | undefined): string | undefined {
-  if (!text) return undefined;
-  const ms = Date.parse(text);
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
+/** 9999-12-31T23:59:59.999Z: later years print with a sign and six digits, which sort before every other. */
+const LAST_MS = 253_402_300_799_999;
+
+/**
+ * A creation time (ms since 1970) normalised to ISO 8601 (UTC, ms); undefined when it is not one
+ * in 1970–9999: NaN, out of the Date range (`new Date(1e303)` throws), or before the first container.
+ */
+function isoTime(ms: number): string | undefined {
+  return Number.isFinite(ms) && ms >= 0 && ms <= LAST_MS ? new Date(ms).toISOString() : undefined;
 }
+
+/** The schema of each list's entries: exactly the fields the mapper reads (./snapshot-fields.ts keeps them). */
+export const ENTRY_SCHEMAS = {
+  services: serviceSchema,
+  tasks: taskSchema,
+  networks: networkSchema,
+  nodes: nodeSchema,
+  containers: containerSchema,
+} as const;

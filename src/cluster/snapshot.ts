@@ -5,7 +5,9 @@
  *
  *   for c in services tasks networks nodes containers/json; do curl -s --unix-socket /var/run/docker.sock http://x/$c; done
  *
- * The bodies are kept untouched (unknown fields and all); ./snapshot-map.ts maps them to the model.
+ * `interlock snapshot` keeps only the fields interlock reads (./snapshot-fields.ts); a document
+ * with the bodies untouched (unknown fields and all) reads the same. ./snapshot-map.ts maps them
+ * to the model.
  */
 export interface SnapshotMetadata {
   /** Name of the cluster in the config this snapshot belongs to. */

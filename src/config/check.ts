@@ -3,7 +3,7 @@
  * reached only through the `exists` function the caller passes in.
  */
 import path from 'node:path';
-import { type Diagnostic, formatConfigPath } from '../diagnostics.ts';
+import { type Diagnostic, formatConfigPath, maskCredentials } from '../diagnostics.ts';
 import { patternProblems } from '../stats/names.ts';
 import { parseDuration } from './duration.ts';
 
@@ -183,7 +183,7 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
         'error',
         'duplicate-endpoint',
         ['clusters', name, 'endpoint'],
-        `cluster "${name}" reads the same engine as cluster "${first}" (${key})`,
+        `cluster "${name}" reads the same engine as cluster "${first}" (${maskCredentials(key)})`,
         'remove one of them: reading one engine twice doubles every route and fights over host names',
       );
     } else {
@@ -722,6 +722,43 @@ function checkOutputTargets(
   }
 }
 
+/**
+ * A password or a query in an endpoint address is a secret in a file that is committed and
+ * printed. Over TCP the engine cannot use it at all (it knows clients by their TLS certificate):
+ * an error, as at run time. Over ssh it works: a warning. Either way the value is not printed.
+ */
+function checkEndpointSecrets(
+  endpoint: { kind: 'tcp' | 'ssh'; host: string },
+  report: (s: Diagnostic['severity'], code: string, where: Where, message: string, fix?: string) => void,
+  where: Where,
+): void {
+  let url: URL;
+  try {
+    url = new URL(endpoint.host.replace(/^[a-z]+:\/\//, 'http://'));
+  } catch {
+    return;
+  }
+  if (!url.password && !url.search && !(endpoint.kind === 'tcp' && url.username)) return;
+  const shown = maskCredentials(endpoint.host);
+  if (endpoint.kind === 'tcp') {
+    report(
+      'error',
+      'endpoint-credentials',
+      where,
+      `${shown} carries credentials: a Docker Engine knows TCP clients by their TLS client certificate, and the config is no place for a secret`,
+      'remove them and give `tls: { ca, cert, key }` (files), or set DOCKER_HOST / DOCKER_CERT_PATH in the environment',
+    );
+  } else {
+    report(
+      'warning',
+      'endpoint-credentials',
+      where,
+      `${shown} holds a ${url.search ? 'query' : 'password'}: whoever reads the config or its history has it`,
+      'keep credentials in a file or the environment: an ssh key in `identityFile` or the ssh agent (SSH_AUTH_SOCK)',
+    );
+  }
+}
+
 function checkEndpoint(
   name: string,
   cluster: ClusterConfig,
@@ -732,6 +769,7 @@ function checkEndpoint(
   const endpoint = cluster.endpoint;
   const at = (...rest: PropertyKey[]): Where => ['clusters', name, 'endpoint', ...rest];
   if (!endpoint) return;
+  if (endpoint.kind === 'tcp' || endpoint.kind === 'ssh') checkEndpointSecrets(endpoint, report, at('host'));
   if (endpoint.kind === 'tcp') {
     const portText = endpoint.host.slice(endpoint.host.lastIndexOf(':') + 1);
     const p = Number(portText);
@@ -750,7 +788,7 @@ function checkEndpoint(
         'warning',
         'no-tls',
         at('host'),
-        `${endpoint.host} without TLS: anyone on the network can control this engine`,
+        `${maskCredentials(endpoint.host)} without TLS: anyone on the network can control this engine`,
         'add `tls: { ca, cert, key }`',
       );
       return;

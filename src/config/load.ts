@@ -9,7 +9,7 @@ import { runInNewContext } from 'node:vm';
 import { createJiti, type Jiti } from 'jiti';
 import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { type Diagnostic, formatConfigPath } from '../diagnostics.ts';
+import { type Diagnostic, formatConfigPath, maskCredentials } from '../diagnostics.ts';
 import { ConfigLoadError, describeThrown, threw } from '../errors.ts';
 import { closest } from '../suggest.ts';
 import type { ConfigEnv } from './define.ts';
@@ -385,7 +385,10 @@ function describeValue(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'an object';
-  if (typeof v === 'string') return `"${v.length > 40 ? `${v.slice(0, 40)}…` : v}"`;
+  if (typeof v === 'string') {
+    const shown = maskCredentials(v);
+    return `"${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown}"`;
+  }
   return `${typeof v} ${String(v)}`;
 }
 

@@ -98,6 +98,9 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Diagnostic lines logged per service and cycle (new ones, and resolved ones); the rest are counted. */
+const LOG_PER_SERVICE = 10;
+
 /** A multi-line proxy complaint, kept readable in one log field. */
 function clip(text: string, max = 2000): string {
   return text.length > max ? `${text.slice(0, max - 3)}...` : text;
@@ -500,7 +503,23 @@ export class WatchDaemon {
   #reportDiagnostics(all: readonly Diagnostic[]): void {
     const { fresh, resolved, keys } = diffDiagnostics(this.#diagnosticKeys, all);
     this.#diagnosticKeys = keys;
+    // At most LOG_PER_SERVICE lines per service and cycle, then one that counts the rest: a
+    // service with a thousand bad labels must not flood the log (`validate --snapshot` lists all).
+    const said = new Map<string, number>();
+    const held = new Map<string, { cluster?: string; service?: string; fresh: number; resolved: number }>();
+    const room = (cluster: string | undefined, service: string | undefined, kind: 'fresh' | 'resolved') => {
+      const who = JSON.stringify([cluster, service, kind]);
+      const n = said.get(who) ?? 0;
+      said.set(who, n + 1);
+      if (n < LOG_PER_SERVICE) return true;
+      const key = JSON.stringify([cluster, service]);
+      const h = held.get(key) ?? { cluster, service, fresh: 0, resolved: 0 };
+      h[kind]++;
+      held.set(key, h);
+      return false;
+    };
     for (const d of fresh) {
+      if (!room(d.cluster, d.service, 'fresh')) continue;
       const fields: LogFields = {
         severity: d.severity,
         code: d.code,
@@ -514,7 +533,17 @@ export class WatchDaemon {
     }
     for (const key of resolved) {
       const [severity, code, cluster, service, label] = JSON.parse(key) as (string | null)[];
+      if (!room(cluster ?? undefined, service ?? undefined, 'resolved')) continue;
       this.#log.info('diagnostic resolved', { severity, code, cluster, service, label });
+    }
+    for (const h of held.values()) {
+      this.#log.warn('more diagnostics than are logged per service', {
+        cluster: h.cluster,
+        service: h.service,
+        new_not_logged: h.fresh || undefined,
+        resolved_not_logged: h.resolved || undefined,
+        fix: 'run `interlock validate --snapshot` on a snapshot to see them all',
+      });
     }
     let errors = 0;
     for (const d of all) if (d.severity === 'error') errors++;

@@ -226,6 +226,44 @@ describe('the environment default, as the docker CLI resolves it', () => {
   });
 });
 
+describe('credentials in an engine address are never printed', () => {
+  const SECRET = 's3cr3t-pa55';
+  it.each([
+    ['the config', { endpoint: { kind: 'tcp', host: `tcp://admin:${SECRET}@10.0.0.9:2375` } }, {}],
+    ['DOCKER_HOST', {}, { DOCKER_HOST: `tcp://admin:${SECRET}@10.0.0.9:2375` }],
+    ['DOCKER_HOST with @ in the password', {}, { DOCKER_HOST: `tcp://admin:${SECRET}@x@10.0.0.9:2375` }],
+    ['a context', { endpoint: { kind: 'context', name: 'with-password' } }, {}],
+  ] as const)('a tcp:// address with a password, from %s: refused, password masked', async (_from, cluster, env) => {
+    // A store of its own, so the other tests' list of contexts stays as it is.
+    const store = path.join(tmp, 'docker-config-credentials');
+    const metaDir = path.join(store, 'contexts', 'meta', contextDirName('with-password'));
+    mkdirSync(metaDir, { recursive: true });
+    writeFileSync(
+      path.join(metaDir, 'meta.json'),
+      JSON.stringify({ Name: 'with-password', Endpoints: { docker: { Host: `tcp://admin:${SECRET}@10.0.0.9:2375` } } }),
+    );
+    const error = await failure(resolve(cluster as ClusterConfig, env, store));
+    expect(error.message).toMatch(/tcp:\/\/admin:\*\*\*@(x@)?10\.0\.0\.9:2375" cannot carry credentials/);
+    expect(`${error.message} ${inspect(error)}`).not.toContain(SECRET);
+  });
+
+  it('masks the password in every other refusal of an address, and refuses a query string', async () => {
+    for (const host of [
+      `ftp://admin:${SECRET}@example.com`,
+      `tcp://admin:${SECRET}@example.com:2375/path`,
+      `tcp://10.0.0.9:2375?token=${SECRET}`,
+      `ssh://deploy@10.0.0.9?password=${SECRET}`,
+    ]) {
+      const error = await failure(resolve({}, { DOCKER_HOST: host }));
+      expect(error.message, host).not.toContain(SECRET);
+      expect(error.message, host).toContain('***');
+    }
+    expect((await failure(resolve({}, { DOCKER_HOST: `tcp://10.0.0.9:2375?token=${SECRET}` }))).message).toContain(
+      'has a query',
+    );
+  });
+});
+
 describe('Docker CLI contexts from the CLI store', () => {
   it('uses sha256 of the name as the directory, as the CLI does', () => {
     expect(contextDirName('tls1')).toBe('5c4200c8a7b6ff9e78145e881517e7aee2bd7ee7e5f1ddeeedfe43489fb36161');

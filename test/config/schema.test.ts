@@ -162,6 +162,39 @@ describe('semantic checks', () => {
     expect(check(cfg, ['/cfg/ca.pem', '/cfg/c.pem', '/cfg/k.pem', '/cfg/my.mustache'])).toEqual([]);
   });
 
+  it('says credentials in an endpoint belong in a file or the environment, without printing them', () => {
+    const all = (input: unknown) =>
+      checkConfig(parse(input), {
+        configDir: '/cfg',
+        displayFile: 'interlock.config.ts',
+        exists: () => true,
+        locate: () => undefined,
+      });
+    const tcp = all({
+      ...base,
+      clusters: { local: { endpoint: { kind: 'tcp', host: 'tcp://admin:hunter2@h:2375' } } },
+    });
+    expect(tcp.map((d) => `${d.severity} ${d.code} ${d.path}`)).toEqual([
+      'error endpoint-credentials clusters.local.endpoint.host',
+      'warning no-tls clusters.local.endpoint.host',
+    ]);
+    const ssh = all({
+      ...base,
+      clusters: {
+        a: { endpoint: { kind: 'ssh', host: 'ssh://deploy:hunter2@h' } },
+        b: { endpoint: { kind: 'ssh', host: 'ssh://deploy:hunter2@h' } },
+      },
+    });
+    expect(ssh.map((d) => `${d.severity} ${d.code} ${d.path}`)).toEqual([
+      'warning endpoint-credentials clusters.a.endpoint.host',
+      'error duplicate-endpoint clusters.b.endpoint',
+      'warning endpoint-credentials clusters.b.endpoint.host',
+    ]);
+    for (const d of [...tcp, ...ssh]) expect(`${d.message} ${d.fix}`).not.toContain('hunter2');
+    expect(ssh[0]?.fix).toMatch(/identityFile|ssh agent/);
+    expect(ssh[0]?.message).toContain('ssh://deploy:***@h');
+  });
+
   it('warns about an unencrypted or unverified engine, and a half client certificate', () => {
     expect(check({ ...base, clusters: { local: { endpoint: { kind: 'tcp', host: 'tcp://h:2375' } } } })).toEqual([
       'warning no-tls clusters.local.endpoint.host',

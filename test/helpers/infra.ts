@@ -621,8 +621,11 @@ export function uniqueServiceName(prefix: string): string {
 export interface CreateServiceOptions {
   name: string;
   labels?: Record<string, string>;
-  /** Published in host mode on the node, so tests reach it at 127.0.0.1:published. */
-  publish?: { target: number; published: number };
+  /**
+   * Published in host mode on the node, so tests reach it at 127.0.0.1:published. Without
+   * `published` the engine picks the host port (one per address family, see host-port-family.test.ts).
+   */
+  publish?: { target: number; published?: number };
   replicas?: number;
   /** Command and arguments; default `/bin/httpd -f -p <target or 80> -h /www` (serves "ok\n" at /). */
   args?: readonly string[];
@@ -645,7 +648,8 @@ export async function createService(options: CreateServiceOptions): Promise<{ id
   for (const [k, v] of Object.entries(options.labels ?? {})) flags.push('--label', `${k}=${v}`);
   for (const [k, v] of Object.entries(options.env ?? {})) flags.push('--env', `${k}=${v}`);
   if (options.publish !== undefined) {
-    flags.push('--publish', `mode=host,target=${options.publish.target},published=${options.publish.published}`);
+    const published = options.publish.published === undefined ? '' : `,published=${options.publish.published}`;
+    flags.push('--publish', `mode=host,target=${options.publish.target}${published}`);
   }
   services.add(options.name);
   const id = (await dockerCli(['service', 'create', ...flags, TEST_IMAGE, ...cmd])).trim();

@@ -4,9 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { ServiceState } from '../../src/cluster/model.ts';
 import type { SnapshotDocument } from '../../src/cluster/snapshot.ts';
-import { mapSnapshot, parseSnapshotText } from '../../src/cluster/snapshot-map.ts';
+import { MAX_LABELS, mapSnapshot, parseSnapshotText } from '../../src/cluster/snapshot-map.ts';
 import { type Diagnostic, formatText } from '../../src/diagnostics.ts';
 import { SnapshotError } from '../../src/errors.ts';
+import { buildRoutes } from '../../src/routes/build.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEMO_FILE = path.join(ROOT, 'examples/swarm-demo.snapshot.json');
@@ -400,5 +401,234 @@ describe('parseSnapshotText', () => {
     ['{"tasks": [], "metadata": {"cluster": 3}}', /metadata is wrong: cluster: /],
   ])('refuses %s', (text, message) => {
     expect(() => parseSnapshotText(text, 'snap.json')).toThrow(message);
+  });
+});
+
+describe('host-mode ports per address family (Docker gives 0.0.0.0 and :: different host ports)', () => {
+  // Seen on Docker 20.10: `--publish mode=host,target=80` with no published port, once the
+  // engine's IPv4 and IPv6 port allocators have drifted apart, gives the task 32781 on 0.0.0.0
+  // and 32770 on ::. PortStatus lists both, without the address, IPv4 first; /containers/json
+  // lists them with the address. The lower one is the IPv6-only port: on 127.0.0.1 it is closed,
+  // or is another container's.
+  const TASK_CONTAINER = 'e4a911817b5c0000000000000000000000000000000000000000000000000001';
+  const swarmDoc = (options: { nodeAddr?: string; containerPorts?: unknown[] | null } = {}): SnapshotDocument => ({
+    networks: [],
+    nodes: [{ ID: 'n1', Status: { State: 'ready', Addr: options.nodeAddr ?? '127.0.0.1' } }],
+    services: [
+      {
+        ID: 's1',
+        Spec: { Name: 'web', Labels: { 'interlock.hostname': 'web' }, Mode: { Replicated: { Replicas: 1 } } },
+        Endpoint: { Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 0, PublishMode: 'host' }] },
+      },
+    ],
+    tasks: [
+      {
+        ID: 't1',
+        ServiceID: 's1',
+        Slot: 1,
+        NodeID: 'n1',
+        DesiredState: 'running',
+        Status: {
+          State: 'running',
+          ContainerStatus: { ContainerID: TASK_CONTAINER },
+          PortStatus: {
+            Ports: [
+              { Protocol: 'tcp', TargetPort: 80, PublishedPort: 32781, PublishMode: 'host' },
+              { Protocol: 'tcp', TargetPort: 80, PublishedPort: 32770, PublishMode: 'host' },
+            ],
+          },
+        },
+      },
+    ],
+    containers:
+      options.containerPorts === null
+        ? []
+        : [
+            {
+              Id: TASK_CONTAINER,
+              Names: ['/web.1.t1'],
+              Labels: { 'com.docker.swarm.task.id': 't1', 'com.docker.swarm.service.name': 'web' },
+              State: 'running',
+              Ports: options.containerPorts ?? [
+                { IP: '0.0.0.0', PrivatePort: 80, PublicPort: 32781, Type: 'tcp' },
+                { IP: '::', PrivatePort: 80, PublicPort: 32770, Type: 'tcp' },
+              ],
+            },
+          ],
+  });
+  const ports = (doc: SnapshotDocument, nodeAddress?: string) =>
+    service(mapSnapshot(doc, { cluster: 'c', ...(nodeAddress ? { nodeAddress } : {}) }).state.services, 'web').tasks[0]
+      ?.hostPorts;
+  const host = (published: number) => [{ target: 80, published, protocol: 'tcp', mode: 'host' }];
+
+  it('takes the IPv4 port for an IPv4 node, whatever order /containers/json lists them in', () => {
+    expect(ports(swarmDoc())).toEqual(host(32781));
+    const v6First = [
+      { IP: '::', PrivatePort: 80, PublicPort: 32770, Type: 'tcp' },
+      { IP: '0.0.0.0', PrivatePort: 80, PublicPort: 32781, Type: 'tcp' },
+    ];
+    expect(ports(swarmDoc({ containerPorts: v6First }))).toEqual(host(32781));
+    expect(ports(swarmDoc(), '127.0.0.1')).toEqual(host(32781));
+    // A host name (e.g. localhost) is reached over IPv4 first, as by the proxies' resolvers.
+    expect(ports(swarmDoc(), 'localhost')).toEqual(host(32781));
+  });
+
+  it('takes the IPv6 port for an IPv6 node or override', () => {
+    expect(ports(swarmDoc({ nodeAddr: '2001:db8::7' }))).toEqual(host(32770));
+    expect(ports(swarmDoc(), '::1')).toEqual(host(32770));
+  });
+
+  it("goes by Docker's order (IPv4 first) for a task whose container is on another node", () => {
+    // Without the addresses both ports stay; a route takes the first one listed for its target.
+    expect(ports(swarmDoc({ containerPorts: null }))?.[0]).toEqual(host(32781)[0]);
+    expect(ports(swarmDoc({ containerPorts: null, nodeAddr: '2001:db8::7' }))?.[0]).toEqual(host(32770)[0]);
+  });
+
+  it('routes the host to the IPv4 port', () => {
+    const { state } = mapSnapshot(swarmDoc(), { cluster: 'c' });
+    const built = buildRoutes([state], [{ kind: 'interlock', allowRawDirectives: false }]);
+    expect(built.routes.flatMap((r) => r.backends.map((b) => `${b.address}:${b.port}`))).toEqual(['127.0.0.1:32781']);
+  });
+
+  it('does the same for a standalone container', () => {
+    const doc: SnapshotDocument = {
+      networks: [],
+      containers: [
+        {
+          Id: 'c0ffee0000000000000000000000000000000000000000000000000000000009',
+          Names: ['/web'],
+          Labels: { 'interlock.hostname': 'web' },
+          State: 'running',
+          Ports: [
+            { IP: '::', PrivatePort: 80, PublicPort: 32770, Type: 'tcp' },
+            { IP: '0.0.0.0', PrivatePort: 80, PublicPort: 32781, Type: 'tcp' },
+          ],
+        },
+      ],
+    };
+    expect(ports(doc)).toEqual(host(32781));
+    expect(ports(doc, '::1')).toEqual(host(32770));
+  });
+});
+
+describe('creation times out of range', () => {
+  const container = (name: string, Created: unknown) => ({
+    Id: `c0ffee${name.padEnd(58, '0')}`,
+    Names: [`/${name}`],
+    Labels: { 'interlock.hostname': name },
+    State: 'running',
+    Created,
+  });
+
+  it('ignores a container Created that is no time (1e300, negative, past year 9999), with a warning', () => {
+    const doc: SnapshotDocument = {
+      containers: [
+        container('huge', 1e300),
+        container('negative', -1e300),
+        container('beforeepoch', -5),
+        container('year99999', 3e12),
+        container('fine', 1_700_000_000),
+      ],
+    };
+    const { state, diagnostics } = mapSnapshot(doc, { cluster: 'c' });
+    expect(state.services.map((s) => [s.name, s.createdAt])).toEqual([
+      ['beforeepoch', undefined],
+      ['fine', '2023-11-14T22:13:20.000Z'],
+      ['huge', undefined],
+      ['negative', undefined],
+      ['year99999', undefined],
+    ]);
+    expect(diagnostics.map((d) => [d.severity, d.service, d.message])).toEqual([
+      [
+        'warning',
+        'huge',
+        'Created 1e+300 is not a time; ignored: the container counts as the newest for a contested host',
+      ],
+      [
+        'warning',
+        'negative',
+        'Created -1e+300 is not a time; ignored: the container counts as the newest for a contested host',
+      ],
+      [
+        'warning',
+        'beforeepoch',
+        'Created -5 is not a time; ignored: the container counts as the newest for a contested host',
+      ],
+      [
+        'warning',
+        'year99999',
+        'Created 3000000000000 is not a time; ignored: the container counts as the newest for a contested host',
+      ],
+    ]);
+  });
+
+  it('does the same for a service CreatedAt that is not a time, or past year 9999', () => {
+    const svc = (ID: string, CreatedAt: unknown) => ({ ID, CreatedAt, Spec: { Name: ID } });
+    const doc: SnapshotDocument = {
+      nodes: [{ ID: 'n1', Status: { State: 'ready', Addr: '127.0.0.1' } }],
+      services: [
+        svc('yesterday', 'yesterday'),
+        svc('far', '+275760-09-13T00:00:00.000Z'),
+        svc('ok', '2026-11-23T19:13:51.472101876Z'),
+      ],
+      tasks: [],
+    };
+    const { state, diagnostics } = mapSnapshot(doc, { cluster: 'c' });
+    expect(state.services.map((s) => [s.name, s.createdAt])).toEqual([
+      ['far', undefined],
+      ['ok', '2026-11-23T19:13:51.472Z'],
+      ['yesterday', undefined],
+    ]);
+    expect(diagnostics.map((d) => [d.severity, d.service, d.message])).toEqual([
+      [
+        'warning',
+        'yesterday',
+        'CreatedAt "yesterday" is not a time; ignored: the service counts as the newest for a contested host',
+      ],
+      [
+        'warning',
+        'far',
+        'CreatedAt "+275760-09-13T00:00:00.000Z" is not a time; ignored: the service counts as the newest for a contested host',
+      ],
+    ]);
+  });
+});
+
+describe('a label bomb (Swarm accepts about 45,000 labels on a service)', () => {
+  const doc = (labels: Record<string, string>): SnapshotDocument => ({
+    nodes: [{ ID: 'n1', Status: { State: 'ready', Addr: '127.0.0.1' } }],
+    services: [
+      { ID: 'bomb', Spec: { Name: 'bomb', Labels: labels } },
+      { ID: 'fine', Spec: { Name: 'fine', Labels: { 'interlock.hostname': 'fine' } } },
+    ],
+    tasks: [],
+  });
+  const many = (n: number, key: (i: number) => string) =>
+    Object.fromEntries(Array.from({ length: n }, (_, i) => [key(i), 'x']));
+
+  it('reads at most 1,000 labels, those of the rules first, and says so once', () => {
+    const labels = { ...many(45_000, (i) => `junk.${i}`), 'interlock.hostname': 'bomb', 'interlock.port': '80' };
+    const { state, diagnostics } = mapSnapshot(doc(labels), { cluster: 'c', labelPrefixes: ['interlock'] });
+    const bomb = service(state.services, 'bomb');
+    expect(Object.keys(bomb.labels)).toHaveLength(MAX_LABELS);
+    expect(bomb.labels['interlock.hostname']).toBe('bomb');
+    expect(bomb.labels['interlock.port']).toBe('80');
+    expect(service(state.services, 'fine').labels).toEqual({ 'interlock.hostname': 'fine' });
+    expect(diagnostics.map((d) => [d.severity, d.code, d.service, d.message])).toEqual([
+      [
+        'warning',
+        'labels-capped',
+        'bomb',
+        `has 45,002 labels; only the first ${MAX_LABELS.toLocaleString('en')} are read (those under interlock.* first)`,
+      ],
+    ]);
+  });
+
+  it('refuses a service whose labels under the rules prefixes alone are too many to read whole', () => {
+    const labels = many(1_500, (i) => `interlock.x${i}`);
+    const { state, diagnostics } = mapSnapshot(doc(labels), { cluster: 'c', labelPrefixes: ['interlock'] });
+    expect(service(state.services, 'bomb').labels).toEqual({});
+    expect(diagnostics.map((d) => [d.severity, d.code, d.service])).toEqual([['error', 'labels-capped', 'bomb']]);
+    expect(diagnostics[0]?.message).toContain('1,500 labels under interlock.*');
   });
 });

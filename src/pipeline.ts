@@ -10,12 +10,15 @@ import type { Config, FileOutput, OutputConfig } from './config/schema.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { renderHaproxy } from './render/haproxy.ts';
 import { renderNginx } from './render/nginx.ts';
+import type { TemplateName } from './render/types.ts';
 import { buildRoutes } from './routes/build.ts';
 import type { Route } from './routes/types.ts';
 
 export interface TemplateTexts {
   /** Template override text per output index (already read by the caller). */
   byOutput: ReadonlyMap<number, string>;
+  /** The built-in templates' text (already read by the caller: the pipeline does no I/O). */
+  builtIn: Readonly<Record<TemplateName, string>>;
 }
 
 export interface PlannedFile {
@@ -123,7 +126,9 @@ export function planRender(
       planOutput(config, index, built, {
         file: outputFile(output, options.configDir, options.outDir),
         configDir: options.configDir,
-        template: options.templates.byOutput.get(index),
+        template:
+          options.templates.byOutput.get(index) ??
+          options.templates.builtIn[output.kind === 'haproxy' ? 'haproxy.cfg' : 'nginx.conf'],
         leaveOut: options.leaveOut?.get(index),
       }),
     );
@@ -135,7 +140,7 @@ function planOutput(
   config: Config,
   index: number,
   built: ReturnType<typeof buildRoutes>,
-  o: { file: string; configDir: string; template: string | undefined; leaveOut: ReadonlySet<string> | undefined },
+  o: { file: string; configDir: string; template: string; leaveOut: ReadonlySet<string> | undefined },
 ): PlannedOutput {
   const output = config.outputs[index] as FileOutput;
   const leaveOut = o.leaveOut && o.leaveOut.size > 0 ? o.leaveOut : undefined;
@@ -148,9 +153,9 @@ function planOutput(
     absolute.kind === 'nginx' ? path.resolve(o.configDir, absolute.runDir ?? path.dirname(absolute.file)) : undefined;
   const rendered =
     absolute.kind === 'haproxy'
-      ? renderHaproxy(routes, absolute, o.template === undefined ? {} : { template: o.template })
+      ? renderHaproxy(routes, absolute, { template: o.template })
       : renderNginx(routes, absolute, {
-          ...(o.template === undefined ? {} : { template: o.template }),
+          template: o.template,
           runDir: runDir ?? dir,
         });
   const files = rendered.map((f, i) => ({

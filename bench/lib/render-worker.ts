@@ -10,9 +10,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { mapSnapshot, parseSnapshotText } from '../../src/cluster/snapshot-map.ts';
 import { configSchema, type HaproxyOutput, type NginxOutput } from '../../src/config/schema.ts';
-import { renderHaproxy } from '../../src/render/haproxy.ts';
-import { renderNginx } from '../../src/render/nginx.ts';
 import { buildRoutes } from '../../src/routes/build.ts';
+import { renderHaproxy, renderNginx } from '../../test/helpers/render.ts';
 import { RESULT_PREFIX, type RenderJob, type RenderResult, type StageTimes } from './render-job.ts';
 
 function main(): void {

@@ -14,7 +14,7 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { haproxyMapPattern } from '../config/check.ts';
+import { haproxyMapPattern } from '../config/paths.ts';
 import type { Config } from '../config/schema.ts';
 import { isFileOutput, outputFile } from '../pipeline.ts';
 import { SCRATCH_PREFIX } from './check-proxy.ts';

@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { haproxyMapPattern } from '../config/check.ts';
+import { haproxyMapPattern } from '../config/paths.ts';
 import type { FileOutput } from '../config/schema.ts';
 import { InterlockError } from '../errors.ts';
 

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { Applier, type Prepared, writePlanned } from '../apply/apply.ts';
@@ -7,8 +6,8 @@ import { materialCheck } from '../apply/material.ts';
 import { readIfExists } from '../apply/write.ts';
 import { readLiveStates } from '../cluster/live.ts';
 import { type LoadedStates, mapSnapshots, missingSnapshots, readSnapshotFiles } from '../cluster/sources.ts';
-import { resolveConfigPath } from '../config/check.ts';
 import type { Config } from '../config/schema.ts';
+import { readTemplates } from '../config/templates.ts';
 import { type Diagnostic, formatDiagnostics, hasErrors, sortDiagnostics } from '../diagnostics.ts';
 import { InterlockError } from '../errors.ts';
 import { type Plan, type PlannedOutput, planRender } from '../pipeline.ts';
@@ -40,17 +39,6 @@ export function renderOptions<T>(y: Argv<T>) {
     });
 }
 
-/** Reads the template overrides of the file outputs (their existence was checked with the config). */
-export async function readTemplates(config: Config, configDir: string): Promise<Map<number, string>> {
-  const byOutput = new Map<number, string>();
-  for (const [i, o] of config.outputs.entries()) {
-    if ((o.kind === 'haproxy' || o.kind === 'nginx') && o.template) {
-      byOutput.set(i, await readFile(resolveConfigPath(configDir, o.template), 'utf8'));
-    }
-  }
-  return byOutput;
-}
-
 async function fromSnapshotFiles(files: readonly string[], config: Config, cwd: string): Promise<LoadedStates> {
   const docs = await readSnapshotFiles(files, config, cwd);
   const loaded = mapSnapshots(docs, config);
@@ -71,7 +59,7 @@ export async function planFromArgs(
   const plan = planRender(config, loaded.states, {
     configDir,
     ...(args.outDir ? { outDir: path.resolve(io.cwd, args.outDir) } : {}),
-    templates: { byOutput: await readTemplates(config, configDir) },
+    templates: await readTemplates(config, configDir),
   });
   return { ...plan, sourceDiagnostics: loaded.diagnostics };
 }

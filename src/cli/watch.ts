@@ -17,8 +17,10 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { removeLeftovers } from '../apply/cleanup.ts';
 import { connect, resolveEndpoint } from '../cluster/connect.ts';
 import type { Config } from '../config/schema.ts';
+import { readTemplates } from '../config/templates.ts';
 import { formatText, hasErrors, sortDiagnostics } from '../diagnostics.ts';
 import { InterlockError } from '../errors.ts';
+import type { TemplateTexts } from '../pipeline.ts';
 import { createLogger, type LogFormat, type Logger, type LogLevel } from '../runtime/log.ts';
 import { createMetrics } from '../runtime/metrics.ts';
 import type { WatchApi } from '../watch/cluster-watcher.ts';
@@ -28,7 +30,6 @@ import { parseListen, type RunningServer, startHttpServer } from '../watch/http-
 import { type CheckedConfig, loadAndCheck } from './config.ts';
 import { EXIT_FAILURE, type Io } from './io.ts';
 import { configOption, logOptions } from './options.ts';
-import { readTemplates } from './render.ts';
 
 export interface WatchOptions {
   config?: string;
@@ -105,7 +106,7 @@ async function loadChecked(
   log: Logger,
   file: string | undefined,
   outDir: string | undefined,
-): Promise<(CheckedConfig & { config: Config; templates: Map<number, string> }) | undefined> {
+): Promise<(CheckedConfig & { config: Config; templates: TemplateTexts }) | undefined> {
   let checked: CheckedConfig;
   try {
     checked = await loadAndCheck(io, file, 'watch', { outDir });

@@ -11,3 +11,38 @@ import path from 'node:path';
 export function defaultCertFile(configDir: string, https: { certDir: string; defaultCert?: string }): string {
   return path.resolve(configDir, https.certDir, https.defaultCert ?? '');
 }
+
+/** A config path, resolved against the config file's folder. */
+export function resolveConfigPath(configDir: string, p: string): string {
+  return path.resolve(configDir, p);
+}
+
+/** Characters of the map file's content hash in its name. */
+export const MAP_HASH_LENGTH = 12;
+
+/**
+ * Where the HAProxy host map is written: next to the config file, named after it and after its
+ * own content (`haproxy.cfg` → `haproxy.hosts.<12 hex>.map`). The config names the map, so a new
+ * map never replaces the one the config on disk reads: the pair switches with the config file.
+ */
+export function haproxyMapFile(file: string, hash: string): string {
+  return path.join(path.dirname(file), `${haproxyMapStem(file)}.${hash}.map`);
+}
+
+export function haproxyMapStem(file: string): string {
+  return `${path.basename(file).replace(/\.cfg$/, '')}.hosts`;
+}
+
+/**
+ * Every map name an output's file may have had: hashed, or `<base>.hosts.map` of versions before
+ * content-hashed maps. Two outputs whose patterns are one (same folder and base name) would remove
+ * each other's maps, so `validate` refuses them.
+ */
+export function haproxyMapPattern(file: string): { dir: string; pattern: RegExp; display: string } {
+  const stem = haproxyMapStem(file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return {
+    dir: path.dirname(file),
+    pattern: new RegExp(`^${stem}\\.(?:[0-9a-f]{${MAP_HASH_LENGTH}}\\.)?map$`),
+    display: path.join(path.dirname(file), `${haproxyMapStem(file)}.*.map`),
+  };
+}

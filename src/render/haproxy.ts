@@ -26,11 +26,10 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { haproxyMapFile, MAP_HASH_LENGTH } from '../config/check.ts';
+import { haproxyMapFile, MAP_HASH_LENGTH } from '../config/paths.ts';
 import type { HaproxyOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type RedirectCode, type Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
-import { builtInTemplate } from './templates.ts';
 import {
   certificatePath,
   compareStrings,
@@ -121,8 +120,8 @@ export interface HaproxyView {
 }
 
 export interface HaproxyRenderOptions {
-  /** Template text overriding templates/haproxy.cfg.mustache. */
-  template?: string;
+  /** Template text: templates/haproxy.cfg.mustache (loaded at the edge) or an override. */
+  template: string;
 }
 
 // ---------- certificates ----------
@@ -566,11 +565,10 @@ export function haproxyView(
 export function renderHaproxy(
   routes: readonly Route[],
   output: HaproxyOutput,
-  options: HaproxyRenderOptions = {},
+  options: HaproxyRenderOptions,
 ): RenderedFile[] {
   const { view, mapFile, map, crtList } = haproxyView(routes, output);
-  const template = options.template ?? builtInTemplate('haproxy.cfg');
-  const content = renderTemplate(template, view);
+  const content = renderTemplate(options.template, view);
   return [
     { name: path.basename(output.file), content },
     { name: mapFile, content: map },

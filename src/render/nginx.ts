@@ -33,7 +33,6 @@ import path from 'node:path';
 import type { NginxOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
-import { builtInTemplate } from './templates.ts';
 import {
   certificatePath,
   compareStrings,
@@ -177,8 +176,8 @@ export interface NginxView {
 }
 
 export interface NginxRenderOptions {
-  /** Template text overriding templates/nginx.conf.mustache. */
-  template?: string;
+  /** Template text: templates/nginx.conf.mustache (loaded at the edge) or an override. */
+  template: string;
   /**
    * Directory for the pid file, error log and temp paths. Relative paths stay relative: Nginx
    * resolves them against its prefix (`-p`).
@@ -687,7 +686,6 @@ export function renderNginx(
   options: NginxRenderOptions,
 ): RenderedFile[] {
   const view = nginxView(routes, output, options.runDir);
-  const template = options.template ?? builtInTemplate('nginx.conf');
-  const content = renderTemplate(template, view);
+  const content = renderTemplate(options.template, view);
   return [{ name: path.basename(output.file), content }];
 }

@@ -7,6 +7,9 @@
 import { InterlockError } from '../errors.ts';
 import type { Route } from '../routes/types.ts';
 
+/** The built-in templates, by the name of the file they render. */
+export type TemplateName = 'haproxy.cfg' | 'nginx.conf';
+
 export interface RenderedFile {
   /** File name relative to the directory of the output's `file`, e.g. `haproxy.cfg`, `haproxy.hosts.map`. */
   name: string;

@@ -19,7 +19,7 @@ import { mapSnapshots } from '../cluster/sources.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { ClusterConfig, Config } from '../config/schema.ts';
 import type { Diagnostic } from '../diagnostics.ts';
-import { isFileOutput, outputName, type PlannedOutput, planRender } from '../pipeline.ts';
+import { isFileOutput, outputName, type PlannedOutput, planRender, type TemplateTexts } from '../pipeline.ts';
 import { buildRoutes } from '../routes/build.ts';
 import { Debouncer, realTimers, type Timers } from '../runtime/debounce.ts';
 import type { LogFields, Logger } from '../runtime/log.ts';
@@ -39,8 +39,8 @@ export interface DaemonConfig {
   config: Config;
   /** Relative config paths resolve against it. */
   configDir: string;
-  /** Template overrides by output index, already read. */
-  templates: ReadonlyMap<number, string>;
+  /** Template texts (built-in and overrides), already read. */
+  templates: TemplateTexts;
 }
 
 export type ConnectCluster = (
@@ -450,7 +450,7 @@ export class WatchDaemon {
       plan = planRender(config, states, {
         configDir: current.configDir,
         ...(this.#o.outDir ? { outDir: this.#o.outDir } : {}),
-        templates: { byOutput: current.templates },
+        templates: current.templates,
       });
     } catch (error) {
       this.#fail(`render failed: ${errorText(error)}`);

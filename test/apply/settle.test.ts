@@ -14,6 +14,7 @@ import { materialCheck } from '../../src/apply/material.ts';
 import { mapSnapshots } from '../../src/cluster/sources.ts';
 import { type Config, configSchema } from '../../src/config/schema.ts';
 import { type PlannedOutput, planRender } from '../../src/pipeline.ts';
+import { templateTexts } from '../helpers/render.ts';
 import { itWithTools, selfSignedPair } from '../render/proxy-check.ts';
 import { FakeSwarm, httpService } from '../watch/fake-swarm.ts';
 
@@ -45,7 +46,7 @@ async function plan(config: Config, swarm: FakeSwarm): Promise<PlannedOutput> {
     containers: await api.listContainers(),
   };
   const states = mapSnapshots([{ cluster: 'local', doc: doc as never }], config).states;
-  const p = planRender(config, states, { configDir: dir, templates: { byOutput: new Map() } });
+  const p = planRender(config, states, { configDir: dir, templates: templateTexts() });
   return p.outputs[0] as PlannedOutput;
 }
 

@@ -13,6 +13,7 @@ import { createLogger } from '../../src/runtime/log.ts';
 import { createMetrics } from '../../src/runtime/metrics.ts';
 import { WatchDaemon } from '../../src/watch/daemon.ts';
 import { interlock } from '../helpers/exec.ts';
+import { templateTexts } from '../helpers/render.ts';
 
 const SECRET = 'hunter2-s3cret';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'il-cred-'));
@@ -89,7 +90,7 @@ describe('credentials in endpoints, in the watch daemon', () => {
     const daemon = new WatchDaemon({
       config,
       configDir: dir,
-      templates: new Map(),
+      templates: templateTexts(),
       env,
       log: createLogger({ format: 'logfmt', level: 'debug', write: (l) => lines.push(l) }),
       metrics: createMetrics(),

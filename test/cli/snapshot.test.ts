@@ -9,9 +9,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSnapshot } from '../../src/cli/snapshot.ts';
 import { mapSnapshot, parseSnapshotText } from '../../src/cluster/snapshot-map.ts';
-import { fixture } from '../helpers/exec.ts';
+import { ROOT } from '../helpers/exec.ts';
 
-const demo = JSON.parse(readFileSync(fixture('snapshots', 'swarm-demo.json'), 'utf8')) as Record<
+const demo = JSON.parse(readFileSync(path.join(ROOT, 'examples', 'swarm-demo.snapshot.json'), 'utf8')) as Record<
   string,
   Record<string, unknown>[]
 >;

@@ -9,7 +9,7 @@ import { ENTRY_SCHEMAS, mapSnapshot, parseSnapshotText } from '../../src/cluster
 import { buildRoutes } from '../../src/routes/build.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const demoText = readFileSync(path.join(ROOT, 'test/fixtures/snapshots/swarm-demo.json'), 'utf8');
+const demoText = readFileSync(path.join(ROOT, 'examples/swarm-demo.snapshot.json'), 'utf8');
 
 interface Def {
   type: string;

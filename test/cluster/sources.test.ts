@@ -5,13 +5,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MAX_SNAPSHOT_BYTES, readSnapshotFiles } from '../../src/cluster/sources.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { SnapshotError } from '../../src/errors.ts';
-import { fixture, interlock, ROOT } from '../helpers/exec.ts';
+import { interlock, ROOT } from '../helpers/exec.ts';
+import { readHaproxyMap } from '../helpers/haproxy-map.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'il-sources-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const config = { clusters: { local: {} }, outputs: [] } as unknown as Config;
-const demoText = readFileSync(fixture('snapshots', 'swarm-demo.json'), 'utf8');
+const demoText = readFileSync(path.join(ROOT, 'examples', 'swarm-demo.snapshot.json'), 'utf8');
 
 describe('reading snapshot files', () => {
   it('accepts a UTF-8 byte order mark, as editors on Windows write it', async () => {
@@ -64,6 +65,6 @@ describe('reading snapshot files', () => {
     expect(r.stderr).not.toContain('bug');
     expect(r.stdout + r.stderr).toContain('Created 1e+300 is not a time; ignored');
     expect(r.code).toBe(0);
-    expect(readFileSync(path.join(out, 'haproxy.hosts.map'), 'utf8')).toContain('legacy.example.com');
+    expect(await readHaproxyMap(out)).toContain('legacy.example.com');
   });
 });

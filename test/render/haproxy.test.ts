@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { HaproxyOutput } from '../../src/config/schema.ts';
-import { NO_ROUTE_BACKEND, renderHaproxy } from '../../src/render/haproxy.ts';
+import { NO_ROUTE_BACKEND } from '../../src/render/haproxy.ts';
 import { RenderError, type RenderedFile } from '../../src/render/types.ts';
 import type { Route } from '../../src/routes/types.ts';
 import { route } from '../fixtures/routes/base.ts';
 import { SCENARIOS } from '../fixtures/routes/scenarios.ts';
 import { swarmDemoRoutes } from '../fixtures/routes/swarm-demo.ts';
+import { renderHaproxy } from '../helpers/render.ts';
 import { haproxyCheck, itWithTools, scratchDir, selfSignedPair, selfSignedPem } from './proxy-check.ts';
 import { manyRoutes, shuffled, timeMin } from './scale.ts';
 

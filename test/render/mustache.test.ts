@@ -1,9 +1,9 @@
 import Mustache from 'mustache';
 import { describe, expect, it } from 'vitest';
+import { builtInTemplate } from '../../src/config/templates.ts';
 import { haproxyView } from '../../src/render/haproxy.ts';
 import { renderTemplate } from '../../src/render/mustache.ts';
 import { nginxView } from '../../src/render/nginx.ts';
-import { builtInTemplate } from '../../src/render/templates.ts';
 import { RenderError } from '../../src/render/types.ts';
 import { SCENARIOS } from '../fixtures/routes/scenarios.ts';
 

@@ -2,11 +2,11 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { NginxOutput } from '../../src/config/schema.ts';
-import { renderNginx } from '../../src/render/nginx.ts';
 import { RenderError, type RenderedFile } from '../../src/render/types.ts';
 import { route } from '../fixtures/routes/base.ts';
 import { SCENARIOS } from '../fixtures/routes/scenarios.ts';
 import { swarmDemoRoutes } from '../fixtures/routes/swarm-demo.ts';
+import { renderNginx } from '../helpers/render.ts';
 import { itWithTools, nginxCheck, scratchDir, selfSignedPem } from './proxy-check.ts';
 import { manyRoutes, shuffled, timeMin } from './scale.ts';
 

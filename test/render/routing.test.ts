@@ -13,10 +13,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HaproxyOutput, NginxOutput } from '../../src/config/schema.ts';
-import { renderHaproxy } from '../../src/render/haproxy.ts';
-import { renderNginx } from '../../src/render/nginx.ts';
 import type { Route } from '../../src/routes/types.ts';
 import { route } from '../fixtures/routes/base.ts';
+import { renderHaproxy, renderNginx } from '../helpers/render.ts';
 import { findTool, itWithTools, type Scratch, scratchDir } from './proxy-check.ts';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -5,6 +5,7 @@ import type { PlannedOutput } from '../../src/pipeline.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { createMetrics } from '../../src/runtime/metrics.ts';
 import { WatchDaemon } from '../../src/watch/daemon.ts';
+import { templateTexts } from '../helpers/render.ts';
 import { FakeSwarm, httpService, refused } from './fake-swarm.ts';
 
 function config(input: unknown): Config {
@@ -31,7 +32,7 @@ function setup(swarms: Record<string, FakeSwarm>, cfg: Config) {
   const daemon = new WatchDaemon({
     config: cfg,
     configDir: '/cfg',
-    templates: new Map(),
+    templates: templateTexts(),
     env: {},
     log,
     metrics,
@@ -236,7 +237,7 @@ describe('WatchDaemon (fake engines, fake timers)', () => {
     await daemon.reload({
       config: config({ clusters: { a: {}, b: {} }, outputs: [haproxy] }),
       configDir: '/cfg',
-      templates: new Map(),
+      templates: templateTexts(),
     });
     await vi.advanceTimersByTimeAsync(200);
     expect(applied).toHaveLength(2);

@@ -9,6 +9,7 @@ import type { PlannedOutput } from '../../src/pipeline.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { createMetrics } from '../../src/runtime/metrics.ts';
 import { WatchDaemon } from '../../src/watch/daemon.ts';
+import { templateTexts } from '../helpers/render.ts';
 import { FakeSwarm, httpService } from './fake-swarm.ts';
 
 const many = (n: number, key: (i: number) => string) =>
@@ -49,7 +50,7 @@ describe('a label bomb under watch', () => {
         watch: { reconcile: '1s' },
       }),
       configDir: '/cfg',
-      templates: new Map(),
+      templates: templateTexts(),
       env: {},
       log: createLogger({ format: 'logfmt', level: 'info', write: (l) => lines.push(l.trimEnd()) }),
       metrics: createMetrics(),

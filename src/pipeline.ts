@@ -5,11 +5,9 @@
  */
 import path from 'node:path';
 import type { ClusterState } from './cluster/model.ts';
-import { defaultCertFile } from './config/paths.ts';
 import type { Config, FileOutput, OutputConfig } from './config/schema.ts';
 import type { Diagnostic } from './diagnostics.ts';
-import { renderHaproxy } from './render/haproxy.ts';
-import { renderNginx } from './render/nginx.ts';
+import { driverFor, isFileOutput } from './outputs/drivers.ts';
 import type { TemplateName } from './render/types.ts';
 import { buildRoutes } from './routes/build.ts';
 import type { Route } from './routes/types.ts';
@@ -76,9 +74,7 @@ export function outputName(outputs: readonly OutputConfig[], index: number): str
   return sameKind > 1 ? `${output.kind}[${index}]` : output.kind;
 }
 
-export function isFileOutput(output: OutputConfig): output is FileOutput {
-  return output.kind === 'haproxy' || output.kind === 'nginx';
-}
+export { isFileOutput } from './outputs/drivers.ts';
 
 /** Where an output's files go: next to `file` (resolved against the config folder), or under `outDir`. */
 export function outputFile(output: FileOutput, configDir: string, outDir?: string): string {
@@ -126,9 +122,7 @@ export function planRender(
       planOutput(config, index, built, {
         file: outputFile(output, options.configDir, options.outDir),
         configDir: options.configDir,
-        template:
-          options.templates.byOutput.get(index) ??
-          options.templates.builtIn[output.kind === 'haproxy' ? 'haproxy.cfg' : 'nginx.conf'],
+        template: options.templates.byOutput.get(index) ?? options.templates.builtIn[driverFor(output).template],
         leaveOut: options.leaveOut?.get(index),
       }),
     );
@@ -143,21 +137,12 @@ function planOutput(
   o: { file: string; configDir: string; template: string; leaveOut: ReadonlySet<string> | undefined },
 ): PlannedOutput {
   const output = config.outputs[index] as FileOutput;
+  const driver = driverFor(output);
   const leaveOut = o.leaveOut && o.leaveOut.size > 0 ? o.leaveOut : undefined;
   const routes = leaveOut ? built.routes.filter((r) => !leaveOut.has(serviceKey(r))) : built.routes;
   const dir = path.dirname(o.file);
-  const absolute = withAbsolutePaths(output, o.configDir);
-  // Nginx's pid, log and temp paths: the configured file's folder (or `runDir`), never the
-  // `--out-dir`, so `render --out-dir a` and `--out-dir b` give the same bytes.
-  const runDir =
-    absolute.kind === 'nginx' ? path.resolve(o.configDir, absolute.runDir ?? path.dirname(absolute.file)) : undefined;
-  const rendered =
-    absolute.kind === 'haproxy'
-      ? renderHaproxy(routes, absolute, { template: o.template })
-      : renderNginx(routes, absolute, {
-          template: o.template,
-          runDir: runDir ?? dir,
-        });
+  const runDir = driver.runDir(output, o.configDir);
+  const rendered = driver.render(routes, driver.absolute(output, o.configDir), { template: o.template, runDir });
   const files = rendered.map((f, i) => ({
     // The first rendered file is the output's own file; the others sit next to it.
     path: i === 0 ? o.file : path.join(dir, f.name),
@@ -189,20 +174,10 @@ function planOutput(
 
 /**
  * Paths in a config are relative to the config file, but a proxy resolves them against its own
- * file or working directory: render them absolute.
+ * file or working directory: render them absolute (each driver knows its paths).
  */
 export function withAbsolutePaths<O extends FileOutput>(output: O, configDir: string): O {
-  const abs = (p: string) => path.resolve(configDir, p);
-  const https = output.https
-    ? {
-        ...output.https,
-        certDir: abs(output.https.certDir),
-        ...(output.https.defaultCert ? { defaultCert: defaultCertFile(configDir, output.https) } : {}),
-      }
-    : undefined;
-  const copy: O = { ...output, ...(https ? { https } : {}) };
-  if (copy.kind === 'haproxy' && copy.masterSocket) copy.masterSocket = abs(copy.masterSocket);
-  return copy;
+  return driverFor(output).absolute(output, configDir);
 }
 
 function countBackends(routes: readonly Route[]): number {

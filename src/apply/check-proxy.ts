@@ -7,6 +7,7 @@ import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FileOutput } from '../config/schema.ts';
+import { driverFor } from '../outputs/drivers.ts';
 import type { RenderedFile } from '../render/types.ts';
 
 /** Scratch folders are `interlock-check-<pid>-<kind>-XXXXXX` in the temp dir. */
@@ -96,8 +97,7 @@ export async function checkRendered(
           ? { ok: true, output: message, command: output.kind, skipped: true }
           : { ok: false, output: message, command: output.kind };
       }
-      // Not `haproxy -q`: it drops the reason along with the noise.
-      argv = output.kind === 'haproxy' ? [binary, '-c', '-f', file] : [binary, '-t', '-q', '-p', dir, '-c', file];
+      argv = driverFor(output).checkArgv(binary, file, dir);
     }
     const result = await run(argv, dir);
     // Name the file as the user knows it, not the scratch copy.

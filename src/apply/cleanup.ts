@@ -14,8 +14,8 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { haproxyMapPattern } from '../config/paths.ts';
 import type { Config } from '../config/schema.ts';
+import { driverFor } from '../outputs/drivers.ts';
 import { isFileOutput, outputFile } from '../pipeline.ts';
 import { SCRATCH_PREFIX } from './check-proxy.ts';
 import { removeUnusedMaps } from './write.ts';
@@ -85,7 +85,7 @@ export async function removeLeftovers(
     const dir = path.dirname(main);
     // Temp files of the main file and, for HAProxy, of its maps.
     const names = [escapeRegex(path.basename(main))];
-    if (output.kind === 'haproxy') names.push(haproxyMapPattern(main).pattern.source.slice(1, -1));
+    for (const f of driverFor(output).families(main)) names.push(f.pattern.source.slice(1, -1));
     const temp = new RegExp(`^\\.(?:${names.join('|')})\\.(?:(\\d+)\\.)?[0-9a-f]{12}\\.tmp$`);
     for (const name of await list(dir)) {
       const m = temp.exec(name);

@@ -18,8 +18,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { pemPairProblem } from '../config/pem.ts';
 import type { FileOutput } from '../config/schema.ts';
 import type { Diagnostic } from '../diagnostics.ts';
+import { driverFor, type OutputDriver } from '../outputs/drivers.ts';
 import { type PlannedOutput, withAbsolutePaths } from '../pipeline.ts';
-import { haproxyKeyFileFor, haproxyLoadsKey } from '../render/haproxy.ts';
 import { certificatePath, nameRoutes } from '../render/types.ts';
 import type { Route } from '../routes/types.ts';
 import type { MaterialCheck } from './apply.ts';
@@ -164,7 +164,7 @@ export async function checkTlsMaterial(
   for (;;) {
     const before = refused.size;
     for (const need of needs(remaining, https).values()) {
-      const problem = await pairProblem(need, output.kind, files, cache);
+      const problem = await pairProblem(need, driverFor(output) as OutputDriver, files, cache);
       if (problem === undefined) continue;
       for (const route of need.routes) {
         if (refused.has(id(route))) continue;
@@ -201,24 +201,19 @@ interface PairProblem {
 
 async function pairProblem(
   need: Need,
-  kind: FileOutput['kind'],
+  driver: OutputDriver,
   files: MaterialFiles,
   cache: MaterialCache,
 ): Promise<PairProblem | undefined> {
   const what = need.host !== undefined ? `certificate for host ${need.host}` : 'certificate';
-  if (kind === 'haproxy' && need.key !== undefined) {
-    const certName = need.cert.slice(need.cert.lastIndexOf('/') + 1);
-    const keyName = need.key.slice(need.key.lastIndexOf('/') + 1);
-    if (
-      !haproxyLoadsKey(certName, keyName) ||
-      need.key.slice(0, -keyName.length) !== need.cert.slice(0, -certName.length)
-    ) {
-      return {
-        field: 'key',
-        message: `key file ${need.key} cannot be loaded by HAProxy 2.6 with certificate ${need.cert}: it reads a separate key only from ${haproxyKeyFileFor(certName)} next to it`,
-        fix: `name the key ${haproxyKeyFileFor(certName)} (for a certificate NAME.crt, the key is NAME.key), or put the key into the certificate file`,
-      };
-    }
+  const keyFile = need.key !== undefined && need.key !== need.cert ? driver.keyFileFor(need.cert) : undefined;
+  if (keyFile !== undefined && need.key !== keyFile) {
+    const wanted = keyFile.slice(keyFile.lastIndexOf('/') + 1);
+    return {
+      field: 'key',
+      message: `key file ${need.key} cannot be loaded by ${driver.title} with certificate ${need.cert}: it reads a separate key only from ${wanted} next to it`,
+      fix: `name the key ${wanted} (for a certificate NAME.crt, the key is NAME.key), or put the key into the certificate file`,
+    };
   }
   const certStat = await files.stat(need.cert);
   if (!certStat) {

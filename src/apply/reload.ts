@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import type { FileOutput } from '../config/schema.ts';
+import { driverFor } from '../outputs/drivers.ts';
 
 export interface ReloadResult {
   ok: boolean;
@@ -91,7 +92,7 @@ export async function reloadProxy(
 ): Promise<ReloadResult> {
   const reload = output.reload ?? { kind: 'none' as const };
   const timeoutMs = deps.timeoutMs ?? 30_000;
-  const defaultSignal = output.kind === 'haproxy' ? 'SIGUSR2' : 'SIGHUP';
+  const defaultSignal = driverFor(output).reloadSignal;
   switch (reload.kind) {
     case 'none':
       return { ok: true, detail: 'no reload configured' };

@@ -13,9 +13,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { haproxyMapPattern } from '../config/paths.ts';
 import type { FileOutput } from '../config/schema.ts';
 import { InterlockError } from '../errors.ts';
+import { driverFor } from '../outputs/drivers.ts';
 
 export type WriteResult = 'unchanged' | 'created' | 'replaced' | 'replaced-in-place';
 
@@ -122,18 +122,19 @@ export async function writeIfChanged(file: string, content: string): Promise<Wri
 }
 
 /**
- * Removes the output's HAProxy maps that no config needs any more: matched by the output's own
- * map pattern, never one named by `keep` or by the text of the config now on disk or the one it
- * replaced (`previousMain`), and only once older than MAP_GRACE_MS. Nginx renders one file:
- * nothing to remove. Returns the removed paths.
+ * Removes the output's extra files with changing names (HAProxy's hashed maps) that no config
+ * needs any more: matched by the output's own name patterns (its driver's `families`), never one named by `keep` or by the text of the config now on disk or the one it
+ * replaced (`previousMain`), and only once older than MAP_GRACE_MS. Returns the removed paths.
  */
 export async function removeUnusedMaps(
   output: FileOutput,
   main: string,
   options: { keep?: readonly string[]; previousMain?: string | undefined; now?: number } = {},
 ): Promise<string[]> {
-  if (output.kind !== 'haproxy') return [];
-  const { dir, pattern } = haproxyMapPattern(main);
+  const families = driverFor(output).families(main);
+  if (families.length === 0) return [];
+  const dir = path.dirname(main);
+  const matches = (name: string) => families.some((f) => f.pattern.test(name));
   const current = await readIfExists(main);
   if (current === undefined) return [];
   const keep = new Set((options.keep ?? []).map((f) => path.basename(f)));
@@ -146,8 +147,7 @@ export async function removeUnusedMaps(
   }
   const removed: string[] = [];
   for (const name of names) {
-    if (!pattern.test(name) || keep.has(name) || current.includes(name) || options.previousMain?.includes(name))
-      continue;
+    if (!matches(name) || keep.has(name) || current.includes(name) || options.previousMain?.includes(name)) continue;
     const file = path.join(dir, name);
     try {
       const s = await stat(file);

@@ -4,21 +4,15 @@
  */
 import path from 'node:path';
 import { type Diagnostic, formatConfigPath, maskCredentials } from '../diagnostics.ts';
+import { driverFor, isFileOutput } from '../outputs/drivers.ts';
 import { patternProblems } from '../stats/names.ts';
 import { parseDuration } from './duration.ts';
 
-export {
-  defaultCertFile,
-  haproxyMapFile,
-  haproxyMapPattern,
-  haproxyMapStem,
-  MAP_HASH_LENGTH,
-  resolveConfigPath,
-} from './paths.ts';
-
-import { defaultCertFile, haproxyMapPattern, haproxyMapStem, resolveConfigPath } from './paths.ts';
+import { defaultCertFile, type haproxyMapPattern, resolveConfigPath } from './paths.ts';
 import { pemPairProblem } from './pem.ts';
 import type { ClusterConfig, Config, Endpoint, FileOutput } from './schema.ts';
+
+export { defaultCertFile, haproxyMapFile, haproxyMapPattern, MAP_HASH_LENGTH, resolveConfigPath } from './paths.ts';
 
 export interface CheckContext {
   /** Directory of the config file; relative paths in the config are relative to it. */
@@ -250,12 +244,12 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
         );
       }
     }
-    if (output.kind === 'haproxy' || output.kind === 'nginx') {
+    if (isFileOutput(output)) {
       // The main file by its path; the HAProxy maps by their name pattern (`haproxy.hosts.*.map`):
       // an output removes the maps it replaced, so two outputs sharing a pattern, or a file that
       // matches another output's pattern, would remove each other's files.
       const main = abs(output.file);
-      const family = output.kind === 'haproxy' ? haproxyMapPattern(main) : undefined;
+      const family = driverFor(output).families(main)[0];
       const clash =
         files.get(main) ??
         (family ? files.get(family.display) : undefined) ??
@@ -290,10 +284,10 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
           'fix the path (relative to the config file), or remove `template` to use the built-in one',
         );
       }
-      const ports: Array<[string, number, Where]> = [[output.http.address, output.http.port, at('http', 'port')]];
-      if (output.https) ports.push([output.https.address, output.https.port, at('https', 'port')]);
-      if (output.kind === 'haproxy' && output.stats)
-        ports.push([output.stats.address, output.stats.port, at('stats', 'port')]);
+      const driver = driverFor(output);
+      const ports: Array<[string, number, Where]> = driver
+        .listeners(output)
+        .map((l) => [l.address, l.port, at(...l.path)]);
       const own = new Set<number>();
       for (const [address, port, where] of ports) {
         if (own.has(port)) {
@@ -372,14 +366,7 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
           'add {file} where the file to check goes',
         );
       }
-      if (
-        output.kind === 'nginx' &&
-        output.runDir !== undefined &&
-        path.isAbsolute(output.runDir) === false &&
-        output.runDir.includes('..')
-      ) {
-        report('warning', 'run-dir', at('runDir'), 'runDir leaves the config folder', 'use an absolute path');
-      }
+      for (const p of driver.check(output)) report(p.severity, p.code, at(...p.path), p.message, p.fix);
     }
     if (output.kind === 'carbon') {
       const interval = parseDuration(output.interval) ?? 0;
@@ -530,12 +517,18 @@ export function systemLocation(file: string): string | undefined {
 }
 
 /**
- * Every file an output writes: its own file, then the files next to it. For HAProxy the host map
- * stands in as `haproxy.hosts.map`: the maps are named by content hash, and a start-up clean-up
- * removes whatever carries that family's name, the unhashed one of older versions included.
+ * Every file an output writes: its own file, then the files next to it. A family of files named by
+ * content hash (HAProxy's `haproxy.hosts.*.map`) stands in by its unhashed name
+ * (`haproxy.hosts.map`): a start-up clean-up removes whatever carries the family's name, the
+ * unhashed one of older versions included.
  */
 export function outputFiles(output: FileOutput, file: string): string[] {
-  return output.kind === 'haproxy' ? [file, path.join(path.dirname(file), `${haproxyMapStem(file)}.map`)] : [file];
+  return [
+    file,
+    ...driverFor(output)
+      .families(file)
+      .map((f) => f.display.replace('.*.', '.')),
+  ];
 }
 
 interface Input {
@@ -593,13 +586,13 @@ function checkOutputTargets(
     if (endpoint?.kind === 'ssh') input(endpoint.identityFile, `the ssh identity file of cluster "${name}"`);
   }
   config.outputs.forEach((output, owner) => {
-    if (output.kind !== 'haproxy' && output.kind !== 'nginx') return;
+    if (!isFileOutput(output)) return;
     input(output.template, 'template', { owner });
     input(output.https?.certDir, 'certificate folder', { owner, folder: true });
     input(output.https?.defaultCert, 'default certificate', { owner });
     if (output.reload?.kind === 'signal') input(output.reload.pidFile, 'pid file', { owner });
     if (output.reload?.kind === 'haproxy-master') input(output.reload.socket, 'master socket', { owner });
-    if (output.kind === 'haproxy') input(output.masterSocket, 'master socket', { owner });
+    for (const extra of driverFor(output).inputs(output)) input(extra.file, extra.what, { owner });
     if (output.validate?.kind === 'binary') input(output.validate.path, 'proxy binary', { owner });
   });
   const overwrites = (names: readonly string[], i: number): string | undefined => {
@@ -625,7 +618,7 @@ function checkOutputTargets(
     };
     const claimed = new Map<string, { owner: number; target: string }>();
     config.outputs.forEach((output, i) => {
-      if (output.kind !== 'haproxy' && output.kind !== 'nginx') return;
+      if (!isFileOutput(output)) return;
       const file =
         outDir === undefined ? abs(output.file) : path.join(path.resolve(outDir), path.basename(abs(output.file)));
       for (const [k, target] of outputFiles(output, file).entries()) {

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { isFileOutput } from '../outputs/drivers.ts';
 import type { TemplateTexts } from '../pipeline.ts';
 import type { TemplateName } from '../render/types.ts';
 import { resolveConfigPath } from './paths.ts';
@@ -42,7 +43,7 @@ export function builtInTemplates(): Readonly<Record<TemplateName, string>> {
 export async function readTemplates(config: Config, configDir: string): Promise<TemplateTexts> {
   const byOutput = new Map<number, string>();
   for (const [i, o] of config.outputs.entries()) {
-    if ((o.kind === 'haproxy' || o.kind === 'nginx') && o.template) {
+    if (isFileOutput(o) && o.template) {
       byOutput.set(i, await readFile(resolveConfigPath(configDir, o.template), 'utf8'));
     }
   }

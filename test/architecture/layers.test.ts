@@ -27,7 +27,7 @@ const LAYERS: [RegExp, number, 'pure' | 'edge'][] = [
   [/^parse\//, 0, 'pure'],
   [/^(cluster\/model|cluster\/snapshot|routes\/types|config\/duration)\.ts$/, 0, 'pure'],
   [/^config\/(schema|schema-keys|define|paths|pem)\.ts$/, 1, 'pure'],
-  [/^(routes|render)\//, 2, 'pure'],
+  [/^(routes|render|outputs)\//, 2, 'pure'],
   [/^cluster\/snapshot-map\.ts$/, 2, 'pure'],
   [/^stats\/(names|compute|point)\.ts$/, 2, 'pure'],
   [/^pipeline\.ts$/, 2, 'pure'],

@@ -57,6 +57,7 @@ describeIntegration('host ports that differ by address family', ['docker', 'hapr
   const svc = uniqueServiceName(PREFIX);
   const containers = {
     drift: `${PREFIX}-drift-${process.pid}`,
+    drift2: `${PREFIX}-drift2-${process.pid}`,
     plain: `${PREFIX}-plain-${process.pid}`,
   };
   const decoys: string[] = [];
@@ -77,8 +78,11 @@ describeIntegration('host ports that differ by address family', ['docker', 'hapr
     const stale = (await dockerCli(['ps', '-aq', '--filter', `name=^${PREFIX}-`])).split('\n').filter(Boolean);
     if (stale.length > 0) await dockerCli(['rm', '-f', ...stale]);
 
-    // Draw one port from the IPv4 allocator only: from now on the two families differ.
-    await dockerCli(['run', '-d', '--name', containers.drift, '-p', '0.0.0.0::80', TEST_IMAGE, ...serve('drift')]);
+    // Draw two ports from the IPv4 allocator only: from now on the two families differ by two, so
+    // each IPv6-only port below is one the drift containers held (freed before the decoys bind
+    // it), never the IPv4 port of a container this test still runs.
+    for (const name of [containers.drift, containers.drift2])
+      await dockerCli(['run', '-d', '--name', name, '-p', '0.0.0.0::80', TEST_IMAGE, ...serve('drift')]);
     await createService({
       name: svc,
       labels: { 'interlock.hostname': 'svc', 'interlock.domain': DOMAIN, 'interlock.port': '80' },
@@ -107,6 +111,8 @@ describeIntegration('host ports that differ by address family', ['docker', 'hapr
       expect(p.v4, `${k}: IPv4 port`).toBeGreaterThan(0);
       expect(p.v6, `${k}: IPv6 port differs from the IPv4 one`).not.toBe(p.v4);
     }
+    await dockerCli(['rm', '-f', containers.drift, containers.drift2]);
+    expect(ports.svc.v6).not.toBe(ports.plain.v4);
     // Another "service" on each IPv6-only port, on IPv4 loopback: where the wrong choice leads.
     for (const [k, p] of Object.entries(ports)) {
       const name = `${PREFIX}-decoy-${k}-${process.pid}`;

@@ -17,8 +17,8 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { createSecureContext } from 'node:tls';
 import type Docker from 'dockerode';
-import { parseDuration } from '../config/duration.ts';
 import type { ClusterConfig } from '../config/schema.ts';
+import { clusterTimeoutMs, DEFAULTS } from '../config/settings.ts';
 import { maskCredentials } from '../diagnostics.ts';
 import { ClusterError } from '../errors.ts';
 
@@ -26,7 +26,7 @@ import { ClusterError } from '../errors.ts';
  * Default bound on reaching an engine. Below the 10 s a user waits for a one-line error, leaving
  * room for process start-up and reporting.
  */
-export const DEFAULT_TIMEOUT_MS = 6_000;
+export const DEFAULT_TIMEOUT_MS = DEFAULTS.clusterTimeoutMs;
 
 /** The docker CLI's default engine address on Linux. */
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
@@ -260,7 +260,7 @@ class ResolveContext {
     this.cluster = cluster;
     this.env = env;
     this.options = options;
-    this.timeoutMs = (cluster.timeout === undefined ? undefined : parseDuration(cluster.timeout)) ?? DEFAULT_TIMEOUT_MS;
+    this.timeoutMs = clusterTimeoutMs(cluster);
     this.home = nonEmpty(env.HOME) ?? os.homedir();
     this.dockerConfigDir = options.dockerConfigDir ?? nonEmpty(env.DOCKER_CONFIG) ?? path.join(this.home, '.docker');
   }

@@ -3,9 +3,9 @@
  * number of API calls), map it. All clusters are read in parallel.
  */
 
-import { parseDuration } from '../config/duration.ts';
 import type { Config } from '../config/schema.ts';
-import { connect, DEFAULT_TIMEOUT_MS, resolveEndpoint } from './connect.ts';
+import { clusterTimeoutMs } from '../config/settings.ts';
+import { connect, resolveEndpoint } from './connect.ts';
 import { readSnapshot } from './read.ts';
 import type { SnapshotDocument } from './snapshot.ts';
 import { type LoadedStates, mapSnapshots } from './sources.ts';
@@ -32,8 +32,7 @@ export async function readLiveSnapshots(
       const resolved = await resolveEndpoint(cluster, { ...options.env }, { name, configDir: options.configDir });
       for (const w of resolved.warnings) options.warn(w);
       const docker = connect(resolved);
-      const timeoutMs =
-        (cluster.timeout === undefined ? undefined : parseDuration(cluster.timeout)) ?? DEFAULT_TIMEOUT_MS;
+      const timeoutMs = clusterTimeoutMs(cluster);
       const doc = await readSnapshot(docker, { cluster: name, timeoutMs, endpointDisplay: resolved.display });
       return { cluster: name, doc };
     }),

@@ -6,11 +6,10 @@ import path from 'node:path';
 import { type Diagnostic, formatConfigPath, maskCredentials } from '../diagnostics.ts';
 import { driverFor, isFileOutput } from '../outputs/drivers.ts';
 import { patternProblems } from '../stats/names.ts';
-import { parseDuration } from './duration.ts';
-
 import { defaultCertFile, type haproxyMapPattern, resolveConfigPath } from './paths.ts';
 import { pemPairProblem } from './pem.ts';
 import type { ClusterConfig, Config, Endpoint, FileOutput } from './schema.ts';
+import { carbonIntervalMs, clusterTimeoutMs, watchWaits } from './settings.ts';
 
 export { defaultCertFile, haproxyMapFile, haproxyMapPattern, MAP_HASH_LENGTH, resolveConfigPath } from './paths.ts';
 
@@ -166,7 +165,7 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
         'write an address such as 127.0.0.1 or a DNS name',
       );
     }
-    const timeout = cluster.timeout === undefined ? undefined : parseDuration(cluster.timeout);
+    const timeout = cluster.timeout === undefined ? undefined : clusterTimeoutMs(cluster);
     if (timeout !== undefined && timeout < 100) {
       report(
         'error',
@@ -369,7 +368,7 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
       for (const p of driver.check(output)) report(p.severity, p.code, at(...p.path), p.message, p.fix);
     }
     if (output.kind === 'carbon') {
-      const interval = parseDuration(output.interval) ?? 0;
+      const interval = carbonIntervalMs(output).written;
       if (interval < 1000) {
         report(
           'error',
@@ -453,8 +452,7 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
 
   // ---- watch ----
   if (config.watch) {
-    const min = parseDuration(config.watch.debounce.min) ?? 0;
-    const max = parseDuration(config.watch.debounce.max) ?? 0;
+    const { minMs: min, maxMs: max, reconcileMs: reconcile } = watchWaits(config);
     if (min > max) {
       report(
         'error',
@@ -464,7 +462,6 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
         'min is the quiet time after each event; max caps the whole wait: make min ≤ max',
       );
     }
-    const reconcile = parseDuration(config.watch.reconcile) ?? 0;
     if (reconcile < 1000) {
       report(
         'warning',

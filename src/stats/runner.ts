@@ -14,8 +14,8 @@
  * `interlock watch` (its cluster watchers' connections) and `interlock stats`.
  */
 import type { ClusterState } from '../cluster/model.ts';
-import { parseDuration } from '../config/duration.ts';
 import type { CarbonOutput, Config } from '../config/schema.ts';
+import { carbonIntervalMs } from '../config/settings.ts';
 import { outputName } from '../pipeline.ts';
 import type { Timers } from '../runtime/debounce.ts';
 import type { LogFields, Logger } from '../runtime/log.ts';
@@ -107,9 +107,6 @@ export class CollectError extends Error {
   }
 }
 
-const DEFAULT_INTERVAL_MS = 10_000;
-/** carbon stores whole seconds; a shorter interval only overwrites its own points. */
-const MIN_INTERVAL_MS = 1_000;
 /**
  * Rounds start this long after a multiple of the interval: a timer may fire a millisecond early,
  * and a round stamped one second before the boundary would overwrite the previous slot.
@@ -247,7 +244,7 @@ export function createCarbonRunner(options: CarbonRunnerOptions): CarbonRunner {
     const o: OutputRun = {
       name,
       address: output.address,
-      intervalMs: Math.max(MIN_INTERVAL_MS, parseDuration(output.interval) ?? DEFAULT_INTERVAL_MS),
+      intervalMs: carbonIntervalMs(output).used,
       namer: createNamer({
         prefix: output.prefix,
         tags: output.tags,

@@ -16,8 +16,8 @@ import { materialCheck } from '../apply/material.ts';
 import { dockerSignalTarget, type SignalApi } from '../apply/reload.ts';
 import type { ClusterState } from '../cluster/model.ts';
 import { mapSnapshots } from '../cluster/sources.ts';
-import { parseDuration } from '../config/duration.ts';
 import type { ClusterConfig, Config } from '../config/schema.ts';
+import { watchWaits } from '../config/settings.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import { isFileOutput, outputName, type PlannedOutput, planRender, type TemplateTexts } from '../pipeline.ts';
 import { buildRoutes } from '../routes/build.ts';
@@ -77,17 +77,8 @@ interface KnownState {
   diagnostics: Diagnostic[];
 }
 
-const DEFAULT_MIN_MS = 100;
-const DEFAULT_MAX_MS = 1000;
-const DEFAULT_RECONCILE_MS = 5000;
-
 function waits(config: Config): { minMs: number; maxMs: number; reconcileMs: number } {
-  const w = config.watch;
-  return {
-    minMs: parseDuration(w?.debounce.min ?? DEFAULT_MIN_MS) ?? DEFAULT_MIN_MS,
-    maxMs: parseDuration(w?.debounce.max ?? DEFAULT_MAX_MS) ?? DEFAULT_MAX_MS,
-    reconcileMs: parseDuration(w?.reconcile ?? DEFAULT_RECONCILE_MS) ?? DEFAULT_RECONCILE_MS,
-  };
+  return watchWaits(config);
 }
 
 function clustersOf(config: Config, wanted: readonly string[] | undefined): string[] {

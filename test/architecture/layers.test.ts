@@ -26,7 +26,7 @@ const LAYERS: [RegExp, number, 'pure' | 'edge'][] = [
   [/^runtime\//, 0, 'edge'],
   [/^parse\//, 0, 'pure'],
   [/^(cluster\/model|cluster\/snapshot|routes\/types|config\/duration)\.ts$/, 0, 'pure'],
-  [/^config\/(schema|schema-keys|define|paths|pem)\.ts$/, 1, 'pure'],
+  [/^config\/(schema|schema-keys|define|paths|pem|settings)\.ts$/, 1, 'pure'],
   [/^(routes|render|outputs)\//, 2, 'pure'],
   [/^cluster\/snapshot-map\.ts$/, 2, 'pure'],
   [/^stats\/(names|compute|point)\.ts$/, 2, 'pure'],

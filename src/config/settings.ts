@@ -1,0 +1,46 @@
+/**
+ * The config's durations as milliseconds, with their defaults: parsed here once, so every
+ * runner, check and reader reads the same numbers (the schema has already refused a duration
+ * that does not parse).
+ */
+import { parseDuration } from './duration.ts';
+import type { CarbonOutput, ClusterConfig, Config } from './schema.ts';
+
+export const DEFAULTS = {
+  /** How long to wait for an engine. */
+  clusterTimeoutMs: 6_000,
+  /** Quiet time after each event before a re-list. */
+  debounceMinMs: 100,
+  /** Longest wait from the first event of a burst. */
+  debounceMaxMs: 1_000,
+  /** Full re-list interval (Swarm emits no task events). */
+  reconcileMs: 5_000,
+  /** Carbon collection interval. */
+  carbonIntervalMs: 10_000,
+} as const;
+
+/** Carbon stores whole seconds: a shorter interval puts several points in one slot. */
+export const MIN_CARBON_INTERVAL_MS = 1_000;
+
+function ms(value: Parameters<typeof parseDuration>[0] | undefined, fallback: number): number {
+  return value === undefined ? fallback : (parseDuration(value) ?? fallback);
+}
+
+export function clusterTimeoutMs(cluster: ClusterConfig): number {
+  return ms(cluster.timeout, DEFAULTS.clusterTimeoutMs);
+}
+
+export function watchWaits(config: Config): { minMs: number; maxMs: number; reconcileMs: number } {
+  const w = config.watch;
+  return {
+    minMs: ms(w?.debounce.min, DEFAULTS.debounceMinMs),
+    maxMs: ms(w?.debounce.max, DEFAULTS.debounceMaxMs),
+    reconcileMs: ms(w?.reconcile, DEFAULTS.reconcileMs),
+  };
+}
+
+/** As written (for `validate`), and as the runner uses it (never under a second). */
+export function carbonIntervalMs(output: CarbonOutput): { written: number; used: number } {
+  const written = ms(output.interval, DEFAULTS.carbonIntervalMs);
+  return { written, used: Math.max(MIN_CARBON_INTERVAL_MS, written) };
+}

@@ -365,7 +365,7 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
           'add {file} where the file to check goes',
         );
       }
-      for (const p of driver.check(output)) report(p.severity, p.code, at(...p.path), p.message, p.fix);
+      for (const p of driver.check(output, ctx.configDir)) report(p.severity, p.code, at(...p.path), p.message, p.fix);
     }
     if (output.kind === 'carbon') {
       const interval = carbonIntervalMs(output).written;

@@ -15,9 +15,9 @@
 import path from 'node:path';
 import { defaultCertFile, haproxyMapPattern } from '../config/paths.ts';
 import type { FileOutput, HaproxyOutput, NginxOutput, OutputConfig } from '../config/schema.ts';
-import { haproxyKeyFileFor, renderHaproxy } from '../render/haproxy.ts';
-import { renderNginx } from '../render/nginx.ts';
-import type { RenderedFile, TemplateName } from '../render/types.ts';
+import { haproxyKeyFileFor, haproxyView, renderHaproxy } from '../render/haproxy.ts';
+import { nginxView, renderNginx } from '../render/nginx.ts';
+import { type RenderedFile, RenderError, type TemplateName } from '../render/types.ts';
 import type { Route } from '../routes/types.ts';
 
 export interface OutputDriver<O extends FileOutput = FileOutput> {
@@ -50,7 +50,7 @@ export interface OutputDriver<O extends FileOutput = FileOutput> {
   /** Files the proxy reads or makes that no output may overwrite, beyond the common ones. */
   inputs(output: O): { file: string | undefined; what: string }[];
   /** What `validate` says about this kind's own keys: problems as data, with the config path. */
-  check(output: O): KindProblem[];
+  check(output: O, configDir: string): KindProblem[];
   /**
    * Where this proxy looks for the key of certificate `cert` (a path) when the route names a
    * separate key: undefined when it loads any key file it is given.
@@ -64,6 +64,29 @@ export interface KindProblem {
   path: PropertyKey[];
   message: string;
   fix?: string;
+}
+
+/**
+ * What the renderer refuses about the config's own values (a path Nginx would read a `$` in, a
+ * name HAProxy cannot quote), found by building the view with no routes: `validate` refuses
+ * exactly what `render` would.
+ */
+function writable(build: () => unknown): KindProblem[] {
+  try {
+    build();
+    return [];
+  } catch (error) {
+    if (!(error instanceof RenderError)) throw error;
+    return [
+      {
+        severity: 'error',
+        code: 'not-writable',
+        path: [],
+        message: `${error.message}`,
+        fix: 'change that value: the rendered file could not hold it',
+      },
+    ];
+  }
 }
 
 function commonListeners(output: FileOutput): { address: string; port: number; path: PropertyKey[] }[] {
@@ -102,7 +125,7 @@ const haproxy: OutputDriver<HaproxyOutput> = {
     ...(output.stats ? [{ address: output.stats.address, port: output.stats.port, path: ['stats', 'port'] }] : []),
   ],
   inputs: (output) => [{ file: output.masterSocket, what: 'master socket' }],
-  check: () => [],
+  check: (output, configDir) => writable(() => haproxyView([], haproxy.absolute(output, configDir))),
   // HAProxy 2.6 cannot be told a key file's name: with ssl-load-extra-del-ext it reads NAME.key
   // for NAME.crt, and FILE.key for any other FILE.
   keyFileFor: (cert) => path.join(path.dirname(cert), haproxyKeyFileFor(path.basename(cert))),
@@ -124,18 +147,22 @@ const nginx: OutputDriver<NginxOutput> = {
   listeners: commonListeners,
   inputs: () => [],
   keyFileFor: () => undefined,
-  check: (output) =>
-    output.runDir !== undefined && !path.isAbsolute(output.runDir) && output.runDir.includes('..')
+  check: (output, configDir) => [
+    ...(output.runDir !== undefined && !path.isAbsolute(output.runDir) && output.runDir.includes('..')
       ? [
           {
-            severity: 'warning',
+            severity: 'warning' as const,
             code: 'run-dir',
             path: ['runDir'],
             message: 'runDir leaves the config folder',
             fix: 'use an absolute path',
           },
         ]
-      : [],
+      : []),
+    ...writable(() =>
+      nginxView([], nginx.absolute(output, configDir), nginx.runDir(output, configDir) ?? path.dirname(output.file)),
+    ),
+  ],
 };
 
 const DRIVERS: { [K in FileOutput['kind']]: OutputDriver<Extract<FileOutput, { kind: K }>> } = { haproxy, nginx };

@@ -17,7 +17,7 @@ import { defaultCertFile, haproxyMapPattern } from '../config/paths.ts';
 import type { FileOutput, HaproxyOutput, NginxOutput, OutputConfig } from '../config/schema.ts';
 import { haproxyKeyFileFor, haproxyView, renderHaproxy } from '../render/haproxy.ts';
 import { nginxView, renderNginx } from '../render/nginx.ts';
-import { type RenderedFile, RenderError, type TemplateName } from '../render/types.ts';
+import { RenderError, type RenderedFile, type TemplateName } from '../render/types.ts';
 import type { Route } from '../routes/types.ts';
 
 export interface OutputDriver<O extends FileOutput = FileOutput> {

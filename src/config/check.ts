@@ -112,9 +112,26 @@ export function isAddress(s: string): boolean {
   return IPV4_RE.test(s) || (s.includes(':') && IPV6_RE.test(s)) || HOST_RE.test(s);
 }
 
+/**
+ * The semantic checks, as a list of named rules: each reports problems with the config path they
+ * are about. `checkConfig` runs them all, so one run reports every problem.
+ */
+export const CONFIG_RULES: readonly {
+  name: string;
+  check: (input: RuleInput) => void;
+}[] = [
+  { name: 'clusters', check: checkClusters },
+  { name: 'rules', check: checkRules },
+  { name: 'outputs', check: checkOutputs },
+  { name: 'output targets', check: ({ config, ctx, report }) => checkOutputTargets(config, ctx, report) },
+  { name: 'outputs exist', check: checkOutputsExist },
+  { name: 'clusters used', check: checkClustersUsed },
+  { name: 'watch', check: checkWatch },
+];
+
 export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const report = (severity: Diagnostic['severity'], code: string, where: Where, message: string, fix?: string) => {
+  const report: Report = (severity, code, where, message, fix) => {
     const pos = ctx.locate(where);
     out.push({
       severity,
@@ -127,9 +144,25 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
     });
   };
   const abs = (p: string) => resolveConfigPath(ctx.configDir, p);
-
-  // ---- clusters ----
   const clusterNames = Object.keys(config.clusters);
+  for (const rule of CONFIG_RULES) rule.check({ config, ctx, report, abs, clusterNames });
+  return out;
+}
+
+type Report = (severity: Diagnostic['severity'], code: string, where: Where, message: string, fix?: string) => void;
+
+/** What every rule is given. */
+interface RuleInput {
+  config: Config;
+  ctx: CheckContext;
+  report: Report;
+  /** A config path made absolute (config-relative). */
+  abs: (p: string) => string;
+  clusterNames: readonly string[];
+}
+
+/** Clusters: at least one; each engine read once; endpoints, node addresses and timeouts that can work. */
+function checkClusters({ config, ctx, report, abs, clusterNames }: RuleInput): void {
   if (clusterNames.length === 0) {
     report(
       'error',
@@ -176,8 +209,10 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
       );
     }
   }
+}
 
-  // ---- rules ----
+/** Rules: none given twice; the opt-ins that widen what a deployer can do are said out loud. */
+function checkRules({ config, report }: RuleInput): void {
   const ruleKeys = new Map<string, number>();
   (config.rules ?? []).forEach((rule, i) => {
     const key = rule.kind === 'custom' ? `custom:${rule.name}` : `${rule.kind}:${rule.prefix ?? ''}`;
@@ -212,8 +247,10 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
       );
     }
   });
+}
 
-  // ---- outputs ----
+/** Each output: its name, clusters, files, template, listeners, validate and reload settings, and its kind's own checks. */
+function checkOutputs({ config, ctx, report, abs, clusterNames }: RuleInput): void {
   const files = new Map<string, string>();
   const mapFamilies: Array<ReturnType<typeof haproxyMapPattern> & { owner: string }> = [];
   const names = new Map<string, number>();
@@ -428,7 +465,10 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
       }
     }
   });
-  checkOutputTargets(config, ctx, report);
+}
+
+/** A config with no outputs produces nothing. */
+function checkOutputsExist({ config, report }: RuleInput): void {
   if (config.outputs.length === 0) {
     report(
       'warning',
@@ -438,6 +478,10 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
       'add a haproxy, nginx, carbon or log output',
     );
   }
+}
+
+/** A cluster no output reads is read for nothing. */
+function checkClustersUsed({ config, report, clusterNames }: RuleInput): void {
   const used = new Set(config.outputs.flatMap((o) => o.clusters ?? clusterNames));
   for (const name of clusterNames) {
     if (!used.has(name))
@@ -449,8 +493,10 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
         "add it to an output's `clusters`, or remove it",
       );
   }
+}
 
-  // ---- watch ----
+/** The daemon's waits: debounce min ≤ max, and a reconcile interval the managers can bear. */
+function checkWatch({ config, report }: RuleInput): void {
   if (config.watch) {
     const { minMs: min, maxMs: max, reconcileMs: reconcile } = watchWaits(config);
     if (min > max) {
@@ -472,7 +518,6 @@ export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
       );
     }
   }
-  return out;
 }
 
 // ---------- where outputs write ----------

@@ -7,20 +7,20 @@
  * logging or serialising a resolved endpoint never prints it; `display` and every message name
  * files and addresses, never their contents.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
-import Module, { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import type { Duplex } from 'node:stream';
 import { createSecureContext } from 'node:tls';
 import type Docker from 'dockerode';
 import type { ClusterConfig } from '../config/schema.ts';
 import { clusterTimeoutMs, DEFAULTS } from '../config/settings.ts';
 import { maskCredentials } from '../diagnostics.ts';
 import { ClusterError } from '../errors.ts';
+import { hostKeyAlgorithms, knownHostKeys } from './known-hosts.ts';
+
+export { connect } from './docker-client.ts';
+export { type HostKeys, knownHostKeys } from './known-hosts.ts';
 
 /**
  * Default bound on reaching an engine. Below the 10 s a user waits for a one-line error, leaving
@@ -76,7 +76,6 @@ export interface ResolveOptions {
 }
 
 type Env = Record<string, string | undefined>;
-type ConnectAlgorithms = NonNullable<NonNullable<Docker.DockerOptions['sshOptions']>['algorithms']>;
 
 interface Target {
   kind: EndpointKind;
@@ -161,84 +160,6 @@ export async function resolveEndpoint(
     value: built.dockerOptions,
     enumerable: false,
   }) as ResolvedEndpoint;
-}
-
-/** A dockerode client for a resolved endpoint. */
-export function connect(resolved: ResolvedEndpoint): Docker {
-  const { tls, ...dockerOptions } = resolved.dockerOptions;
-  let agent: http.Agent | undefined;
-  if (resolved.kind === 'socket' || (resolved.kind === 'tcp' && !tls)) {
-    agent = withConnectTimeout(new http.Agent({ keepAlive: false }), resolved.timeoutMs, 'connect');
-  } else if (resolved.kind === 'tcp' && tls) {
-    agent = withConnectTimeout(
-      new https.Agent({
-        keepAlive: false,
-        ...(tls.ca ? { ca: tls.ca } : {}),
-        ...(tls.cert ? { cert: tls.cert } : {}),
-        ...(tls.key ? { key: tls.key } : {}),
-        rejectUnauthorized: tls.rejectUnauthorized,
-      }),
-      resolved.timeoutMs,
-      'secureConnect',
-    );
-  }
-  // docker-modem fills in defaults from process.env.DOCKER_HOST (and, through it, DOCKER_CERT_PATH
-  // and DOCKER_TLS_VERIFY), which would override the endpoint resolved from the env we were given
-  // or throw on a malformed value. Hide it for the synchronous constructor call only.
-  const DockerClient = dockerode(resolved.kind === 'ssh');
-  const saved = process.env.DOCKER_HOST;
-  delete process.env.DOCKER_HOST;
-  try {
-    return new DockerClient({ ...dockerOptions, ...(agent ? { agent } : {}) } as Docker.DockerOptions);
-  } finally {
-    if (saved !== undefined) process.env.DOCKER_HOST = saved;
-  }
-}
-
-const requireHere = createRequire(import.meta.url);
-let dockerodeClass: typeof Docker | undefined;
-
-/**
- * dockerode, loaded on the first connection rather than at start: commands that reach no engine
- * (render --snapshot, validate, schema, --help) never load it. Its docker-modem requires ssh2 as
- * it loads, and ssh2 instantiates a WebAssembly module then, which reserves more address space
- * than `ulimit -v` 8 GiB allows: so, unless this connection is over ssh, ssh2 is deferred until
- * an ssh connection is actually made.
- */
-function dockerode(ssh: boolean): typeof Docker {
-  if (dockerodeClass) return dockerodeClass;
-  if (!ssh) deferSsh2();
-  dockerodeClass = requireHere('dockerode') as typeof Docker;
-  return dockerodeClass;
-}
-
-/**
- * Puts a stand-in for ssh2 in the module cache, where docker-modem's `require('ssh2')` finds it:
- * its `Client` loads the real ssh2 when docker-modem constructs one, i.e. when a request goes out
- * over ssh. docker-modem uses nothing else of ssh2.
- */
-function deferSsh2(): void {
-  const fromModem = createRequire(createRequire(requireHere.resolve('dockerode')).resolve('docker-modem'));
-  const main = fromModem.resolve('ssh2');
-  if (requireHere.cache[main]) return;
-  let real: { Client: new (...args: unknown[]) => object } | undefined;
-  const load = () => {
-    if (!real) {
-      delete requireHere.cache[main];
-      real = fromModem('ssh2') as NonNullable<typeof real>;
-    }
-    return real;
-  };
-  // Called with `new`: returning an object makes it the result.
-  const Client = function Client(...args: unknown[]) {
-    const RealClient = load().Client;
-    return new RealClient(...args);
-  };
-  const stand = new Module(main);
-  stand.filename = main;
-  stand.loaded = true;
-  stand.exports = { Client };
-  requireHere.cache[main] = stand;
 }
 
 /** sha256 hex of a context name: the directory name the docker CLI stores the context under. */
@@ -623,79 +544,6 @@ async function listContexts(dockerConfigDir: string): Promise<string[]> {
   return ['default', ...names.filter((n) => n !== 'default')];
 }
 
-export interface HostKeys {
-  accepted: Buffer[];
-  revoked: Buffer[];
-  /** Key types of the accepted keys (e.g. ssh-ed25519), to offer only those in the handshake. */
-  types: string[];
-}
-
-/** Host keys for HOST:PORT in an OpenSSH known_hosts file (plain, hashed and wildcard entries). */
-export async function knownHostKeys(file: string, host: string, port: number): Promise<HostKeys> {
-  const result: HostKeys = { accepted: [], revoked: [], types: [] };
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    return result;
-  }
-  const name = port === 22 ? host : `[${host}]:${port}`;
-  for (const rawLine of text.split('\n')) {
-    const line = rawLine.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const fields = line.split(/\s+/);
-    let marker: string | undefined;
-    if (fields[0]?.startsWith('@')) marker = fields.shift();
-    const [patterns, keyType, keyBase64] = fields;
-    if (!patterns || !keyType || !keyBase64) continue;
-    // Certificate authorities sign host certificates, which this client does not check.
-    if (marker === '@cert-authority') continue;
-    if (!hostMatches(patterns, name)) continue;
-    const key = Buffer.from(keyBase64, 'base64');
-    if (marker === '@revoked') result.revoked.push(key);
-    else {
-      result.accepted.push(key);
-      if (!result.types.includes(keyType)) result.types.push(keyType);
-    }
-  }
-  return result;
-}
-
-function hostKeyAlgorithms(types: readonly string[]): ConnectAlgorithms['serverHostKey'] {
-  const out: string[] = [];
-  for (const type of types) {
-    // An RSA key is offered under the SHA-2 signature names too.
-    if (type === 'ssh-rsa') out.push('rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa');
-    else out.push(type);
-  }
-  return out as ConnectAlgorithms['serverHostKey'];
-}
-
-function hostMatches(patterns: string, name: string): boolean {
-  if (patterns.startsWith('|1|')) {
-    const [, , salt, hash] = patterns.split('|');
-    if (!salt || !hash) return false;
-    return createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
-  }
-  let matched = false;
-  for (const pattern of patterns.split(',')) {
-    const negated = pattern.startsWith('!');
-    const glob = negated ? pattern.slice(1) : pattern;
-    const re = new RegExp(
-      `^${glob
-        .split('')
-        .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
-        .join('')}$`,
-      'i',
-    );
-    if (re.test(name)) {
-      if (negated) return false;
-      matched = true;
-    }
-  }
-  return matched;
-}
-
 /** True for a private key ssh2 could only use with a passphrase. */
 function isEncryptedKey(key: Buffer): boolean {
   const text = key.toString('utf8');
@@ -708,26 +556,6 @@ function isEncryptedKey(key: Buffer): boolean {
   const length = raw.readUInt32BE(magic.length);
   const cipher = raw.subarray(magic.length + 4, magic.length + 4 + length).toString('latin1');
   return cipher !== 'none';
-}
-
-/** Fails a connection that is not established (TCP, and TLS when secure) within the bound. */
-function withConnectTimeout<A extends http.Agent>(agent: A, timeoutMs: number, readyEvent: string): A {
-  const create = agent.createConnection.bind(agent);
-  agent.createConnection = (options, callback) => {
-    const socket = create(options, callback) as Duplex | null | undefined;
-    if (socket) {
-      const timer = setTimeout(() => {
-        const error = Object.assign(new Error(`connection not established within ${timeoutMs} ms`), {
-          code: 'ETIMEDOUT',
-        });
-        socket.destroy(error);
-      }, timeoutMs);
-      socket.once(readyEvent, () => clearTimeout(timer));
-      socket.once('close', () => clearTimeout(timer));
-    }
-    return socket;
-  };
-  return agent;
 }
 
 function isLoopback(host: string): boolean {

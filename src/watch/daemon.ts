@@ -20,12 +20,11 @@ import type { ClusterConfig, Config } from '../config/schema.ts';
 import { watchWaits } from '../config/settings.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import { isFileOutput, outputName, type PlannedOutput, planRender, type TemplateTexts } from '../pipeline.ts';
-import { buildRoutes } from '../routes/build.ts';
 import { Debouncer, realTimers, type Timers } from '../runtime/debounce.ts';
 import type { LogFields, Logger } from '../runtime/log.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { type CarbonDockerApi, type CarbonRunner, figuresFromMetrics, startCarbon } from '../stats/runner.ts';
-import { diffDiagnostics, diffRoutes, isEmptyDiff, listField, type RouteSummary, summarizeRoutes } from './changes.ts';
+import { listField } from './changes.ts';
 import {
   type ClusterConnection,
   ClusterWatcher,
@@ -34,6 +33,7 @@ import {
 } from './cluster-watcher.ts';
 import type { ClusterEvent } from './events.ts';
 import { type HealthReport, healthReport, type OutputRecord } from './health.ts';
+import { DiagnosticsLog, RouteChangeLog } from './route-log.ts';
 
 export interface DaemonConfig {
   config: Config;
@@ -89,9 +89,6 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Diagnostic lines logged per service and cycle (new ones, and resolved ones); the rest are counted. */
-const LOG_PER_SERVICE = 10;
-
 /** A multi-line proxy complaint, kept readable in one log field. */
 function clip(text: string, max = 2000): string {
   return text.length > max ? `${text.slice(0, max - 3)}...` : text;
@@ -119,12 +116,12 @@ export class WatchDaemon {
   readonly #applier: { apply: (planned: PlannedOutput) => Promise<ApplyResult> };
   readonly #records = new Map<string, OutputRecord>();
   #lastError: { timeMs: number; message: string } | undefined;
-  #diagnosticKeys = new Set<string>();
   /** Something other than a cluster changed since the last render (config, a failed apply to retry). */
   #dirty = true;
   readonly #readErrors = new Map<string, string>();
   readonly #waitingFor = new Map<string, string>();
-  readonly #routeSummaries = new Map<number, RouteSummary>();
+  readonly #diagnosticsLog: DiagnosticsLog;
+  readonly #routeLog: RouteChangeLog;
   /** Statistics to carbon, for the config's `carbon` outputs. */
   #carbon: CarbonRunner | undefined;
   /** Cycles run, for tests and benchmarks. */
@@ -136,6 +133,8 @@ export class WatchDaemon {
     this.#now = options.now ?? Date.now;
     this.#log = options.log;
     this.#m = options.metrics;
+    this.#diagnosticsLog = new DiagnosticsLog(options.log, options.metrics);
+    this.#routeLog = new RouteChangeLog(options.log);
     this.#current = { config: options.config, configDir: options.configDir, templates: options.templates };
     this.#debouncer = this.#makeDebouncer();
     this.#applier = options.apply
@@ -243,7 +242,7 @@ export class WatchDaemon {
     if (this.#reconcileTimer !== undefined) this.#timers.clearTimeout(this.#reconcileTimer);
     this.#scheduleReconcile();
     this.#resetRecords();
-    this.#routeSummaries.clear();
+    this.#routeLog.reset();
     this.#dirty = true;
     this.#log.info('config reloaded', {
       clusters: Object.keys(after.clusters).join(','),
@@ -480,8 +479,8 @@ export class WatchDaemon {
     const leftOut = results.flatMap((r) =>
       (r.kind === 'applied' || r.kind === 'unchanged') && r.leftOut ? r.leftOut.map((l) => l.diagnostic) : [],
     );
-    this.#reportDiagnostics([...known.flatMap((k) => k.diagnostics), ...plan.diagnostics, ...leftOut]);
-    this.#logChanges(config, states);
+    this.#diagnosticsLog.report([...known.flatMap((k) => k.diagnostics), ...plan.diagnostics, ...leftOut]);
+    this.#routeLog.report(config, states);
     this.#log.debug('cycle', {
       clusters: [...pending.keys()].join(','),
       read_ms: tRead - t0,
@@ -489,57 +488,6 @@ export class WatchDaemon {
       apply_ms: tApply - tRender,
       since_first_event_ms: tApply - startedMs,
     });
-  }
-
-  #reportDiagnostics(all: readonly Diagnostic[]): void {
-    const { fresh, resolved, keys } = diffDiagnostics(this.#diagnosticKeys, all);
-    this.#diagnosticKeys = keys;
-    // At most LOG_PER_SERVICE lines per service and cycle, then one that counts the rest: a
-    // service with a thousand bad labels must not flood the log (`validate --snapshot` lists all).
-    const said = new Map<string, number>();
-    const held = new Map<string, { cluster?: string; service?: string; fresh: number; resolved: number }>();
-    const room = (cluster: string | undefined, service: string | undefined, kind: 'fresh' | 'resolved') => {
-      const who = JSON.stringify([cluster, service, kind]);
-      const n = said.get(who) ?? 0;
-      said.set(who, n + 1);
-      if (n < LOG_PER_SERVICE) return true;
-      const key = JSON.stringify([cluster, service]);
-      const h = held.get(key) ?? { cluster, service, fresh: 0, resolved: 0 };
-      h[kind]++;
-      held.set(key, h);
-      return false;
-    };
-    for (const d of fresh) {
-      if (!room(d.cluster, d.service, 'fresh')) continue;
-      const fields: LogFields = {
-        severity: d.severity,
-        code: d.code,
-        cluster: d.cluster,
-        service: d.service,
-        label: d.label,
-        fix: d.fix,
-      };
-      if (d.severity === 'error') this.#log.warn(`service refused: ${d.message}`, fields);
-      else this.#log.warn(d.message, fields);
-    }
-    for (const key of resolved) {
-      const [severity, code, cluster, service, label] = JSON.parse(key) as (string | null)[];
-      if (!room(cluster ?? undefined, service ?? undefined, 'resolved')) continue;
-      this.#log.info('diagnostic resolved', { severity, code, cluster, service, label });
-    }
-    for (const h of held.values()) {
-      this.#log.warn('more diagnostics than are logged per service', {
-        cluster: h.cluster,
-        service: h.service,
-        new_not_logged: h.fresh || undefined,
-        resolved_not_logged: h.resolved || undefined,
-        fix: 'run `interlock validate --snapshot` on a snapshot to see them all',
-      });
-    }
-    let errors = 0;
-    for (const d of all) if (d.severity === 'error') errors++;
-    this.#m.diagnostics.set({ severity: 'error' }, errors);
-    this.#m.diagnostics.set({ severity: 'warning' }, all.length - errors);
   }
 
   #record(o: PlannedOutput, result: ApplyResult, startedMs: number): void {
@@ -608,41 +556,6 @@ export class WatchDaemon {
         return;
       }
     }
-  }
-
-  /** The `log` output: route changes in words (hosts added, removed, moved). */
-  #logChanges(config: Config, states: readonly ClusterState[]): void {
-    config.outputs.forEach((o, index) => {
-      if (o.kind !== 'log') return;
-      const wanted = clustersOf(config, o.clusters);
-      const built = buildRoutes(
-        states.filter((s) => wanted.includes(s.cluster)),
-        config.rules,
-      );
-      const summary = summarizeRoutes(built.routes);
-      const before = this.#routeSummaries.get(index);
-      this.#routeSummaries.set(index, summary);
-      const backends = new Set(
-        built.routes.flatMap((r) => r.backends.map((b) => `${r.service}/${b.address}:${b.port}`)),
-      );
-      const counts = {
-        output: outputName(config.outputs, index),
-        routes: built.routes.length,
-        backends: backends.size,
-      };
-      if (!before) {
-        this.#log.info('routes', { ...counts, hosts: listField([...summary.keys()].sort()) });
-        return;
-      }
-      const diff = diffRoutes(before, summary);
-      if (isEmptyDiff(diff)) return;
-      this.#log.info('change', {
-        ...counts,
-        added: listField(diff.added),
-        removed: listField(diff.removed),
-        changed: listField(diff.changed),
-      });
-    });
   }
 }
 

@@ -46,3 +46,26 @@ export function haproxyMapPattern(file: string): { dir: string; pattern: RegExp;
     display: path.join(path.dirname(file), `${haproxyMapStem(file)}.*.map`),
   };
 }
+
+/**
+ * The HAProxy certificate list, named like the map after its own content
+ * (`haproxy.cfg` → `haproxy.<12 hex>.crt-list`): the config names it, so the pair switches with
+ * the config file.
+ */
+export function haproxyCrtListFile(file: string, hash: string): string {
+  return path.join(path.dirname(file), `${haproxyBase(file)}.${hash}.crt-list`);
+}
+
+function haproxyBase(file: string): string {
+  return path.basename(file).replace(/\.cfg$/, '');
+}
+
+/** Every certificate list name an output's file may have had: hashed, or the unhashed one. */
+export function haproxyCrtListPattern(file: string): { dir: string; pattern: RegExp; display: string } {
+  const base = haproxyBase(file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return {
+    dir: path.dirname(file),
+    pattern: new RegExp(`^${base}\\.(?:[0-9a-f]{${MAP_HASH_LENGTH}}\\.)?crt-list$`),
+    display: path.join(path.dirname(file), `${haproxyBase(file)}.*.crt-list`),
+  };
+}

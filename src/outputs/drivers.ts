@@ -13,7 +13,7 @@
  * in templates/, its zod object in src/config/schema.ts, and one line in DRIVERS.
  */
 import path from 'node:path';
-import { defaultCertFile, haproxyMapPattern } from '../config/paths.ts';
+import { defaultCertFile, haproxyCrtListPattern, haproxyMapPattern } from '../config/paths.ts';
 import type { FileOutput, HaproxyOutput, NginxOutput, OutputConfig } from '../config/schema.ts';
 import { haproxyKeyFileFor, haproxyView, renderHaproxy } from '../render/haproxy.ts';
 import { nginxView, renderNginx } from '../render/nginx.ts';
@@ -119,7 +119,7 @@ const haproxy: OutputDriver<HaproxyOutput> = {
   // Not `haproxy -q`: it drops the reason along with the noise.
   checkArgv: (binary, file) => [binary, '-c', '-f', file],
   reloadSignal: 'SIGUSR2',
-  families: (main) => [haproxyMapPattern(main)],
+  families: (main) => [haproxyMapPattern(main), haproxyCrtListPattern(main)],
   listeners: (output) => [
     ...commonListeners(output),
     ...(output.stats ? [{ address: output.stats.address, port: output.stats.port, path: ['stats', 'port'] }] : []),

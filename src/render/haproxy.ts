@@ -26,7 +26,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { haproxyMapFile, MAP_HASH_LENGTH } from '../config/paths.ts';
+import { haproxyCrtListFile, haproxyMapFile, MAP_HASH_LENGTH } from '../config/paths.ts';
 import type { HaproxyOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type RedirectCode, type Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
@@ -140,9 +140,13 @@ export function haproxyLoadsKey(cert: string, key: string | undefined): boolean 
   return key === undefined || key === cert || key === haproxyKeyFileFor(cert);
 }
 
-/** The crt-list next to the config: `haproxy.cfg` → `haproxy.crt-list`. */
-export function crtListFileName(file: string): string {
-  const name = `${path.basename(file).replace(/\.cfg$/, '')}.crt-list`;
+/**
+ * The crt-list next to the config, named after its content (`haproxy.cfg` →
+ * `haproxy.<12 hex>.crt-list`), so it switches with the config that names it, like the map.
+ */
+export function crtListFileName(file: string, content: string): string {
+  const hash = createHash('sha256').update(content).digest('hex').slice(0, MAP_HASH_LENGTH);
+  const name = path.basename(haproxyCrtListFile(file, hash));
   if (!/^[A-Za-z0-9._-]+$/.test(name)) {
     throw new RenderError(
       `the HAProxy crt-list name ${JSON.stringify(name)} (from output file ${JSON.stringify(file)}) may hold only letters, digits, \`.\`, \`_\` and \`-\``,
@@ -476,7 +480,7 @@ export function haproxyView(
   let crtList: { name: string; content: string } | undefined;
   if (https) {
     const certs = certificateList(httpRoutes, https, notes);
-    crtList = { name: crtListFileName(output.file), content: certs.content };
+    crtList = { name: crtListFileName(output.file, certs.content), content: certs.content };
     // The first certificate named is the one served when no SNI name matches.
     const crt = [
       ...(https.defaultCert

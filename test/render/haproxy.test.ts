@@ -11,9 +11,17 @@ import { renderHaproxy } from '../helpers/render.ts';
 import { haproxyCheck, itWithTools, scratchDir, selfSignedPair, selfSignedPem } from './proxy-check.ts';
 import { manyRoutes, shuffled, timeMin } from './scale.ts';
 
-/** The map's name holds its content hash; `haproxy.hosts.map` finds it whatever the hash. */
+/**
+ * The map's and the crt-list's names hold their content hash; `haproxy.hosts.map` and
+ * `haproxy.crt-list` find them whatever the hash.
+ */
 function file(files: readonly RenderedFile[], name: string): string {
-  const f = files.find((x) => x.name === name || (name.endsWith('.hosts.map') && x.name === mapName(files)));
+  const f = files.find(
+    (x) =>
+      x.name === name ||
+      (name.endsWith('.hosts.map') && x.name === mapName(files)) ||
+      (name.endsWith('.crt-list') && /\.[0-9a-f]{12}\.crt-list$/.test(x.name)),
+  );
   if (!f) throw new Error(`no ${name} among ${files.map((x) => x.name).join(', ')}`);
   return f.content;
 }
@@ -64,8 +72,9 @@ describe('renderHaproxy: golden scenarios', () => {
 
       it('returns the config first, the host map named after it and its content (and the crt-list with HTTPS)', () => {
         const map = `haproxy.hosts.${sha12(files[1]?.content ?? '')}.map`;
+        const crtList = `haproxy.${sha12(files[2]?.content ?? '')}.crt-list`;
         expect(files.map((f) => f.name)).toEqual(
-          scenario.haproxy.https ? ['haproxy.cfg', map, 'haproxy.crt-list'] : ['haproxy.cfg', map],
+          scenario.haproxy.https ? ['haproxy.cfg', map, crtList] : ['haproxy.cfg', map],
         );
       });
 
@@ -73,7 +82,7 @@ describe('renderHaproxy: golden scenarios', () => {
         // The golden map keeps one name: its hash is in the golden config, which names it.
         for (const f of files)
           await expect(f.content).toMatchFileSnapshot(
-            `../golden/${scenario.name}/${f.name.replace(/\.[0-9a-f]{12}\.map$/, '.map')}`,
+            `../golden/${scenario.name}/${f.name.replace(/\.[0-9a-f]{12}\.(map|crt-list)$/, '.$1')}`,
           );
       });
 
@@ -155,8 +164,8 @@ describe('renderHaproxy: routing table', () => {
     const sni = section(httpsCfg ?? '', 'frontend https_sni');
     expect(sni).toContain('bind 127.0.0.1:8443');
     expect(sni).toContain('tcp-request content set-var(txn.sni) req.ssl_sni,lower if { req.ssl_hello_type 1 }');
-    expect(section(httpsCfg ?? '', 'frontend http')).toContain(
-      'bind abns@interlock-https-8443 accept-proxy ssl crt certs/default.pem crt-list haproxy.crt-list alpn h2,http/1.1',
+    expect(section(httpsCfg ?? '', 'frontend http')).toMatch(
+      /bind abns@interlock-https-8443 accept-proxy ssl crt certs\/default\.pem crt-list haproxy\.[0-9a-f]{12}\.crt-list alpn h2,http\/1\.1/,
     );
     expect(mapEntries(httpsMap ?? '').get('sni:vault.example.com/')).toBe('vault__local__0');
     expect(mapEntries(httpsMap ?? '').get('sni:*.vault.example.com/')).toBe('vault__local__0');
@@ -267,6 +276,15 @@ describe('renderHaproxy: certificates', () => {
     },
   );
 
+  it('names the crt-list by its content, and the config names exactly that one (they switch together)', () => {
+    const one = renderHaproxy([app('a', ['a.example.com'], {})], output);
+    const two = renderHaproxy([app('a', ['a.example.com'], {}), app('b', ['b.example.com'], {})], output);
+    const listOf = (files: readonly RenderedFile[]) => files.find((f) => f.name.endsWith('.crt-list'));
+    expect(listOf(one)?.name).toMatch(/^haproxy\.[0-9a-f]{12}\.crt-list$/);
+    expect(listOf(two)?.name).not.toBe(listOf(one)?.name);
+    for (const files of [one, two]) expect(file(files, 'haproxy.cfg')).toContain(`crt-list ${listOf(files)?.name} `);
+  });
+
   it('gives a host without its own certificate <host>.pem, or the default certificate when there is one', () => {
     const routes = [
       app('a', ['a.example.com', '*.a.example.com'], {}),
@@ -280,7 +298,9 @@ describe('renderHaproxy: certificates', () => {
       https: { ...output.https, defaultCert: 'default.pem' },
     } as HaproxyOutput);
     expect(file(withDefault, 'haproxy.crt-list')).not.toContain('a.example.com');
-    expect(file(withDefault, 'haproxy.cfg')).toContain('ssl crt certs/default.pem crt-list haproxy.crt-list');
+    expect(file(withDefault, 'haproxy.cfg')).toMatch(
+      /ssl crt certs\/default\.pem crt-list haproxy\.[0-9a-f]{12}\.crt-list/,
+    );
   });
 });
 

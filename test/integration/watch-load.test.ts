@@ -103,6 +103,8 @@ describeIntegration('interlock watch: zero failed requests while reloading', ['d
       maxMs: 60_000,
     });
     const started = Date.now();
+    // Bounded in time: a loaded machine makes fewer changes, and every change made is checked.
+    let made = 0;
     try {
       for (let i = 1; i <= CHANGES && Date.now() - started < 50_000; i++) {
         const alias = `${churn.name}-${i}.test`;
@@ -112,6 +114,7 @@ describeIntegration('interlock watch: zero failed requests while reloading', ['d
           const [m, n] = await Promise.all([readHaproxyMap(dir), readFile(path.join(dir, 'nginx.conf'), 'utf8')]);
           return m.includes(alias) && n.includes(alias);
         });
+        made = i;
       }
     } finally {
       const result = await load.stop();
@@ -125,15 +128,18 @@ describeIntegration('interlock watch: zero failed requests while reloading', ['d
       console.info(`load: ${result.ok} requests served, ${result.failed} failed; reloads ${JSON.stringify(reloads)}`);
       expect(result.failed, `failed requests:\n${result.samples.join('\n')}`).toBe(0);
       expect(result.ok).toBeGreaterThan(500);
-      expect(reloads.haproxy).toBeGreaterThanOrEqual(50);
-      expect(reloads.nginx).toBeGreaterThanOrEqual(50);
+      console.info(`changes made and applied: ${made} of ${CHANGES}`);
+      // Enough changes to mean something, and each one its own reload of both proxies.
+      expect(made).toBeGreaterThanOrEqual(20);
+      expect(reloads.haproxy).toBeGreaterThanOrEqual(made);
+      expect(reloads.nginx).toBeGreaterThanOrEqual(made);
       // (Failures before the proxies were started do not count.)
       const failed = (t: string) => metricValue(t, 'interlock_reloads_total', { result: 'failed' });
       const why = daemon.lines().filter((l) => l.includes('reload failed'));
       expect(failed(after) - failed(before), why.join('\n')).toBe(0);
     }
     await waitForHttp(`http://127.0.0.1:${hp}/`, {
-      host: `${churn.name}-${CHANGES}.test`,
+      host: `${churn.name}-${made}.test`,
       accept: (r) => r.status === 200,
     });
   }, 90_000);

@@ -103,11 +103,6 @@ export interface ApplyOptions {
   missingBinary: 'fail' | 'skip';
   /** Checks each service's own files before the proxy sees them. */
   material?: MaterialCheck;
-  /**
-   * Names who a rejection is about when the rendered file cannot tell (hand-made plans in tests
-   * have no routes to blame).
-   */
-  involved?: (check: ProxyCheck, files: readonly { name: string; content: string }[]) => string[];
   /** Test seams. */
   check?: typeof checkRendered;
   reloader?: typeof reloadProxy;
@@ -234,11 +229,10 @@ export class Applier {
     for (let round = 0; !check.ok && round < MAX_BLAME_ROUNDS && original.rerender; round++) {
       const candidates = new Set(planned.routeList.map(serviceKey));
       const named = blame(check.output, checkFiles(planned), candidates);
-      let found: { services: string[]; reason: string; line?: BlameLine } | undefined =
+      const found =
         named.services.length > 0
           ? { services: named.services, reason: gist(check.output), ...(named.line ? { line: named.line } : {}) }
           : await this.#bisect(original, leftOut, [...candidates].sort());
-      if (!found || found.services.length === 0) found = undefined;
       if (!found) break;
       for (const service of found.services)
         leftOut.push(proxyLeftOut(original, service, check.command, found.reason, found.line));
@@ -246,11 +240,7 @@ export class Applier {
       check = await this.#check(planned);
     }
     if (check.ok) return { ok: true, planned, check, leftOut };
-    const o = this.#options;
-    const services =
-      original.rerender || !o.involved
-        ? blame(check.output, checkFiles(planned), new Set(planned.routeList.map(serviceKey))).services
-        : o.involved(check, checkFiles(planned));
+    const services = blame(check.output, checkFiles(planned), new Set(planned.routeList.map(serviceKey))).services;
     return { ok: false, planned, check, services, leftOut };
   }
 

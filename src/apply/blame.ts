@@ -79,25 +79,3 @@ export function blame(
   }
   return { services: [...named].sort(), ...(found.line ? { line: found.line } : {}) };
 }
-
-/**
- * Service names (without cluster) named in the section the complaint points at; kept for the
- * log of the daemon's older callers and tests.
- */
-export function servicesInvolved(
-  proxyOutput: string,
-  files: readonly { name: string; content: string }[],
-  serviceNames: readonly string[],
-): { services: string[]; line?: BlameLine } {
-  const found = locate(proxyOutput, files);
-  if (!found) return { services: [] };
-  const known = new Set(serviceNames);
-  const named = [...found.section.matchAll(/\bservice ([A-Za-z0-9_.-]+)/g)]
-    .map((x) => x[1] as string)
-    .filter((n) => known.has(n));
-  if (named.length > 0) return { services: [...new Set(named)].sort(), ...(found.line ? { line: found.line } : {}) };
-  const services = serviceNames.filter((s) =>
-    new RegExp(`(^|[^A-Za-z0-9_.-])${escapeRegExp(s)}([^A-Za-z0-9_-]|$)`).test(found.section),
-  );
-  return { services: [...new Set(services)].sort(), ...(found.line ? { line: found.line } : {}) };
-}

@@ -103,15 +103,6 @@ export function endpointKey(endpoint: Endpoint | undefined): string {
   }
 }
 
-const HOST_RE =
-  /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const IPV4_RE = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
-const IPV6_RE = /^[0-9A-Fa-f:.]+$/;
-
-export function isAddress(s: string): boolean {
-  return IPV4_RE.test(s) || (s.includes(':') && IPV6_RE.test(s)) || HOST_RE.test(s);
-}
-
 /**
  * The semantic checks, as a list of named rules: each reports problems with the config path they
  * are about. `checkConfig` runs them all, so one run reports every problem.
@@ -189,15 +180,6 @@ function checkClusters({ config, ctx, report, abs, clusterNames }: RuleInput): v
       endpoints.set(key, name);
     }
     checkEndpoint(name, cluster, report, abs, ctx.exists);
-    if (cluster.nodeAddress !== undefined && !isAddress(cluster.nodeAddress)) {
-      report(
-        'error',
-        'bad-address',
-        ['clusters', name, 'nodeAddress'],
-        `"${cluster.nodeAddress}" is not an IP address or host name`,
-        'write an address such as 127.0.0.1 or a DNS name',
-      );
-    }
     const timeout = cluster.timeout === undefined ? undefined : clusterTimeoutMs(cluster);
     if (timeout !== undefined && timeout < 100) {
       report(

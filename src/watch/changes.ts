@@ -78,5 +78,3 @@ export function diffDiagnostics(
   const resolved = [...previous].filter((k) => !keys.has(k));
   return { fresh, resolved, keys };
 }
-
-export { servicesInvolved } from '../apply/blame.ts';

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeIfChanged } from '../../src/apply/write.ts';
-import { type Io, reportFailure } from '../../src/cli/io.ts';
+import { reportFailure } from '../../src/cli/io.ts';
+import { captureIo } from '../helpers/exec.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -13,25 +14,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function capture(): { io: Io; out: string[]; err: string[]; code: () => number } {
-  const out: string[] = [];
-  const err: string[] = [];
-  let code = 0;
-  return {
-    io: {
-      stdout: (t) => out.push(t),
-      stderr: (t) => err.push(t),
-      setExitCode: (c) => {
-        code = Math.max(code, c);
-      },
-      cwd: dir,
-      env: {},
-    },
-    out,
-    err,
-    code: () => code,
-  };
-}
+const capture = () => captureIo(dir);
 
 describe('reportFailure', () => {
   // The checks refuse these paths before anything is written; this is for what changes on disk

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSnapshot } from '../../src/cli/snapshot.ts';
 import { mapSnapshot, parseSnapshotText } from '../../src/cluster/snapshot-map.ts';
-import { ROOT } from '../helpers/exec.ts';
+import { captureIo, ROOT } from '../helpers/exec.ts';
 
 const demo = JSON.parse(readFileSync(path.join(ROOT, 'examples', 'swarm-demo.snapshot.json'), 'utf8')) as Record<
   string,
@@ -43,22 +43,9 @@ describe('interlock snapshot', () => {
   let dir = '';
   let server: http.Server | undefined;
   const run = async (args: { out?: string }) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    let code = 0;
-    await runSnapshot(
-      {
-        stdout: (t) => out.push(t),
-        stderr: (t) => err.push(t),
-        setExitCode: (c) => {
-          code = Math.max(code, c);
-        },
-        cwd: dir,
-        env: {},
-      },
-      { format: 'text', ...args } as Parameters<typeof runSnapshot>[1],
-    );
-    return { code, stdout: out.join(''), stderr: err.join('') };
+    const c = captureIo(dir);
+    await runSnapshot(c.io, { format: 'text', ...args } as Parameters<typeof runSnapshot>[1]);
+    return { code: c.code(), stdout: c.out.join(''), stderr: c.err.join('') };
   };
 
   beforeAll(async () => {

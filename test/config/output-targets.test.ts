@@ -23,7 +23,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function check(input: Record<string, unknown>, extra: Partial<CheckContext> = {}): string[] {
+function diagnose(input: Record<string, unknown>, extra: Partial<CheckContext> = {}) {
   const config = configSchema.parse({ clusters: { local: {} }, ...input });
   return checkConfig(config, {
     configDir: dir,
@@ -33,22 +33,19 @@ function check(input: Record<string, unknown>, extra: Partial<CheckContext> = {}
     probe: probePath,
     locate: () => undefined,
     ...extra,
-  })
+  });
+}
+
+/** The errors, as `code path`. */
+function check(input: Record<string, unknown>, extra: Partial<CheckContext> = {}): string[] {
+  return diagnose(input, extra)
     .filter((d) => d.severity === 'error')
     .map((d) => `${d.code} ${d.path}`);
 }
 
+/** Every diagnostic, as `path: message | fix`. */
 function messages(input: Record<string, unknown>, extra: Partial<CheckContext> = {}): string[] {
-  const config = configSchema.parse({ clusters: { local: {} }, ...input });
-  return checkConfig(config, {
-    configDir: dir,
-    configFile: path.join(dir, 'interlock.config.yaml'),
-    displayFile: 'interlock.config.yaml',
-    exists: existsSync,
-    probe: probePath,
-    locate: () => undefined,
-    ...extra,
-  }).map((d) => `${d.path}: ${d.message} | ${d.fix ?? ''}`);
+  return diagnose(input, extra).map((d) => `${d.path}: ${d.message} | ${d.fix ?? ''}`);
 }
 
 describe('outputs never overwrite an input', () => {

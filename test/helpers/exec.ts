@@ -1,7 +1,9 @@
 /** Spawns the real `interlock` binary with a minimal environment, as a user's shell would. */
+
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Io } from '../../src/cli/io.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'bin', 'interlock.js');
@@ -42,4 +44,25 @@ export function interlock(
 
 export function fixture(...parts: string[]): string {
   return path.join(FIXTURES, ...parts);
+}
+
+/** An Io that records what a command prints and the highest exit code it sets, in `cwd`. */
+export function captureIo(cwd: string): { io: Io; out: string[]; err: string[]; code: () => number } {
+  const out: string[] = [];
+  const err: string[] = [];
+  let code = 0;
+  return {
+    io: {
+      stdout: (t) => out.push(t),
+      stderr: (t) => err.push(t),
+      setExitCode: (c) => {
+        code = Math.max(code, c);
+      },
+      cwd,
+      env: {},
+    },
+    out,
+    err,
+    code: () => code,
+  };
 }

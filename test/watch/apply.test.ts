@@ -7,6 +7,8 @@ import type { ProxyCheck } from '../../src/apply/check-proxy.ts';
 import type { ReloadResult } from '../../src/apply/reload.ts';
 import { configSchema, type FileOutput } from '../../src/config/schema.ts';
 import type { PlannedOutput } from '../../src/pipeline.ts';
+import type { Route } from '../../src/routes/types.ts';
+import { route } from '../fixtures/routes/base.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -21,7 +23,7 @@ const output = configSchema.parse({
   outputs: [{ kind: 'haproxy', file: 'haproxy.cfg', reload: { kind: 'command', command: ['true'] } }],
 }).outputs[0] as FileOutput;
 
-function planned(main: string, map: string, refused: string[] = []): PlannedOutput {
+function planned(main: string, map: string, refused: string[] = [], routeList: Route[] = []): PlannedOutput {
   return {
     index: 0,
     name: 'haproxy',
@@ -34,7 +36,7 @@ function planned(main: string, map: string, refused: string[] = []): PlannedOutp
     backends: 1,
     skipped: [],
     refused,
-    routeList: [],
+    routeList,
     leftOut: [],
   };
 }
@@ -87,22 +89,22 @@ describe('Applier', () => {
 
   it('keeps the last good files when the proxy rejects a render, does not reload, and checks that render only once', async () => {
     const { check, reloader } = fakes();
-    const applier = new Applier({
-      env: {},
-      reload: true,
-      missingBinary: 'fail',
-      check,
-      reloader,
-      involved: () => ['shop'],
-    });
+    const applier = new Applier({ env: {}, reload: true, missingBinary: 'fail', check, reloader });
     await applier.apply(planned('global\n', 'web.test/ web\n'));
-    const bad = planned('global\nBAD\n', 'web.test/ web\nshop.test/ shop\n');
+    // A hand-made plan cannot leave a service out (no rerender): the render is rejected whole,
+    // naming the service whose section the complaint points at.
+    const bad = planned(
+      'global\n# cluster local, service shop, rule interlock\nbackend shop\n    BAD\n',
+      'web.test/ web\nshop.test/ shop\n',
+      [],
+      [route({ service: 'shop', hosts: ['shop.test'] })],
+    );
     const r = await applier.apply(bad);
     expect(r).toEqual({
       kind: 'rejected',
       command: 'haproxy -c -q -f haproxy.cfg',
-      error: "[ALERT] : config : parsing [haproxy.cfg:2] : unknown keyword 'BAD'",
-      services: ['shop'],
+      error: "[ALERT] : config : parsing [haproxy.cfg:4] : unknown keyword 'BAD'",
+      services: ['local/shop'],
       repeated: false,
     });
     expect(await read('haproxy.cfg')).toBe('global\n');
@@ -116,7 +118,7 @@ describe('Applier', () => {
 
   it('does not blame services refused for unrelated reasons when the complaint names none', async () => {
     const check = vi.fn(async () => ({ ok: false, output: 'something broke', command: 'x' }));
-    const applier = new Applier({ env: {}, reload: true, missingBinary: 'fail', check, involved: () => [] });
+    const applier = new Applier({ env: {}, reload: true, missingBinary: 'fail', check });
     const r = await applier.apply(planned('global\n', '', ['local/bad']));
     expect(r).toMatchObject({ kind: 'rejected', services: [] });
   });

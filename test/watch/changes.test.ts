@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { blame } from '../../src/apply/blame.ts';
 import type { Diagnostic } from '../../src/diagnostics.ts';
 import type { Route } from '../../src/routes/types.ts';
-import { diffDiagnostics, diffRoutes, listField, servicesInvolved, summarizeRoutes } from '../../src/watch/changes.ts';
+import { diffDiagnostics, diffRoutes, listField, summarizeRoutes } from '../../src/watch/changes.ts';
 import type { ClusterHealth } from '../../src/watch/cluster-watcher.ts';
 import { healthReport } from '../../src/watch/health.ts';
 
@@ -75,7 +76,7 @@ describe('diagnostics once per change', () => {
   });
 });
 
-describe('servicesInvolved (who a proxy rejection is about)', () => {
+describe('blame (who a proxy rejection is about)', () => {
   const cfg = [
     'global',
     '  maxconn 100',
@@ -92,22 +93,34 @@ describe('servicesInvolved (who a proxy rejection is about)', () => {
   it('finds the section HAProxy names by file:line', () => {
     const output =
       "[ALERT]    (1234) : config : parsing [haproxy.cfg:9] : 'server shop-1' unknown keyword 'bogus-keyword'.";
-    const r = servicesInvolved(output, [{ name: 'haproxy.cfg', content: cfg }], ['web', 'shop', 'shop-api']);
-    expect(r.services).toEqual(['shop']);
+    const r = blame(
+      output,
+      [{ name: 'haproxy.cfg', content: cfg }],
+      new Set(['local/web', 'local/shop', 'local/shop-api']),
+    );
+    expect(r.services).toEqual(['local/shop']);
     expect(r.line).toEqual({ file: 'haproxy.cfg', number: 9, text: 'server shop-1 127.0.0.1:8002 bogus-keyword' });
   });
 
   it('reads Nginx words too, and names nobody when there is no line', () => {
-    const conf = ['upstream web {', '  server 127.0.0.1:8001;', '}', 'upstream api {', '  server x;', '}'].join('\n');
-    const r = servicesInvolved(
-      'nginx: [emerg] host not found in upstream "x" in /tmp/scratch/nginx.conf:5',
+    const conf = [
+      '# cluster local, service web, rule interlock',
+      'upstream web {',
+      '  server 127.0.0.1:8001;',
+      '}',
+      '# cluster local, service api, rule interlock',
+      'upstream api {',
+      '  server x;',
+      '}',
+    ].join('\n');
+    const both = new Set(['local/web', 'local/api']);
+    const r = blame(
+      'nginx: [emerg] host not found in upstream "x" in /tmp/scratch/nginx.conf:7',
       [{ name: 'nginx.conf', content: conf }],
-      ['web', 'api'],
+      both,
     );
-    expect(r.services).toEqual(['api']);
-    expect(servicesInvolved('something went wrong', [{ name: 'nginx.conf', content: conf }], ['web']).services).toEqual(
-      [],
-    );
+    expect(r.services).toEqual(['local/api']);
+    expect(blame('something went wrong', [{ name: 'nginx.conf', content: conf }], both).services).toEqual([]);
   });
 });
 

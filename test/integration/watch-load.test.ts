@@ -118,6 +118,19 @@ describeIntegration('interlock watch: zero failed requests while reloading', ['d
       }
     } finally {
       const result = await load.stop();
+      // The files carry a change before its reload is done and counted: give the last reload
+      // its moment before counting (bounded; a missing reload still fails below).
+      await waitFor(
+        'the last reloads to be counted',
+        async () => {
+          const m = await daemon.metrics();
+          return ['haproxy', 'nginx'].every(
+            (output) =>
+              metricValue(m, 'interlock_reloads_total', { output, result: 'ok' }) - reloadsBefore(output) >= made,
+          );
+        },
+        { timeoutMs: 10_000 },
+      ).catch(() => {});
       const after = await daemon.metrics();
       const reloads = {
         haproxy:

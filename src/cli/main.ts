@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { jsonSchema } from '../config/schema.ts';
-import { EXIT_FAILURE, type Io, processIo } from './io.ts';
+import { type Io, processIo } from './io.ts';
 import { renderCommand } from './render.ts';
+import { reportUsage } from './run.ts';
 import { snapshotCommand } from './snapshot.ts';
 import { statsCommand } from './stats.ts';
 import { validateCommand } from './validate.ts';
@@ -39,9 +40,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<void> 
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((message, error, y) => {
       if (error) throw error;
-      io.stderr(`${y.help()}\n`);
-      io.stderr(`interlock: ${message}`);
-      io.setExitCode(EXIT_FAILURE);
+      reportUsage(io, String(y.help()), message);
     });
   await cli.parseAsync();
 }

@@ -11,9 +11,10 @@ import { readTemplates } from '../config/templates.ts';
 import { type Diagnostic, formatDiagnostics, hasErrors, sortDiagnostics } from '../diagnostics.ts';
 import { InterlockError } from '../errors.ts';
 import { type Plan, type PlannedOutput, planRender } from '../pipeline.ts';
-import { type CheckedConfig, loadAndCheck } from './config.ts';
-import { EXIT_INVALID, type Io, printDiagnostics, reportFailure } from './io.ts';
+import type { CheckedConfig } from './config.ts';
+import { type Io, printDiagnostics } from './io.ts';
 import { type CommonOptions, commonOptions } from './options.ts';
+import { runCommand } from './run.ts';
 
 export interface RenderOptions extends CommonOptions {
   snapshot?: string[];
@@ -111,21 +112,14 @@ function preparedDiagnostics(prepared: Prepared, o: PlannedOutput, file: string 
   return out;
 }
 
-export async function runRender(io: Io, args: RenderOptions): Promise<void> {
-  const format = args.format;
-  try {
-    const checked = await loadAndCheck(io, args.config, 'render', args);
-    if (!checked.config || hasErrors(checked.diagnostics)) {
-      printDiagnostics(io, sortDiagnostics(checked.diagnostics), format, format === 'json' ? 'stdout' : 'stderr');
-      if (format === 'json') io.stdout(formatDiagnostics(sortDiagnostics(checked.diagnostics), 'json', { ok: false }));
-      else
-        io.stderr(`interlock: ${checked.loaded.displayFile} is invalid; nothing rendered (run \`interlock validate\`)`);
-      io.setExitCode(EXIT_INVALID);
-      return;
-    }
+export function runRender(io: Io, args: RenderOptions): Promise<void> {
+  const spec = { name: 'render', configOption: args.config, format: args.format };
+  return runCommand(io, { ...spec, jsonReport: true, refused: 'nothing rendered' }, async (run) => {
+    const format = args.format;
+    const checked = await run.config(args);
     if (!args.dryRun && !args.check)
       await removeLeftovers(checked.config, { ...checked, cwd: io.cwd, outDir: args.outDir });
-    const plan = await planFromArgs(io, { ...checked, config: checked.config }, args);
+    const plan = await planFromArgs(io, checked, args);
     // Every output is checked by its proxy before anything is written (or printed, or compared):
     // what `render` writes is what `watch` would apply. One rejected output writes nothing at all.
     const applier = renderApplier(io, checked.configDir);
@@ -203,11 +197,8 @@ export async function runRender(io: Io, args: RenderOptions): Promise<void> {
     if (plan.outputs.length === 0) io.stderr('interlock: the config has no haproxy or nginx output; nothing to render');
     if (rejected && format === 'text')
       io.stderr('interlock: a proxy rejected the render; nothing was written (see the diagnostics above)');
-    if (rejected || drift) io.setExitCode(EXIT_INVALID);
-    if (args.strict && hasErrors(diagnostics)) io.setExitCode(EXIT_INVALID);
-  } catch (error) {
-    reportFailure(io, error, format);
-  }
+    return rejected || drift || (args.strict && hasErrors(diagnostics)) ? 'invalid' : 'ok';
+  });
 }
 
 /** `validate --snapshot`: render and check the result with the real proxies, as `render` would. */

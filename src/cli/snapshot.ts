@@ -4,11 +4,10 @@ import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { readLiveSnapshots } from '../cluster/live.ts';
 import { trimSnapshot } from '../cluster/snapshot-fields.ts';
-import { hasErrors, sortDiagnostics } from '../diagnostics.ts';
 import { InterlockError } from '../errors.ts';
-import { loadAndCheck } from './config.ts';
-import { EXIT_INVALID, type Io, printDiagnostics, reportFailure } from './io.ts';
+import type { Io } from './io.ts';
 import { type CommonOptions, commonOptions } from './options.ts';
+import { runCommand } from './run.ts';
 
 interface SnapshotOptions extends CommonOptions {
   cluster?: string;
@@ -37,20 +36,10 @@ async function writePrivate(file: string, text: string): Promise<void> {
   }
 }
 
-export async function runSnapshot(io: Io, args: SnapshotOptions): Promise<void> {
-  try {
-    const checked = await loadAndCheck(io, args.config, 'snapshot');
-    if (!checked.config || hasErrors(checked.diagnostics)) {
-      printDiagnostics(
-        io,
-        sortDiagnostics(checked.diagnostics),
-        args.format === 'json' ? 'text' : args.format,
-        'stderr',
-      );
-      io.stderr(`interlock: ${checked.loaded.displayFile} is invalid (run \`interlock validate\`)`);
-      io.setExitCode(EXIT_INVALID);
-      return;
-    }
+export function runSnapshot(io: Io, args: SnapshotOptions): Promise<void> {
+  // stdout is the snapshot: under --format json a refused config is still printed as text, on stderr.
+  return runCommand(io, { name: 'snapshot', configOption: args.config, format: args.format }, async (run) => {
+    const checked = await run.config();
     const names = Object.keys(checked.config.clusters);
     const cluster = args.cluster ?? (names.length === 1 ? names[0] : undefined);
     if (cluster === undefined || !names.includes(cluster)) {
@@ -78,9 +67,8 @@ export async function runSnapshot(io: Io, args: SnapshotOptions): Promise<void> 
     } else {
       io.stdout(text);
     }
-  } catch (error) {
-    reportFailure(io, error, args.format);
-  }
+    return 'ok';
+  });
 }
 
 export function snapshotCommand(io: Io): CommandModule<object, SnapshotOptions> {

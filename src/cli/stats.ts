@@ -17,14 +17,13 @@ import { connect, type ResolvedEndpoint, resolveEndpoint } from '../cluster/conn
 import { readSnapshot, toClusterError } from '../cluster/read.ts';
 import { mapSnapshots } from '../cluster/sources.ts';
 import type { CarbonOutput, Config } from '../config/schema.ts';
-import { hasErrors, sortDiagnostics } from '../diagnostics.ts';
 import { InterlockError } from '../errors.ts';
 import { createLogger, type LogFormat, type Logger, type LogLevel } from '../runtime/log.ts';
 import { plaintextLine } from '../stats/point.ts';
 import { type CarbonDockerApi, type CarbonRunner, CollectError, createCarbonRunner } from '../stats/runner.ts';
-import { loadAndCheck } from './config.ts';
-import { EXIT_INVALID, type Io, printDiagnostics, reportFailure } from './io.ts';
+import type { Io } from './io.ts';
 import { configOption, logOptions } from './options.ts';
+import { type CommandRun, runCommand } from './run.ts';
 
 export interface StatsOptions {
   config?: string;
@@ -38,8 +37,6 @@ export interface StatsOptions {
 const ONCE_GAP_MS = 1_000;
 /** How long buffered points may take to reach Carbon on shutdown. */
 const STOP_TIMEOUT_MS = 5_000;
-/** After a stop, a handle still open must not keep the process alive past this. */
-const EXIT_GRACE_MS = 3_000;
 
 /** Used by `--once` when the config has no carbon output: the names a default output would write. */
 const DEFAULT_ONCE_OUTPUT: CarbonOutput = {
@@ -148,13 +145,13 @@ async function runOnce(io: Io, log: Logger, config: Config, configDir: string, o
   }
 }
 
-async function runDaemon(io: Io, log: Logger, config: Config, configDir: string, only: string | undefined) {
+async function runDaemon(run: CommandRun, log: Logger, config: Config, configDir: string, only: string | undefined) {
   if (!config.outputs.some((o) => o.kind === 'carbon')) {
     throw new InterlockError(
       'the config has no carbon output to run: add one ({ kind: "carbon", address: "HOST:2003" }), or use --once to print the points',
     );
   }
-  const { engines, runner } = await connectRunner(io, log, config, configDir, only);
+  const { engines, runner } = await connectRunner(run.io, log, config, configDir, only);
 
   // The running-task counts come from a manager's view of each cluster, re-read every shortest
   // interval; a cluster that cannot be read keeps its last state (the runner ages it out).
@@ -178,46 +175,28 @@ async function runDaemon(io: Io, log: Logger, config: Config, configDir: string,
     if (!stopping) refreshTimer = setTimeout(() => void refresh(), refreshMs);
   };
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn('second signal: exiting now', { signal });
-        process.exit(130);
-      }
-      stopping = true;
-      log.info('stopping', { signal });
-      if (refreshTimer) clearTimeout(refreshTimer);
-      void runner.stop(STOP_TIMEOUT_MS).then(() => {
-        log.info('stopped');
-        resolve();
-      });
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+  await run.untilStopped({
     // The first state before the first round, so its counts are in it; bounded by the cluster timeouts.
-    void refresh().then(() => {
-      if (!stopping) runner.start();
-    });
+    start: () =>
+      void refresh().then(() => {
+        if (!stopping) runner.start();
+      }),
+    stop: async () => {
+      stopping = true;
+      if (refreshTimer) clearTimeout(refreshTimer);
+      await runner.stop(STOP_TIMEOUT_MS);
+    },
   });
-  // Everything is closed; a socket still half-open must not hold the exit.
-  setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
 }
 
-export async function runStats(io: Io, args: StatsOptions): Promise<void> {
+export function runStats(io: Io, args: StatsOptions): Promise<void> {
   const log = createLogger({ format: args.logFormat, level: args.logLevel, write: (line) => io.stderr(line) });
-  try {
-    const checked = await loadAndCheck(io, args.config, 'stats');
-    if (!checked.config || hasErrors(checked.diagnostics)) {
-      printDiagnostics(io, sortDiagnostics(checked.diagnostics), 'text', 'stderr');
-      io.stderr(`interlock: ${checked.loaded.displayFile} is invalid (run \`interlock validate\`)`);
-      io.setExitCode(EXIT_INVALID);
-      return;
-    }
+  return runCommand(io, { name: 'stats', configOption: args.config, log }, async (run) => {
+    const checked = await run.config();
     if (args.once) await runOnce(io, log, checked.config, checked.configDir, args.cluster);
-    else await runDaemon(io, log, checked.config, checked.configDir, args.cluster);
-  } catch (error) {
-    reportFailure(io, error, 'text');
-  }
+    else await runDaemon(run, log, checked.config, checked.configDir, args.cluster);
+    return 'ok';
+  });
 }
 
 export function statsCommand(io: Io): CommandModule<object, StatsOptions> {

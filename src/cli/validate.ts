@@ -1,13 +1,14 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { type DiagnosticFormat, formatDiagnostics, hasErrors, sortDiagnostics, summarize } from '../diagnostics.ts';
-import { loadAndCheck } from './config.ts';
-import { EXIT_INVALID, type Io, printDiagnostics, reportFailure } from './io.ts';
+import { type Io, printDiagnostics } from './io.ts';
 import { type RenderOptions, renderOptions, validateRendered } from './render.ts';
+import { runCommand } from './run.ts';
 
-export async function runValidate(io: Io, args: RenderOptions): Promise<void> {
+export function runValidate(io: Io, args: RenderOptions): Promise<void> {
   const format = args.format;
-  try {
-    const checked = await loadAndCheck(io, args.config, 'validate', args);
+  return runCommand(io, { name: 'validate', configOption: args.config, format }, async (run) => {
+    // Every problem is printed, so the config is taken as found, usable or not.
+    const checked = await run.check(args);
     const found = [...checked.diagnostics];
     if (checked.config && !hasErrors(found) && args.snapshot && args.snapshot.length > 0) {
       found.push(...(await validateRendered(io, { ...checked, config: checked.config }, args)));
@@ -31,10 +32,8 @@ export async function runValidate(io: Io, args: RenderOptions): Promise<void> {
         }
       }
     }
-    if (!ok) io.setExitCode(EXIT_INVALID);
-  } catch (error) {
-    reportFailure(io, error, format);
-  }
+    return ok ? 'ok' : 'invalid';
+  });
 }
 
 export function validateCommand(io: Io): CommandModule<object, RenderOptions> {

@@ -16,20 +16,18 @@ import { runInNewContext } from 'node:vm';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { removeLeftovers } from '../apply/cleanup.ts';
 import { connect, resolveEndpoint } from '../cluster/connect.ts';
-import type { Config } from '../config/schema.ts';
 import { readTemplates } from '../config/templates.ts';
-import { formatText, hasErrors, sortDiagnostics } from '../diagnostics.ts';
-import { InterlockError } from '../errors.ts';
+import { ConfigLoadError, InterlockError } from '../errors.ts';
 import type { TemplateTexts } from '../pipeline.ts';
-import { createLogger, type LogFormat, type Logger, type LogLevel } from '../runtime/log.ts';
+import { createLogger, type LogFormat, type LogLevel } from '../runtime/log.ts';
 import { createMetrics } from '../runtime/metrics.ts';
 import type { WatchApi } from '../watch/cluster-watcher.ts';
 import type { ConnectCluster } from '../watch/daemon.ts';
 import { WatchDaemon } from '../watch/daemon.ts';
 import { parseListen, type RunningServer, startHttpServer } from '../watch/http-server.ts';
-import { type CheckedConfig, loadAndCheck } from './config.ts';
-import { EXIT_FAILURE, type Io } from './io.ts';
+import type { Io } from './io.ts';
 import { configOption, logOptions } from './options.ts';
+import { type CommandRun, ConfigRefused, runCommand, type UsableConfig } from './run.ts';
 
 export interface WatchOptions {
   config?: string;
@@ -42,8 +40,6 @@ export interface WatchOptions {
 
 /** How long an edited config file must stay quiet before it is reloaded (editors write in steps). */
 const CONFIG_QUIET_MS = 300;
-/** After a stop, a handle still open must not keep the process alive past this. */
-const EXIT_GRACE_MS = 3000;
 
 /**
  * docker-modem runs `util.inspect(options, { showHidden: true, depth: null })` on every request,
@@ -100,38 +96,17 @@ const connectCluster =
     };
   };
 
-/** Loads and checks the config; undefined (with the problems logged) when it cannot be used. */
-async function loadChecked(
-  io: Io,
-  log: Logger,
+/** The config with its templates, ready for the daemon. A template that cannot be read refuses the config. */
+async function loadUsable(
+  run: CommandRun,
   file: string | undefined,
   outDir: string | undefined,
-): Promise<(CheckedConfig & { config: Config; templates: TemplateTexts }) | undefined> {
-  let checked: CheckedConfig;
+): Promise<UsableConfig & { templates: TemplateTexts }> {
+  const checked = await run.config({ outDir, ...(file ? { file } : {}) });
   try {
-    checked = await loadAndCheck(io, file, 'watch', { outDir });
+    return { ...checked, templates: await readTemplates(checked.config, checked.configDir) };
   } catch (error) {
-    log.error(error instanceof InterlockError ? error.message : String(error));
-    return undefined;
-  }
-  const diagnostics = sortDiagnostics(checked.diagnostics);
-  for (const d of diagnostics) {
-    const fields = { file: d.file, line: d.line, path: d.path, code: d.code, fix: d.fix };
-    if (d.severity === 'error') log.error(formatText({ ...d, fix: undefined }), fields);
-    else log.warn(formatText({ ...d, fix: undefined }), fields);
-  }
-  if (!checked.config || hasErrors(diagnostics)) {
-    log.error(`${checked.loaded.displayFile} is invalid`, {
-      errors: diagnostics.filter((d) => d.severity === 'error').length,
-    });
-    return undefined;
-  }
-  try {
-    const templates = await readTemplates(checked.config, checked.configDir);
-    return { ...checked, config: checked.config, templates };
-  } catch (error) {
-    log.error(`cannot read a template: ${(error as Error).message}`);
-    return undefined;
+    throw new ConfigLoadError(`cannot read a template: ${(error as Error).message}`);
   }
 }
 
@@ -139,107 +114,87 @@ function withDefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
+export function runWatch(io: Io, args: WatchOptions): Promise<void> {
   const log = createLogger({ format: args.logFormat, level: args.logLevel, write: (line) => io.stderr(line) });
-  const listen = args.listen === undefined ? undefined : parseListen(args.listen);
-  if (args.listen !== undefined && !listen) {
-    log.error(`--listen ${args.listen}: write ADDRESS:PORT, e.g. 127.0.0.1:9090`);
-    io.setExitCode(EXIT_FAILURE);
-    return;
-  }
-  const first = await loadChecked(io, log, args.config, args.outDir);
-  if (!first) {
-    log.error('not starting: fix the config (`interlock validate` shows every problem)');
-    io.setExitCode(EXIT_FAILURE);
-    return;
-  }
-  const configFile = first.loaded.file;
-  await removeLeftovers(first.config, { ...first, cwd: io.cwd, outDir: args.outDir });
-  const metrics = createMetrics();
-  const daemon = new WatchDaemon({
-    config: first.config,
-    configDir: first.configDir,
-    templates: first.templates,
-    ...(args.outDir ? { outDir: path.resolve(io.cwd, args.outDir) } : {}),
-    env: io.env,
-    log,
-    metrics,
-    connect: connectCluster(io.env),
-    ...withDefined({ checkpoint: memoryKeeper() }),
-  });
+  return runCommand(io, { name: 'watch', configOption: args.config, log, daemon: true }, async (run) => {
+    const listen = args.listen === undefined ? undefined : parseListen(args.listen);
+    if (args.listen !== undefined && !listen)
+      throw new InterlockError(`--listen ${args.listen}: write ADDRESS:PORT, e.g. 127.0.0.1:9090`);
+    const first = await loadUsable(run, args.config, args.outDir);
+    const configFile = first.loaded.file;
+    await removeLeftovers(first.config, { ...first, cwd: io.cwd, outDir: args.outDir });
+    const metrics = createMetrics();
+    const daemon = new WatchDaemon({
+      config: first.config,
+      configDir: first.configDir,
+      templates: first.templates,
+      ...(args.outDir ? { outDir: path.resolve(io.cwd, args.outDir) } : {}),
+      env: io.env,
+      log,
+      metrics,
+      connect: connectCluster(io.env),
+      ...withDefined({ checkpoint: memoryKeeper() }),
+    });
 
-  let server: RunningServer | undefined;
-  if (listen) {
-    try {
-      server = await startHttpServer(listen, {
-        health: () => daemon.health(),
-        metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
-      });
-      log.info('listening', { address: `${server.address.host}:${server.address.port}` });
-    } catch (error) {
-      log.error(`cannot listen on ${args.listen}: ${(error as Error).message}`);
-      io.setExitCode(EXIT_FAILURE);
-      return;
+    let server: RunningServer | undefined;
+    if (listen) {
+      try {
+        server = await startHttpServer(listen, {
+          health: () => daemon.health(),
+          metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
+        });
+        log.info('listening', { address: `${server.address.host}:${server.address.port}` });
+      } catch (error) {
+        throw new InterlockError(`cannot listen on ${args.listen}: ${(error as Error).message}`);
+      }
     }
-  }
 
-  // Config reloads run one at a time, in the order asked.
-  let reloading = Promise.resolve();
-  const reloadConfig = (why: string) => {
-    reloading = reloading.then(async () => {
-      log.info('reloading config', { why, file: configFile });
-      const next = await loadChecked(io, log, configFile, args.outDir);
-      if (!next) {
-        log.error('new config rejected; the running one stays in force');
-        return;
-      }
-      await daemon.reload({ config: next.config, configDir: next.configDir, templates: next.templates });
-    });
-  };
+    // Config reloads run one at a time, in the order asked.
+    let reloading = Promise.resolve();
+    const reloadConfig = (why: string) => {
+      reloading = reloading.then(async () => {
+        log.info('reloading config', { why, file: configFile });
+        let next: Awaited<ReturnType<typeof loadUsable>>;
+        try {
+          next = await loadUsable(run, configFile, args.outDir);
+        } catch (error) {
+          // A refused config has had its diagnostics logged.
+          if (!(error instanceof ConfigRefused))
+            log.error(error instanceof InterlockError ? error.message : String(error));
+          log.error('new config rejected; the running one stays in force');
+          return;
+        }
+        await daemon.reload({ config: next.config, configDir: next.configDir, templates: next.templates });
+      });
+    };
 
-  let fileWatcher: FSWatcher | undefined;
-  let quiet: ReturnType<typeof setTimeout> | undefined;
-  if (args.watchConfig) {
-    // Watch the folder, not the file: editors and `mv` replace the file, and a watch on the old
-    // inode would go silent.
-    const base = path.basename(configFile);
-    fileWatcher = watchFile(path.dirname(configFile), (_event, name) => {
-      if (name !== null && name.toString() !== base) return;
-      if (quiet) clearTimeout(quiet);
-      quiet = setTimeout(() => reloadConfig('config file changed'), CONFIG_QUIET_MS);
-    });
-    fileWatcher.on('error', (error) => log.warn(`cannot watch the config file: ${error.message}`));
-  }
+    let fileWatcher: FSWatcher | undefined;
+    let quiet: ReturnType<typeof setTimeout> | undefined;
+    if (args.watchConfig) {
+      // Watch the folder, not the file: editors and `mv` replace the file, and a watch on the old
+      // inode would go silent.
+      const base = path.basename(configFile);
+      fileWatcher = watchFile(path.dirname(configFile), (_event, name) => {
+        if (name !== null && name.toString() !== base) return;
+        if (quiet) clearTimeout(quiet);
+        quiet = setTimeout(() => reloadConfig('config file changed'), CONFIG_QUIET_MS);
+      });
+      fileWatcher.on('error', (error) => log.warn(`cannot watch the config file: ${error.message}`));
+    }
 
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn('second signal: exiting now', { signal });
-        process.exit(130);
-      }
-      stopping = true;
-      log.info('stopping', { signal });
-      void (async () => {
+    await run.untilStopped({
+      start: () => daemon.start(),
+      hangup: () => reloadConfig('SIGHUP'),
+      stop: async () => {
         if (quiet) clearTimeout(quiet);
         fileWatcher?.close();
         await reloading.catch(() => {});
         await daemon.stop();
         await server?.close();
-        process.off('SIGHUP', onHup);
-        log.info('stopped');
-        resolve();
-      })();
-    };
-    const onHup = () => reloadConfig('SIGHUP');
-    process.on('SIGHUP', onHup);
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    daemon.start();
+      },
+    });
+    return 'ok';
   });
-  io.setExitCode(0);
-  // Everything is closed; a socket still half-open must not hold the exit.
-  setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
 }
 
 export function watchCommand(io: Io): CommandModule<object, WatchOptions> {

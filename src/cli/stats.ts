@@ -18,6 +18,7 @@ import { readSnapshot, toClusterError } from '../cluster/read.ts';
 import { mapSnapshots } from '../cluster/sources.ts';
 import type { CarbonOutput, Config } from '../config/schema.ts';
 import { InterlockError } from '../errors.ts';
+import { carbonOutputs } from '../outputs/carbon.ts';
 import { createLogger, type LogFormat, type Logger, type LogLevel } from '../runtime/log.ts';
 import { plaintextLine } from '../stats/point.ts';
 import { type CarbonDockerApi, type CarbonRunner, CollectError, createCarbonRunner } from '../stats/runner.ts';
@@ -58,8 +59,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /** The clusters the carbon outputs read, limited to `--cluster`. */
 function clustersToRead(config: Config, only: string | undefined): string[] {
   const names = new Set<string>();
-  for (const o of config.outputs) {
-    if (o.kind !== 'carbon') continue;
+  for (const o of carbonOutputs(config)) {
     for (const c of o.clusters ?? Object.keys(config.clusters)) if (c in config.clusters) names.add(c);
   }
   const all = [...names].sort();
@@ -117,7 +117,7 @@ async function connectRunner(io: Io, log: Logger, config: Config, configDir: str
 }
 
 async function runOnce(io: Io, log: Logger, config: Config, configDir: string, only: string | undefined) {
-  const hasCarbon = config.outputs.some((o) => o.kind === 'carbon');
+  const hasCarbon = carbonOutputs(config).length > 0;
   if (!hasCarbon) {
     io.stderr('interlock: the config has no carbon output; printing the names of a default one (prefix "interlock")');
     config = { ...config, outputs: [...config.outputs, DEFAULT_ONCE_OUTPUT] };
@@ -146,7 +146,7 @@ async function runOnce(io: Io, log: Logger, config: Config, configDir: string, o
 }
 
 async function runDaemon(run: CommandRun, log: Logger, config: Config, configDir: string, only: string | undefined) {
-  if (!config.outputs.some((o) => o.kind === 'carbon')) {
+  if (carbonOutputs(config).length === 0) {
     throw new InterlockError(
       'the config has no carbon output to run: add one ({ kind: "carbon", address: "HOST:2003" }), or use --once to print the points',
     );

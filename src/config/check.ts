@@ -4,12 +4,11 @@
  */
 import path from 'node:path';
 import { type Diagnostic, formatConfigPath, maskCredentials } from '../diagnostics.ts';
-import { driverFor, isFileOutput } from '../outputs/drivers.ts';
-import { patternProblems } from '../stats/names.ts';
-import { defaultCertFile, type haproxyMapPattern, resolveConfigPath } from './paths.ts';
-import { pemPairProblem } from './pem.ts';
-import type { ClusterConfig, Config, Endpoint, FileOutput } from './schema.ts';
-import { carbonIntervalMs, clusterTimeoutMs, watchWaits } from './settings.ts';
+import { error, type KindProblem, warning } from '../outputs/common.ts';
+import { driverFor, isFileOutput, kindOf } from '../outputs/drivers.ts';
+import { type haproxyMapPattern, resolveConfigPath } from './paths.ts';
+import type { ClusterConfig, Config, Endpoint, FileOutput, OutputConfig } from './schema.ts';
+import { clusterTimeoutMs, watchWaits } from './settings.ts';
 
 export { defaultCertFile, haproxyMapFile, haproxyMapPattern, MAP_HASH_LENGTH, resolveConfigPath } from './paths.ts';
 
@@ -47,46 +46,6 @@ export interface PathProbe {
 }
 
 type Where = readonly PropertyKey[];
-
-/** The default certificate must be there and hold a certificate with its key (both proxies need both). */
-function checkDefaultCert(
-  name: string,
-  file: string,
-  ctx: CheckContext,
-  report: (severity: Diagnostic['severity'], code: string, message: string, fix?: string) => void,
-): void {
-  if (!ctx.exists(file)) {
-    report(
-      'error',
-      'default-cert-missing',
-      `default certificate ${name} does not exist (looked at ${file})`,
-      'give a file name inside https.certDir (or an absolute path) holding the certificate and its private key',
-    );
-    return;
-  }
-  if (!ctx.readText) return;
-  let text: string;
-  try {
-    text = ctx.readText(file);
-  } catch (error) {
-    report(
-      'warning',
-      'default-cert-unreadable',
-      `default certificate ${file} cannot be read here (${error instanceof Error ? error.message : String(error)})`,
-      'fine if the proxy can read it; `haproxy -c` / `nginx -t` fail where it cannot',
-    );
-    return;
-  }
-  const problem = pemPairProblem(text);
-  if (problem !== undefined) {
-    report(
-      'error',
-      'default-cert-invalid',
-      `default certificate ${file}: ${problem}`,
-      'put the certificate (then its chain) and its unencrypted private key in this one PEM file',
-    );
-  }
-}
 
 /** The endpoint a cluster resolves to, as a comparable key. */
 export function endpointKey(endpoint: Endpoint | undefined): string {
@@ -231,221 +190,142 @@ function checkRules({ config, report }: RuleInput): void {
   });
 }
 
-/** Each output: its name, clusters, files, template, listeners, validate and reload settings, and its kind's own checks. */
-function checkOutputs({ config, ctx, report, abs, clusterNames }: RuleInput): void {
-  const files = new Map<string, string>();
-  const mapFamilies: Array<ReturnType<typeof haproxyMapPattern> & { owner: string }> = [];
-  const names = new Map<string, number>();
-  const listeners = new Map<string, string>();
-  config.outputs.forEach((output, i) => {
-    const at = (...rest: PropertyKey[]): Where => ['outputs', i, ...rest];
-    if (output.name !== undefined) {
-      const first = names.get(output.name);
-      if (first !== undefined)
-        report(
-          'error',
-          'duplicate-output-name',
-          at('name'),
-          `output name "${output.name}" is already used by outputs[${first}]`,
-          'give each output its own name',
-        );
-      else names.set(output.name, i);
-    }
-    for (const [j, c] of (output.clusters ?? []).entries()) {
-      if (!(c in config.clusters)) {
-        report(
-          'error',
-          'unknown-cluster',
-          at('clusters', j),
-          `unknown cluster "${c}"`,
-          clusterNames.length ? `use one of: ${clusterNames.join(', ')}` : 'declare it under `clusters`',
-        );
-      }
-    }
-    if (isFileOutput(output)) {
-      // The main file by its path; the HAProxy maps by their name pattern (`haproxy.hosts.*.map`):
-      // an output removes the maps it replaced, so two outputs sharing a pattern, or a file that
-      // matches another output's pattern, would remove each other's files.
-      const main = abs(output.file);
-      const family = driverFor(output).families(main)[0];
-      const clash =
-        files.get(main) ??
-        (family ? files.get(family.display) : undefined) ??
-        mapFamilies.find((f) => f.dir === path.dirname(main) && f.pattern.test(path.basename(main)))?.owner ??
-        (family
-          ? [...files].find(
-              ([file]) => path.dirname(file) === family.dir && family.pattern.test(path.basename(file)),
-            )?.[1]
-          : undefined);
-      const target = files.has(main) || !family ? main : family.display;
-      if (clash !== undefined) {
-        report(
-          'error',
-          'duplicate-file',
-          at('file'),
-          `${clash} already writes ${path.relative(ctx.configDir, target) || target}`,
-          'give each output its own file: the last writer would silently win',
-        );
-      } else {
-        files.set(main, `outputs[${i}]`);
-        if (family) {
-          files.set(family.display, `outputs[${i}]`);
-          mapFamilies.push({ ...family, owner: `outputs[${i}]` });
-        }
-      }
-      if (output.template !== undefined && !ctx.exists(abs(output.template))) {
-        report(
-          'error',
-          'missing-template',
-          at('template'),
-          `template ${output.template} does not exist (looked at ${abs(output.template)})`,
-          'fix the path (relative to the config file), or remove `template` to use the built-in one',
-        );
-      }
-      const driver = driverFor(output);
-      const ports: Array<[string, number, Where]> = driver
-        .listeners(output)
-        .map((l) => [l.address, l.port, at(...l.path)]);
-      const own = new Set<number>();
-      for (const [address, port, where] of ports) {
-        if (own.has(port)) {
-          report(
-            'error',
-            'port-conflict',
-            where,
-            `port ${port} is used twice by this output`,
-            'give the HTTP, HTTPS and stats listeners different ports',
-          );
-        }
-        own.add(port);
-        const key = `${address}:${port}`;
-        const other = listeners.get(key);
-        if (other !== undefined) {
-          report(
-            'warning',
-            'port-shared',
-            where,
-            `${key} is also a listener of ${other}`,
-            'fine when the two proxies run on different hosts; on one host the second cannot start',
-          );
-        } else {
-          listeners.set(key, `outputs[${i}]`);
-        }
-      }
-      if (output.https && !ctx.exists(abs(output.https.certDir))) {
-        report(
-          'warning',
-          'missing-cert-dir',
-          at('https', 'certDir'),
-          `certificate directory ${output.https.certDir} does not exist here`,
-          'fine if it exists on the proxy host; `haproxy -c` / `nginx -t` will fail where it is missing',
-        );
-      }
-      if (output.https?.defaultCert !== undefined && ctx.exists(abs(output.https.certDir))) {
-        checkDefaultCert(output.https.defaultCert, defaultCertFile(ctx.configDir, output.https), ctx, (...a) =>
-          report(a[0], a[1], at('https', 'defaultCert'), a[2], a[3]),
-        );
-      }
-      if (output.reload?.kind === 'docker-signal') {
-        const c = output.reload.cluster;
-        if (c !== undefined && !(c in config.clusters)) {
-          report(
-            'error',
+/** What the outputs checked so far claim: names, files, families of hashed files, listeners. */
+interface Claims {
+  names: Map<string, number>;
+  files: Map<string, string>;
+  families: Array<ReturnType<typeof haproxyMapPattern> & { owner: string }>;
+  listeners: Map<string, string>;
+}
+
+/** A rule about one output (problems at paths inside it), given what the outputs before it claim. */
+type OutputCheck = (output: OutputConfig, i: number, input: RuleInput, claims: Claims) => KindProblem[];
+
+/** No two outputs share a name. */
+const uniqueName: OutputCheck = (output, i, _input, { names }) => {
+  if (output.name === undefined) return [];
+  const first = names.get(output.name);
+  if (first === undefined) {
+    names.set(output.name, i);
+    return [];
+  }
+  return [
+    error(
+      'duplicate-output-name',
+      ['name'],
+      `output name "${output.name}" is already used by outputs[${first}]`,
+      'give each output its own name',
+    ),
+  ];
+};
+
+/** Every cluster an output names is declared. */
+const knownClusters: OutputCheck = (output, _i, { config, clusterNames }) =>
+  (output.clusters ?? []).flatMap((c, j) =>
+    c in config.clusters
+      ? []
+      : [
+          error(
             'unknown-cluster',
-            at('reload', 'cluster'),
+            ['clusters', j],
             `unknown cluster "${c}"`,
-            `use one of: ${clusterNames.join(', ')}`,
-          );
-        } else if (c === undefined && clusterNames.length > 1) {
-          report(
-            'error',
-            'ambiguous-cluster',
-            at('reload'),
-            'docker-signal reload needs `cluster` when more than one cluster is declared',
-            `add cluster: one of ${clusterNames.join(', ')}`,
-          );
-        }
-      }
-      if (output.validate?.kind === 'none') {
-        report(
-          'warning',
-          'no-validation',
-          at('validate'),
-          'rendered files are not validated before they replace the running config',
-          "remove `validate` to use the proxy's own check",
-        );
-      }
-      if (output.validate?.kind === 'command' && !output.validate.command.some((a) => a.includes('{file}'))) {
-        report(
-          'error',
-          'validate-no-file',
-          at('validate', 'command'),
-          'the validate command never mentions {file}, so it cannot check the new file',
-          'add {file} where the file to check goes',
-        );
-      }
-      for (const p of driver.check(output, ctx.configDir)) report(p.severity, p.code, at(...p.path), p.message, p.fix);
+            clusterNames.length ? `use one of: ${clusterNames.join(', ')}` : 'declare it under `clusters`',
+          ),
+        ],
+  );
+
+/**
+ * No two file outputs write one file. The main file by its path; the HAProxy maps by their name
+ * pattern (`haproxy.hosts.*.map`): an output removes the maps it replaced, so two outputs sharing
+ * a pattern, or a file that matches another output's pattern, would remove each other's files.
+ */
+const uniqueFile: OutputCheck = (output, i, { ctx, abs }, { files, families }) => {
+  if (!isFileOutput(output)) return [];
+  const main = abs(output.file);
+  const family = driverFor(output).families(main)[0];
+  const clash =
+    files.get(main) ??
+    (family ? files.get(family.display) : undefined) ??
+    families.find((f) => f.dir === path.dirname(main) && f.pattern.test(path.basename(main)))?.owner ??
+    (family
+      ? [...files].find(([file]) => path.dirname(file) === family.dir && family.pattern.test(path.basename(file)))?.[1]
+      : undefined);
+  const target = files.has(main) || !family ? main : family.display;
+  if (clash !== undefined) {
+    return [
+      error(
+        'duplicate-file',
+        ['file'],
+        `${clash} already writes ${path.relative(ctx.configDir, target) || target}`,
+        'give each output its own file: the last writer would silently win',
+      ),
+    ];
+  }
+  files.set(main, `outputs[${i}]`);
+  if (family) {
+    files.set(family.display, `outputs[${i}]`);
+    families.push({ ...family, owner: `outputs[${i}]` });
+  }
+  return [];
+};
+
+/** A file output's listeners: each port once in the output, each address:port once in the config. */
+const listenerPorts: OutputCheck = (output, i, _input, { listeners }) => {
+  if (!isFileOutput(output)) return [];
+  const found: KindProblem[] = [];
+  const own = new Set<number>();
+  for (const { address, port, path: where } of driverFor(output).listeners(output)) {
+    if (own.has(port)) {
+      found.push(
+        error(
+          'port-conflict',
+          where,
+          `port ${port} is used twice by this output`,
+          'give the HTTP, HTTPS and stats listeners different ports',
+        ),
+      );
     }
-    if (output.kind === 'carbon') {
-      const interval = carbonIntervalMs(output).written;
-      if (interval < 1000) {
-        report(
-          'error',
-          'interval-too-short',
-          at('interval'),
-          `carbon stores whole seconds: an interval of ${interval}ms puts several points in one slot and only the last survives`,
-          'use at least "1s" (10s matches the usual retention)',
-        );
-      }
-      if (output.pattern !== undefined) {
-        for (const problem of patternProblems(output.pattern, { tags: output.tags })) {
-          report(
-            'error',
-            'bad-pattern',
-            at('pattern'),
-            `metric name pattern: ${problem}`,
-            'e.g. "{prefix}.{cluster}.{service}.{node}.{task}.{metric}", or remove `pattern` for the documented default',
-          );
-        }
-        const local = (output.clusters ?? clusterNames).filter((c) => config.clusters[c]?.localOnly === true);
-        if (!output.tags && local.length > 0 && !output.pattern.includes('{node}')) {
-          report(
-            'warning',
-            'pattern-no-node',
-            at('pattern'),
-            `no {node} while ${local.map((c) => `cluster "${c}"`).join(', ')} is localOnly: every node's service sums would overwrite each other in one series`,
-            'add {node} to the pattern (it is left out where it has no value)',
-          );
-        }
-      }
-      const portText = output.address.slice(output.address.lastIndexOf(':') + 1);
-      const p = Number(portText);
-      if (!(p >= 1 && p <= 65535)) {
-        report(
-          'error',
-          'port-range',
-          at('address'),
-          `port ${portText} is outside 1–65535`,
-          'carbon listens on 2003 (plaintext) or 2004 (pickle)',
-        );
-      } else if (output.protocol === 'pickle' && p === 2003) {
-        report(
-          'warning',
-          'protocol-port',
-          at('protocol'),
-          'pickle sent to port 2003, the plaintext receiver',
-          'use port 2004 for pickle, or protocol "plaintext"',
-        );
-      } else if (output.protocol === 'plaintext' && p === 2004) {
-        report(
-          'warning',
-          'protocol-port',
-          at('protocol'),
-          'plaintext sent to port 2004, the pickle receiver',
-          'use port 2003 for plaintext, or protocol "pickle"',
-        );
-      }
+    own.add(port);
+    const key = `${address}:${port}`;
+    const other = listeners.get(key);
+    if (other !== undefined) {
+      found.push(
+        warning(
+          'port-shared',
+          where,
+          `${key} is also a listener of ${other}`,
+          'fine when the two proxies run on different hosts; on one host the second cannot start',
+        ),
+      );
+    } else {
+      listeners.set(key, `outputs[${i}]`);
     }
+  }
+  return found;
+};
+
+/** The kind's own rules (src/outputs/<kind>.ts), through the registry. */
+const kindRules: OutputCheck = (output, _i, { config, ctx }) => {
+  const kindCtx = { config, configDir: ctx.configDir, exists: ctx.exists, readText: ctx.readText };
+  return kindOf(output).rules.flatMap((r) => r.check(output, kindCtx));
+};
+
+/** The rules about each output, in the order their problems are reported. */
+export const OUTPUT_RULES: readonly { name: string; check: OutputCheck }[] = [
+  { name: 'unique name', check: uniqueName },
+  { name: 'known clusters', check: knownClusters },
+  { name: 'unique file', check: uniqueFile },
+  { name: 'listeners', check: listenerPorts },
+  { name: 'kind rules', check: kindRules },
+];
+
+/** Each output, through OUTPUT_RULES. */
+function checkOutputs(input: RuleInput): void {
+  const claims: Claims = { names: new Map(), files: new Map(), families: [], listeners: new Map() };
+  input.config.outputs.forEach((output, i) => {
+    for (const r of OUTPUT_RULES)
+      for (const p of r.check(output, i, input, claims))
+        input.report(p.severity, p.code, ['outputs', i, ...p.path], p.message, p.fix);
   });
 }
 

@@ -4,6 +4,10 @@
  */
 import { z } from 'zod';
 import type { ServiceState } from '../cluster/model.ts';
+import { carbonOutputSchema } from '../outputs/carbon-schema.ts';
+import { haproxyOutputSchema } from '../outputs/haproxy-schema.ts';
+import { logOutputSchema } from '../outputs/log-schema.ts';
+import { nginxOutputSchema } from '../outputs/nginx-schema.ts';
 import { parseAddress } from '../parse/fields.ts';
 import type { RouteSpec } from '../routes/types.ts';
 import { type Duration, parseDuration } from './duration.ts';
@@ -265,80 +269,14 @@ const fileOutputCommon = {
   https: httpsListen.optional().describe('HTTPS listener. Needed for `ssl_only` routes to redirect to.'),
 };
 
-const haproxyOutput = z
-  .strictObject({
-    kind: z.literal('haproxy'),
-    ...fileOutputCommon,
-    stats: z
-      .strictObject({
-        address: listenAddress.default('127.0.0.1'),
-        port,
-        path: z
-          .string()
-          .regex(/^\/[A-Za-z0-9._~/-]*$/)
-          .default('/stats'),
-      })
-      .optional()
-      .describe('HAProxy stats page.'),
-    masterSocket: filePath.optional().describe('Stats socket with `expose-fd listeners`, for hitless reloads.'),
-    maxconn: z.number().int().min(1).default(4096),
-  })
-  .describe('An HAProxy configuration file (and its host map, written next to it).');
+/** What the output kinds' schema parts (src/outputs/<kind>-schema.ts) build on. */
+const outputParts = { common: fileOutputCommon, filePath, port, listenAddress, duration, clusterNames };
+export type OutputSchemaParts = typeof outputParts;
 
-const nginxOutput = z
-  .strictObject({
-    kind: z.literal('nginx'),
-    ...fileOutputCommon,
-    runDir: filePath
-      .optional()
-      .describe(
-        'Directory for pid file, error log and temp paths, so `nginx -t` runs unprivileged. Default: the directory of `file`.',
-      ),
-    workerConnections: z.number().int().min(1).default(1024),
-    streamModule: z
-      .union([filePath.regex(/^\//, 'an absolute path to ngx_stream_module.so'), z.literal(false)])
-      .optional()
-      .describe(
-        "The stream module TLS passthrough and TCP routes need, loaded with `load_module` only when such routes exist: an absolute path, or false when Nginx has it compiled in. Default: Debian's /usr/lib/nginx/modules/ngx_stream_module.so.",
-      ),
-  })
-  .describe('An Nginx configuration file.');
-
-const carbonOutput = z
-  .strictObject({
-    kind: z.literal('carbon'),
-    name: fileOutputCommon.name,
-    address: z
-      .string()
-      .regex(/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/, 'write HOST:PORT')
-      .describe('carbon-cache address, HOST:PORT (2003 plaintext, 2004 pickle).'),
-    prefix: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'a prefix is dotted words of [A-Za-z0-9_-]')
-      .default('interlock'),
-    interval: duration.default('10s'),
-    protocol: z.enum(['plaintext', 'pickle']).default('plaintext'),
-    tags: z.boolean().default(false).describe('Graphite tags (`name;cluster=…;service=…`), carbon 1.1+.'),
-    pattern: z
-      .string()
-      .optional()
-      .describe(
-        'Metric name pattern, one for service and task series; placeholders {prefix} {cluster} {service} {task} {node} {metric}. ' +
-          '{task} is the replica slot (the node id for a global service) and is empty, so left out, in service series; ' +
-          '{node} is the Swarm node id: set in task series, and in service series only when the cluster is `localOnly` (per-node sums). ' +
-          'Default: {prefix}.{cluster}.services.{service}.{node}.{metric} and {prefix}.{cluster}.tasks.{service}.{task}.{metric}.',
-      ),
-    clusters: clusterNames,
-  })
-  .describe('Container and service statistics pushed to Carbon (Graphite).');
-
-const logOutput = z
-  .strictObject({
-    kind: z.literal('log'),
-    name: fileOutputCommon.name,
-    clusters: clusterNames,
-  })
-  .describe('Prints each cluster event and each applied change.');
+const haproxyOutput = haproxyOutputSchema(outputParts);
+const nginxOutput = nginxOutputSchema(outputParts);
+const carbonOutput = carbonOutputSchema(outputParts);
+const logOutput = logOutputSchema(outputParts);
 
 const outputSchema = z.discriminatedUnion('kind', [haproxyOutput, nginxOutput, carbonOutput, logOutput]);
 

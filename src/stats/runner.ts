@@ -16,6 +16,7 @@
 import type { ClusterState } from '../cluster/model.ts';
 import type { CarbonOutput, Config } from '../config/schema.ts';
 import { carbonIntervalMs } from '../config/settings.ts';
+import { isCarbonOutput } from '../outputs/carbon.ts';
 import { outputName } from '../pipeline.ts';
 import type { Timers } from '../runtime/debounce.ts';
 import type { LogFields, Logger } from '../runtime/log.ts';
@@ -231,7 +232,7 @@ export function createCarbonRunner(options: CarbonRunnerOptions): CarbonRunner {
   let stopped = false;
 
   config.outputs.forEach((output, index) => {
-    if (output.kind !== 'carbon') return;
+    if (!isCarbonOutput(output)) return;
     const clusterNames = (output.clusters ?? Object.keys(config.clusters)).filter(
       (c) => c in config.clusters && (options.clusters === undefined || options.clusters.includes(c)),
     );

@@ -6,6 +6,7 @@
 import type { ClusterState } from '../cluster/model.ts';
 import type { Config } from '../config/schema.ts';
 import type { Diagnostic } from '../diagnostics.ts';
+import { isLogOutput } from '../outputs/log.ts';
 import { outputName } from '../pipeline.ts';
 import { buildRoutes } from '../routes/build.ts';
 import type { LogFields, Logger } from '../runtime/log.ts';
@@ -93,7 +94,7 @@ export class RouteChangeLog {
   /** The `log` output: route changes in words (hosts added, removed, moved). */
   report(config: Config, states: readonly ClusterState[]): void {
     config.outputs.forEach((o, index) => {
-      if (o.kind !== 'log') return;
+      if (!isLogOutput(o)) return;
       const wanted = clustersOf(config, o.clusters);
       const built = buildRoutes(
         states.filter((s) => wanted.includes(s.cluster)),

@@ -6,7 +6,7 @@
  * Layers, lowest first (a module may import its own layer and those below):
  *   0 base      errors, diagnostics, suggest, runtime/ (logger, timers, metrics), parse/ (the
  *               parsers for untrusted text), the plain data models, durations
- *   1 schema    the config schema and defineConfig
+ *   1 schema    the config schema (with the output kinds' parts, outputs/<kind>-schema.ts) and defineConfig
  *   2 core      routes/, render/, the snapshot mapping, the pure statistics, the plan — pure
  *   3 edge-in   config loading and checks, cluster/ (Docker connections, reading snapshots)
  *   4 edge-out  apply/ (check, write, reload), stats/ (collect, send, run)
@@ -27,6 +27,7 @@ const LAYERS: [RegExp, number, 'pure' | 'edge'][] = [
   [/^parse\//, 0, 'pure'],
   [/^(cluster\/model|cluster\/snapshot|routes\/types|config\/duration)\.ts$/, 0, 'pure'],
   [/^config\/(schema|schema-keys|define|paths|pem|settings)\.ts$/, 1, 'pure'],
+  [/^outputs\/[a-z]+-schema\.ts$/, 1, 'pure'],
   [/^(routes|render|outputs)\//, 2, 'pure'],
   [/^cluster\/snapshot-map\.ts$/, 2, 'pure'],
   [/^stats\/(names|compute|point)\.ts$/, 2, 'pure'],

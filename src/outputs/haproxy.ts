@@ -1,0 +1,37 @@
+/** The `haproxy` output: HAProxy 2.6, its host maps and crt-list written next to the main file. */
+import path from 'node:path';
+import { haproxyCrtListPattern, haproxyMapPattern } from '../config/paths.ts';
+import type { HaproxyOutput } from '../config/schema.ts';
+import { haproxyKeyFileFor, haproxyView, renderHaproxy } from '../render/haproxy.ts';
+import { absoluteTls, commonListeners, FILE_OUTPUT_RULES, rule, writable } from './common.ts';
+import type { OutputDriver } from './drivers.ts';
+
+export const haproxy: OutputDriver<HaproxyOutput> = {
+  kind: 'haproxy',
+  title: 'HAProxy 2.6',
+  template: 'haproxy.cfg',
+  runDir: () => undefined,
+  absolute(output, configDir) {
+    const copy = absoluteTls(output, configDir);
+    return copy.masterSocket ? { ...copy, masterSocket: path.resolve(configDir, copy.masterSocket) } : copy;
+  },
+  render: (routes, output, options) => renderHaproxy(routes, output, { template: options.template }),
+  // Not `haproxy -q`: it drops the reason along with the noise.
+  checkArgv: (binary, file) => [binary, '-c', '-f', file],
+  reloadSignal: 'SIGUSR2',
+  families: (main) => [haproxyMapPattern(main), haproxyCrtListPattern(main)],
+  listeners: (output) => [
+    ...commonListeners(output),
+    ...(output.stats ? [{ address: output.stats.address, port: output.stats.port, path: ['stats', 'port'] }] : []),
+  ],
+  inputs: (output) => [{ file: output.masterSocket, what: 'master socket' }],
+  rules: [
+    ...FILE_OUTPUT_RULES,
+    rule<HaproxyOutput>('writable', (output, ctx) =>
+      writable(() => haproxyView([], haproxy.absolute(output, ctx.configDir))),
+    ),
+  ],
+  // HAProxy 2.6 cannot be told a key file's name: with ssl-load-extra-del-ext it reads NAME.key
+  // for NAME.crt, and FILE.key for any other FILE.
+  keyFileFor: (cert) => path.join(path.dirname(cert), haproxyKeyFileFor(path.basename(cert))),
+};

@@ -1,0 +1,40 @@
+/** The `nginx` output: one Nginx configuration file, run from its own folder (or `runDir`). */
+import path from 'node:path';
+import type { NginxOutput } from '../config/schema.ts';
+import { nginxView, renderNginx } from '../render/nginx.ts';
+import { absoluteTls, commonListeners, FILE_OUTPUT_RULES, rule, warning, writable } from './common.ts';
+import type { OutputDriver } from './drivers.ts';
+
+/** A relative runDir that climbs out of the config folder. */
+const runDirInside = rule<NginxOutput>('runDir inside', (output) =>
+  output.runDir !== undefined && !path.isAbsolute(output.runDir) && output.runDir.includes('..')
+    ? [warning('run-dir', ['runDir'], 'runDir leaves the config folder', 'use an absolute path')]
+    : [],
+);
+
+export const nginx: OutputDriver<NginxOutput> = {
+  kind: 'nginx',
+  title: 'Nginx',
+  template: 'nginx.conf',
+  // Nginx's pid, log, temp paths and sockets: the configured file's folder (or `runDir`), never
+  // the `--out-dir`, so `render --out-dir a` and `--out-dir b` give the same bytes.
+  runDir: (output, configDir) => path.resolve(configDir, output.runDir ?? path.dirname(output.file)),
+  absolute: absoluteTls,
+  render: (routes, output, options) =>
+    renderNginx(routes, output, { template: options.template, runDir: options.runDir ?? path.dirname(output.file) }),
+  checkArgv: (binary, file, dir) => [binary, '-t', '-q', '-p', dir, '-c', file],
+  reloadSignal: 'SIGHUP',
+  families: () => [],
+  listeners: commonListeners,
+  inputs: () => [],
+  keyFileFor: () => undefined,
+  rules: [
+    ...FILE_OUTPUT_RULES,
+    runDirInside,
+    rule<NginxOutput>('writable', (output, { configDir }) =>
+      writable(() =>
+        nginxView([], nginx.absolute(output, configDir), nginx.runDir(output, configDir) ?? path.dirname(output.file)),
+      ),
+    ),
+  ],
+};

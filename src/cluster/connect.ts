@@ -1,25 +1,34 @@
 /**
  * Where a cluster's Docker Engine is and how to reach it, resolved the way the docker CLI resolves
  * it (DOCKER_HOST, then DOCKER_CONTEXT, then `currentContext` in config.json, then the default
- * socket), and a dockerode client for it.
+ * socket), and a dockerode client for it. The parts: engine addresses (host-url.ts), the docker
+ * CLI's context store (context-store.ts), the dockerode options per transport with their TLS and
+ * ssh material (engine-options.ts), ssh known_hosts (known-hosts.ts), the client (docker-client.ts).
  *
  * Key material (TLS keys, ssh private keys) lives only in the non-enumerable `dockerOptions`, so
  * logging or serialising a resolved endpoint never prints it; `display` and every message name
  * files and addresses, never their contents.
  */
-import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createSecureContext } from 'node:tls';
-import type Docker from 'dockerode';
 import type { ClusterConfig } from '../config/schema.ts';
 import { clusterTimeoutMs, DEFAULTS } from '../config/settings.ts';
-import { maskCredentials } from '../diagnostics.ts';
 import { ClusterError } from '../errors.ts';
-import { hostKeyAlgorithms, knownHostKeys } from './known-hosts.ts';
+import { currentContext, readContext } from './context-store.ts';
+import {
+  type BuildContext,
+  type Built,
+  buildEndpoint,
+  type EndpointDockerOptions,
+  type TlsFiles,
+} from './engine-options.ts';
+import { DEFAULT_DOCKER_SOCKET, type EndpointKind, parseHostUrl, type Target } from './host-url.ts';
+import { existing, nonEmpty } from './local-files.ts';
 
+export { contextDirName } from './context-store.ts';
 export { connect } from './docker-client.ts';
+export type { EndpointDockerOptions } from './engine-options.ts';
+export { DEFAULT_DOCKER_SOCKET, type EndpointKind } from './host-url.ts';
 export { type HostKeys, knownHostKeys } from './known-hosts.ts';
 
 /**
@@ -28,24 +37,12 @@ export { type HostKeys, knownHostKeys } from './known-hosts.ts';
  */
 export const DEFAULT_TIMEOUT_MS = DEFAULTS.clusterTimeoutMs;
 
-/** The docker CLI's default engine address on Linux. */
-export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
-
-export type EndpointKind = 'socket' | 'tcp' | 'ssh';
-
 /** Where the endpoint came from, for messages: the config, a CLI context, or the environment. */
 export type EndpointSource =
   | { kind: 'config' }
   | { kind: 'context'; name: string; via: 'config' | 'DOCKER_CONTEXT' | 'config.json' }
   | { kind: 'env'; variable: 'DOCKER_HOST' }
   | { kind: 'default' };
-
-/** dockerode constructor options, plus what connect() turns into an http(s) agent. */
-export interface EndpointDockerOptions extends Docker.DockerOptions {
-  pathPrefix?: string;
-  /** TLS options for the agent (CA, client certificate and key, verification). */
-  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean };
-}
 
 export interface ResolvedEndpoint {
   /** Cluster name from the config. */
@@ -76,25 +73,6 @@ export interface ResolveOptions {
 }
 
 type Env = Record<string, string | undefined>;
-
-interface Target {
-  kind: EndpointKind;
-  /** The address as a docker host URL (unix://, tcp://, ssh://). */
-  url: string;
-  socketPath?: string;
-  host?: string;
-  port?: number;
-  username?: string;
-  password?: string;
-}
-
-interface Built {
-  kind: EndpointKind;
-  display: string;
-  tls: { verify: boolean } | undefined;
-  warnings: string[];
-  dockerOptions: EndpointDockerOptions;
-}
 
 /** Resolves a cluster's endpoint to something connect() can use. Reads files; connects to nothing. */
 export async function resolveEndpoint(
@@ -162,20 +140,17 @@ export async function resolveEndpoint(
   }) as ResolvedEndpoint;
 }
 
-/** sha256 hex of a context name: the directory name the docker CLI stores the context under. */
-export function contextDirName(name: string): string {
-  return createHash('sha256').update(name).digest('hex');
-}
-
 // ---------- internals ----------
 
-class ResolveContext {
+class ResolveContext implements BuildContext {
   readonly timeoutMs: number;
   readonly dockerConfigDir: string;
   readonly home: string;
   readonly cluster: ClusterConfig;
   readonly env: Env;
   readonly options: ResolveOptions;
+  readonly name: string;
+  readonly knownHostsFile: string;
 
   constructor(cluster: ClusterConfig, env: Env, options: ResolveOptions) {
     this.cluster = cluster;
@@ -184,6 +159,8 @@ class ResolveContext {
     this.timeoutMs = clusterTimeoutMs(cluster);
     this.home = nonEmpty(env.HOME) ?? os.homedir();
     this.dockerConfigDir = options.dockerConfigDir ?? nonEmpty(env.DOCKER_CONFIG) ?? path.join(this.home, '.docker');
+    this.name = options.name;
+    this.knownHostsFile = options.knownHostsFile ?? path.join(this.home, '.ssh', 'known_hosts');
   }
 
   parse(host: string, tls: boolean, what = 'endpoint'): Target {
@@ -203,7 +180,7 @@ class ResolveContext {
     if (nonEmpty(this.env.DOCKER_HOST)) return this.defaultContext();
     const fromEnv = nonEmpty(this.env.DOCKER_CONTEXT);
     if (fromEnv) return this.fromContext(fromEnv, 'DOCKER_CONTEXT');
-    const current = await this.currentContext();
+    const current = await currentContext(this.dockerConfigDir, (m, c) => this.fail(m, c));
     if (current) return this.fromContext(current, 'config.json');
     return this.defaultContext();
   }
@@ -237,61 +214,16 @@ class ResolveContext {
     return { source, built: await this.build(target, source, { tls }) };
   }
 
-  async currentContext(): Promise<string | undefined> {
-    const file = path.join(this.dockerConfigDir, 'config.json');
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      if (isErrno(error, 'ENOENT')) return undefined;
-      this.fail(`cannot read ${file}: ${errorText(error)}`, error);
-    }
-    try {
-      const parsed = JSON.parse(text) as { currentContext?: unknown };
-      return typeof parsed.currentContext === 'string' ? nonEmpty(parsed.currentContext) : undefined;
-    } catch (error) {
-      this.fail(`${file} is not valid JSON: ${errorText(error)}`, error);
-    }
-  }
-
   async fromContext(
     name: string,
     via: 'config' | 'DOCKER_CONTEXT' | 'config.json',
   ): Promise<{ source: EndpointSource; built: Built }> {
     if (name === 'default') return this.defaultContext();
     const source: EndpointSource = { kind: 'context', name, via };
-    const id = contextDirName(name);
-    const storeDir = path.join(this.dockerConfigDir, 'contexts');
-    const metaFile = path.join(storeDir, 'meta', id, 'meta.json');
-    let text: string;
-    try {
-      text = await readFile(metaFile, 'utf8');
-    } catch (error) {
-      if (!isErrno(error, 'ENOENT'))
-        this.fail(`cannot read Docker context "${name}" (${metaFile}): ${errorText(error)}`);
-      const known = await listContexts(this.dockerConfigDir);
-      const from = via === 'config' ? '' : ` (named by ${via})`;
-      this.fail(
-        `Docker context "${name}"${from} does not exist in ${storeDir}; contexts there: ${known.join(', ')}. Create it with \`docker context create\` or name one of those.`,
-      );
-    }
-    let host: string | undefined;
-    let skipTlsVerify = false;
-    try {
-      const meta = JSON.parse(text) as { Endpoints?: { docker?: { Host?: unknown; SkipTLSVerify?: unknown } } };
-      const docker = meta.Endpoints?.docker;
-      host = typeof docker?.Host === 'string' ? nonEmpty(docker.Host) : undefined;
-      skipTlsVerify = docker?.SkipTLSVerify === true;
-    } catch (error) {
-      this.fail(`Docker context "${name}": ${metaFile} is not valid JSON: ${errorText(error)}`, error);
-    }
-    if (!host) this.fail(`Docker context "${name}" has no docker endpoint host (${metaFile})`);
-    const tlsDir = path.join(storeDir, 'tls', id, 'docker');
-    const files = {
-      ca: await existing(path.join(tlsDir, 'ca.pem')),
-      cert: await existing(path.join(tlsDir, 'cert.pem')),
-      key: await existing(path.join(tlsDir, 'key.pem')),
-    };
+    const from = via === 'config' ? '' : ` (named by ${via})`;
+    const { host, skipTlsVerify, files } = await readContext(this.dockerConfigDir, name, from, (m, c) =>
+      this.fail(m, c),
+    );
     const hasTlsData = files.ca !== undefined || files.cert !== undefined || files.key !== undefined;
     const target = this.parse(host, hasTlsData || skipTlsVerify, `Docker context "${name}"`);
     // As the CLI: TLS when the context holds TLS material or skips verification; plain otherwise.
@@ -302,152 +234,13 @@ class ResolveContext {
     return { source, built: await this.build(target, source, { tls }) };
   }
 
-  async build(
+  /** The dockerode options for `target` (reads the TLS or ssh material it needs). */
+  build(
     target: Target,
     source: EndpointSource,
-    extra: {
-      tls?: { verify: boolean; files: { ca?: string; cert?: string; key?: string }; what: string } | undefined;
-      identityFile?: string | undefined;
-    },
+    extra: { tls?: TlsFiles | undefined; identityFile?: string | undefined },
   ): Promise<Built> {
-    const display = target.url + sourceSuffix(source);
-    const warnings: string[] = [];
-    const base = { host: undefined, port: undefined, socketPath: undefined, username: undefined } as const;
-    if (target.kind === 'socket') {
-      return {
-        kind: 'socket',
-        display,
-        tls: undefined,
-        warnings,
-        dockerOptions: { ...base, socketPath: target.socketPath, protocol: 'http' },
-      };
-    }
-    if (target.kind === 'tcp') {
-      const tls = extra.tls;
-      if (!tls) {
-        if (!isLoopback(target.host ?? '')) {
-          warnings.push(
-            `cluster "${this.options.name}": ${display} is plain TCP without TLS: anyone on the network path can read and control the engine`,
-          );
-        }
-        return {
-          kind: 'tcp',
-          display,
-          tls: undefined,
-          warnings,
-          dockerOptions: { ...base, host: target.host, port: target.port, protocol: 'http', pathPrefix: '/' },
-        };
-      }
-      if (!tls.verify) {
-        warnings.push(
-          `cluster "${this.options.name}": TLS server verification is off for ${display} (${tls.what}): anyone on the network path can impersonate the engine`,
-        );
-      }
-      if ((tls.files.cert === undefined) !== (tls.files.key === undefined)) {
-        this.fail(`TLS for ${display} needs both a client certificate and its key, or neither`);
-      }
-      const material = {
-        ...(tls.files.ca ? { ca: await this.readMaterial(tls.files.ca, 'CA certificate') } : {}),
-        ...(tls.files.cert ? { cert: await this.readMaterial(tls.files.cert, 'client certificate') } : {}),
-        ...(tls.files.key ? { key: await this.readMaterial(tls.files.key, 'client key') } : {}),
-      };
-      try {
-        // Fails now, with the files named, rather than as an obscure error on the first request.
-        createSecureContext(material);
-      } catch (error) {
-        const files = [tls.files.ca, tls.files.cert, tls.files.key].filter(Boolean).join(', ');
-        const code = (error as NodeJS.ErrnoException).code;
-        this.fail(
-          code === 'ERR_OSSL_X509_KEY_VALUES_MISMATCH'
-            ? `TLS failure: the client key does not match the client certificate (${files})`
-            : `TLS failure: bad TLS material in ${files} (${code ?? 'unreadable'})`,
-          error,
-        );
-      }
-      return {
-        kind: 'tcp',
-        display,
-        tls: { verify: tls.verify },
-        warnings,
-        dockerOptions: {
-          ...base,
-          host: target.host,
-          port: target.port,
-          protocol: 'https',
-          pathPrefix: '/',
-          tls: { ...material, rejectUnauthorized: tls.verify },
-        },
-      };
-    }
-    return { kind: 'ssh', display, tls: undefined, warnings, dockerOptions: await this.sshOptions(target, extra) };
-  }
-
-  async sshOptions(target: Target, extra: { identityFile?: string | undefined }): Promise<EndpointDockerOptions> {
-    const host = target.host ?? '';
-    const port = target.port ?? 22;
-    const knownHostsFile = this.options.knownHostsFile ?? path.join(this.home, '.ssh', 'known_hosts');
-    const hostKeys = await knownHostKeys(knownHostsFile, host, port);
-    const hostLabel = port === 22 ? host : `[${host}]:${port}`;
-    if (hostKeys.accepted.length === 0) {
-      // ssh would ask; a daemon cannot. Trusting any key would let anyone in the path run the engine.
-      this.fail(
-        `the ssh host key of ${hostLabel} is not in ${knownHostsFile}; check and accept it once with \`ssh ${port === 22 ? '' : `-p ${port} `}${target.username ? `${target.username}@` : ''}${host} true\``,
-      );
-    }
-    let privateKey: Buffer | undefined;
-    const identityFile =
-      extra.identityFile ?? (nonEmpty(this.env.SSH_AUTH_SOCK) ? undefined : await this.defaultIdentity());
-    if (identityFile) {
-      privateKey = await this.readMaterial(identityFile, 'ssh identity file');
-      if (isEncryptedKey(privateKey)) {
-        this.fail(
-          `ssh identity file ${identityFile} is passphrase-protected: load it into ssh-agent (ssh-add) instead`,
-        );
-      }
-    }
-    const agent = nonEmpty(this.env.SSH_AUTH_SOCK);
-    if (!privateKey && !agent) {
-      this.fail(
-        `${target.url} needs an ssh key: set endpoint.identityFile, or run an ssh agent (SSH_AUTH_SOCK is not set)`,
-      );
-    }
-    const accepted = hostKeys.accepted;
-    const revoked = hostKeys.revoked;
-    return {
-      host,
-      port,
-      socketPath: undefined,
-      protocol: 'ssh',
-      username: target.username ?? nonEmpty(this.env.USER) ?? os.userInfo().username,
-      ...(target.password ? { password: target.password } : {}),
-      sshOptions: {
-        ...(agent ? { agent } : {}),
-        ...(privateKey ? { privateKey } : {}),
-        readyTimeout: this.timeoutMs,
-        // Like OpenSSH, ask for the key types we know for this host; otherwise the server may
-        // present another of its keys and a correct known_hosts entry would look like a mismatch.
-        algorithms: { serverHostKey: hostKeyAlgorithms(hostKeys.types) },
-        hostVerifier: (key: Buffer) => !revoked.some((k) => k.equals(key)) && accepted.some((k) => k.equals(key)),
-      },
-    };
-  }
-
-  async defaultIdentity(): Promise<string | undefined> {
-    // The keys ssh tries by default, in its order; one key because ssh2 takes one.
-    for (const name of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
-      const file = await existing(path.join(this.home, '.ssh', name));
-      if (file) return file;
-    }
-    return undefined;
-  }
-
-  async readMaterial(file: string, what: string): Promise<Buffer> {
-    try {
-      return await readFile(file);
-    } catch (error) {
-      // The path and the reason only: never the content.
-      this.fail(`cannot read ${what} ${file}: ${errorText(error)}`, error);
-    }
+    return buildEndpoint(this, target, target.url + sourceSuffix(source), extra);
   }
 }
 
@@ -463,129 +256,4 @@ function sourceSuffix(source: EndpointSource): string {
         ? ` via context "${source.name}"`
         : ` via context "${source.name}" from ${source.via}`;
   }
-}
-
-/**
- * Parses a docker host address as the CLI does: `unix://PATH`, `tcp://HOST[:PORT]`,
- * `ssh://[USER@]HOST[:PORT]`, or a bare `HOST:PORT` meaning tcp. The tcp port defaults to 2376
- * with TLS and 2375 without.
- */
-function parseHostUrl(raw: string, tls: boolean): Target {
-  const value = raw.trim();
-  // The address as messages show it: a password or a token in it is a secret.
-  const shown = JSON.stringify(maskCredentials(value));
-  const sep = value.indexOf('://');
-  const scheme = sep === -1 ? 'tcp' : value.slice(0, sep);
-  const rest = sep === -1 ? value : value.slice(sep + 3);
-  if (scheme === 'unix') {
-    const socketPath = rest === '' ? DEFAULT_DOCKER_SOCKET : rest;
-    return { kind: 'socket', url: `unix://${socketPath}`, socketPath };
-  }
-  if (scheme !== 'tcp' && scheme !== 'ssh') {
-    throw new Error(`unsupported engine address ${shown}: write unix://PATH, tcp://HOST:PORT or ssh://USER@HOST`);
-  }
-  let url: URL;
-  try {
-    // `http:` parses host, port, user and brackets for IPv6 the same way and is a special scheme.
-    url = new URL(`http://${rest}`);
-  } catch {
-    throw new Error(`cannot parse engine address ${shown}`);
-  }
-  if (url.pathname !== '/' && url.pathname !== '') {
-    throw new Error(`engine address ${shown} has a path; write ${scheme}://HOST:PORT`);
-  }
-  if (url.search !== '' || url.hash !== '' || /[?#]/.test(rest)) {
-    throw new Error(`engine address ${shown} has a query; write ${scheme}://HOST:PORT`);
-  }
-  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  const host = hostname === '' ? 'localhost' : hostname;
-  const hostForUrl = host.includes(':') ? `[${host}]` : host;
-  if (scheme === 'ssh') {
-    const port = url.port ? Number(url.port) : undefined;
-    const username = url.username ? decodeURIComponent(url.username) : undefined;
-    return {
-      kind: 'ssh',
-      // The password, if any, is a secret: keep it out of the display.
-      url: `ssh://${username ? `${username}${url.password ? ':***' : ''}@` : ''}${hostForUrl}${port ? `:${port}` : ''}`,
-      host,
-      ...(port ? { port } : {}),
-      ...(username ? { username } : {}),
-      ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
-    };
-  }
-  if (url.username || url.password) {
-    throw new Error(
-      `engine address ${shown} cannot carry credentials: a Docker Engine knows TCP clients by their TLS client certificate (tls.cert and tls.key files, or DOCKER_CERT_PATH)`,
-    );
-  }
-  const port = url.port ? Number(url.port) : tls ? 2376 : 2375;
-  return { kind: 'tcp', url: `tcp://${hostForUrl}:${port}`, host, port };
-}
-
-/** Context names in the CLI's store, sorted, with the built-in `default` first. */
-async function listContexts(dockerConfigDir: string): Promise<string[]> {
-  const metaDir = path.join(dockerConfigDir, 'contexts', 'meta');
-  let ids: string[];
-  try {
-    ids = await readdir(metaDir);
-  } catch {
-    return ['default'];
-  }
-  const names: string[] = [];
-  for (const id of ids) {
-    try {
-      const meta = JSON.parse(await readFile(path.join(metaDir, id, 'meta.json'), 'utf8')) as { Name?: unknown };
-      if (typeof meta.Name === 'string' && meta.Name !== '') names.push(meta.Name);
-    } catch {
-      // A broken entry is not a context the CLI would list either.
-    }
-  }
-  names.sort();
-  return ['default', ...names.filter((n) => n !== 'default')];
-}
-
-/** True for a private key ssh2 could only use with a passphrase. */
-function isEncryptedKey(key: Buffer): boolean {
-  const text = key.toString('utf8');
-  if (/Proc-Type:\s*4,ENCRYPTED/.test(text) || text.includes('BEGIN ENCRYPTED PRIVATE KEY')) return true;
-  const body = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(text)?.[1];
-  if (!body) return false;
-  const raw = Buffer.from(body.replace(/\s+/g, ''), 'base64');
-  const magic = 'openssh-key-v1\0';
-  if (raw.subarray(0, magic.length).toString('latin1') !== magic || raw.length < magic.length + 4) return false;
-  const length = raw.readUInt32BE(magic.length);
-  const cipher = raw.subarray(magic.length + 4, magic.length + 4 + length).toString('latin1');
-  return cipher !== 'none';
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
-async function existing(file: string): Promise<string | undefined> {
-  try {
-    return (await stat(file)).isFile() ? file : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : value;
-}
-
-function isErrno(error: unknown, code: string): boolean {
-  return (error as NodeJS.ErrnoException | undefined)?.code === code;
-}
-
-const ERRNO_TEXT: Record<string, string> = {
-  ENOENT: 'no such file',
-  EACCES: 'permission denied',
-  EISDIR: 'is a directory',
-};
-
-function errorText(error: unknown): string {
-  const e = error as NodeJS.ErrnoException;
-  const text = (e?.code && ERRNO_TEXT[e.code]) ?? e?.code ?? e?.message ?? String(error);
-  return text.replace(/\s+/g, ' ');
 }

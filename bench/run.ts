@@ -50,7 +50,7 @@ const BENCHES: Bench[] = [
   {
     name: 'watch',
     file: 'bench/watch.ts',
-    quickArgs: ['--changes', '30', '--services', '1000', '--events', '1000'],
+    quickArgs: ['--changes', '30', '--services', '1000', '--events', '1000', '--label-changes', '6'],
     timeoutMs: 10 * 60_000,
     quickTimeoutMs: 4 * 60_000,
     needsBuild: true,

@@ -8,8 +8,6 @@
  * none of them (no zod, dockerode, jiti, ...).
  */
 import { readFileSync } from 'node:fs';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import { COMMANDS } from './commands.ts';
 import { EXIT_FAILURE, type Io, processIo } from './io.ts';
 
@@ -28,7 +26,13 @@ function namedCommands(argv: readonly string[]): Set<string> {
 }
 
 export async function main(argv: string[], io: Io = processIo()): Promise<void> {
+  // `--version` alone is answered before yargs loads: it is what scripts and health checks run.
+  if (argv.length === 1 && argv[0] === '--version') {
+    io.stdout(version());
+    return;
+  }
   const named = namedCommands(argv);
+  const { default: yargs } = await import('yargs');
   const cli = yargs(argv)
     .scriptName('interlock')
     .usage(
@@ -57,4 +61,5 @@ export async function main(argv: string[], io: Io = processIo()): Promise<void> 
   await cli.parseAsync();
 }
 
-await main(hideBin(process.argv));
+// As yargs' hideBin for node: the arguments after the script.
+await main(process.argv.slice(2));

@@ -9,8 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runInNewContext } from 'node:vm';
-import { createJiti, type Jiti } from 'jiti';
-import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+// jiti and yaml load with the config format that needs them (start-up, issue 12).
+import type { Jiti } from 'jiti';
+import type { Document, LineCounter, Node } from 'yaml';
 import type { z } from 'zod';
 import { type Diagnostic, formatConfigPath, maskCredentials } from '../diagnostics.ts';
 import { ConfigLoadError, describeThrown, threw } from '../errors.ts';
@@ -115,9 +116,10 @@ async function readText(file: string, displayFile: string): Promise<string> {
 
 async function loadData(file: string, displayFile: string, format: 'yaml' | 'json'): Promise<LoadedConfig> {
   const text = await readText(file, displayFile);
-  const lineCounter = new LineCounter();
+  const yaml = await import('yaml');
+  const lineCounter = new yaml.LineCounter();
   // JSON is YAML 1.2, so one parser gives positions for both.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = yaml.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
     const pos = first?.pos ? lineCounter.linePos(first.pos[0]) : undefined;
@@ -141,7 +143,7 @@ async function loadData(file: string, displayFile: string, format: 'yaml' | 'jso
     );
   }
   const locate: LoadedConfig['locate'] = (configPath, opts) =>
-    locateInDocument(doc, lineCounter, configPath, opts?.key ?? false);
+    locateInDocument(yaml, doc, lineCounter, configPath, opts?.key ?? false);
   const parsed = dataConfigSchema.safeParse(raw);
   const diagnostics = parsed.success ? [] : schemaDiagnostics(parsed.error, displayFile, locate, raw);
   return {
@@ -278,6 +280,7 @@ async function loadCode(file: string, displayFile: string, env: ConfigEnv): Prom
     );
   const cacheDir = configCacheDir(env.env);
   const marker = cacheDir ? seenMarker(cacheDir, file, await readFile(file)) : undefined;
+  const { createJiti } = await import('jiti');
   const jiti = createJiti(import.meta.url, {
     moduleCache: false,
     fsCache: cacheDir ?? false,
@@ -543,6 +546,7 @@ function issueDiagnostics(issue: z.core.$ZodIssue, raw: unknown): IssueText[] {
 // ---------- positions in YAML / JSON ----------
 
 function locateInDocument(
+  { isMap, isPair, isScalar, isSeq }: typeof import('yaml'),
   doc: Document,
   lineCounter: LineCounter,
   configPath: readonly PropertyKey[],

@@ -84,7 +84,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('a command loads only what it uses', () => {
-  it('--version loads no command, no schema, no Docker client, no config loader', async () => {
+  it('--version loads no command, no argument parser, no schema, no Docker client, no config loader', async () => {
     const { result, loaded } = await loads(['--version']);
     expect(result.code).toBe(0);
     expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);

@@ -19,7 +19,7 @@
  *     [--changes 40] [--services 10000] [--events 10000] [--label-changes 20]
  */
 import { readFileSync, watch as watchDir } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -87,20 +87,32 @@ function cpuMs(pid: number): number {
 const load = () => `load average ${(os.loadavg()[0] ?? 0).toFixed(2)} on ${os.cpus().length} CPU(s)`;
 
 /**
- * Waits until `file` contains `text`, woken by inotify on the file's folder (the daemon replaces
- * files by rename) with a 20 ms poll as a fallback; returns when it was first seen.
+ * The text of the HAProxy hosts map(s) in `dir`: the map is named by its content
+ * (haproxy.hosts.<hash>.map) and the old one is removed after the switch, so read whichever are there.
  */
-async function seenInFile(file: string, text: string, timeoutMs: number): Promise<number | undefined> {
+async function mapText(dir: string): Promise<string> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) =>
+    /^haproxy\.hosts(\.[0-9a-f]+)?\.map$/.test(n),
+  );
+  const texts = await Promise.all(names.map((n) => readFile(path.join(dir, n), 'utf8').catch(() => '')));
+  return texts.join('\n');
+}
+
+/**
+ * Waits until the hosts map in `dir` contains `text`, woken by inotify on the folder (the daemon
+ * writes new files and renames) with a 20 ms poll as a fallback; returns when it was first seen.
+ */
+async function seenInMap(dir: string, text: string, timeoutMs: number): Promise<number | undefined> {
   const deadline = performance.now() + timeoutMs;
   let wake: (() => void) | undefined;
-  const watcher = watchDir(path.dirname(file), () => wake?.());
+  const watcher = watchDir(dir, () => wake?.());
   try {
     while (performance.now() < deadline) {
       const woken = new Promise<void>((resolve) => {
         wake = resolve;
         setTimeout(resolve, 20);
       });
-      const content = await readFile(file, 'utf8').catch(() => '');
+      const content = await mapText(dir);
       const t = performance.now();
       if (content.includes(text)) return t;
       await woken;
@@ -143,9 +155,7 @@ async function haproxySetup() {
   );
   const daemon = await startWatch({ config, listenPort: await freePort() });
   daemons.push(daemon);
-  await waitFor('the first render', async () =>
-    (await readFile(path.join(dir, 'haproxy.hosts.map'), 'utf8').catch(() => '')).includes(`${name}-0.test`),
-  );
+  await waitFor('the first render', async () => (await mapText(dir)).includes(`${name}-0.test`));
   await startHaproxy(path.join(dir, 'haproxy.cfg'), { port: hp, cwd: dir });
   await waitForHttp(`http://127.0.0.1:${hp}/`, { host: `${name}-0.test`, accept: (r) => r.status === 200 });
   return { dir, hp, name, daemon };
@@ -208,10 +218,10 @@ async function burst(setup: Awaited<ReturnType<typeof haproxySetup>>): Promise<v
     await updateLabels(setup.name, { 'interlock.alias_domain': `burst-${i}.test` });
   }
   const last = performance.now();
-  const mapFile = path.join(setup.dir, 'haproxy.hosts.map');
+
   await waitFor(
     'the last burst update in the file',
-    async () => (await readFile(mapFile, 'utf8')).includes(`burst-${COUNT}.test`),
+    async () => (await mapText(setup.dir)).includes(`burst-${COUNT}.test`),
     {
       timeoutMs: 10_000,
       intervalMs: 2,
@@ -375,10 +385,10 @@ async function memory(): Promise<void> {
     });
     daemons.push(daemon);
     const pid = daemon.child.pid ?? 0;
-    const map = path.join(out, 'haproxy.hosts.map');
+
     await waitFor(
       '10,000 routes in the file',
-      async () => (await readFile(map, 'utf8').catch(() => '')).includes(`svc-${SERVICES - 1}.bench.test`),
+      async () => (await mapText(out)).includes(`svc-${SERVICES - 1}.bench.test`),
       {
         timeoutMs: 120_000,
         intervalMs: 100,
@@ -419,7 +429,7 @@ async function memory(): Promise<void> {
       fake.relabel(k, { 'interlock.hostname': host });
       const t0 = performance.now();
       fake.emit({ Type: 'service', Action: 'update', id: serviceId(k), name: `svc-${k}` });
-      const seen = await seenInFile(map, `${host}.bench.test`, 30_000);
+      const seen = await seenInMap(out, `${host}.bench.test`, 30_000);
       if (seen === undefined) lost++;
       else latencies.push(seen - t0);
     }
@@ -464,7 +474,7 @@ async function memory(): Promise<void> {
       const lastK = (relabelled * 7919 + round) % SERVICES;
       await waitFor(
         'the last relabel in the file',
-        async () => (await readFile(map, 'utf8')).includes(`svc-${lastK}-r${round}v${relabelled}.bench.test`),
+        async () => (await mapText(out)).includes(`svc-${lastK}-r${round}v${relabelled}.bench.test`),
         { timeoutMs: 60_000, intervalMs: 50 },
       );
       const eventsMs = performance.now() - eventsStart;

@@ -124,7 +124,13 @@ async function seenInMap(dir: string, text: string, timeoutMs: number): Promise<
 }
 
 function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return Number.NaN; // the daemon is gone; the caller reports it
+  }
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
@@ -432,6 +438,12 @@ async function memory(): Promise<void> {
       const seen = await seenInMap(out, `${host}.bench.test`, 30_000);
       if (seen === undefined) lost++;
       else latencies.push(seen - t0);
+    }
+    if (lost > 0 || daemon.child.exitCode !== null) {
+      console.log(
+        `label changes not seen: ${lost}; daemon ${daemon.child.exitCode === null ? 'running' : `exited (${daemon.child.exitCode ?? daemon.child.signalCode})`}; its last log lines:\n  ${daemon.lines().slice(-15).join('\n  ')}`,
+      );
+      if (daemon.child.exitCode !== null) throw new Error('the daemon exited during the label changes');
     }
     latencies.sort((a, b) => a - b);
     const p99 = quantile(latencies, 0.99);

@@ -514,7 +514,7 @@ async function startupBench(work: string): Promise<void> {
     const ratio = (wall[i] ?? Number.NaN) / base.wall;
     const cpuRatio = (cpu[i] ?? Number.NaN) / base.cpu;
     targets.push({
-      name: `start-up: ${c.name} ÷ node -e 0, wall (${load()})`,
+      name: `start-up: ${c.name} ÷ node -e 0, wall (load ${fixed(os.loadavg()[0] ?? 0, 2)})`,
       value: `${ms(wall[i] ?? Number.NaN)} ÷ ${ms(base.wall)} = ${fixed(ratio, 2)}`,
       goal: `≤ ${goal}`,
       pass: ratio <= goal,

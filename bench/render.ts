@@ -9,7 +9,9 @@
  *      Targets: at 10,000 services the render takes ≤ 0.5 × `haproxy -c` (wall; the CPU-time ratio
  *      is printed too, as it holds up when other processes load the machine), and the time per
  *      service at 10,000 is at most 1.25 × that at 1,000 (linear). A miss is CPU-profiled.
- *   2. Throughput: requests/s through the real HAProxy and Nginx with 10,000 routes versus one,
+ *   2. Start-up (built CLI): `interlock --version` ÷ `node -e 0` ≤ 2; `validate` and the demo render
+ *      ÷ `node -e 0` ≤ 3 (medians of alternating runs; wall, with CPU time for information).
+ *   3. Throughput: requests/s through the real HAProxy and Nginx with 10,000 routes versus one,
  *      every backend pointing at one local nginx answering 200, health checks off, `wrk -t2 -c32
  *      -d10s` with the Host of a route in the middle of the map. 1-route and 10k-route runs
  *      alternate twice; the better of each counts. Target: 10k / 1 ≥ 0.9 for both proxies.
@@ -19,6 +21,7 @@
  *     --quick       100 and 1,000 services (5 runs), 1,000 routes for 3 s once: a smoke run
  *     --profile     CPU-profile the largest render and list hotspots (default: only when it misses)
  *     --no-profile  never profile
+ *     --parts       which of render,start-up,throughput to run (default: all)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
@@ -38,8 +41,10 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
+    parts: { type: 'string', default: 'render,start-up,throughput' },
   },
 });
+const PARTS = new Set((args.parts ?? '').split(','));
 
 const QUICK = args.quick === true;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -435,6 +440,96 @@ async function profileLargest(work: string, size: number): Promise<void> {
   );
 }
 
+// ---------- start-up ----------
+
+const BIN = path.join(ROOT, 'bin/interlock.js');
+const STARTUP_ROUNDS = QUICK ? 3 : 7;
+const TARGET_VERSION_RATIO = 2;
+const TARGET_COMMAND_RATIO = 3;
+
+/**
+ * Start-up (issue 12): `node -e 0`, `interlock --version`, `interlock validate` (the repository's
+ * interlock.config.ts) and the README's demo render (`render --snapshot
+ * examples/swarm-demo.snapshot.json`, its proxy checks included), with the built CLI (dist/).
+ * Rounds alternate the commands; medians of wall and CPU time (the process and its children).
+ * One unmeasured round first: the transpiled config is then in the cache, as on every run after
+ * a config's first.
+ */
+async function startupBench(work: string): Promise<void> {
+  log();
+  log(`Start-up: the built CLI, median of ${STARTUP_ROUNDS} alternating rounds after 1 unmeasured round`);
+  log(`  ${load()}`);
+  const dir = path.join(work, 'startup');
+  await mkdir(dir, { recursive: true });
+  const commands: Array<{ name: string; args: string[] }> = [
+    { name: 'node -e 0', args: ['-e', '0'] },
+    { name: 'interlock --version', args: [BIN, '--version'] },
+    { name: 'interlock validate', args: [BIN, 'validate'] },
+    {
+      name: 'demo render (render --snapshot examples/swarm-demo.snapshot.json)',
+      args: [BIN, 'render', '--snapshot', 'examples/swarm-demo.snapshot.json', '--out-dir', path.join(dir, 'out')],
+    },
+  ];
+  const env = { ...process.env, XDG_CACHE_HOME: path.join(dir, 'cache') };
+  const walls = commands.map(() => [] as number[]);
+  const cpus = commands.map(() => [] as number[]);
+  for (let round = 0; round <= STARTUP_ROUNDS; round++) {
+    for (const [i, c] of commands.entries()) {
+      const timeoutMs = 60_000;
+      const r = BASH
+        ? await run(BASH, ['-c', '"$@"; code=$?; times >&2; exit $code', 'start', process.execPath, ...c.args], {
+            cwd: ROOT,
+            timeoutMs,
+            env,
+          })
+        : await run(process.execPath, c.args, { cwd: ROOT, timeoutMs, env });
+      if (r.code !== 0)
+        throw new Error(`${c.name} failed (${describeExit(r, timeoutMs)}):\n${tail(r.stdout + r.stderr)}`);
+      if (round === 0) continue;
+      walls[i]?.push(r.ms);
+      cpus[i]?.push(BASH ? childCpuMs(r.stderr) : Number.NaN);
+    }
+  }
+  const wall = walls.map((w) => median(w));
+  const cpu = cpus.map((c) => median(c));
+  const base = { wall: wall[0] ?? Number.NaN, cpu: cpu[0] ?? Number.NaN };
+  log();
+  log(
+    table(
+      'Start-up: median wall and CPU ms (CPU: user + system of the process and its children)',
+      ['command', 'wall ms', 'CPU ms', 'wall ÷ node -e 0', 'CPU ÷ node -e 0'],
+      commands.map((c, i) => [
+        c.name,
+        ms(wall[i] ?? Number.NaN),
+        ms(cpu[i] ?? Number.NaN),
+        fixed((wall[i] ?? Number.NaN) / base.wall, 2),
+        fixed((cpu[i] ?? Number.NaN) / base.cpu, 2),
+      ]),
+    ),
+  );
+  log(`  ${load()}`);
+  for (const [i, c] of commands.entries()) {
+    if (i === 0) continue;
+    const goal = i === 1 ? TARGET_VERSION_RATIO : TARGET_COMMAND_RATIO;
+    const ratio = (wall[i] ?? Number.NaN) / base.wall;
+    const cpuRatio = (cpu[i] ?? Number.NaN) / base.cpu;
+    targets.push({
+      name: `start-up: ${c.name} ÷ node -e 0, wall (load ${fixed(os.loadavg()[0] ?? 0, 2)})`,
+      value: `${ms(wall[i] ?? Number.NaN)} ÷ ${ms(base.wall)} = ${fixed(ratio, 2)}`,
+      goal: `≤ ${goal}`,
+      pass: ratio <= goal,
+    });
+    if (Number.isFinite(cpuRatio)) {
+      targets.push({
+        name: `start-up: ${c.name} ÷ node -e 0, CPU time (information)`,
+        value: `${ms(cpu[i] ?? Number.NaN)} ÷ ${ms(base.cpu)} = ${fixed(cpuRatio, 2)}`,
+        goal: `≤ ${goal}`,
+        pass: cpuRatio <= goal,
+      });
+    }
+  }
+}
+
 // ---------- throughput ----------
 
 interface WrkResult {
@@ -697,16 +792,18 @@ async function main(): Promise<void> {
     }
   };
   try {
-    await part('render', async () => {
-      await warmTranspileCache(work);
-      const results = await renderBench(work);
-      const largest = results[results.length - 1];
-      const missed = targets.some((t) => t.name.startsWith('render') && t.name.includes('wall') && t.pass === false);
-      if (largest && !args['no-profile'] && (args.profile || (missed && !QUICK))) {
-        await profileLargest(work, largest.size);
-      }
-    });
-    await part('throughput', () => throughputBench(work));
+    if (PARTS.has('render'))
+      await part('render', async () => {
+        await warmTranspileCache(work);
+        const results = await renderBench(work);
+        const largest = results[results.length - 1];
+        const missed = targets.some((t) => t.name.startsWith('render') && t.name.includes('wall') && t.pass === false);
+        if (largest && !args['no-profile'] && (args.profile || (missed && !QUICK))) {
+          await profileLargest(work, largest.size);
+        }
+      });
+    if (PARTS.has('start-up')) await part('start-up', () => startupBench(work));
+    if (PARTS.has('throughput')) await part('throughput', () => throughputBench(work));
   } finally {
     await stopAll().catch((e: unknown) => log(`cleanup: ${String(e)}`));
   }

@@ -8,15 +8,19 @@
  *      its address in the rendered file. Target ≤ 1.5 s.
  *   3. burst: 200 label updates in 10 s → number of applies (target ≤ 15) and time from the last
  *      update to converged files.
- *   4. memory: the daemon's RSS with 10,000 services from a fake Docker API on a unix socket, then
- *      after 10,000 further events. Target ≤ 150 MB, and flat.
+ *   4. memory (at scale): 10,000 services from a fake Docker API on a unix socket (realistic
+ *      replies: 3 running tasks and 2 shut-down ones per service, a container per task):
+ *      idle CPU over 20 s, reconciles included (≤ 3% of a core); one label change → the map file
+ *      (inotify from this process, half of them sent mid-cycle), p99 ≤ 1 s; the daemon's RSS
+ *      during and after 10,000-event storms (≤ 150 MB, and flat) and its CPU meanwhile.
  * Parts 1–3 need the test Swarm and HAProxy (scripts/setup-test-infra.sh); traffic stays on loopback.
  *
  *   node node_modules/jiti/lib/jiti-cli.mjs bench/watch.ts [--only latency,scale,burst,memory]
- *     [--changes 40] [--services 10000] [--events 10000]
+ *     [--changes 40] [--services 10000] [--events 10000] [--label-changes 20]
  */
-import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFileSync, watch as watchDir } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -47,12 +51,14 @@ const { values: args } = parseArgs({
     changes: { type: 'string', default: '40' },
     services: { type: 'string', default: '10000' },
     events: { type: 'string', default: '10000' },
+    'label-changes': { type: 'string', default: '20' },
   },
 });
 const parts = new Set((args.only ?? '').split(','));
 const CHANGES = Math.max(30, Number(args.changes));
 const SERVICES = Number(args.services);
 const EVENTS = Number(args.events);
+const LABEL_CHANGES = Number(args['label-changes']);
 const PREFIX = 'bench-watch';
 
 interface Row {
@@ -70,8 +76,61 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
+/** User + system CPU time of a process so far, in ms (from /proc: what the process itself used, GC threads included). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of stat; after the command's ')' they are the 12th and 13th.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+const load = () => `load average ${(os.loadavg()[0] ?? 0).toFixed(2)} on ${os.cpus().length} CPU(s)`;
+
+/**
+ * The text of the HAProxy hosts map(s) in `dir`: the map is named by its content
+ * (haproxy.hosts.<hash>.map) and the old one is removed after the switch, so read whichever are there.
+ */
+async function mapText(dir: string): Promise<string> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) =>
+    /^haproxy\.hosts(\.[0-9a-f]+)?\.map$/.test(n),
+  );
+  const texts = await Promise.all(names.map((n) => readFile(path.join(dir, n), 'utf8').catch(() => '')));
+  return texts.join('\n');
+}
+
+/**
+ * Waits until the hosts map in `dir` contains `text`, woken by inotify on the folder (the daemon
+ * writes new files and renames) with a 20 ms poll as a fallback; returns when it was first seen.
+ */
+async function seenInMap(dir: string, text: string, timeoutMs: number): Promise<number | undefined> {
+  const deadline = performance.now() + timeoutMs;
+  let wake: (() => void) | undefined;
+  const watcher = watchDir(dir, () => wake?.());
+  try {
+    while (performance.now() < deadline) {
+      const woken = new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, 20);
+      });
+      const content = await mapText(dir);
+      const t = performance.now();
+      if (content.includes(text)) return t;
+      await woken;
+    }
+    return undefined;
+  } finally {
+    watcher.close();
+  }
+}
+
 function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return Number.NaN; // the daemon is gone; the caller reports it
+  }
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
@@ -102,9 +161,7 @@ async function haproxySetup() {
   );
   const daemon = await startWatch({ config, listenPort: await freePort() });
   daemons.push(daemon);
-  await waitFor('the first render', async () =>
-    (await readFile(path.join(dir, 'haproxy.hosts.map'), 'utf8').catch(() => '')).includes(`${name}-0.test`),
-  );
+  await waitFor('the first render', async () => (await mapText(dir)).includes(`${name}-0.test`));
   await startHaproxy(path.join(dir, 'haproxy.cfg'), { port: hp, cwd: dir });
   await waitForHttp(`http://127.0.0.1:${hp}/`, { host: `${name}-0.test`, accept: (r) => r.status === 200 });
   return { dir, hp, name, daemon };
@@ -167,10 +224,10 @@ async function burst(setup: Awaited<ReturnType<typeof haproxySetup>>): Promise<v
     await updateLabels(setup.name, { 'interlock.alias_domain': `burst-${i}.test` });
   }
   const last = performance.now();
-  const mapFile = path.join(setup.dir, 'haproxy.hosts.map');
+
   await waitFor(
     'the last burst update in the file',
-    async () => (await readFile(mapFile, 'utf8')).includes(`burst-${COUNT}.test`),
+    async () => (await mapText(setup.dir)).includes(`burst-${COUNT}.test`),
     {
       timeoutMs: 10_000,
       intervalMs: 2,
@@ -334,10 +391,10 @@ async function memory(): Promise<void> {
     });
     daemons.push(daemon);
     const pid = daemon.child.pid ?? 0;
-    const map = path.join(out, 'haproxy.hosts.map');
+
     await waitFor(
       '10,000 routes in the file',
-      async () => (await readFile(map, 'utf8').catch(() => '')).includes(`svc-${SERVICES - 1}.bench.test`),
+      async () => (await mapText(out)).includes(`svc-${SERVICES - 1}.bench.test`),
       {
         timeoutMs: 120_000,
         intervalMs: 100,
@@ -346,6 +403,66 @@ async function memory(): Promise<void> {
     const firstRender = performance.now() - started;
     await sleep(6000); // a reconcile re-list or so, then steady
     const base = rssMb(pid);
+
+    // Idle: nothing changes for 20 s (4 reconciles at the default 5 s): the daemon's CPU share.
+    const IDLE_MS = 20_000;
+    const idleCpu0 = cpuMs(pid);
+    const idleT0 = performance.now();
+    await sleep(IDLE_MS);
+    const idleShare = (cpuMs(pid) - idleCpu0) / (performance.now() - idleT0);
+    console.log(`idle: ${(idleShare * 100).toFixed(1)}% of a core over ${IDLE_MS / 1000} s (${load()})`);
+    rows.push({
+      measure: `idle watch at ${SERVICES} services (realistic replies), CPU incl. reconcile (${load()})`,
+      value: `${(idleShare * 100).toFixed(1)}%`,
+      target: '≤ 3% of a core',
+      ok: idleShare <= 0.03,
+    });
+
+    // One label change → the file, measured here (inotify on the output folder), not from the
+    // daemon's log. Changes land at random points of the reconcile period; every other one right
+    // after another service's event started a cycle (mid-cycle).
+    const latencies: number[] = [];
+    let lost = 0;
+    for (let i = 0; i < LABEL_CHANGES; i++) {
+      await sleep(300 + Math.random() * 4700);
+      const k = (i * 104_729 + 17) % SERVICES;
+      if (i % 2 === 1) {
+        const other = (k + 1) % SERVICES;
+        fake.emit({ Type: 'service', Action: 'update', id: serviceId(other), name: `svc-${other}` });
+        await sleep(150 + Math.random() * 300);
+      }
+      const host = `svc-${k}-lat${i}`;
+      fake.relabel(k, { 'interlock.hostname': host });
+      const t0 = performance.now();
+      fake.emit({ Type: 'service', Action: 'update', id: serviceId(k), name: `svc-${k}` });
+      const seen = await seenInMap(out, `${host}.bench.test`, 30_000);
+      if (seen === undefined) lost++;
+      else latencies.push(seen - t0);
+    }
+    if (lost > 0 || daemon.child.exitCode !== null) {
+      console.log(
+        `label changes not seen: ${lost}; daemon ${daemon.child.exitCode === null ? 'running' : `exited (${daemon.child.exitCode ?? daemon.child.signalCode})`}; its last log lines:\n  ${daemon.lines().slice(-15).join('\n  ')}`,
+      );
+      if (daemon.child.exitCode !== null) throw new Error('the daemon exited during the label changes');
+    }
+    latencies.sort((a, b) => a - b);
+    const p99 = quantile(latencies, 0.99);
+    console.log(
+      `label change → file at ${SERVICES} services: ${latencies.length} changes, p50 ${ms(quantile(latencies, 0.5))}, p99 ${ms(p99)}, max ${ms(latencies.at(-1) ?? Number.NaN)}, not seen within 30 s: ${lost} (${load()})`,
+    );
+    rows.push({
+      measure: `label change → files at ${SERVICES} services, p99 of ${LABEL_CHANGES} (half mid-cycle; inotify) (${load()})`,
+      value: ms(p99),
+      target: '≤ 1000 ms',
+      ok: p99 <= 1000 && lost === 0,
+    });
+    rows.push({
+      measure: 'label change → files, p50',
+      value: ms(quantile(latencies, 0.5)),
+      target: '',
+      ok: undefined,
+    });
+    const stormCpu0 = cpuMs(pid);
     let peak = base;
     const sampler = setInterval(() => {
       peak = Math.max(peak, rssMb(pid));
@@ -369,7 +486,7 @@ async function memory(): Promise<void> {
       const lastK = (relabelled * 7919 + round) % SERVICES;
       await waitFor(
         'the last relabel in the file',
-        async () => (await readFile(map, 'utf8')).includes(`svc-${lastK}-r${round}v${relabelled}.bench.test`),
+        async () => (await mapText(out)).includes(`svc-${lastK}-r${round}v${relabelled}.bench.test`),
         { timeoutMs: 60_000, intervalMs: 50 },
       );
       const eventsMs = performance.now() - eventsStart;
@@ -377,11 +494,16 @@ async function memory(): Promise<void> {
       rounds.push({ after: rssMb(pid), ms: eventsMs });
     }
     clearInterval(sampler);
+    const stormCpuMs = cpuMs(pid) - stormCpu0;
     const [first, second] = rounds as [{ after: number; ms: number }, { after: number; ms: number }];
     peak = Math.max(peak, first.after, second.after);
     const metrics = await daemon.metrics();
     console.log(
-      `memory: ${SERVICES} services, first render ${ms(firstRender)}; RSS ${base.toFixed(1)} MB steady, ${peak.toFixed(1)} MB peak, ` +
+      `memory: ${SERVICES} services (bodies: ${Object.entries(fake.bodyBytes)
+        .map(([k, v]) => `${k} ${(v / 1e6).toFixed(1)} MB`)
+        .join(
+          ', ',
+        )}), first render ${ms(firstRender)}; RSS ${base.toFixed(1)} MB steady, ${peak.toFixed(1)} MB peak, ` +
         `${first.after.toFixed(1)} MB after ${EVENTS} events (${ms(first.ms)} to converge), ${second.after.toFixed(1)} MB after ${EVENTS} more (${ms(second.ms)}); ` +
         `${metricValue(metrics, 'interlock_relists_total')} re-lists, ${metricValue(metrics, 'interlock_applies_total')} applies; task lists ${fake.requests['/tasks'] ?? 0}`,
     );
@@ -390,6 +512,12 @@ async function memory(): Promise<void> {
       value: `${base.toFixed(1)} MB`,
       target: '≤ 150 MB',
       ok: base <= 150,
+    });
+    rows.push({
+      measure: `daemon CPU during the 2 storms and settling, memory keeper included (${load()})`,
+      value: `${(stormCpuMs / 1000).toFixed(1)} s`,
+      target: '',
+      ok: undefined,
     });
     rows.push({
       measure: `RSS peak during ${EVENTS}-event storms`,
@@ -421,10 +549,13 @@ function printTable(): void {
   const header: Row = { measure: 'measure', value: 'value', target: 'target', ok: undefined };
   const w = (k: 'measure' | 'value' | 'target') => Math.max(...[header, ...rows].map((r) => r[k].length));
   const line = (r: Row, ok: string) =>
-    `| ${r.measure.padEnd(w('measure'))} | ${r.value.padStart(w('value'))} | ${r.target.padEnd(w('target'))} | ${ok.padEnd(4)} |`;
-  console.log(`\n${line(header, 'ok')}`);
-  console.log(`|${'-'.repeat(w('measure') + 2)}|${'-'.repeat(w('value') + 2)}|${'-'.repeat(w('target') + 2)}|------|`);
-  for (const r of rows) console.log(line(r, r.ok === undefined ? '' : r.ok ? 'yes' : 'NO'));
+    `| ${r.measure.padEnd(w('measure'))} | ${r.value.padStart(w('value'))} | ${r.target.padEnd(w('target'))} | ${ok.padEnd(6)} |`;
+  console.log(`\n${line(header, 'result')}`);
+  console.log(
+    `|${'-'.repeat(w('measure') + 2)}|${'-'.repeat(w('value') + 2)}|${'-'.repeat(w('target') + 2)}|--------|`,
+  );
+  for (const r of rows) console.log(line(r, r.ok === undefined ? '' : r.ok ? 'PASS' : 'MISS'));
+  console.log(`  (${load()})`);
 }
 
 try {

@@ -83,3 +83,10 @@ function isSystemError(error: unknown): error is NodeJS.ErrnoException {
     /^E[A-Z]+$/.test((error as NodeJS.ErrnoException).code ?? '')
   );
 }
+
+/** The command line itself is wrong (an unknown command or option): the help, the reason, exit 2. */
+export function reportUsage(io: Io, help: string, message: string): void {
+  io.stderr(`${help}\n`);
+  io.stderr(`interlock: ${message}`);
+  io.setExitCode(EXIT_FAILURE);
+}

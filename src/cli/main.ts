@@ -1,37 +1,51 @@
 #!/usr/bin/env node
-/** interlock's command line: yargs wiring only; each command lives in its own file. */
+/**
+ * interlock's command line: yargs wiring only; each command lives in its own file.
+ *
+ * Start-up (issue 12): a command loads only what it uses. The command named on the command line
+ * is imported with its options and handler; the others are registered by name and description
+ * only, for `--help` and the suggestions of a mistyped command, so `--version` and `--help` load
+ * none of them (no zod, dockerode, jiti, ...).
+ */
 import { readFileSync } from 'node:fs';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { jsonSchema } from '../config/schema.ts';
-import { type Io, processIo } from './io.ts';
-import { renderCommand } from './render.ts';
-import { reportUsage } from './run.ts';
-import { snapshotCommand } from './snapshot.ts';
-import { statsCommand } from './stats.ts';
-import { validateCommand } from './validate.ts';
-import { watchCommand } from './watch.ts';
+import { COMMANDS } from './commands.ts';
+import { type Io, processIo, reportUsage } from './io.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
 
+/**
+ * The commands the arguments may name: every word that is a command's name. Usually one; an
+ * option value that happens to be a command's name (`-c watch validate`) loads that one too, and
+ * yargs picks the command as always.
+ */
+function namedCommands(argv: readonly string[]): Set<string> {
+  return new Set(argv.filter((a) => Object.hasOwn(COMMANDS, a)));
+}
+
 export async function main(argv: string[], io: Io = processIo()): Promise<void> {
+  // `--version` alone is answered before yargs loads: it is what scripts and health checks run.
+  if (argv.length === 1 && argv[0] === '--version') {
+    io.stdout(version());
+    return;
+  }
+  const named = namedCommands(argv);
+  const { default: yargs } = await import('yargs');
   const cli = yargs(argv)
     .scriptName('interlock')
     .usage(
       '$0 <command> [options]\n\nTurns Docker Swarm cluster state into HAProxy / Nginx configuration and Carbon metrics.',
     )
-    .version(version())
-    .command(validateCommand(io))
-    .command(renderCommand(io))
-    .command(snapshotCommand(io))
-    .command(statsCommand(io))
-    .command(watchCommand(io))
-    .command('schema', 'Print the JSON Schema of YAML / JSON configs', {}, () => {
-      io.stdout(JSON.stringify(jsonSchema(), null, 2));
-    })
+    .version(version());
+  for (const [name, entry] of Object.entries(COMMANDS)) {
+    // A stub stands in for a command that does not run: its name and description are all `--help` shows.
+    cli.command(
+      named.has(name) ? await entry.load(io) : { command: name, describe: entry.describe, handler: () => {} },
+    );
+  }
+  cli
     .demandCommand(1, 'Name a command: validate, render, snapshot, stats, watch or schema.')
     .strict()
     .recommendCommands()
@@ -45,4 +59,5 @@ export async function main(argv: string[], io: Io = processIo()): Promise<void> 
   await cli.parseAsync();
 }
 
-await main(hideBin(process.argv));
+// As yargs' hideBin for node: the arguments after the script.
+await main(process.argv.slice(2));

@@ -172,10 +172,3 @@ function failDaemon(io: Io, log: Logger, error: unknown, started: boolean): void
   if (!started && (error instanceof ConfigRefused || error instanceof ConfigLoadError))
     log.error('not starting: fix the config (`interlock validate` shows every problem)');
 }
-
-/** The command line itself is wrong (an unknown command or option): the help, the reason, exit 2. */
-export function reportUsage(io: Io, help: string, message: string): void {
-  io.stderr(`${help}\n`);
-  io.stderr(`interlock: ${message}`);
-  io.setExitCode(EXIT_FAILURE);
-}

@@ -8,6 +8,7 @@
  * template, bad or busy --listen). A cluster that cannot be reached at start is not a reason to
  * exit: the daemon keeps retrying and writes nothing for outputs that read it until it answers.
  */
+import { createHash } from 'node:crypto';
 import { type FSWatcher, watch as watchFile } from 'node:fs';
 import path from 'node:path';
 import { inspect } from 'node:util';
@@ -16,6 +17,7 @@ import { runInNewContext } from 'node:vm';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { removeLeftovers } from '../apply/cleanup.ts';
 import { connect, resolveEndpoint } from '../cluster/connect.ts';
+import type { RawGetApi } from '../cluster/read.ts';
 import { readTemplates } from '../config/templates.ts';
 import { ConfigLoadError, InterlockError } from '../errors.ts';
 import type { TemplateTexts } from '../pipeline.ts';
@@ -82,14 +84,57 @@ function memoryKeeper(slackBytes = 12 * 1024 * 1024): (() => void) | undefined {
   };
 }
 
+interface Modem {
+  dial(options: Record<string, unknown>, callback: (error: unknown, stream?: NodeJS.ReadableStream) => void): void;
+}
+
+/**
+ * GET through dockerode's connection (whatever its transport: socket, TCP, TLS, ssh), the body
+ * kept as bytes: the daemon hashes the lists before it parses them (readSnapshotIfChanged).
+ */
+function rawGetter(docker: object): RawGetApi['getRaw'] {
+  const modem = (docker as { modem: Modem }).modem;
+  return (path, query, { abortSignal, keep }) =>
+    new Promise((resolve, reject) => {
+      modem.dial(
+        {
+          path,
+          method: 'GET',
+          options: query,
+          isStream: true,
+          abortSignal,
+          statusCodes: { 200: true, 400: 'bad parameter', 500: 'server error', 503: 'node is not part of a swarm' },
+        },
+        (error, stream) => {
+          if (error || !stream) {
+            reject(error ?? new Error(`GET ${path}: no answer`));
+            return;
+          }
+          const hash = createHash('sha256');
+          const chunks: Buffer[] = [];
+          stream.on('data', (chunk: Buffer) => {
+            hash.update(chunk);
+            if (keep) chunks.push(chunk);
+          });
+          stream.on('end', () =>
+            resolve({ digest: hash.digest('base64'), ...(keep ? { body: Buffer.concat(chunks) } : {}) }),
+          );
+          stream.on('error', reject);
+        },
+      );
+    });
+}
+
 const connectCluster =
   (env: Io['env']): ConnectCluster =>
   async (name, cluster, configDir) => {
     const resolved = await resolveEndpoint(cluster, { ...env }, { name, configDir });
     const docker = connect(resolved);
     cheapToInspect(docker);
+    const api = docker as unknown as WatchApi;
+    api.getRaw = rawGetter(docker);
     return {
-      api: docker as unknown as WatchApi,
+      api,
       display: resolved.display,
       timeoutMs: resolved.timeoutMs,
       warnings: resolved.warnings,

@@ -5,6 +5,7 @@
  *
  * Every failure becomes one line naming the cluster, the endpoint and the reason, within a bound.
  */
+import { createHash } from 'node:crypto';
 import { formatDuration } from '../config/duration.ts';
 import { ClusterError } from '../errors.ts';
 import type { SnapshotDocument } from './snapshot.ts';
@@ -114,6 +115,103 @@ export async function readSnapshot(docker: DockerApi, options: ReadOptions): Pro
       list('GET /containers/json', docker.listContainers({ ...call, all: false })),
     ]);
     return { metadata: metadata(), networks, containers };
+  });
+}
+
+/**
+ * The raw bodies of GET requests, before any JSON parse (the watch daemon's connection provides
+ * it; dockerode alone parses every answer).
+ */
+export interface RawGetApi {
+  /**
+   * The body's SHA-256 (base64), hashed as it streams in; with `keep`, the body too. Without it
+   * nothing of the body is held: an idle reconcile of 10,000 services (~80 MB of lists) must not
+   * hold the lists to find that they did not change.
+   */
+  getRaw(
+    path: string,
+    query: Record<string, unknown>,
+    options: CallOptions & { keep: boolean },
+  ): Promise<{ digest: string; body?: Buffer }>;
+}
+
+/** What readSnapshotIfChanged answers: the digest of the raw lists, and the document when they changed. */
+export interface ReadIfChanged {
+  digest: string | undefined;
+  doc?: SnapshotDocument;
+}
+
+/**
+ * readSnapshot for a caller that already holds the state of an earlier read with digest `last`
+ * (the watch daemon's reconcile, issue 12): the lists are fetched raw and hashed, and parsed only
+ * when their digest differs. Unchanged, the answer has no document: nothing was parsed. An API
+ * without raw bodies (tests' fakes) reads and parses as readSnapshot, and always answers a document.
+ */
+export async function readSnapshotIfChanged(
+  docker: DockerApi & Partial<RawGetApi>,
+  options: ReadOptions,
+  last: string | undefined,
+): Promise<ReadIfChanged> {
+  const getRaw = docker.getRaw?.bind(docker);
+  if (!getRaw) return { digest: undefined, doc: await readSnapshot(docker, options) };
+  const takenAt = new Date().toISOString();
+  const started = performance.now();
+  return withDeadline(options, async (abortSignal) => {
+    const call = { abortSignal };
+    const [version, info] = await Promise.all([
+      step('GET /version', docker.version(call)),
+      step('GET /info', docker.info(call)),
+    ]);
+    const engine = engineVersion(version);
+    if (!isObject(info)) throw new NotDocker('GET /info did not answer with engine information');
+    const swarm = isSwarmManager(info);
+    const wanted: Array<[key: string, path: string, query: Record<string, unknown>]> = swarm
+      ? [
+          ['services', '/services?', {}],
+          // History (shut-down tasks) is never a backend: leave it on the manager.
+          ['tasks', '/tasks?', { filters: { 'desired-state': ['running'] } }],
+          ['networks', '/networks?', {}],
+          ['nodes', '/nodes?', {}],
+          ['containers', '/containers/json?', { all: false }],
+        ]
+      : [
+          ['networks', '/networks?', {}],
+          ['containers', '/containers/json?', { all: false }],
+        ];
+    const fetch = (keep: boolean) =>
+      Promise.all(
+        wanted.map(([, path, query]) => step(`GET ${path.slice(0, -1)}`, getRaw(path, query, { ...call, keep }))),
+      );
+    const digestOf = (answers: ReadonlyArray<{ digest: string }>) =>
+      createHash('sha256')
+        .update([swarm ? 'swarm' : 'engine', ...answers.map((a) => a.digest)].join('\0'))
+        .digest('base64');
+    if (last !== undefined && digestOf(await fetch(false)) === last) return { digest: last };
+    // Changed (or nothing to compare with): fetch again, keeping the bodies, and parse them.
+    const answers = await fetch(true);
+    const digest = digestOf(answers);
+    const bodies = answers.map((a) => a.body ?? Buffer.alloc(0));
+    const doc: Record<string, unknown> = {
+      metadata: {
+        cluster: options.cluster,
+        takenAt,
+        durationMs: Math.round(performance.now() - started),
+        apiVersion: engine.apiVersion,
+        engineVersion: engine.version,
+      },
+    };
+    wanted.forEach(([key, path], i) => {
+      const call = `GET ${path.slice(0, -1)}`;
+      let value: unknown;
+      try {
+        value = JSON.parse((bodies[i] as Buffer).toString('utf8'));
+      } catch {
+        throw new CallFailed(call, new NotDocker(`${call} did not answer JSON`));
+      }
+      if (!Array.isArray(value)) throw new CallFailed(call, new NotDocker(`${call} did not answer with a list`));
+      doc[key] = value;
+    });
+    return { digest, doc: doc as unknown as SnapshotDocument };
   });
 }
 

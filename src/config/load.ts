@@ -2,12 +2,16 @@
  * Finding, reading and checking a config file. The I/O edge of the config: it returns the parsed
  * config with every diagnostic, or throws ConfigLoadError when the file cannot be read at all.
  */
+import { createHash } from 'node:crypto';
+import { accessSync, existsSync, constants as fsConstants, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runInNewContext } from 'node:vm';
-import { createJiti, type Jiti } from 'jiti';
-import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+// jiti and yaml load with the config format that needs them (start-up, issue 12).
+import type { Jiti } from 'jiti';
+import type { Document, LineCounter, Node } from 'yaml';
 import type { z } from 'zod';
 import { type Diagnostic, formatConfigPath, maskCredentials } from '../diagnostics.ts';
 import { ConfigLoadError, describeThrown, threw } from '../errors.ts';
@@ -112,9 +116,10 @@ async function readText(file: string, displayFile: string): Promise<string> {
 
 async function loadData(file: string, displayFile: string, format: 'yaml' | 'json'): Promise<LoadedConfig> {
   const text = await readText(file, displayFile);
-  const lineCounter = new LineCounter();
+  const yaml = await import('yaml');
+  const lineCounter = new yaml.LineCounter();
   // JSON is YAML 1.2, so one parser gives positions for both.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = yaml.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
     const pos = first?.pos ? lineCounter.linePos(first.pos[0]) : undefined;
@@ -138,7 +143,7 @@ async function loadData(file: string, displayFile: string, format: 'yaml' | 'jso
     );
   }
   const locate: LoadedConfig['locate'] = (configPath, opts) =>
-    locateInDocument(doc, lineCounter, configPath, opts?.key ?? false);
+    locateInDocument(yaml, doc, lineCounter, configPath, opts?.key ?? false);
   const parsed = dataConfigSchema.safeParse(raw);
   const diagnostics = parsed.success ? [] : schemaDiagnostics(parsed.error, displayFile, locate, raw);
   return {
@@ -225,6 +230,47 @@ function isScriptTimeout(error: unknown): boolean {
   }
 }
 
+export const CONFIG_CACHE_ENV = 'INTERLOCK_CONFIG_CACHE';
+
+/**
+ * Where transpiled `.ts` configs are kept, so the same content is not transpiled twice (issue 12):
+ * jiti's own file cache, which names an entry by the file's path and checks it against a hash of
+ * the source, so an edited config is transpiled again and a stale entry is never used.
+ * `$INTERLOCK_CONFIG_CACHE` (a folder, or `off`), else `$XDG_CACHE_HOME/interlock/config`, else
+ * `~/.cache/interlock/config`, else a per-user folder under the temp dir. A folder that cannot be
+ * created or written, or that another user owns or may write (a planted transpiled config would
+ * run as ours), means no cache: the config is transpiled on every run, as before.
+ */
+export function configCacheDir(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const set = (name: string) => {
+    const v = env[name]?.trim();
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const explicit = set(CONFIG_CACHE_ENV);
+  if (explicit !== undefined && /^(off|0|false|no)$/i.test(explicit)) return undefined;
+  const uid = process.getuid?.() ?? 0;
+  const dir =
+    explicit ??
+    (set('XDG_CACHE_HOME') ? path.join(set('XDG_CACHE_HOME') as string, 'interlock', 'config') : undefined) ??
+    (set('HOME') ? path.join(set('HOME') as string, '.cache', 'interlock', 'config') : undefined) ??
+    path.join(os.tmpdir(), `interlock-${uid}`, 'config');
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    accessSync(dir, fsConstants.W_OK);
+    const s = statSync(dir);
+    if (process.getuid && (s.uid !== uid || (s.mode & 0o022) !== 0)) return undefined;
+    return dir;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A marker per config file content already transpiled into `cacheDir`. */
+function seenMarker(cacheDir: string, file: string, source: Buffer): string {
+  const hash = createHash('sha256').update(file).update('\0').update(source).digest('hex').slice(0, 32);
+  return path.join(cacheDir, `seen-${hash}`);
+}
+
 async function loadCode(file: string, displayFile: string, env: ConfigEnv): Promise<LoadedConfig> {
   await assertReadable(file);
   const timeoutMs = configLoadTimeout(env.env);
@@ -232,17 +278,23 @@ async function loadCode(file: string, displayFile: string, env: ConfigEnv): Prom
     new ConfigLoadError(
       `${displayFile}: the config did not finish loading within ${formatDuration(timeoutMs)} (${why === 'loop' ? 'still running: an endless loop?' : 'waiting for a promise that never settles?'}); raise ${CONFIG_TIMEOUT_ENV} if it is just slow`,
     );
+  const cacheDir = configCacheDir(env.env);
+  const marker = cacheDir ? seenMarker(cacheDir, file, await readFile(file)) : undefined;
+  const { createJiti } = await import('jiti');
   const jiti = createJiti(import.meta.url, {
     moduleCache: false,
-    fsCache: false,
+    fsCache: cacheDir ?? false,
     interopDefault: true,
     // A config imports `defineConfig` from 'interlock': resolve it to this very copy, so configs
     // work wherever they live, with or without interlock in their own node_modules.
     alias: { interlock: selfEntry() },
   });
   // Load the TypeScript transformer first: the time it takes (a second on a busy machine) is
-  // interlock's, not the config's, so it does not count against the timeout.
-  jiti.transform({ source: 'export {};', filename: 'warm-up.ts', ts: true });
+  // interlock's, not the config's, so it does not count against the timeout. Not when this very
+  // content was transpiled into the cache before: then jiti reads it back and never loads Babel
+  // (a file the config imports that changed since is transpiled within the timeout).
+  const cached = marker !== undefined && existsSync(marker);
+  if (!cached) jiti.transform({ source: 'export {};', ts: true });
   const deadline = Date.now() + timeoutMs;
   let exported: unknown;
   try {
@@ -250,6 +302,13 @@ async function loadCode(file: string, displayFile: string, env: ConfigEnv): Prom
   } catch (error) {
     if (error instanceof ConfigLoadError) throw error;
     throw codeLoadError(error, file, displayFile);
+  }
+  if (marker !== undefined && !cached) {
+    try {
+      writeFileSync(marker, '');
+    } catch {
+      // No marker: the next run warms the transformer up again, nothing worse.
+    }
   }
   let raw: unknown = exported;
   if (typeof exported === 'function') {
@@ -487,6 +546,7 @@ function issueDiagnostics(issue: z.core.$ZodIssue, raw: unknown): IssueText[] {
 // ---------- positions in YAML / JSON ----------
 
 function locateInDocument(
+  { isMap, isPair, isScalar, isSeq }: typeof import('yaml'),
   doc: Document,
   lineCounter: LineCounter,
   configPath: readonly PropertyKey[],

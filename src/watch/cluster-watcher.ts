@@ -7,7 +7,7 @@
  * the cluster's last good state, so a cluster that is down still renders as it last was.
  */
 import type { CallOptions, DockerApi } from '../cluster/read.ts';
-import { readSnapshot, toClusterError } from '../cluster/read.ts';
+import { type RawGetApi, readSnapshotIfChanged, toClusterError } from '../cluster/read.ts';
 import type { SnapshotDocument } from '../cluster/snapshot.ts';
 import { Backoff, type BackoffOptions } from '../runtime/backoff.ts';
 import type { Timers } from '../runtime/debounce.ts';
@@ -16,7 +16,7 @@ import { type ClusterEvent, isRelevant, LineSplitter, parseEvent, WATCHED_EVENT_
 import { TaskFollower } from './task-follow.ts';
 
 /** DockerApi plus the filtered task list the follower uses (dockerode passes `filters` through). */
-export interface WatchApi extends DockerApi {
+export interface WatchApi extends DockerApi, Partial<RawGetApi> {
   listTasks(options?: CallOptions & { filters?: Record<string, string[]> }): Promise<unknown>;
 }
 
@@ -73,6 +73,8 @@ export class ClusterWatcher {
   #lastReadMs: number | undefined;
   #lastReadOk = false;
   #error: string | undefined;
+  /** Digest of the last successful read's raw lists (readIfChanged). */
+  #digest: string | undefined;
   /** Events seen, for tests and logs. */
   events = 0;
 
@@ -120,6 +122,16 @@ export class ClusterWatcher {
 
   /** A full read of the cluster (constant number of calls). Throws ClusterUnavailableError. */
   async read(signal?: AbortSignal): Promise<SnapshotDocument> {
+    this.#digest = undefined;
+    return (await this.readIfChanged(signal)) as SnapshotDocument;
+  }
+
+  /**
+   * A full read that parses nothing when the lists' raw bodies are byte for byte those of the
+   * last read (issue 12: an idle reconcile of a large cluster costs the transfer and a hash):
+   * undefined then. Call read() instead when the caller no longer holds the last read's state.
+   */
+  async readIfChanged(signal?: AbortSignal): Promise<SnapshotDocument | undefined> {
     let connection: ClusterConnection;
     try {
       connection = await this.#connect();
@@ -128,17 +140,24 @@ export class ClusterWatcher {
       throw error;
     }
     try {
-      const doc = await readSnapshot(connection.api, {
-        cluster: this.cluster,
-        timeoutMs: connection.timeoutMs,
-        endpointDisplay: connection.display,
-        ...(signal ? { signal } : {}),
-      });
+      const { digest, doc } = await readSnapshotIfChanged(
+        connection.api,
+        {
+          cluster: this.cluster,
+          timeoutMs: connection.timeoutMs,
+          endpointDisplay: connection.display,
+          ...(signal ? { signal } : {}),
+        },
+        this.#digest,
+      );
+      this.#digest = digest;
       this.#lastReadMs = this.#o.now();
       this.#lastReadOk = true;
       if (this.#streamUp) this.#error = undefined;
       return doc;
     } catch (error) {
+      // Whatever the next read answers, it is news.
+      this.#digest = undefined;
       if (signal?.aborted) throw error;
       this.#readFailed(error);
       // A read that fails while the stream looks up means the stream may be half-open (an engine

@@ -397,7 +397,17 @@ export class WatchDaemon {
         const entry = this.#watchers.get(name);
         if (!entry) return;
         try {
-          const doc = await entry.watcher.read(signal);
+          // Unchanged raw lists (an idle reconcile): the state held is current, nothing to parse.
+          const doc =
+            reason === 'reconcile' && this.#states.has(name)
+              ? await entry.watcher.readIfChanged(signal)
+              : await entry.watcher.read(signal);
+          if (doc === undefined) {
+            this.#m.relists.inc({ cluster: name, reason });
+            this.#m.clusterUp.set({ cluster: name }, 1);
+            if (this.#readErrors.delete(name)) this.#log.info('cluster readable again', { cluster: name });
+            return;
+          }
           const mapped = mapSnapshots([{ cluster: name, doc }], config);
           const state = mapped.states[0];
           if (state) {

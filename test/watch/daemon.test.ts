@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ApplyResult } from '../../src/apply/apply.ts';
 import { type Config, configSchema } from '../../src/config/schema.ts';
@@ -115,6 +116,46 @@ describe('WatchDaemon (fake engines, fake timers)', () => {
     await vi.advanceTimersByTimeAsync(1500);
     expect(applied.some((o) => mapFile(o).includes('quiet.test'))).toBe(false);
     await vi.advanceTimersByTimeAsync(800);
+    expect(applied.some((o) => mapFile(o).includes('quiet.test'))).toBe(true);
+    await daemon.stop();
+  });
+
+  it('an idle reconcile of an API with raw bodies parses and renders nothing; a change still renders', async () => {
+    const swarm = new FakeSwarm();
+    swarm.add(httpService('web', 8001));
+    const api = swarm.api();
+    let raw = 0;
+    // The engine's bodies as bytes, as the CLI's dockerode connection provides them.
+    const lists: Record<string, () => Promise<unknown>> = {
+      '/services?': () => api.listServices(),
+      '/tasks?': () => api.listTasks(),
+      '/networks?': () => api.listNetworks(),
+      '/nodes?': () => api.listNodes(),
+      '/containers/json?': () => api.listContainers(),
+    };
+    const rawApi = {
+      ...api,
+      getRaw: async (path: string, _query: unknown, { keep }: { keep: boolean }) => {
+        raw++;
+        const body = Buffer.from(JSON.stringify(await (lists[path] as () => Promise<unknown>)()));
+        return { digest: createHash('sha256').update(body).digest('base64'), ...(keep ? { body } : {}) };
+      },
+    };
+    const { daemon, applied, metrics } = setup(
+      { local: { api: () => rawApi } as unknown as FakeSwarm },
+      config({ clusters: { local: {} }, outputs: [haproxy], watch: { reconcile: '1s' } }),
+    );
+    daemon.start();
+    await vi.advanceTimersByTimeAsync(200);
+    expect(applied).toHaveLength(1);
+    const renders = async () => Number(/interlock_renders_total (\d+)/.exec(await metrics.registry.metrics())?.[1]);
+    const rendersAfterStart = await renders();
+    await vi.advanceTimersByTimeAsync(3500);
+    // Three reconciles read the lists raw; none rendered.
+    expect(raw).toBeGreaterThanOrEqual(15);
+    expect(await renders()).toBe(rendersAfterStart);
+    swarm.add(httpService('quiet', 8003));
+    await vi.advanceTimersByTimeAsync(1200);
     expect(applied.some((o) => mapFile(o).includes('quiet.test'))).toBe(true);
     await daemon.stop();
   });

@@ -1,0 +1,171 @@
+/**
+ * Start-up (issue 12): a command loads only what it uses, and a `.ts` config is not transpiled
+ * twice for the same content. Checked by what the process loads (an ESM loader hook listing every
+ * module) and by jiti's own debug lines, never by timing (the figures are `npm run bench` rows).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COMMANDS } from '../../src/cli/commands.ts';
+import type { Io } from '../../src/cli/io.ts';
+import { BIN, type ExecResult, ROOT } from '../helpers/exec.ts';
+
+let dir = '';
+let register = '';
+
+function run(
+  nodeArgs: readonly string[],
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The packages (node_modules/NAME) and interlock folders (dist/NAME) an `interlock ARGS` run loads. */
+async function loads(args: readonly string[]): Promise<{ result: ExecResult; loaded: Set<string> }> {
+  const result = await run(['--import', register], args);
+  const loaded = new Set<string>();
+  for (const m of result.stderr.matchAll(/^LOADED (\S+)$/gm)) {
+    const url = m[1] as string;
+    const pkg = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1];
+    if (pkg) loaded.add(pkg);
+    const own = /\/dist\/([^/]+)\//.exec(url)?.[1];
+    if (own && !pkg) loaded.add(`dist/${own}`);
+  }
+  return { result, loaded };
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'il-loads-'));
+  // ESM modules through a loader hook, CommonJS ones (dockerode, ssh2, jiti) through Module._load.
+  writeFileSync(
+    path.join(dir, 'hooks.mjs'),
+    "export async function load(url, context, next) { process.stderr.write('LOADED ' + url + '\\n'); return next(url, context); }\n",
+  );
+  writeFileSync(
+    path.join(dir, 'register.mjs'),
+    [
+      "import { register, createRequire } from 'node:module';",
+      `register(${JSON.stringify(pathToFileURL(path.join(dir, 'hooks.mjs')).href)});`,
+      "const Module = createRequire(import.meta.url)('node:module');",
+      'const load = Module._load;',
+      'Module._load = function (request, parent, isMain) {',
+      '  const loaded = load.apply(this, arguments);',
+      "  try { const file = Module._resolveFilename(request, parent, isMain); if (file.startsWith('/')) process.stderr.write('LOADED file://' + file + '\\n'); } catch {}",
+      '  return loaded;',
+      '};',
+    ].join('\n'),
+  );
+  register = pathToFileURL(path.join(dir, 'register.mjs')).href;
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('a command loads only what it uses', () => {
+  it('--version loads no command, no argument parser, no schema, no Docker client, no config loader', async () => {
+    const { result, loaded } = await loads(['--version']);
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    for (const heavy of [
+      'zod',
+      'dockerode',
+      'ssh2',
+      'jiti',
+      'yaml',
+      'mustache',
+      'prom-client',
+      'dist/cluster',
+      'dist/watch',
+      'dist/config',
+      'dist/render',
+    ]) {
+      expect(loaded, heavy).not.toContain(heavy);
+    }
+  });
+
+  it('--help still lists every command', async () => {
+    const { result, loaded } = await loads(['--help']);
+    expect(result.code).toBe(0);
+    for (const name of Object.keys(COMMANDS)) expect(result.stdout).toContain(`interlock ${name}`);
+    expect(loaded).not.toContain('zod');
+  });
+
+  it('validate and render --snapshot load neither the Docker client nor the watch daemon', async () => {
+    for (const args of [
+      ['validate', '-c', 'interlock.config.ts'],
+      ['render', '-c', 'interlock.config.ts', '--snapshot', 'examples/swarm-demo.snapshot.json', '--dry-run'],
+    ]) {
+      const { result, loaded } = await loads(args);
+      expect(result.code, result.stderr.replace(/^LOADED .*\n/gm, '')).toBe(0);
+      for (const heavy of ['dockerode', 'ssh2', 'prom-client', 'dist/watch']) {
+        expect(loaded, `${args[0]}: ${heavy}`).not.toContain(heavy);
+      }
+    }
+  });
+
+  it('a command given after an option value that names another command still runs', async () => {
+    const { result } = await loads(['-c', 'interlock.config.ts', 'validate']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('valid');
+  });
+
+  it('the description --help lists is the command’s own', async () => {
+    const io = {} as Io;
+    for (const [name, entry] of Object.entries(COMMANDS)) {
+      expect((await entry.load(io)).describe, name).toBe(entry.describe);
+    }
+  });
+});
+
+describe('a .ts config is transpiled once per content', () => {
+  it('the second run reads the transpiled config from the cache; an edit transpiles again', async () => {
+    const config = path.join(dir, 'interlock.config.ts');
+    const body = (port: number) =>
+      `const port: number = ${port};\nexport default { clusters: { local: {} }, outputs: [{ kind: 'haproxy', file: 'out/haproxy.cfg', http: { address: '127.0.0.1', port } }] };\n`;
+    writeFileSync(config, body(8080));
+    const env = { JITI_DEBUG: '1', XDG_CACHE_HOME: path.join(dir, 'cache') };
+    const transpiled = (r: ExecResult) => /\[cache\] \S*\[miss\]\S* \S*interlock\.config\.ts/.test(r.stdout + r.stderr);
+    const hit = (r: ExecResult) => /\[cache\] \S*\[hit\]\S* \S*interlock\.config\.ts/.test(r.stdout + r.stderr);
+    const first = await run([], ['validate', '-c', config], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(transpiled(first)).toBe(true);
+    const second = await run([], ['validate', '-c', config], env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(transpiled(second)).toBe(false);
+    expect(hit(second)).toBe(true);
+    writeFileSync(config, body(8081));
+    const edited = await run([], ['validate', '-c', config], env);
+    expect(edited.code, edited.stderr).toBe(0);
+    expect(transpiled(edited)).toBe(true);
+  });
+
+  it('INTERLOCK_CONFIG_CACHE=off transpiles every time', async () => {
+    const config = path.join(dir, 'interlock.config.ts');
+    const env = { JITI_DEBUG: '1', XDG_CACHE_HOME: path.join(dir, 'cache'), INTERLOCK_CONFIG_CACHE: 'off' };
+    const r = await run([], ['validate', '-c', config], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/fs-cache: \S*false/);
+  });
+});

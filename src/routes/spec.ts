@@ -24,8 +24,19 @@ import {
   printable,
   quoteValue,
 } from '../parse/fields.ts';
+import {
+  hstsHeader,
+  MAX_COMPRESS_TYPES,
+  parseBurst,
+  parseCidr,
+  parseHeaderName,
+  parseHeaderValue,
+  parseHsts,
+  parseMediaType,
+  parseRatePerSecond,
+} from '../parse/policy-fields.ts';
 import type { SpecField } from './labels.ts';
-import { BALANCE_ALGORITHMS, type Redirect, type RedirectCode, type RouteSpec } from './types.ts';
+import { BALANCE_ALGORITHMS, type HeaderRule, type Redirect, type RedirectCode, type RouteSpec } from './types.ts';
 
 /** Whose spec is checked: for diagnostics (labels absent for custom rules). */
 export interface SpecWhere {
@@ -36,6 +47,12 @@ export interface SpecWhere {
   /** The rule accepts wildcards on a public suffix or a single label. */
   allowBroadWildcards?: boolean;
 }
+
+const headerRuleSchema = z.strictObject({
+  action: z.enum(['set', 'add', 'remove']),
+  name: z.string(),
+  value: z.string().optional(),
+});
 
 // The shape a custom rule must return; values are then checked one by one with the field parsers.
 const specSchema = z.strictObject({
@@ -62,6 +79,17 @@ const specSchema = z.strictObject({
   redirectCode: z.custom<RedirectCode>((v) => typeof v === 'number').optional(),
   defaultBackend: z.boolean().optional(),
   rawBackendOptions: z.array(z.string()).optional(),
+  // Traffic policies (issue 14).
+  allowIps: z.array(z.string()).optional(),
+  denyIps: z.array(z.string()).optional(),
+  rateLimit: z.strictObject({ perSecond: z.number(), burst: z.number().optional() }).optional(),
+  requestHeaders: z.array(headerRuleSchema).optional(),
+  responseHeaders: z.array(headerRuleSchema).optional(),
+  hsts: z
+    .strictObject({ maxAge: z.number(), includeSubDomains: z.boolean().optional(), preload: z.boolean().optional() })
+    .optional(),
+  requestId: z.boolean().optional(),
+  compress: z.array(z.string()).optional(),
 });
 
 export class Problems {
@@ -169,7 +197,93 @@ const FIELD_CHECKS: { [K in SpecKey]-?: FieldCheck<K> } = {
   sslPassthrough: same,
   defaultBackend: same,
   backendTls: (tls) => ({ verify: tls.verify ?? false }),
+  // Traffic policies (issue 14).
+  allowIps: (cidrs, p) => checkCidrs(p, 'allowIps', cidrs),
+  denyIps: (cidrs, p) => checkCidrs(p, 'denyIps', cidrs),
+  rateLimit: (limit, p) => {
+    const rate = check(
+      p,
+      'rateLimit',
+      'rate limit',
+      String(limit.perSecond),
+      parseRatePerSecond(String(limit.perSecond)),
+    );
+    const rawBurst = String(limit.burst ?? 0);
+    const burst = check(p, 'rateLimit', 'burst', rawBurst, parseBurst(rawBurst));
+    return rate === undefined || burst === undefined ? undefined : { perSecond: rate, burst };
+  },
+  requestHeaders: (rules, p) => checkHeaderRules(p, 'requestHeaders', rules),
+  responseHeaders: (rules, p) => checkHeaderRules(p, 'responseHeaders', rules),
+  hsts: (h, p) => {
+    const raw = hstsHeader(h);
+    return check(p, 'hsts', 'HSTS', raw, Number.isInteger(h.maxAge) ? parseHsts(raw) : parseHsts(String(h.maxAge)));
+  },
+  requestId: same,
+  compress: (types, p) => {
+    const out = types.map((t) => check(p, 'compress', 'content type', t, parseMediaType(t)));
+    if (types.length > MAX_COMPRESS_TYPES) {
+      p.add('route-invalid', 'compress', `at most ${MAX_COMPRESS_TYPES} content types can be compressed`, 'list fewer');
+    }
+    return [...new Set(out.filter((t): t is string => t !== undefined))];
+  },
 };
+
+function checkCidrs(p: Problems, field: 'allowIps' | 'denyIps', cidrs: string[]): string[] {
+  const out = cidrs.map((c) => check(p, field, 'address or network', c, parseCidr(c)));
+  if (cidrs.length === 0 && field === 'allowIps') {
+    p.add(
+      'route-invalid',
+      field,
+      'an empty allow list would refuse every client',
+      `remove ${p.setter(field)} or list networks`,
+    );
+  }
+  return [...new Set(out.filter((c): c is string => c !== undefined))];
+}
+
+function checkHeaderRules(p: Problems, field: 'requestHeaders' | 'responseHeaders', rules: HeaderRule[]): HeaderRule[] {
+  const out: HeaderRule[] = [];
+  for (const r of rules) {
+    const name = check(p, field, 'header name', r.name, parseHeaderName(r.name));
+    if (name === undefined) continue;
+    if (r.action === 'remove') {
+      if (r.value !== undefined) p.add('route-invalid', field, `removing ${name} takes no value`, 'drop the value');
+      else out.push({ action: 'remove', name });
+      continue;
+    }
+    if (r.action === 'add' && field === 'requestHeaders') {
+      // Nginx's proxy_set_header replaces the client's header: it cannot send a second one.
+      p.add(
+        'route-invalid',
+        field,
+        `request header ${name} cannot be added, only set (Nginx cannot send a second request header of a name)`,
+        'set it instead (replacing what the client sent)',
+      );
+      continue;
+    }
+    if (r.value === undefined) {
+      p.add('route-invalid', field, `header ${name} needs a value`, `write ${name}: VALUE`);
+      continue;
+    }
+    const value = check(p, field, `header ${name} value`, r.value, parseHeaderValue(r.value));
+    if (value !== undefined) out.push({ action: r.action, name, value });
+  }
+  // Only `add` may repeat a name: a set or remove next to another rule of the same header would
+  // depend on the proxy's order of evaluation.
+  const seen = new Map<string, HeaderRule['action'][]>();
+  for (const r of out) seen.set(r.name.toLowerCase(), [...(seen.get(r.name.toLowerCase()) ?? []), r.action]);
+  for (const [name, actions] of seen) {
+    if (actions.length > 1 && actions.some((a) => a !== 'add')) {
+      p.add(
+        'route-invalid',
+        field,
+        `header ${name} is changed twice (${actions.join(', ')})`,
+        'keep one rule per header',
+      );
+    }
+  }
+  return out;
+}
 
 /**
  * Checks a spec from any rule: its shape, every value with the field parsers (normalizing them),
@@ -206,6 +320,18 @@ export function checkSpec(raw: unknown, where: SpecWhere): { spec?: RouteSpec; d
   return p.failed ? { diagnostics: p.diagnostics } : { spec: out, diagnostics: [] };
 }
 
+/** The traffic-policy fields: HTTP routes terminated by the proxy only. */
+export const POLICY_FIELDS = [
+  'allowIps',
+  'denyIps',
+  'rateLimit',
+  'requestHeaders',
+  'responseHeaders',
+  'hsts',
+  'requestId',
+  'compress',
+] as const satisfies readonly SpecField[];
+
 /** Settings that each parse but cannot work together. */
 function checkCombinations(s: RouteSpec, p: Problems): void {
   const path = s.path ?? '/';
@@ -230,6 +356,7 @@ function checkCombinations(s: RouteSpec, p: Problems): void {
       'sslPassthrough',
       'redirects',
       'defaultBackend',
+      ...POLICY_FIELDS,
     ]);
     if (httpOnly.length > 0) {
       p.add(
@@ -248,7 +375,16 @@ function checkCombinations(s: RouteSpec, p: Problems): void {
     p.add('route-invalid', 'hosts', 'an http route needs at least one host', `set ${p.setter('hosts')}`);
   }
   if (s.sslPassthrough) {
-    const bad = used(['path', 'stripPath', 'stickyCookie', 'websocketPaths', 'redirects', 'sslCert', 'sslKey']);
+    const bad = used([
+      'path',
+      'stripPath',
+      'stickyCookie',
+      'websocketPaths',
+      'redirects',
+      'sslCert',
+      'sslKey',
+      ...POLICY_FIELDS,
+    ]);
     if (bad.length > 0) {
       p.add(
         'route-invalid',

@@ -30,6 +30,7 @@ import { haproxyCrtListFile, haproxyMapFile, MAP_HASH_LENGTH } from '../config/p
 import type { HaproxyOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type RedirectCode, type Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
+import { haproxyPolicyLines, hstsValue } from './policies.ts';
 import {
   certificatePath,
   compareStrings,
@@ -87,6 +88,8 @@ export interface HaproxyBackendView {
   /** Raw backend lines, only present when the config opted in; single checked lines. */
   rawOptions: string[];
   servers: HaproxyServerView[];
+  /** Traffic policy lines (render/policies.ts); empty for a route without policies. */
+  policyLines: string[];
 }
 
 export interface HaproxyView {
@@ -324,7 +327,8 @@ class BackendView implements HaproxyBackendView {
   }
 
   get sslOnly(): HaproxyBackendView['sslOnly'] {
-    return this.#http && this.#named.route.sslOnly ? { location: this.#httpsRedirect, hsts: HSTS } : false;
+    const r = this.#named.route;
+    return this.#http && r.sslOnly ? { location: this.#httpsRedirect, hsts: hstsValue(r, HSTS) } : false;
   }
 
   get stripPath(): HaproxyBackendView['stripPath'] {
@@ -336,6 +340,10 @@ class BackendView implements HaproxyBackendView {
 
   get rawOptions(): string[] {
     return this.#named.route.rawBackendOptions;
+  }
+
+  get policyLines(): string[] {
+    return haproxyPolicyLines(this.#named.route);
   }
 
   get servers(): HaproxyServerView[] {

@@ -33,6 +33,7 @@ import path from 'node:path';
 import type { NginxOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
+import { hstsValue, nginxPolicyLines, nginxRateZone } from './policies.ts';
 import {
   certificatePath,
   compareStrings,
@@ -81,6 +82,8 @@ export interface NginxLocationView {
         hsts: false | string;
         /** Variable holding the sticky cookie to set (empty when the request has it), or false. */
         setCookie: false | string;
+        /** Traffic policy lines (render/policies.ts), each ending with `;`; empty without policies. */
+        policyLines: string[];
       };
 }
 
@@ -173,6 +176,8 @@ export interface NginxView {
   stream: false | NginxStreamView;
   /** Routes this output cannot serve, and why; one comment line each. */
   notes: string[];
+  /** `limit_req_zone` arguments, one per route with a rate limit (traffic policies). */
+  rateZones: string[];
 }
 
 export interface NginxRenderOptions {
@@ -264,8 +269,13 @@ class LocationView implements NginxLocationView {
       pass: proxyTarget(named, upstream, this.#entry),
       websocket: this.#entry.websocket,
       verifyTls: r.backendTls?.verify ? { trustedCertificate: SYSTEM_CA_BUNDLE } : false,
-      hsts: r.sslOnly && this.#listener.kind === 'https' ? HSTS : false,
+      hsts: r.sslOnly && this.#listener.kind === 'https' ? hstsValue(r, HSTS) : false,
       setCookie: sticky ? sticky.setVariable : false,
+      policyLines: nginxPolicyLines(r, {
+        upstream,
+        websocket: this.#entry.websocket,
+        https: this.#listener.kind === 'https',
+      }),
     };
   }
 }
@@ -570,6 +580,7 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
     realIpFromUnix: stream !== false && stream.sni !== false,
     stream,
     notes,
+    rateZones: [...upstreamOf].flatMap(([n, upstream]) => nginxRateZone(n.route, upstream) ?? []),
   };
 }
 

@@ -140,7 +140,9 @@ export function nginxPolicyLines(route: Route, ctx: NginxPolicyContext): string[
     out.push('gzip on;');
     out.push('gzip_proxied any;');
     out.push('gzip_vary on;');
-    out.push(`gzip_types ${p.compress.join(' ')};`);
+    // Nginx compresses text/html whenever gzip is on, and warns when it is listed.
+    const types = p.compress.filter((t) => t !== 'text/html');
+    if (types.length > 0) out.push(`gzip_types ${types.join(' ')};`);
   }
   return out;
 }

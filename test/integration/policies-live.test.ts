@@ -1,0 +1,272 @@
+/**
+ * Traffic policies (issue 14) through the real proxies, rendered by the real binary
+ * (`interlock render --snapshot`) from a standalone-engine snapshot whose labelled containers are
+ * node http servers of this test on loopback, with labels of both dialects:
+ * - allow list: 127.0.0.1 is let in, a client bound to 127.0.0.2 gets 403; a deny list refuses;
+ * - rate limit: a burst far above the limit gets 429s, requests within the rate never do;
+ * - headers: set / removed on the way in, set / added / removed on the way out, X-Request-Id; a
+ *   service whose header label holds a line break is refused, and the text is in no file;
+ * - compression: gzip for a listed text type, none for an image.
+ *
+ * No Docker Engine is needed. Network rule: traffic to 127.0.0.1 only (from 127.0.0.1 or 127.0.0.2).
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { interlock } from '../helpers/exec.ts';
+import { describeIntegration, freePort, startHaproxy, startNginx, tempDir } from '../helpers/infra.ts';
+
+const HOSTILE_MARKER = 'evil-directive';
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** One request to 127.0.0.1:`port` from `localAddress`, on a fresh connection. */
+function request(
+  port: number,
+  host: string,
+  options: { path?: string; localAddress?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: options.path ?? '/',
+        localAddress: options.localAddress ?? '127.0.0.1',
+        headers: { host, ...options.headers },
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+      },
+    );
+    req.setTimeout(15_000, () => req.destroy(new Error(`no answer for ${host} on ${port}`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const PAGE = `<html><body>${'interlock compresses this text. '.repeat(200)}</body></html>`;
+const IMAGE = Buffer.alloc(6000, 7);
+
+/** Echoes the request headers as JSON; /page.html and /img.png serve a page and an "image". */
+function backend(): http.Server {
+  return http.createServer((req, res) => {
+    if (req.url === '/page.html') {
+      res.writeHead(200, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(PAGE) });
+      return res.end(PAGE);
+    }
+    if (req.url === '/img.png') {
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': IMAGE.length });
+      return res.end(IMAGE);
+    }
+    const body = JSON.stringify(req.headers);
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'x-powered-by': 'node',
+      'x-frame-options': 'SAMEORIGIN',
+      'content-length': Buffer.byteLength(body),
+    });
+    res.end(body);
+  });
+}
+
+function listen(server: http.Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const a = server.address();
+      if (a === null || typeof a !== 'object') reject(new Error('no port'));
+      else resolve(a.port);
+    });
+  });
+}
+
+describeIntegration('Traffic policies through real HAProxy and Nginx', ['haproxy', 'nginx'], () => {
+  let dir = '';
+  const servers: http.Server[] = [];
+  const ports = { haproxy: 0, nginx: 0 };
+  let rendered = '';
+  let renderOutput = '';
+
+  beforeAll(async () => {
+    dir = await tempDir('ilpol-');
+    const container = (name: string, port: number, labels: Record<string, string>) => ({
+      Id: `${name.replace(/[^a-z0-9]/g, '')}00000000`,
+      Names: [`/${name}`],
+      State: 'running',
+      Labels: labels,
+      Ports: [{ IP: '127.0.0.1', PrivatePort: port, PublicPort: port, Type: 'tcp' }],
+    });
+    const lb = (labels: Record<string, string>) =>
+      Object.fromEntries(Object.entries(labels).map(([k, v]) => [`com.docker.lb.${k}`, v]));
+    const il = (labels: Record<string, string>) =>
+      Object.fromEntries(Object.entries(labels).map(([k, v]) => [`interlock.${k}`, v]));
+    const containers: unknown[] = [];
+    const add = async (name: string, labels: (port: number) => Record<string, string>) => {
+      const server = backend();
+      servers.push(server);
+      const port = await listen(server);
+      containers.push(container(name, port, labels(port)));
+    };
+    await add('allowed', (port) =>
+      lb({ hosts: 'allowed.pol.test', port: String(port), allow_ips: '127.0.0.1,::1', deny_ips: '10.9.9.9' }),
+    );
+    await add('denied', (port) =>
+      il({ hostname: 'denied', domain: 'pol.test', port: String(port), deny_ip: '127.0.0.0/8' }),
+    );
+    await add('limited', (port) =>
+      lb({ hosts: 'limited.pol.test', port: String(port), rate_limit: '1', rate_limit_burst: '2' }),
+    );
+    await add('steady', (port) =>
+      il({ hostname: 'steady', domain: 'pol.test', port: String(port), rate_limit: '2', rate_limit_burst: '2' }),
+    );
+    await add('headers', (port) => ({
+      ...lb({
+        hosts: 'headers.pol.test',
+        port: String(port),
+        request_headers_set: "X-Env: prod; {eu} 'a' #1 100%",
+        request_headers_remove: 'X-Debug',
+        response_headers_set: 'X-Frame-Options: DENY',
+        'response_headers_add.1': 'X-Served-By: interlock',
+        response_headers_remove: 'X-Powered-By',
+        request_id: 'true',
+        compress_types: 'text/html,text/css',
+      }),
+    }));
+    await add('headers-il', (port) =>
+      il({
+        hostname: 'headers-il',
+        domain: 'pol.test',
+        port: String(port),
+        request_header_set: 'X-Env: staging',
+        response_header_add: 'X-Served-By: interlock',
+        compress: 'text/html',
+      }),
+    );
+    await add('hostile', (port) =>
+      lb({
+        hosts: 'hostile.pol.test',
+        port: String(port),
+        request_headers_set: `X-Env: a\n    http-request redirect location https://${HOSTILE_MARKER}.example.com`,
+      }),
+    );
+    ports.haproxy = await freePort();
+    ports.nginx = await freePort();
+    await writeFile(
+      path.join(dir, 'snapshot.json'),
+      JSON.stringify({ services: [], tasks: [], networks: [], nodes: [], containers }),
+    );
+    await writeFile(
+      path.join(dir, 'interlock.config.yaml'),
+      stringify({
+        clusters: { local: {} },
+        rules: [{ kind: 'docker-lb' }, { kind: 'interlock' }],
+        outputs: [
+          { kind: 'haproxy', file: 'out/haproxy.cfg', http: { address: '127.0.0.1', port: ports.haproxy } },
+          {
+            kind: 'nginx',
+            file: 'out/nginx.conf',
+            runDir: 'run',
+            http: { address: '127.0.0.1', port: ports.nginx },
+          },
+        ],
+      }),
+    );
+    const r = await interlock(
+      ['render', '--config', path.join(dir, 'interlock.config.yaml'), '--snapshot', path.join(dir, 'snapshot.json')],
+      { timeoutMs: 60_000 },
+    );
+    renderOutput = `${r.stdout}\n${r.stderr}`;
+    // The hostile service is refused (exit 1); the files are written for the others.
+    if (r.code !== 0 && r.code !== 1) throw new Error(`interlock render exited ${r.code}\n${renderOutput}`);
+    rendered =
+      (await readFile(path.join(dir, 'out', 'haproxy.cfg'), 'utf8')) +
+      (await readFile(path.join(dir, 'out', 'nginx.conf'), 'utf8'));
+    await startHaproxy(path.join(dir, 'out', 'haproxy.cfg'), { port: ports.haproxy });
+    await startNginx(path.join(dir, 'out', 'nginx.conf'), dir, { port: ports.nginx });
+  });
+
+  afterAll(async () => {
+    for (const s of servers) {
+      s.closeAllConnections();
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+    }
+  });
+
+  it('refuses the service with a line break in a header value, naming the label, and renders none of it', () => {
+    expect(renderOutput).toContain('com.docker.lb.request_headers_set');
+    expect(renderOutput).toMatch(/hostile/);
+    expect(rendered).not.toContain(HOSTILE_MARKER);
+    expect(rendered).not.toContain('hostile.pol.test');
+  });
+
+  describe.each([
+    ['haproxy', () => ports.haproxy],
+    ['nginx', () => ports.nginx],
+  ] as const)('%s', (_name, port) => {
+    it('allow list: 127.0.0.1 gets in, a client bound to 127.0.0.2 gets 403; a deny list refuses', async () => {
+      expect((await request(port(), 'allowed.pol.test')).status).toBe(200);
+      expect((await request(port(), 'allowed.pol.test', { localAddress: '127.0.0.2' })).status).toBe(403);
+      expect((await request(port(), 'denied.pol.test')).status).toBe(403);
+    });
+
+    it('rate limit: a burst far above the limit gets 429s (and some get through)', async () => {
+      const answers = await Promise.all(Array.from({ length: 60 }, () => request(port(), 'limited.pol.test')));
+      const statuses = answers.map((a) => a.status);
+      expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+      expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(0);
+      expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);
+    });
+
+    it('rate limit: requests within the rate never get a 429', async () => {
+      for (let i = 0; i < 6; i++) {
+        expect((await request(port(), 'steady.pol.test')).status).toBe(200);
+        // 1 request a second against a rate of 2 per second.
+        await sleep(1000);
+      }
+    }, 30_000);
+
+    it('headers: set and removed on the way in, set, added and removed on the way out', async () => {
+      const a = await request(port(), 'headers.pol.test', { headers: { 'X-Debug': '1', 'X-Env': 'client' } });
+      expect(a.status).toBe(200);
+      const seen = JSON.parse(a.body.toString()) as Record<string, string>;
+      expect(seen['x-env']).toBe("prod; {eu} 'a' #1 100%");
+      expect(seen['x-debug']).toBeUndefined();
+      expect(seen['x-request-id']).toMatch(/^[0-9a-f-]{32,36}$/);
+      expect(a.headers['x-frame-options']).toBe('DENY');
+      expect(a.headers['x-served-by']).toBe('interlock');
+      expect(a.headers['x-powered-by']).toBeUndefined();
+      const b = await request(port(), 'headers-il.pol.test');
+      expect((JSON.parse(b.body.toString()) as Record<string, string>)['x-env']).toBe('staging');
+      expect(b.headers['x-served-by']).toBe('interlock');
+      // The client address still reaches the backend next to the label's headers.
+      expect((JSON.parse(b.body.toString()) as Record<string, string>)['x-forwarded-for']).toMatch(/127\.0\.0\.1/);
+    });
+
+    it('compression: gzip for a listed text type, none for an image', async () => {
+      for (const host of ['headers.pol.test', 'headers-il.pol.test']) {
+        const page = await request(port(), host, { path: '/page.html', headers: { 'Accept-Encoding': 'gzip' } });
+        expect(page.status).toBe(200);
+        expect(page.headers['content-encoding'], host).toBe('gzip');
+        expect(page.body.length).toBeLessThan(Buffer.byteLength(PAGE));
+        const img = await request(port(), host, { path: '/img.png', headers: { 'Accept-Encoding': 'gzip' } });
+        expect(img.status).toBe(200);
+        expect(img.headers['content-encoding'], host).toBeUndefined();
+        expect(img.body.equals(IMAGE)).toBe(true);
+      }
+    });
+  });
+});

@@ -6,20 +6,55 @@
  * - rate limit: a burst far above the limit gets 429s, requests within the rate never do;
  * - headers: set / removed on the way in, set / added / removed on the way out, X-Request-Id; a
  *   service whose header label holds a line break is refused, and the text is in no file;
- * - compression: gzip for a listed text type, none for an image.
+ * - compression: gzip for a listed text type, none for an image;
+ * - HTTP/2 on the TLS listener: `curl --http2` negotiates h2; the hsts preset is sent over TLS only.
  *
  * No Docker Engine is needed. Network rule: traffic to 127.0.0.1 only (from 127.0.0.1 or 127.0.0.2).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { interlock } from '../helpers/exec.ts';
-import { describeIntegration, freePort, startHaproxy, startNginx, tempDir } from '../helpers/infra.ts';
+import { describeIntegration, freePort, startHaproxy, startNginx, tempDir, whichTool } from '../helpers/infra.ts';
+import { selfSignedPair } from '../render/proxy-check.ts';
 
 const HOSTILE_MARKER = 'evil-directive';
+
+/** `curl --http2` over TLS to 127.0.0.1:`port` for `host`: the HTTP version it used and the response headers. */
+function curlHttp2(port: number, host: string): Promise<{ version: string; headers: string }> {
+  const curl = whichTool('curl');
+  if (curl === undefined) throw new Error('curl is not installed (scripts/setup-test-infra.sh installs it)');
+  return new Promise((resolve, reject) => {
+    execFile(
+      curl,
+      [
+        '--http2',
+        '-sk',
+        '--max-time',
+        '15',
+        '--resolve',
+        `${host}:${port}:127.0.0.1`,
+        '-D',
+        '-',
+        '-o',
+        '/dev/null',
+        '-w',
+        'version=%{http_version}',
+        `https://${host}:${port}/`,
+      ],
+      { timeout: 20_000 },
+      (error, stdout) => {
+        if (error) return reject(error);
+        const m = /version=(\S+)$/.exec(stdout);
+        resolve({ version: m?.[1] ?? '', headers: stdout.toLowerCase() });
+      },
+    );
+  });
+}
 
 interface Answer {
   status: number;
@@ -97,7 +132,7 @@ function listen(server: http.Server): Promise<number> {
 describeIntegration('Traffic policies through real HAProxy and Nginx', ['haproxy', 'nginx'], () => {
   let dir = '';
   const servers: http.Server[] = [];
-  const ports = { haproxy: 0, nginx: 0 };
+  const ports = { haproxy: 0, nginx: 0, haproxyTls: 0, nginxTls: 0 };
   let rendered = '';
   let renderOutput = '';
 
@@ -144,6 +179,7 @@ describeIntegration('Traffic policies through real HAProxy and Nginx', ['haproxy
         response_headers_remove: 'X-Powered-By',
         request_id: 'true',
         compress_types: 'text/html,text/css',
+        hsts: 'max-age=600; includeSubDomains',
       }),
     }));
     await add('headers-il', (port) =>
@@ -163,8 +199,16 @@ describeIntegration('Traffic policies through real HAProxy and Nginx', ['haproxy
         request_headers_set: `X-Env: a\n    http-request redirect location https://${HOSTILE_MARKER}.example.com`,
       }),
     );
-    ports.haproxy = await freePort();
-    ports.nginx = await freePort();
+    for (const k of Object.keys(ports) as Array<keyof typeof ports>) ports[k] = await freePort();
+    const pair = selfSignedPair('default.pol.test');
+    await mkdir(path.join(dir, 'certs'), { recursive: true });
+    await writeFile(path.join(dir, 'certs', 'default.pem'), `${pair.cert}${pair.key}`);
+    const https = (port: number) => ({
+      address: '127.0.0.1',
+      port,
+      certDir: 'certs',
+      defaultCert: path.join(dir, 'certs', 'default.pem'),
+    });
     await writeFile(
       path.join(dir, 'snapshot.json'),
       JSON.stringify({ services: [], tasks: [], networks: [], nodes: [], containers }),
@@ -175,12 +219,18 @@ describeIntegration('Traffic policies through real HAProxy and Nginx', ['haproxy
         clusters: { local: {} },
         rules: [{ kind: 'docker-lb' }, { kind: 'interlock' }],
         outputs: [
-          { kind: 'haproxy', file: 'out/haproxy.cfg', http: { address: '127.0.0.1', port: ports.haproxy } },
+          {
+            kind: 'haproxy',
+            file: 'out/haproxy.cfg',
+            http: { address: '127.0.0.1', port: ports.haproxy },
+            https: https(ports.haproxyTls),
+          },
           {
             kind: 'nginx',
             file: 'out/nginx.conf',
             runDir: 'run',
             http: { address: '127.0.0.1', port: ports.nginx },
+            https: https(ports.nginxTls),
           },
         ],
       }),
@@ -214,9 +264,18 @@ describeIntegration('Traffic policies through real HAProxy and Nginx', ['haproxy
   });
 
   describe.each([
-    ['haproxy', () => ports.haproxy],
-    ['nginx', () => ports.nginx],
-  ] as const)('%s', (_name, port) => {
+    ['haproxy', () => ports.haproxy, () => ports.haproxyTls],
+    ['nginx', () => ports.nginx, () => ports.nginxTls],
+  ] as const)('%s', (_name, port, tlsPort) => {
+    it('HTTP/2 over TLS: curl --http2 negotiates h2; HSTS is sent over TLS, not over plain HTTP', async () => {
+      const r = await curlHttp2(tlsPort(), 'headers.pol.test');
+      expect(r.version).toBe('2');
+      expect(r.headers).toContain('strict-transport-security: max-age=600; includesubdomains');
+      expect(r.headers).toContain('x-served-by: interlock');
+      const plain = await request(port(), 'headers.pol.test');
+      expect(plain.headers['strict-transport-security']).toBeUndefined();
+    });
+
     it('allow list: 127.0.0.1 gets in, a client bound to 127.0.0.2 gets 403; a deny list refuses', async () => {
       expect((await request(port(), 'allowed.pol.test')).status).toBe(200);
       expect((await request(port(), 'allowed.pol.test', { localAddress: '127.0.0.2' })).status).toBe(403);

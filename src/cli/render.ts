@@ -11,6 +11,7 @@ import { readTemplates } from '../config/templates.ts';
 import { type Diagnostic, formatDiagnostics, hasErrors, sortDiagnostics } from '../diagnostics.ts';
 import { InterlockError } from '../errors.ts';
 import { type Plan, type PlannedOutput, planRender } from '../pipeline.ts';
+import { policyDifferences } from '../render/policies.ts';
 import { type CheckedConfig, loadAndCheck } from './config.ts';
 import { EXIT_INVALID, type Io, printDiagnostics, reportFailure } from './io.ts';
 import { type CommonOptions, commonOptions } from './options.ts';
@@ -221,6 +222,13 @@ export async function validateRendered(
   const applier = renderApplier(io, checked.configDir);
   for (const o of plan.outputs)
     out.push(...preparedDiagnostics(await applier.prepare(o), o, checked.loaded.displayFile));
+  // Traffic policies the two proxies cannot carry out the same way (README, Traffic policies).
+  const kinds = new Set(plan.outputs.map((o) => o.output.kind));
+  const differences = policyDifferences(
+    plan.outputs.flatMap((o) => o.routeList),
+    kinds,
+  );
+  for (const d of differences) out.push({ severity: 'warning', ...d });
   return out;
 }
 

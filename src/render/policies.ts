@@ -146,3 +146,53 @@ export function nginxPolicyLines(route: Route, ctx: NginxPolicyContext): string[
   }
   return out;
 }
+
+// ---------- where the proxies differ ----------
+
+/**
+ * Warnings for `validate`: the policies of these routes that HAProxy and Nginx cannot carry out
+ * the same way (README, Traffic policies). One per service and policy, whatever the outputs.
+ */
+export function policyDifferences(
+  routes: readonly Route[],
+  kinds: ReadonlySet<string>,
+): Array<{ cluster: string; service: string; code: string; message: string; fix: string }> {
+  const out: Array<{ cluster: string; service: string; code: string; message: string; fix: string }> = [];
+  const seen = new Set<string>();
+  const push = (r: Route, what: string, message: string, fix: string) => {
+    const key = `${r.cluster}/${r.service}/${what}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push({ cluster: r.cluster, service: r.service, code: 'policy-differs', message, fix });
+  };
+  for (const r of routes) {
+    const p = policiesOf(r);
+    if (!p) continue;
+    if (p.rateLimit) {
+      const { perSecond, burst } = p.rateLimit;
+      push(
+        r,
+        'rate',
+        `rate limit ${perSecond}/s with burst ${burst}: HAProxy answers 429 above ${perSecond + burst} requests in any second (refused ones count too); Nginx lets ${burst + 1} through at once, then one every ${Math.round(1000 / perSecond)} ms`,
+        'both answer 429 and never refuse a client within the rate; choose the burst with both counts in mind (README, Traffic policies)',
+      );
+    }
+    if (p.compress && !p.compress.includes('text/html') && kinds.has('nginx')) {
+      push(
+        r,
+        'compress',
+        'Nginx also compresses text/html, which the compression list leaves out (HAProxy does not)',
+        'add text/html to the list to make both proxies the same',
+      );
+    }
+    if (p.requestId && kinds.has('haproxy') && kinds.has('nginx')) {
+      push(
+        r,
+        'request-id',
+        'X-Request-Id is a UUID from HAProxy and 32 hex digits from Nginx',
+        'treat the id as an opaque string in the application',
+      );
+    }
+  }
+  return out;
+}

@@ -30,7 +30,7 @@ import { haproxyCrtListFile, haproxyMapFile, MAP_HASH_LENGTH } from '../config/p
 import type { HaproxyOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type RedirectCode, type Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
-import { haproxyPolicyLines, hstsValue } from './policies.ts';
+import { haproxyPolicyLines, hstsValue, trustedSources } from './policies.ts';
 import {
   certificatePath,
   compareStrings,
@@ -110,6 +110,8 @@ export interface HaproxyView {
     https: boolean;
     /** Routing rules (`http-request ...`), in order; their count does not grow with hosts. */
     rules: string[];
+    /** PROXY protocol on the plain HTTP listener: the trusted sources and the port, or false. */
+    expectProxy: false | { sources: string; port: number };
   };
   /** The TLS listener when some routes are passed through on SNI. */
   sni:
@@ -369,6 +371,13 @@ class BackendView implements HaproxyBackendView {
   }
 }
 
+/** PROXY protocol on the plain HTTP listener (listener option `http.proxyProtocol`). */
+function expectProxyView(output: HaproxyOutput): HaproxyView['http']['expectProxy'] {
+  const trusted = output.http.proxyProtocol?.trusted;
+  if (!trusted) return false;
+  return { sources: trustedSources(trusted, 'http.proxyProtocol.trusted'), port: output.http.port };
+}
+
 /** Builds the view and the map in one pass over the routes. */
 export function haproxyView(
   routes: readonly Route[],
@@ -557,7 +566,7 @@ export function haproxyView(
       : false,
     noRouteBackend: NO_ROUTE_BACKEND,
     sslLoadExtraDelExt: https !== undefined,
-    http: { binds, https: https !== undefined, rules },
+    http: { binds, https: https !== undefined, rules, expectProxy: expectProxyView(output) },
     sni,
     stats: output.stats
       ? { bind: listenAddress(output.stats.address, output.stats.port, 'stats'), uri: output.stats.path }

@@ -33,7 +33,7 @@ import path from 'node:path';
 import type { NginxOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
-import { hstsValue, nginxPolicyLines, nginxRateZone } from './policies.ts';
+import { hstsValue, nginxPolicyLines, nginxRateZone, trustedSources } from './policies.ts';
 import {
   certificatePath,
   compareStrings,
@@ -178,6 +178,11 @@ export interface NginxView {
   notes: string[];
   /** `limit_req_zone` arguments, one per route with a rate limit (traffic policies). */
   rateZones: string[];
+  /**
+   * PROXY protocol on the plain HTTP listener: the trusted networks (`set_real_ip_from`), and
+   * whether `real_ip_header proxy_protocol` is still to be written (realIpFromUnix writes it too).
+   */
+  proxyProtocol: false | { trusted: string[]; header: boolean };
 }
 
 export interface NginxRenderOptions {
@@ -479,7 +484,8 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
   // Host names are ASCII: the native sort is code-unit order, like compareStrings, without a callback.
   const hosts = [...byHost.keys()].sort();
 
-  const httpListen = listenAddress(output.http.address, output.http.port, 'http');
+  const proxyTrusted = output.http.proxyProtocol?.trusted;
+  const httpListen = `${listenAddress(output.http.address, output.http.port, 'http')}${proxyTrusted ? ' proxy_protocol' : ''}`;
   const httpsPort = https?.port ?? 443;
   const httpsRedirect = `https://$host${httpsPort === 443 ? '' : `:${httpsPort}`}$request_uri`;
   const listeners: Array<{ listener: Listener; listen: string }> = [
@@ -581,6 +587,12 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
     stream,
     notes,
     rateZones: [...upstreamOf].flatMap(([n, upstream]) => nginxRateZone(n.route, upstream) ?? []),
+    proxyProtocol: proxyTrusted
+      ? {
+          trusted: trustedSources(proxyTrusted, 'http.proxyProtocol.trusted').split(' '),
+          header: !(stream !== false && stream.sni !== false),
+        }
+      : false,
   };
 }
 

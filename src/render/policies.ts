@@ -11,8 +11,9 @@
  * - compression: Nginx always compresses text/html once gzip is on; HAProxy only the listed types.
  * - X-Request-Id: HAProxy sends a UUID, Nginx 32 hex digits ($request_id).
  */
-import { hstsHeader } from '../parse/policy-fields.ts';
+import { hstsHeader, parseCidr } from '../parse/policy-fields.ts';
 import type { HeaderRule, Route, RoutePolicies } from '../routes/types.ts';
+import { RenderError } from './types.ts';
 
 /** A header value as an HAProxy double-quoted log-format string: `%` is doubled (it starts a sample). */
 function haproxyValue(value: string): string {
@@ -195,4 +196,17 @@ export function policyDifferences(
     }
   }
   return out;
+}
+
+// ---------- listener options ----------
+
+/** The trusted networks of a listener's PROXY protocol option, normalized, space separated. */
+export function trustedSources(trusted: readonly string[], what: string): string {
+  return trusted
+    .map((t) => {
+      const r = parseCidr(t);
+      if (!r.ok) throw new RenderError(`${what} ${JSON.stringify(t)}: ${r.error}`);
+      return r.value;
+    })
+    .join(' ');
 }

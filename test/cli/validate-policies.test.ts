@@ -15,7 +15,10 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function validate(kinds: Array<'haproxy' | 'nginx'>): Promise<{ code: number | null; stdout: string }> {
+async function validate(
+  kinds: Array<'haproxy' | 'nginx'>,
+  proxyProtocol = false,
+): Promise<{ code: number | null; stdout: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'interlock-vpol-'));
   dirs.push(dir);
   const container = (name: string, labels: Record<string, string>) => ({
@@ -45,10 +48,15 @@ async function validate(kinds: Array<'haproxy' | 'nginx'>): Promise<{ code: numb
       ],
     }),
   );
+  const http = (i: number) => ({
+    address: '127.0.0.1',
+    port: 18000 + i,
+    ...(proxyProtocol ? { proxyProtocol: { trusted: ['127.0.0.1'] } } : {}),
+  });
   const outputs = kinds.map((kind, i) =>
     kind === 'haproxy'
-      ? { kind, file: 'out/haproxy.cfg', http: { address: '127.0.0.1', port: 18000 + i } }
-      : { kind, file: 'out/nginx.conf', runDir: 'run', http: { address: '127.0.0.1', port: 18000 + i } },
+      ? { kind, file: 'out/haproxy.cfg', http: http(i) }
+      : { kind, file: 'out/nginx.conf', runDir: 'run', http: http(i) },
   );
   await writeFile(
     path.join(dir, 'interlock.config.yaml'),
@@ -76,5 +84,13 @@ describe('interlock validate: policies the proxies carry out differently', () =>
     expect(r.stdout).toContain('rate limit 10/s with burst 5');
     expect(r.stdout).not.toContain('Nginx also compresses');
     expect(r.stdout).not.toContain('X-Request-Id');
+  }, 60_000);
+
+  it('warns that Nginx needs the PROXY header on every connection of a listener that takes it', async () => {
+    const both = await validate(['haproxy', 'nginx'], true);
+    expect(both.code).toBe(0);
+    expect(both.stdout).toContain('Nginx needs a PROXY header on every connection');
+    const haproxy = await validate(['haproxy'], true);
+    expect(haproxy.stdout).not.toContain('Nginx needs a PROXY header');
   }, 60_000);
 });

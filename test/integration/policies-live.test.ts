@@ -14,6 +14,7 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +24,28 @@ import { describeIntegration, freePort, startHaproxy, startNginx, tempDir, which
 import { selfSignedPair } from '../render/proxy-check.ts';
 
 const HOSTILE_MARKER = 'evil-directive';
+
+/** A PROXY protocol v1 header claiming `client`, then one HTTP/1.1 request, from 127.0.0.1; the status. */
+function proxiedStatus(port: number, host: string, client: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    let answer = '';
+    socket.setTimeout(15_000, () => socket.destroy(new Error(`no answer on ${port}`)));
+    socket.once('connect', () => {
+      socket.write(`PROXY TCP4 ${client} 127.0.0.1 40000 ${port}\r\n`);
+      socket.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    });
+    socket.on('data', (b: Buffer) => {
+      answer += b.toString();
+    });
+    socket.once('error', reject);
+    socket.once('close', () => {
+      const m = /^HTTP\/1\.[01] ([0-9]{3})/.exec(answer);
+      if (m) resolve(Number(m[1]));
+      else reject(new Error(`no HTTP answer: ${JSON.stringify(answer.slice(0, 200))}`));
+    });
+  });
+}
 
 /** `curl --http2` over TLS to 127.0.0.1:`port` for `host`: the HTTP version it used and the response headers. */
 function curlHttp2(port: number, host: string): Promise<{ version: string; headers: string }> {
@@ -132,7 +155,7 @@ function listen(server: http.Server): Promise<number> {
 describeIntegration('Traffic policies through real HAProxy and Nginx', ['haproxy', 'nginx'], () => {
   let dir = '';
   const servers: http.Server[] = [];
-  const ports = { haproxy: 0, nginx: 0, haproxyTls: 0, nginxTls: 0 };
+  const ports = { haproxy: 0, nginx: 0, haproxyTls: 0, nginxTls: 0, haproxyProxied: 0, nginxProxied: 0 };
   let rendered = '';
   let renderOutput = '';
 
@@ -232,6 +255,20 @@ describeIntegration('Traffic policies through real HAProxy and Nginx', ['haproxy
             http: { address: '127.0.0.1', port: ports.nginx },
             https: https(ports.nginxTls),
           },
+          // The same routes behind a load balancer on 127.0.0.1 that speaks the PROXY protocol.
+          {
+            kind: 'haproxy',
+            name: 'haproxy-proxied',
+            file: 'out/proxied/haproxy.cfg',
+            http: { address: '127.0.0.1', port: ports.haproxyProxied, proxyProtocol: { trusted: ['127.0.0.1'] } },
+          },
+          {
+            kind: 'nginx',
+            name: 'nginx-proxied',
+            file: 'out/proxied/nginx.conf',
+            runDir: 'run-proxied',
+            http: { address: '127.0.0.1', port: ports.nginxProxied, proxyProtocol: { trusted: ['127.0.0.1'] } },
+          },
         ],
       }),
     );
@@ -247,6 +284,8 @@ describeIntegration('Traffic policies through real HAProxy and Nginx', ['haproxy
       (await readFile(path.join(dir, 'out', 'nginx.conf'), 'utf8'));
     await startHaproxy(path.join(dir, 'out', 'haproxy.cfg'), { port: ports.haproxy });
     await startNginx(path.join(dir, 'out', 'nginx.conf'), dir, { port: ports.nginx });
+    await startHaproxy(path.join(dir, 'out', 'proxied', 'haproxy.cfg'), { port: ports.haproxyProxied });
+    await startNginx(path.join(dir, 'out', 'proxied', 'nginx.conf'), dir, { port: ports.nginxProxied });
   });
 
   afterAll(async () => {
@@ -280,6 +319,14 @@ describeIntegration('Traffic policies through real HAProxy and Nginx', ['haproxy
       expect((await request(port(), 'allowed.pol.test')).status).toBe(200);
       expect((await request(port(), 'allowed.pol.test', { localAddress: '127.0.0.2' })).status).toBe(403);
       expect((await request(port(), 'denied.pol.test')).status).toBe(403);
+    });
+
+    it('allow list behind the PROXY protocol: the address in the PROXY header is the one judged', async () => {
+      const proxied = _name === 'haproxy' ? ports.haproxyProxied : ports.nginxProxied;
+      expect(await proxiedStatus(proxied, 'allowed.pol.test', '127.0.0.1')).toBe(200);
+      // The connection comes from 127.0.0.1 (allowed); the client it speaks for is not.
+      expect(await proxiedStatus(proxied, 'allowed.pol.test', '127.0.0.2')).toBe(403);
+      expect(await proxiedStatus(proxied, 'allowed.pol.test', '192.0.2.10')).toBe(403);
     });
 
     it('rate limit: a burst far above the limit gets 429s (and some get through)', async () => {

@@ -11,6 +11,7 @@ import { readTemplates } from '../config/templates.ts';
 import { type Diagnostic, formatDiagnostics, hasErrors, sortDiagnostics } from '../diagnostics.ts';
 import { InterlockError } from '../errors.ts';
 import { type Plan, type PlannedOutput, planRender } from '../pipeline.ts';
+import { policyDifferences } from '../render/policies.ts';
 import type { CheckedConfig } from './config.ts';
 import { type Io, printDiagnostics } from './io.ts';
 import { type CommonOptions, commonOptions } from './options.ts';
@@ -212,6 +213,23 @@ export async function validateRendered(
   const applier = renderApplier(io, checked.configDir);
   for (const o of plan.outputs)
     out.push(...preparedDiagnostics(await applier.prepare(o), o, checked.loaded.displayFile));
+  // Traffic policies the two proxies cannot carry out the same way (README, Traffic policies).
+  const kinds = new Set(plan.outputs.map((o) => o.output.kind));
+  const differences = policyDifferences(
+    plan.outputs.flatMap((o) => o.routeList),
+    kinds,
+  );
+  for (const d of differences) out.push({ severity: 'warning', ...d });
+  for (const o of plan.outputs) {
+    if (o.output.kind === 'nginx' && o.output.http.proxyProtocol) {
+      out.push({
+        severity: 'warning',
+        code: 'policy-differs',
+        message: `output ${o.name}: Nginx needs a PROXY header on every connection to the HTTP listener (only the trusted ones' address counts); HAProxy expects it from the trusted load balancers only and serves others directly`,
+        fix: 'send every connection to this listener through the load balancers (README, Traffic policies)',
+      });
+    }
+  }
   return out;
 }
 

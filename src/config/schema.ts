@@ -9,6 +9,7 @@ import { haproxyOutputSchema } from '../outputs/haproxy-schema.ts';
 import { logOutputSchema } from '../outputs/log-schema.ts';
 import { nginxOutputSchema } from '../outputs/nginx-schema.ts';
 import { parseAddress } from '../parse/fields.ts';
+import { parseCidr } from '../parse/policy-fields.ts';
 import type { RouteSpec } from '../routes/types.ts';
 import { type Duration, parseDuration } from './duration.ts';
 
@@ -238,9 +239,27 @@ function addressText(what: string, options: { star?: boolean } = {}) {
 
 const listenAddress = addressText('listen address', { star: true });
 
+/** A network in CIDR form, or one address, as the traffic policies read it. */
+const cidrText = z.string().superRefine((value, ctx) => {
+  const r = parseCidr(value);
+  if (!r.ok)
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)}: ${r.error}${r.fix ? `; ${r.fix}` : ''}` });
+});
+
 const httpListen = z.strictObject({
   address: listenAddress.default('0.0.0.0').describe('Address to bind. Default: 0.0.0.0.'),
   port: port.default(80),
+  proxyProtocol: z
+    .strictObject({
+      trusted: z
+        .array(cidrText)
+        .min(1)
+        .describe('Networks (CIDR) of the load balancers whose PROXY header gives the client address.'),
+    })
+    .optional()
+    .describe(
+      'Accept the PROXY protocol (v1/v2) on this listener from the trusted load balancers: the client address in it is the one allow lists, rate limits and X-Forwarded-For use. See README, Traffic policies.',
+    ),
 });
 
 const httpsListen = z.strictObject({

@@ -30,6 +30,7 @@ import { haproxyCrtListFile, haproxyMapFile, MAP_HASH_LENGTH } from '../config/p
 import type { HaproxyOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type RedirectCode, type Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
+import { haproxyPolicyLines, hstsValue, trustedSources } from './policies.ts';
 import {
   certificatePath,
   compareStrings,
@@ -87,6 +88,8 @@ export interface HaproxyBackendView {
   /** Raw backend lines, only present when the config opted in; single checked lines. */
   rawOptions: string[];
   servers: HaproxyServerView[];
+  /** Traffic policy lines (render/policies.ts); empty for a route without policies. */
+  policyLines: string[];
 }
 
 export interface HaproxyView {
@@ -107,6 +110,8 @@ export interface HaproxyView {
     https: boolean;
     /** Routing rules (`http-request ...`), in order; their count does not grow with hosts. */
     rules: string[];
+    /** PROXY protocol on the plain HTTP listener: the trusted sources and the port, or false. */
+    expectProxy: false | { sources: string; port: number };
   };
   /** The TLS listener when some routes are passed through on SNI. */
   sni:
@@ -324,7 +329,8 @@ class BackendView implements HaproxyBackendView {
   }
 
   get sslOnly(): HaproxyBackendView['sslOnly'] {
-    return this.#http && this.#named.route.sslOnly ? { location: this.#httpsRedirect, hsts: HSTS } : false;
+    const r = this.#named.route;
+    return this.#http && r.sslOnly ? { location: this.#httpsRedirect, hsts: hstsValue(r, HSTS) } : false;
   }
 
   get stripPath(): HaproxyBackendView['stripPath'] {
@@ -336,6 +342,10 @@ class BackendView implements HaproxyBackendView {
 
   get rawOptions(): string[] {
     return this.#named.route.rawBackendOptions;
+  }
+
+  get policyLines(): string[] {
+    return haproxyPolicyLines(this.#named.route);
   }
 
   get servers(): HaproxyServerView[] {
@@ -359,6 +369,13 @@ class BackendView implements HaproxyBackendView {
       params: !cookie ? common : common ? `cookie ${s.name} ${common}` : `cookie ${s.name}`,
     }));
   }
+}
+
+/** PROXY protocol on the plain HTTP listener (listener option `http.proxyProtocol`). */
+function expectProxyView(output: HaproxyOutput): HaproxyView['http']['expectProxy'] {
+  const trusted = output.http.proxyProtocol?.trusted;
+  if (!trusted) return false;
+  return { sources: trustedSources(trusted, 'http.proxyProtocol.trusted'), port: output.http.port };
 }
 
 /** Builds the view and the map in one pass over the routes. */
@@ -549,7 +566,7 @@ export function haproxyView(
       : false,
     noRouteBackend: NO_ROUTE_BACKEND,
     sslLoadExtraDelExt: https !== undefined,
-    http: { binds, https: https !== undefined, rules },
+    http: { binds, https: https !== undefined, rules, expectProxy: expectProxyView(output) },
     sni,
     stats: output.stats
       ? { bind: listenAddress(output.stats.address, output.stats.port, 'stats'), uri: output.stats.path }

@@ -33,6 +33,7 @@ import path from 'node:path';
 import type { NginxOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
+import { hstsValue, nginxPolicyLines, nginxRateZone, trustedSources } from './policies.ts';
 import {
   certificatePath,
   compareStrings,
@@ -81,6 +82,8 @@ export interface NginxLocationView {
         hsts: false | string;
         /** Variable holding the sticky cookie to set (empty when the request has it), or false. */
         setCookie: false | string;
+        /** Traffic policy lines (render/policies.ts), each ending with `;`; empty without policies. */
+        policyLines: string[];
       };
 }
 
@@ -173,6 +176,13 @@ export interface NginxView {
   stream: false | NginxStreamView;
   /** Routes this output cannot serve, and why; one comment line each. */
   notes: string[];
+  /** `limit_req_zone` arguments, one per route with a rate limit (traffic policies). */
+  rateZones: string[];
+  /**
+   * PROXY protocol on the plain HTTP listener: the trusted networks (`set_real_ip_from`), and
+   * whether `real_ip_header proxy_protocol` is still to be written (realIpFromUnix writes it too).
+   */
+  proxyProtocol: false | { trusted: string[]; header: boolean };
 }
 
 export interface NginxRenderOptions {
@@ -264,8 +274,13 @@ class LocationView implements NginxLocationView {
       pass: proxyTarget(named, upstream, this.#entry),
       websocket: this.#entry.websocket,
       verifyTls: r.backendTls?.verify ? { trustedCertificate: SYSTEM_CA_BUNDLE } : false,
-      hsts: r.sslOnly && this.#listener.kind === 'https' ? HSTS : false,
+      hsts: r.sslOnly && this.#listener.kind === 'https' ? hstsValue(r, HSTS) : false,
       setCookie: sticky ? sticky.setVariable : false,
+      policyLines: nginxPolicyLines(r, {
+        upstream,
+        websocket: this.#entry.websocket,
+        https: this.#listener.kind === 'https',
+      }),
     };
   }
 }
@@ -469,7 +484,8 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
   // Host names are ASCII: the native sort is code-unit order, like compareStrings, without a callback.
   const hosts = [...byHost.keys()].sort();
 
-  const httpListen = listenAddress(output.http.address, output.http.port, 'http');
+  const proxyTrusted = output.http.proxyProtocol?.trusted;
+  const httpListen = `${listenAddress(output.http.address, output.http.port, 'http')}${proxyTrusted ? ' proxy_protocol' : ''}`;
   const httpsPort = https?.port ?? 443;
   const httpsRedirect = `https://$host${httpsPort === 443 ? '' : `:${httpsPort}`}$request_uri`;
   const listeners: Array<{ listener: Listener; listen: string }> = [
@@ -570,6 +586,13 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
     realIpFromUnix: stream !== false && stream.sni !== false,
     stream,
     notes,
+    rateZones: [...upstreamOf].flatMap(([n, upstream]) => nginxRateZone(n.route, upstream) ?? []),
+    proxyProtocol: proxyTrusted
+      ? {
+          trusted: trustedSources(proxyTrusted, 'http.proxyProtocol.trusted').split(' '),
+          header: !(stream !== false && stream.sni !== false),
+        }
+      : false,
   };
 }
 

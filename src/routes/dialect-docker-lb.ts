@@ -40,6 +40,7 @@ import {
   type SpecField,
   splitList,
 } from './labels.ts';
+import { DOCKER_LB_POLICY_LABELS, policyLabelLists, readPolicyLabels } from './policy-labels.ts';
 import type { Redirect, RouteSpec } from './types.ts';
 
 export const DOCKER_LB_PREFIX = 'com.docker.lb';
@@ -62,8 +63,9 @@ export const DOCKER_LB_LABELS = {
     'ip_hash',
     'default_backend',
     'service_cluster',
+    ...policyLabelLists(DOCKER_LB_POLICY_LABELS).single,
   ],
-  multi: [],
+  multi: [...policyLabelLists(DOCKER_LB_POLICY_LABELS).multi],
 } as const;
 
 function parseRedirects(raw: string): FieldResult<Redirect[]> {
@@ -174,8 +176,11 @@ export function dockerLbDialect(service: ServiceState, options: DialectOptions):
     else labels.ignored('redirect_code', 'redirects');
   }
 
+  const policySources = readPolicyLabels(labels, spec, DOCKER_LB_POLICY_LABELS);
+
   if (labels.failed) return { matched: true, specs: [], diagnostics: labels.diagnostics };
   const sources: Partial<Record<SpecField, string>> = {
+    ...policySources,
     hosts: key('hosts'),
     port: key('port'),
     network: key('network'),

@@ -21,6 +21,7 @@ import {
   parseRawDirective,
 } from '../parse/fields.ts';
 import { type DialectOptions, type DialectResult, LabelReader, type SpecField } from './labels.ts';
+import { INTERLOCK_POLICY_LABELS, policyLabelLists, readPolicyLabels } from './policy-labels.ts';
 import { BALANCE_ALGORITHMS, type RouteSpec } from './types.ts';
 
 export const INTERLOCK_PREFIX = 'interlock';
@@ -43,8 +44,9 @@ export const INTERLOCK_LABELS = {
     'ip_hash',
     'context_root',
     'context_root_rewrite',
+    ...policyLabelLists(INTERLOCK_POLICY_LABELS).single,
   ],
-  multi: ['alias_domain', 'websocket_endpoint', 'backend_option'],
+  multi: ['alias_domain', 'websocket_endpoint', 'backend_option', ...policyLabelLists(INTERLOCK_POLICY_LABELS).multi],
   // Marks interlock 1.x's own proxy containers, not a route: a migrated proxy service keeps it.
   ignore: ['ext.name'],
 } as const;
@@ -189,8 +191,12 @@ export function interlockDialect(service: ServiceState, options: DialectOptions)
     }
   }
 
+  // ---- traffic policies ----
+  const policySources = readPolicyLabels(labels, spec, INTERLOCK_POLICY_LABELS);
+
   if (labels.failed) return { matched: true, specs: [], diagnostics: labels.diagnostics };
   const sources: Partial<Record<SpecField, string>> = {
+    ...policySources,
     hosts: key('hostname'),
     port: key('port'),
     network: key('network'),

@@ -8,7 +8,7 @@ import { parseIdentifier, quoteValue } from '../parse/fields.ts';
 import { defaultMode, publishedBackends, taskBackends, vipBackends } from './backends.ts';
 import type { SourcedSpec } from './labels.ts';
 import { checkSpec, Problems, type SpecWhere } from './spec.ts';
-import type { Backend, Route } from './types.ts';
+import type { Backend, Route, RoutePolicies, RouteSpec } from './types.ts';
 
 export { backendNames } from './backends.ts';
 export { checkSpec, type SpecWhere } from './spec.ts';
@@ -100,6 +100,21 @@ export function resolveRoute(
     ...(spec.redirectCode !== undefined ? { redirectCode: spec.redirectCode } : {}),
     defaultBackend: spec.defaultBackend ?? false,
     rawBackendOptions: spec.rawBackendOptions ?? [],
+    ...policiesOf(spec),
   };
   return { route, diagnostics: [] };
+}
+
+/** The route's traffic policies, when it has any: absent otherwise, so routes without stay as they were. */
+function policiesOf(spec: RouteSpec): { policies?: RoutePolicies } {
+  const p: RoutePolicies = {};
+  if (spec.denyIps && spec.denyIps.length > 0) p.denyIps = spec.denyIps;
+  if (spec.allowIps && spec.allowIps.length > 0) p.allowIps = spec.allowIps;
+  if (spec.rateLimit) p.rateLimit = { perSecond: spec.rateLimit.perSecond, burst: spec.rateLimit.burst ?? 0 };
+  if (spec.requestHeaders && spec.requestHeaders.length > 0) p.requestHeaders = spec.requestHeaders;
+  if (spec.responseHeaders && spec.responseHeaders.length > 0) p.responseHeaders = spec.responseHeaders;
+  if (spec.hsts) p.hsts = spec.hsts;
+  if (spec.requestId) p.requestId = true;
+  if (spec.compress && spec.compress.length > 0) p.compress = spec.compress;
+  return Object.keys(p).length > 0 ? { policies: p } : {};
 }

@@ -1,8 +1,9 @@
 /**
  * Checking a RouteSpec from any rule (a label dialect or a custom rule in the user's config): its
  * shape, every value with the field parsers (normalizing them), and the combinations that cannot
- * work. The shape's keys are tied to RouteSpec's at compile time, so a field added to one and not
- * the other does not compile.
+ * work. The shape's type is RouteSpec's exactly (checked at compile time), and each field has its
+ * checker in one record whose type needs all of them: a field added to RouteSpec and forgotten in
+ * the schema or in the checks does not compile, so none can be dropped silently.
  */
 import { z } from 'zod';
 import type { Diagnostic } from '../diagnostics.ts';
@@ -23,8 +24,19 @@ import {
   printable,
   quoteValue,
 } from '../parse/fields.ts';
+import {
+  hstsHeader,
+  MAX_COMPRESS_TYPES,
+  parseBurst,
+  parseCidr,
+  parseHeaderName,
+  parseHeaderValue,
+  parseHsts,
+  parseMediaType,
+  parseRatePerSecond,
+} from '../parse/policy-fields.ts';
 import type { SpecField } from './labels.ts';
-import { BALANCE_ALGORITHMS, type RouteSpec } from './types.ts';
+import { BALANCE_ALGORITHMS, type HeaderRule, type Redirect, type RedirectCode, type RouteSpec } from './types.ts';
 
 /** Whose spec is checked: for diagnostics (labels absent for custom rules). */
 export interface SpecWhere {
@@ -35,6 +47,12 @@ export interface SpecWhere {
   /** The rule accepts wildcards on a public suffix or a single label. */
   allowBroadWildcards?: boolean;
 }
+
+const headerRuleSchema = z.strictObject({
+  action: z.enum(['set', 'add', 'remove']),
+  name: z.string(),
+  value: z.string().optional(),
+});
 
 // The shape a custom rule must return; values are then checked one by one with the field parsers.
 const specSchema = z.strictObject({
@@ -57,9 +75,21 @@ const specSchema = z.strictObject({
   backendTls: z.strictObject({ verify: z.boolean().optional() }).optional(),
   sslPassthrough: z.boolean().optional(),
   redirects: z.array(z.strictObject({ from: z.string(), to: z.string() })).optional(),
-  redirectCode: z.number().optional(),
+  // Any number passes the shape (a .js config is not type-checked); its checker says which are allowed.
+  redirectCode: z.custom<RedirectCode>((v) => typeof v === 'number').optional(),
   defaultBackend: z.boolean().optional(),
   rawBackendOptions: z.array(z.string()).optional(),
+  // Traffic policies (issue 14).
+  allowIps: z.array(z.string()).optional(),
+  denyIps: z.array(z.string()).optional(),
+  rateLimit: z.strictObject({ perSecond: z.number(), burst: z.number().optional() }).optional(),
+  requestHeaders: z.array(headerRuleSchema).optional(),
+  responseHeaders: z.array(headerRuleSchema).optional(),
+  hsts: z
+    .strictObject({ maxAge: z.number(), includeSubDomains: z.boolean().optional(), preload: z.boolean().optional() })
+    .optional(),
+  requestId: z.boolean().optional(),
+  compress: z.array(z.string()).optional(),
 });
 
 export class Problems {
@@ -104,6 +134,157 @@ function check<T>(p: Problems, field: SpecField, what: string, raw: string, r: F
   return undefined;
 }
 
+type SpecShape = z.infer<typeof specSchema>;
+type SpecKey = keyof SpecShape;
+/** Checks (and normalizes) one field's value; undefined when it is wrong (then `p` says why). */
+type FieldCheck<K extends SpecKey> = (
+  value: NonNullable<SpecShape[K]>,
+  p: Problems,
+  where: SpecWhere,
+) => RouteSpec[K] | undefined;
+const same = <T>(value: T): T => value;
+
+/** One checker per field, none optional: the order is the order diagnostics come in. */
+const FIELD_CHECKS: { [K in SpecKey]-?: FieldCheck<K> } = {
+  hosts: (hosts, p, where) => {
+    const broadWildcards = where.allowBroadWildcards ?? false;
+    const out = hosts.map((h, i) => check(p, 'hosts', `host ${i + 1}`, h, parseHostname(h, { broadWildcards })));
+    return [...new Set(out.filter((h): h is string => h !== undefined))];
+  },
+  port: (port, p) => check(p, 'port', 'port', String(port), parsePort(String(port))),
+  listenPort: (port, p) => check(p, 'listenPort', 'listen port', String(port), parsePort(String(port))),
+  network: (network, p) => check(p, 'network', 'network', network, parseNetworkName(network)),
+  path: (path, p) => check(p, 'path', 'path', path, parsePath(path)),
+  healthCheck: (hc, p) => {
+    const path = check(p, 'healthCheck', 'health check path', hc.path, parsePath(hc.path));
+    const ms = hc.intervalMs;
+    const interval =
+      ms === undefined ? undefined : check(p, 'healthCheck', 'health check interval', String(ms), checkIntervalMs(ms));
+    if (path === undefined) return undefined;
+    return interval === undefined ? { path } : { path, intervalMs: interval };
+  },
+  stickyCookie: (cookie, p) => check(p, 'stickyCookie', 'cookie name', cookie, parseCookieName(cookie)),
+  websocketPaths: (paths, p) => {
+    const out = paths.map((w) => check(p, 'websocketPaths', 'websocket path', w, parsePath(w)));
+    return [...new Set(out.filter((w): w is string => w !== undefined))].sort();
+  },
+  sslCert: (cert, p) => check(p, 'sslCert', 'certificate', cert, parseFileName(cert)),
+  sslKey: (key, p) => check(p, 'sslKey', 'key', key, parseFileName(key)),
+  redirects: (redirects, p) => {
+    const out: Redirect[] = [];
+    for (const r of redirects) {
+      const from = check(p, 'redirects', 'redirect source', r.from, parseRedirectSource(r.from));
+      const to = check(p, 'redirects', 'redirect target', r.to, parseRedirectTarget(r.to));
+      if (from !== undefined && to !== undefined) out.push({ from: from.text, to });
+    }
+    return out;
+  },
+  redirectCode: (code, p) => {
+    const raw = String(code);
+    return check(p, 'redirectCode', 'redirect status', raw, parseRedirectCode(raw));
+  },
+  rawBackendOptions: (options, p) => {
+    const lines = options.map((o) => check(p, 'rawBackendOptions', 'backend option', o, parseRawDirective(o)));
+    return lines.filter((o): o is string => o !== undefined);
+  },
+  // Enums and booleans: the schema has checked them already.
+  backendMode: same,
+  stripPath: same,
+  mode: same,
+  balance: same,
+  ipHash: same,
+  sslOnly: same,
+  sslPassthrough: same,
+  defaultBackend: same,
+  backendTls: (tls) => ({ verify: tls.verify ?? false }),
+  // Traffic policies (issue 14).
+  allowIps: (cidrs, p) => checkCidrs(p, 'allowIps', cidrs),
+  denyIps: (cidrs, p) => checkCidrs(p, 'denyIps', cidrs),
+  rateLimit: (limit, p) => {
+    const rate = check(
+      p,
+      'rateLimit',
+      'rate limit',
+      String(limit.perSecond),
+      parseRatePerSecond(String(limit.perSecond)),
+    );
+    const rawBurst = String(limit.burst ?? 0);
+    const burst = check(p, 'rateLimit', 'burst', rawBurst, parseBurst(rawBurst));
+    return rate === undefined || burst === undefined ? undefined : { perSecond: rate, burst };
+  },
+  requestHeaders: (rules, p) => checkHeaderRules(p, 'requestHeaders', rules),
+  responseHeaders: (rules, p) => checkHeaderRules(p, 'responseHeaders', rules),
+  hsts: (h, p) => {
+    const raw = hstsHeader(h);
+    return check(p, 'hsts', 'HSTS', raw, Number.isInteger(h.maxAge) ? parseHsts(raw) : parseHsts(String(h.maxAge)));
+  },
+  requestId: same,
+  compress: (types, p) => {
+    const out = types.map((t) => check(p, 'compress', 'content type', t, parseMediaType(t)));
+    if (types.length > MAX_COMPRESS_TYPES) {
+      p.add('route-invalid', 'compress', `at most ${MAX_COMPRESS_TYPES} content types can be compressed`, 'list fewer');
+    }
+    return [...new Set(out.filter((t): t is string => t !== undefined))];
+  },
+};
+
+function checkCidrs(p: Problems, field: 'allowIps' | 'denyIps', cidrs: string[]): string[] {
+  const out = cidrs.map((c) => check(p, field, 'address or network', c, parseCidr(c)));
+  if (cidrs.length === 0 && field === 'allowIps') {
+    p.add(
+      'route-invalid',
+      field,
+      'an empty allow list would refuse every client',
+      `remove ${p.setter(field)} or list networks`,
+    );
+  }
+  return [...new Set(out.filter((c): c is string => c !== undefined))];
+}
+
+function checkHeaderRules(p: Problems, field: 'requestHeaders' | 'responseHeaders', rules: HeaderRule[]): HeaderRule[] {
+  const out: HeaderRule[] = [];
+  for (const r of rules) {
+    const name = check(p, field, 'header name', r.name, parseHeaderName(r.name));
+    if (name === undefined) continue;
+    if (r.action === 'remove') {
+      if (r.value !== undefined) p.add('route-invalid', field, `removing ${name} takes no value`, 'drop the value');
+      else out.push({ action: 'remove', name });
+      continue;
+    }
+    if (r.action === 'add' && field === 'requestHeaders') {
+      // Nginx's proxy_set_header replaces the client's header: it cannot send a second one.
+      p.add(
+        'route-invalid',
+        field,
+        `request header ${name} cannot be added, only set (Nginx cannot send a second request header of a name)`,
+        'set it instead (replacing what the client sent)',
+      );
+      continue;
+    }
+    if (r.value === undefined) {
+      p.add('route-invalid', field, `header ${name} needs a value`, `write ${name}: VALUE`);
+      continue;
+    }
+    const value = check(p, field, `header ${name} value`, r.value, parseHeaderValue(r.value));
+    if (value !== undefined) out.push({ action: r.action, name, value });
+  }
+  // Only `add` may repeat a name: a set or remove next to another rule of the same header would
+  // depend on the proxy's order of evaluation.
+  const seen = new Map<string, HeaderRule['action'][]>();
+  for (const r of out) seen.set(r.name.toLowerCase(), [...(seen.get(r.name.toLowerCase()) ?? []), r.action]);
+  for (const [name, actions] of seen) {
+    if (actions.length > 1 && actions.some((a) => a !== 'add')) {
+      p.add(
+        'route-invalid',
+        field,
+        `header ${name} is changed twice (${actions.join(', ')})`,
+        'keep one rule per header',
+      );
+    }
+  }
+  return out;
+}
+
 /**
  * Checks a spec from any rule: its shape, every value with the field parsers (normalizing them),
  * and the combinations that cannot work. Returns the normalized spec, or diagnostics.
@@ -125,88 +306,31 @@ export function checkSpec(raw: unknown, where: SpecWhere): { spec?: RouteSpec; d
   }
   const s = shape.data;
   const out: RouteSpec = {};
-
-  if (s.hosts !== undefined) {
-    const broadWildcards = where.allowBroadWildcards ?? false;
-    const hosts = s.hosts.map((h, i) => check(p, 'hosts', `host ${i + 1}`, h, parseHostname(h, { broadWildcards })));
-    out.hosts = [...new Set(hosts.filter((h): h is string => h !== undefined))];
+  // Every field goes through its checker, in FIELD_CHECKS' order; FIELD_CHECKS' type needs one
+  // for each field, so a field added to RouteSpec and not checked here does not compile.
+  for (const key of Object.keys(FIELD_CHECKS) as SpecKey[]) {
+    const value = s[key];
+    if (value === undefined) continue;
+    const checked = (FIELD_CHECKS[key] as FieldCheck<typeof key>)(value as never, p, where);
+    if (checked !== undefined) (out as Record<SpecKey, unknown>)[key] = checked;
   }
-  if (s.port !== undefined) {
-    const port = check(p, 'port', 'port', String(s.port), parsePort(String(s.port)));
-    if (port !== undefined) out.port = port;
-  }
-  if (s.listenPort !== undefined) {
-    const port = check(p, 'listenPort', 'listen port', String(s.listenPort), parsePort(String(s.listenPort)));
-    if (port !== undefined) out.listenPort = port;
-  }
-  if (s.network !== undefined) {
-    const network = check(p, 'network', 'network', s.network, parseNetworkName(s.network));
-    if (network !== undefined) out.network = network;
-  }
-  if (s.path !== undefined) {
-    const path = check(p, 'path', 'path', s.path, parsePath(s.path));
-    if (path !== undefined) out.path = path;
-  }
-  if (s.healthCheck !== undefined) {
-    const path = check(p, 'healthCheck', 'health check path', s.healthCheck.path, parsePath(s.healthCheck.path));
-    const ms = s.healthCheck.intervalMs;
-    const interval =
-      ms === undefined ? undefined : check(p, 'healthCheck', 'health check interval', String(ms), checkIntervalMs(ms));
-    if (path !== undefined) out.healthCheck = interval === undefined ? { path } : { path, intervalMs: interval };
-  }
-  if (s.stickyCookie !== undefined) {
-    const cookie = check(p, 'stickyCookie', 'cookie name', s.stickyCookie, parseCookieName(s.stickyCookie));
-    if (cookie !== undefined) out.stickyCookie = cookie;
-  }
-  if (s.websocketPaths !== undefined) {
-    const paths = s.websocketPaths.map((w) => check(p, 'websocketPaths', 'websocket path', w, parsePath(w)));
-    out.websocketPaths = [...new Set(paths.filter((w): w is string => w !== undefined))].sort();
-  }
-  if (s.sslCert !== undefined) {
-    const cert = check(p, 'sslCert', 'certificate', s.sslCert, parseFileName(s.sslCert));
-    if (cert !== undefined) out.sslCert = cert;
-  }
-  if (s.sslKey !== undefined) {
-    const key = check(p, 'sslKey', 'key', s.sslKey, parseFileName(s.sslKey));
-    if (key !== undefined) out.sslKey = key;
-  }
-  if (s.redirects !== undefined) {
-    out.redirects = [];
-    for (const r of s.redirects) {
-      const from = check(p, 'redirects', 'redirect source', r.from, parseRedirectSource(r.from));
-      const to = check(p, 'redirects', 'redirect target', r.to, parseRedirectTarget(r.to));
-      if (from !== undefined && to !== undefined) out.redirects.push({ from: from.text, to });
-    }
-  }
-  if (s.redirectCode !== undefined) {
-    const raw = String(s.redirectCode);
-    const code = check(p, 'redirectCode', 'redirect status', raw, parseRedirectCode(raw));
-    if (code !== undefined) out.redirectCode = code;
-  }
-  if (s.rawBackendOptions !== undefined) {
-    const lines = s.rawBackendOptions.map((o) =>
-      check(p, 'rawBackendOptions', 'backend option', o, parseRawDirective(o)),
-    );
-    out.rawBackendOptions = lines.filter((o): o is string => o !== undefined);
-  }
-  for (const key of [
-    'backendMode',
-    'stripPath',
-    'mode',
-    'balance',
-    'ipHash',
-    'sslOnly',
-    'sslPassthrough',
-    'defaultBackend',
-  ] as const) {
-    if (s[key] !== undefined) Object.assign(out, { [key]: s[key] });
-  }
-  if (s.backendTls !== undefined) out.backendTls = { verify: s.backendTls.verify ?? false };
   if (p.failed) return { diagnostics: p.diagnostics };
 
   checkCombinations(out, p);
   return p.failed ? { diagnostics: p.diagnostics } : { spec: out, diagnostics: [] };
 }
+
+/** The traffic-policy fields: HTTP routes terminated by the proxy only. */
+export const POLICY_FIELDS = [
+  'allowIps',
+  'denyIps',
+  'rateLimit',
+  'requestHeaders',
+  'responseHeaders',
+  'hsts',
+  'requestId',
+  'compress',
+] as const satisfies readonly SpecField[];
 
 /** Settings that each parse but cannot work together. */
 function checkCombinations(s: RouteSpec, p: Problems): void {
@@ -232,6 +356,7 @@ function checkCombinations(s: RouteSpec, p: Problems): void {
       'sslPassthrough',
       'redirects',
       'defaultBackend',
+      ...POLICY_FIELDS,
     ]);
     if (httpOnly.length > 0) {
       p.add(
@@ -250,7 +375,16 @@ function checkCombinations(s: RouteSpec, p: Problems): void {
     p.add('route-invalid', 'hosts', 'an http route needs at least one host', `set ${p.setter('hosts')}`);
   }
   if (s.sslPassthrough) {
-    const bad = used(['path', 'stripPath', 'stickyCookie', 'websocketPaths', 'redirects', 'sslCert', 'sslKey']);
+    const bad = used([
+      'path',
+      'stripPath',
+      'stickyCookie',
+      'websocketPaths',
+      'redirects',
+      'sslCert',
+      'sslKey',
+      ...POLICY_FIELDS,
+    ]);
     if (bad.length > 0) {
       p.add(
         'route-invalid',
@@ -315,7 +449,10 @@ function checkCombinations(s: RouteSpec, p: Problems): void {
   }
 }
 
-/** Compile-time: the spec schema and RouteSpec name the same fields. */
-type SameKeys<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never] ? true : never;
-const specMatchesRouteSpec: SameKeys<z.infer<typeof specSchema>, RouteSpec> = true;
+/**
+ * Compile-time: the spec schema's type and RouteSpec are the same type (same fields, same value
+ * types, same optionality), so a field added to one and not the other does not compile.
+ */
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : never;
+const specMatchesRouteSpec: Same<SpecShape, RouteSpec> = true;
 void specMatchesRouteSpec;

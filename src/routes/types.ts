@@ -74,6 +74,50 @@ export interface Route {
   defaultBackend: boolean;
   /** Raw HAProxy backend lines; only present when the config opted in. Single-line, checked. */
   rawBackendOptions: string[];
+  /** Traffic policies (README, Traffic policies); absent when the route has none. */
+  policies?: RoutePolicies;
+}
+
+// ---------- traffic policies (issue 14) ----------
+
+/** A header change: `set` replaces (or adds), `add` adds another, `remove` deletes. */
+export interface HeaderRule {
+  action: 'set' | 'add' | 'remove';
+  /** A header name (letters, digits, inner `-`); never one interlock manages itself. */
+  name: string;
+  /** For set and add: printable ASCII without `"`, `\` and `$`; the renderers escape the rest. */
+  value?: string;
+}
+
+export interface Hsts {
+  maxAge: number;
+  includeSubDomains?: boolean;
+  preload?: boolean;
+}
+
+export interface RateLimit {
+  /** Requests per second per client address. */
+  perSecond: number;
+  /** Requests above the rate a client may send at once. */
+  burst: number;
+}
+
+/** Every traffic policy of a route, checked; a field is absent when the policy is off. */
+export interface RoutePolicies {
+  /** CIDRs (normalized, prefix always written) a client must be in; others get 403. */
+  allowIps?: string[];
+  /** CIDRs refused with 403 (before the allow list). */
+  denyIps?: string[];
+  rateLimit?: RateLimit;
+  /** Request header changes, in order; `set` and `remove` only. */
+  requestHeaders?: HeaderRule[];
+  /** Response header changes, in order. */
+  responseHeaders?: HeaderRule[];
+  hsts?: Hsts;
+  /** Send an `X-Request-Id` to the backend. */
+  requestId?: boolean;
+  /** Content types compressed with gzip. */
+  compress?: string[];
 }
 
 /**
@@ -113,4 +157,14 @@ export interface RouteSpec {
   redirectCode?: RedirectCode;
   defaultBackend?: boolean;
   rawBackendOptions?: string[];
+  // Traffic policies (HTTP routes only); see RoutePolicies.
+  allowIps?: string[];
+  denyIps?: string[];
+  /** Requests per second per client address, and the burst above it (default 0). */
+  rateLimit?: { perSecond: number; burst?: number };
+  requestHeaders?: HeaderRule[];
+  responseHeaders?: HeaderRule[];
+  hsts?: Hsts;
+  requestId?: boolean;
+  compress?: string[];
 }

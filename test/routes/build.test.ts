@@ -950,6 +950,16 @@ describe('buildRoutes: the hostile corpus', () => {
             // The list's own separator at its end: ignored, nothing of it reaches the route.
             expect(own, about).toEqual([]);
             expect(routed.get(c.service)?.redirects, about).toHaveLength(1);
+          } else if (c.expect === 'routed-quoted') {
+            // Printable text in a header value: kept as the value, for the renderers to quote.
+            expect(own, about).toEqual([]);
+            const r = routed.get(c.service)?.policies;
+            const rules = [...(r?.requestHeaders ?? []), ...(r?.responseHeaders ?? [])];
+            const value = c.value.slice(c.value.indexOf(':') + 1).replace(/^ +/, '');
+            expect(
+              rules.map((h) => h.value),
+              about,
+            ).toEqual([value]);
           } else if (rawLine && c.hostile.name === 'space') {
             // A plain extra word stays one line inside the backend: trusted by the opt-in.
             expect(routed.get(c.service)?.rawBackendOptions, about).toContain(`option ${c.value}`);
@@ -965,7 +975,16 @@ describe('buildRoutes: the hostile corpus', () => {
       });
 
       it('lets no hostile text into a route, and none into a diagnostic line', () => {
-        const json = JSON.stringify(result.routes);
+        // Header values routed as quoted text are checked on their own: printable, nothing a
+        // proxy cannot quote.
+        const quoted = new Set(cases.filter((c) => c.expect === 'routed-quoted').map((c) => c.service));
+        const json = JSON.stringify(result.routes.filter((r) => !quoted.has(r.service)));
+        const quotedJson = JSON.stringify(result.routes.filter((r) => quoted.has(r.service)));
+        expect(quoted.size).toBeGreaterThan(0);
+        expect(quotedJson).toMatch(/^[\x20-\x7e]*$/);
+        for (const marker of ['evil', 'pwned', '${', '$host', '\\\\', '\\n']) {
+          expect(quotedJson.includes(marker), marker).toBe(false);
+        }
         expect(json).toMatch(/^[\x20-\x7e]*$/);
         for (const marker of ['evil', 'pwned', '${', '$host', '`', ';', '{ ', '#', '\\\\']) {
           expect(json.includes(marker), marker).toBe(false);

@@ -186,7 +186,7 @@ describe('interlock dialect: multi-value labels are name or name.N exactly', () 
         'warning',
         'label-unknown',
         'interlock.port.1',
-        'write it as interlock.port; only interlock.alias_domain, interlock.websocket_endpoint, interlock.backend_option take .N',
+        'write it as interlock.port; only interlock.alias_domain, interlock.websocket_endpoint, interlock.backend_option, interlock.allow_ip, interlock.deny_ip, interlock.request_header_set, interlock.request_header_remove, interlock.response_header_set, interlock.response_header_add, interlock.response_header_remove take .N',
       ],
     ]);
   });

@@ -30,6 +30,17 @@ const everyField: Required<RouteSpec> = {
   redirectCode: 302,
   defaultBackend: false,
   rawBackendOptions: ['option forwardfor'],
+  allowIps: ['192.0.2.0/24', '2001:db8::/32'],
+  denyIps: ['192.0.2.7/32'],
+  rateLimit: { perSecond: 10, burst: 20 },
+  requestHeaders: [
+    { action: 'set', name: 'X-Env', value: 'prod' },
+    { action: 'remove', name: 'X-Debug' },
+  ],
+  responseHeaders: [{ action: 'add', name: 'X-Frame-Options', value: 'DENY' }],
+  hsts: { maxAge: 31536000, includeSubDomains: true },
+  requestId: true,
+  compress: ['text/html', 'application/json'],
 };
 
 const where = { cluster: 'local', service: 'shop', rule: 'custom', labels: undefined };

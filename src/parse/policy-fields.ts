@@ -1,0 +1,262 @@
+/**
+ * Strict parsers for the traffic-policy labels (issue 14), in the style of fields.ts: each accepts
+ * a small explicit character set, anchors on the whole value, and returns a typed value or an
+ * error as data. Values that the proxies quote (header values) keep only printable ASCII without
+ * the characters either proxy cannot escape (`"`, `\`, `$`); the renderers escape the rest.
+ */
+import type { FieldResult } from './fields.ts';
+import { quoteValue } from './fields.ts';
+
+function ok<T>(value: T): FieldResult<T> {
+  return { ok: true, value };
+}
+function fail<T>(error: string, fix?: string): FieldResult<T> {
+  return fix === undefined ? { ok: false, error } : { ok: false, error, fix };
+}
+
+// ---------- addresses ----------
+
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** The compressed form of an IPv6 address, as the WHATWG URL parser writes it (no node:net in the pure core). */
+function normalizeIPv6(raw: string): string | undefined {
+  if (!/^[0-9A-Fa-f:.]{2,45}$/.test(raw)) return undefined;
+  try {
+    const host = new URL(`http://[${raw}]/`).hostname;
+    return host.length > 2 ? host.slice(1, -1) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The 128 bits of a normalized IPv6 address as eight 16-bit groups. */
+function ipv6Groups(normalized: string): number[] {
+  const [head = '', tail] = normalized.split('::');
+  const part = (s: string) => (s === '' ? [] : s.split(':').map((g) => Number.parseInt(g, 16)));
+  const h = part(head);
+  const t = tail === undefined ? [] : part(tail);
+  return [...h, ...new Array(8 - h.length - t.length).fill(0), ...t];
+}
+
+/** True when the bits after `prefix` are all zero. */
+function hostBitsZero(words: number[], wordBits: number, prefix: number): boolean {
+  return words.every((w, i) => {
+    const start = i * wordBits;
+    if (start + wordBits <= prefix) return true;
+    const keep = Math.max(0, prefix - start);
+    const mask = (1 << (wordBits - keep)) - 1;
+    return (w & mask) === 0;
+  });
+}
+
+function maskWords(words: number[], wordBits: number, prefix: number): number[] {
+  return words.map((w, i) => {
+    const keep = Math.min(wordBits, Math.max(0, prefix - i * wordBits));
+    return keep === 0 ? 0 : w & ~((1 << (wordBits - keep)) - 1) & ((1 << wordBits) - 1);
+  });
+}
+
+function ipv6Text(groups: number[]): string {
+  return normalizeIPv6(groups.map((g) => g.toString(16)).join(':')) ?? groups.join(':');
+}
+
+/**
+ * An IPv4 or IPv6 network in CIDR form (`10.0.0.0/8`, `2001:db8::/32`), or one address (taken as
+ * /32 or /128). Normalized: IPv6 compressed and lower-case, the prefix always written. Bits set
+ * after the prefix are refused (`10.0.0.1/8` is most likely a typo), with the network as the fix.
+ */
+export function parseCidr(raw: string): FieldResult<string> {
+  const m = /^([^/]*)(?:\/([0-9]{1,3}))?$/.exec(raw);
+  const addr = m?.[1] ?? '';
+  const prefixText = m?.[2];
+  const what = 'an address or network is written as 192.0.2.0/24, 192.0.2.7, 2001:db8::/32 or 2001:db8::7';
+  if (!m) return fail(`not an address or a network (${what.slice(3)})`, 'write one network or address per item');
+  if (IPV4_RE.test(addr)) {
+    const prefix = prefixText === undefined ? 32 : Number(prefixText);
+    if (prefix > 32) return fail('an IPv4 prefix length is at most 32');
+    const words = addr.split('.').map(Number);
+    if (!hostBitsZero(words, 8, prefix)) {
+      return fail(
+        `${addr}/${prefix} has bits set after the prefix`,
+        `write the network ${maskWords(words, 8, prefix).join('.')}/${prefix}, or the address alone`,
+      );
+    }
+    return ok(`${addr}/${prefix}`);
+  }
+  const v6 = addr.includes(':') ? normalizeIPv6(addr) : undefined;
+  if (v6 === undefined) return fail(`not an IPv4 / IPv6 address or network`, `${what}`);
+  const prefix = prefixText === undefined ? 128 : Number(prefixText);
+  if (prefix > 128) return fail('an IPv6 prefix length is at most 128');
+  const groups = ipv6Groups(v6);
+  if (!hostBitsZero(groups, 16, prefix)) {
+    return fail(
+      `${v6}/${prefix} has bits set after the prefix`,
+      `write the network ${ipv6Text(maskWords(groups, 16, prefix))}/${prefix}, or the address alone`,
+    );
+  }
+  return ok(`${v6}/${prefix}`);
+}
+
+// ---------- numbers ----------
+
+export const MAX_RATE_PER_SECOND = 100_000;
+
+/** Requests per second per client address: a whole number from 1 to 100000. */
+export function parseRatePerSecond(raw: string): FieldResult<number> {
+  const digits = /^([1-9][0-9]{0,5})(?:r\/s)?$/.exec(raw)?.[1];
+  if (digits === undefined || Number(digits) > MAX_RATE_PER_SECOND) {
+    return fail(
+      `a rate limit is a whole number of requests per second from 1 to ${MAX_RATE_PER_SECOND}`,
+      'write e.g. 10 (requests per second per client address)',
+    );
+  }
+  return ok(Number(digits));
+}
+
+/** Requests a client may send above the rate at once: a whole number from 0 to 100000. */
+export function parseBurst(raw: string): FieldResult<number> {
+  if (!/^(0|[1-9][0-9]{0,5})$/.test(raw) || Number(raw) > MAX_RATE_PER_SECOND) {
+    return fail(`a burst is a whole number of requests from 0 to ${MAX_RATE_PER_SECOND}`, 'write e.g. 20');
+  }
+  return ok(Number(raw));
+}
+
+// ---------- headers ----------
+
+export const MAX_HEADER_VALUE_LENGTH = 1024;
+
+/**
+ * Header names interlock sets itself, or that only the proxy may manage: a label cannot set or
+ * remove them. Lower-case; the fix names the preset that covers it, when there is one.
+ */
+export const RESERVED_HEADERS: ReadonlyMap<string, string> = new Map([
+  ['strict-transport-security', 'use the hsts label (a preset), not a free header'],
+  ['x-request-id', 'use the request_id label (a preset), not a free header'],
+  ['x-forwarded-for', 'X-Forwarded-* and X-Real-IP are always set by interlock from the client connection'],
+  ['x-forwarded-proto', 'X-Forwarded-* and X-Real-IP are always set by interlock from the client connection'],
+  ['x-forwarded-host', 'X-Forwarded-* and X-Real-IP are always set by interlock from the client connection'],
+  ['x-forwarded-port', 'X-Forwarded-* and X-Real-IP are always set by interlock from the client connection'],
+  ['x-real-ip', 'X-Forwarded-* and X-Real-IP are always set by interlock from the client connection'],
+  ['forwarded', 'X-Forwarded-* and X-Real-IP are always set by interlock from the client connection'],
+  ['host', 'the Host header is the one the client sent; route on hosts instead'],
+  ['connection', 'hop-by-hop headers are managed by the proxy'],
+  ['upgrade', 'hop-by-hop headers are managed by the proxy (use websocket labels)'],
+  ['keep-alive', 'hop-by-hop headers are managed by the proxy'],
+  ['te', 'hop-by-hop headers are managed by the proxy'],
+  ['trailer', 'hop-by-hop headers are managed by the proxy'],
+  ['transfer-encoding', 'message framing is managed by the proxy'],
+  ['content-length', 'message framing is managed by the proxy'],
+  ['content-encoding', 'use the compression label instead'],
+  ['set-cookie', 'cookies belong to the application (sticky sessions have their own label)'],
+]);
+
+/**
+ * A header name: letters, digits and inner `-` (a subset of the RFC 9110 token that both proxies
+ * take bare, without quoting), at most 64. Reserved names are refused with the label to use.
+ */
+export function parseHeaderName(raw: string): FieldResult<string> {
+  if (!/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$/.test(raw)) {
+    return fail(
+      'a header name holds only letters, digits and inner `-` (at most 64)',
+      'write a name such as X-Frame-Options',
+    );
+  }
+  const reserved = RESERVED_HEADERS.get(raw.toLowerCase());
+  if (reserved !== undefined) return fail(`${raw} cannot be set by a label`, reserved);
+  return ok(raw);
+}
+
+/**
+ * A header value: printable ASCII (space to `~`) without `"`, `\` and `$`, which one proxy or the
+ * other cannot escape in a quoted string (Nginx expands `$` everywhere and has no escape for it);
+ * no leading or trailing space; at most 1024 characters; not empty (remove the header instead).
+ */
+export function parseHeaderValue(raw: string): FieldResult<string> {
+  if (raw.length === 0) return fail('a header value cannot be empty', 'to drop a header, use the remove label');
+  if (raw.length > MAX_HEADER_VALUE_LENGTH) {
+    return fail(`a header value is at most ${MAX_HEADER_VALUE_LENGTH} characters (this one has ${raw.length})`);
+  }
+  for (const ch of raw) {
+    const code = ch.codePointAt(0) ?? 0;
+    if (code < 0x20 || code > 0x7e || ch === '"' || ch === '\\' || ch === '$') {
+      return fail(
+        `a header value holds only printable ASCII without \`"\`, \`\\\` and \`$\` (found ${quoteValue(ch)})`,
+        'remove the character; line breaks, tabs and non-ASCII text cannot be sent in a header',
+      );
+    }
+  }
+  if (raw !== raw.trim()) return fail('a header value cannot start or end with a space');
+  return ok(raw);
+}
+
+export interface HeaderPair {
+  name: string;
+  value: string;
+}
+
+/** `Name: value`, as in an HTTP message. */
+export function parseHeaderPair(raw: string): FieldResult<HeaderPair> {
+  const colon = raw.indexOf(':');
+  if (colon < 0) return fail('a header is written `Name: value`', 'write e.g. X-Frame-Options: DENY');
+  const name = parseHeaderName(raw.slice(0, colon));
+  if (!name.ok) return name;
+  const value = parseHeaderValue(raw.slice(colon + 1).replace(/^ +/, ''));
+  if (!value.ok) return value;
+  return ok({ name: name.value, value: value.value });
+}
+
+export interface HstsValue {
+  maxAge: number;
+  includeSubDomains?: boolean;
+  preload?: boolean;
+}
+
+export const MAX_HSTS_MAX_AGE = 63_072_000;
+
+/**
+ * HSTS, as the header is written (`max-age=31536000; includeSubDomains; preload`, directives in
+ * any case and order), or the number of seconds alone. At most two years; preload needs
+ * includeSubDomains and at least one year (the browsers' preload list requires both).
+ */
+export function parseHsts(raw: string): FieldResult<HstsValue> {
+  const parts = raw.split(';').map((p) => p.replace(/^ +| +$/g, ''));
+  let maxAge: number | undefined;
+  const out: HstsValue = { maxAge: 0 };
+  const example = 'write e.g. max-age=31536000; includeSubDomains';
+  for (const part of parts) {
+    const lower = part.toLowerCase();
+    const age = /^(?:max-age=)?([0-9]{1,9})$/.exec(lower);
+    if (age && maxAge === undefined) maxAge = Number(age[1]);
+    else if (lower === 'includesubdomains' && !out.includeSubDomains) out.includeSubDomains = true;
+    else if (lower === 'preload' && !out.preload) out.preload = true;
+    else
+      return fail(`${quoteValue(part, 40)} is not an HSTS directive (max-age=N, includeSubDomains, preload)`, example);
+  }
+  if (maxAge === undefined) return fail('HSTS needs a max-age', example);
+  if (maxAge > MAX_HSTS_MAX_AGE) return fail(`an HSTS max-age is at most ${MAX_HSTS_MAX_AGE} seconds (two years)`);
+  if (out.preload && (!out.includeSubDomains || maxAge < 31_536_000)) {
+    return fail('preload needs includeSubDomains and a max-age of at least 31536000', example);
+  }
+  out.maxAge = maxAge;
+  return ok(out);
+}
+
+/** The header value of a parsed HSTS setting, canonical. */
+export function hstsHeader(h: HstsValue): string {
+  return `max-age=${h.maxAge}${h.includeSubDomains ? '; includeSubDomains' : ''}${h.preload ? '; preload' : ''}`;
+}
+
+// ---------- compression ----------
+
+export const MAX_COMPRESS_TYPES = 32;
+
+/** A media type without parameters (`text/html`, `application/json`, `image/svg+xml`), lower-cased. */
+export function parseMediaType(raw: string): FieldResult<string> {
+  const t = /^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}\/[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$/.test(raw)
+    ? raw.toLowerCase()
+    : undefined;
+  if (t === undefined) {
+    return fail('a content type is type/subtype: letters, digits, `.`, `+` and `-`', 'write e.g. text/html');
+  }
+  return ok(t);
+}

@@ -1,0 +1,212 @@
+/**
+ * Traffic policies (issue 14) as proxy directives, for both renderers: the lines of an HAProxy
+ * backend and of an Nginx location. Pure. Every value here was parsed (routes/spec.ts): CIDRs,
+ * numbers, header names (letters, digits, `-`) and header values (printable ASCII without `"`,
+ * `\` and `$`), so quoting is all that is left; each proxy's escaping is done here.
+ *
+ * Where the proxies differ (see README, Traffic policies):
+ * - rate limit: HAProxy counts a client's requests over the last second (a stick-table) and
+ *   answers 429 above rate + burst; Nginx's leaky bucket (limit_req, nodelay) lets a burst through
+ *   at once and then the rate. Both answer 429, and a client within the rate never gets one.
+ * - compression: Nginx always compresses text/html once gzip is on; HAProxy only the listed types.
+ * - X-Request-Id: HAProxy sends a UUID, Nginx 32 hex digits ($request_id).
+ */
+import { hstsHeader, parseCidr } from '../parse/policy-fields.ts';
+import type { HeaderRule, Route, RoutePolicies } from '../routes/types.ts';
+import { RenderError } from './types.ts';
+
+/** A header value as an HAProxy double-quoted log-format string: `%` is doubled (it starts a sample). */
+function haproxyValue(value: string): string {
+  return `"${value.replaceAll('%', '%%')}"`;
+}
+
+/** A header value as an Nginx double-quoted string (`"`, `\` and `$` cannot occur: the parser refused them). */
+function nginxValue(value: string): string {
+  return `"${value}"`;
+}
+
+/** The route's policies when it has any and the proxy terminates its HTTP. */
+export function policiesOf(route: Route): RoutePolicies | undefined {
+  return route.mode === 'http' && !route.sslPassthrough ? route.policies : undefined;
+}
+
+/** The HSTS value an SSL-only route sends: its own when set, else `fallback`. */
+export function hstsValue(route: Route, fallback: string): string {
+  const hsts = route.policies?.hsts;
+  return hsts ? hstsHeader(hsts) : fallback;
+}
+
+// ---------- HAProxy ----------
+
+function haproxyHeader(phase: 'http-request' | 'http-after-response', r: HeaderRule): string {
+  if (r.action === 'remove') return `${phase} del-header ${r.name}`;
+  return `${phase} ${r.action}-header ${r.name} ${haproxyValue(r.value ?? '')}`;
+}
+
+/**
+ * Lines of the route's HAProxy backend, in evaluation order: who may come in (deny list, allow
+ * list, rate), then what is sent on. Response headers use `http-after-response`, so they are on
+ * HAProxy's own answers too, as Nginx's `add_header ... always` is.
+ */
+export function haproxyPolicyLines(route: Route): string[] {
+  const p = policiesOf(route);
+  if (!p) return [];
+  const out: string[] = [];
+  if (p.rateLimit) {
+    out.push('stick-table type ipv6 size 100k expire 10s store http_req_rate(1s)');
+  }
+  if (p.denyIps) out.push(`http-request deny deny_status 403 if { src ${p.denyIps.join(' ')} }`);
+  if (p.allowIps) out.push(`http-request deny deny_status 403 unless { src ${p.allowIps.join(' ')} }`);
+  if (p.rateLimit) {
+    out.push('http-request track-sc0 src');
+    out.push(
+      `http-request deny deny_status 429 if { sc_http_req_rate(0) gt ${p.rateLimit.perSecond + p.rateLimit.burst} }`,
+    );
+  }
+  for (const r of p.requestHeaders ?? []) out.push(haproxyHeader('http-request', r));
+  if (p.requestId) out.push('http-request set-header X-Request-Id %[uuid()]');
+  for (const r of p.responseHeaders ?? []) out.push(haproxyHeader('http-after-response', r));
+  // An SSL-only route sends its HSTS with the redirect block already.
+  if (p.hsts && !route.sslOnly) {
+    out.push(
+      `http-after-response set-header Strict-Transport-Security ${haproxyValue(hstsHeader(p.hsts))} if { ssl_fc }`,
+    );
+  }
+  if (p.compress) {
+    out.push('compression algo gzip');
+    out.push(`compression type ${p.compress.join(' ')}`);
+  }
+  return out;
+}
+
+// ---------- Nginx ----------
+
+/** The limit_req zone of a route, declared once in the http block. */
+export function nginxRateZoneName(upstream: string): string {
+  return `interlock_rate_${upstream}`;
+}
+
+/** The `limit_req_zone` arguments of a route with a rate limit, or undefined. */
+export function nginxRateZone(route: Route, upstream: string): string | undefined {
+  const rate = policiesOf(route)?.rateLimit;
+  return rate ? `$binary_remote_addr zone=${nginxRateZoneName(upstream)}:1m rate=${rate.perSecond}r/s` : undefined;
+}
+
+/** What every location sends (the http block's proxy_set_header lines), repeated where a location sets its own. */
+const BASE_REQUEST_HEADERS = [
+  'proxy_set_header Host $http_host;',
+  'proxy_set_header X-Real-IP $remote_addr;',
+  'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+  'proxy_set_header X-Forwarded-Proto $scheme;',
+  'proxy_set_header Connection "";',
+];
+
+export interface NginxPolicyContext {
+  upstream: string;
+  /** The location sets the proxy headers already (websocket): do not repeat them. */
+  websocket: boolean;
+  /** The server is the TLS one: HSTS goes there only. */
+  https: boolean;
+}
+
+/** Lines of one Nginx location of the route (each ends with `;`), or an empty list. */
+export function nginxPolicyLines(route: Route, ctx: NginxPolicyContext): string[] {
+  const p = policiesOf(route);
+  if (!p) return [];
+  const out: string[] = [];
+  for (const cidr of p.denyIps ?? []) out.push(`deny ${cidr};`);
+  for (const cidr of p.allowIps ?? []) out.push(`allow ${cidr};`);
+  if (p.allowIps) out.push('deny all;');
+  if (p.rateLimit) {
+    out.push(`limit_req zone=${nginxRateZoneName(ctx.upstream)} burst=${p.rateLimit.burst} nodelay;`);
+    out.push('limit_req_status 429;');
+  }
+  const request: string[] = [];
+  for (const r of p.requestHeaders ?? []) {
+    // An empty value is how Nginx leaves a request header out.
+    request.push(`proxy_set_header ${r.name} ${r.action === 'remove' ? '""' : nginxValue(r.value ?? '')};`);
+  }
+  if (p.requestId) request.push('proxy_set_header X-Request-Id $request_id;');
+  // A location's own proxy_set_header drops every inherited one: repeat them (a websocket location has).
+  if (request.length > 0 && !ctx.websocket) out.push(...BASE_REQUEST_HEADERS);
+  out.push(...request);
+  for (const r of p.responseHeaders ?? []) {
+    if (r.action !== 'add') out.push(`proxy_hide_header ${r.name};`);
+    if (r.action !== 'remove') out.push(`add_header ${r.name} ${nginxValue(r.value ?? '')} always;`);
+  }
+  if (p.hsts && !route.sslOnly && ctx.https) {
+    out.push(`add_header Strict-Transport-Security ${nginxValue(hstsHeader(p.hsts))} always;`);
+  }
+  if (p.compress) {
+    out.push('gzip on;');
+    out.push('gzip_proxied any;');
+    out.push('gzip_vary on;');
+    // Nginx compresses text/html whenever gzip is on, and warns when it is listed.
+    const types = p.compress.filter((t) => t !== 'text/html');
+    if (types.length > 0) out.push(`gzip_types ${types.join(' ')};`);
+  }
+  return out;
+}
+
+// ---------- where the proxies differ ----------
+
+/**
+ * Warnings for `validate`: the policies of these routes that HAProxy and Nginx cannot carry out
+ * the same way (README, Traffic policies). One per service and policy, whatever the outputs.
+ */
+export function policyDifferences(
+  routes: readonly Route[],
+  kinds: ReadonlySet<string>,
+): Array<{ cluster: string; service: string; code: string; message: string; fix: string }> {
+  const out: Array<{ cluster: string; service: string; code: string; message: string; fix: string }> = [];
+  const seen = new Set<string>();
+  const push = (r: Route, what: string, message: string, fix: string) => {
+    const key = `${r.cluster}/${r.service}/${what}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push({ cluster: r.cluster, service: r.service, code: 'policy-differs', message, fix });
+  };
+  for (const r of routes) {
+    const p = policiesOf(r);
+    if (!p) continue;
+    if (p.rateLimit) {
+      const { perSecond, burst } = p.rateLimit;
+      push(
+        r,
+        'rate',
+        `rate limit ${perSecond}/s with burst ${burst}: HAProxy answers 429 above ${perSecond + burst} requests in any second (refused ones count too); Nginx lets ${burst + 1} through at once, then one every ${Math.round(1000 / perSecond)} ms`,
+        'both answer 429 and never refuse a client within the rate; choose the burst with both counts in mind (README, Traffic policies)',
+      );
+    }
+    if (p.compress && !p.compress.includes('text/html') && kinds.has('nginx')) {
+      push(
+        r,
+        'compress',
+        'Nginx also compresses text/html, which the compression list leaves out (HAProxy does not)',
+        'add text/html to the list to make both proxies the same',
+      );
+    }
+    if (p.requestId && kinds.has('haproxy') && kinds.has('nginx')) {
+      push(
+        r,
+        'request-id',
+        'X-Request-Id is a UUID from HAProxy and 32 hex digits from Nginx',
+        'treat the id as an opaque string in the application',
+      );
+    }
+  }
+  return out;
+}
+
+// ---------- listener options ----------
+
+/** The trusted networks of a listener's PROXY protocol option, normalized, space separated. */
+export function trustedSources(trusted: readonly string[], what: string): string {
+  return trusted
+    .map((t) => {
+      const r = parseCidr(t);
+      if (!r.ok) throw new RenderError(`${what} ${JSON.stringify(t)}: ${r.error}`);
+      return r.value;
+    })
+    .join(' ');
+}

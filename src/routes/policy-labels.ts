@@ -1,0 +1,173 @@
+/**
+ * The traffic-policy labels (issue 14), shared by both dialects: each dialect names them in its
+ * own style (interlock 1.x: singular, one value per `name` / `name.N`; Interlock 2: plural
+ * comma lists) and this reads them into the RouteSpec's policy fields, with the label behind each
+ * field for later diagnostics.
+ */
+import type { FieldResult } from '../parse/fields.ts';
+import { parseBoolean } from '../parse/fields.ts';
+import {
+  type HeaderPair,
+  parseBurst,
+  parseCidr,
+  parseHeaderName,
+  parseHeaderPair,
+  parseHsts,
+  parseMediaType,
+  parseRatePerSecond,
+} from '../parse/policy-fields.ts';
+import { type LabelReader, parseList, type SpecField } from './labels.ts';
+import type { HeaderRule, RouteSpec } from './types.ts';
+
+/** Each policy's label name under the dialect's prefix; `multi` ones take `name` and `name.N`. */
+export interface PolicyLabelNames {
+  allowIps: string;
+  denyIps: string;
+  rateLimit: string;
+  rateLimitBurst: string;
+  requestHeaderSet: string;
+  requestHeaderRemove: string;
+  responseHeaderSet: string;
+  responseHeaderAdd: string;
+  responseHeaderRemove: string;
+  hsts: string;
+  requestId: string;
+  compress: string;
+  /** Labels read with `.N` numbering (the others are single). */
+  multi: ReadonlyArray<keyof Omit<PolicyLabelNames, 'multi'>>;
+}
+
+export const INTERLOCK_POLICY_LABELS: PolicyLabelNames = {
+  allowIps: 'allow_ip',
+  denyIps: 'deny_ip',
+  rateLimit: 'rate_limit',
+  rateLimitBurst: 'rate_limit_burst',
+  requestHeaderSet: 'request_header_set',
+  requestHeaderRemove: 'request_header_remove',
+  responseHeaderSet: 'response_header_set',
+  responseHeaderAdd: 'response_header_add',
+  responseHeaderRemove: 'response_header_remove',
+  hsts: 'hsts',
+  requestId: 'request_id',
+  compress: 'compress',
+  multi: [
+    'allowIps',
+    'denyIps',
+    'requestHeaderSet',
+    'requestHeaderRemove',
+    'responseHeaderSet',
+    'responseHeaderAdd',
+    'responseHeaderRemove',
+  ],
+};
+
+export const DOCKER_LB_POLICY_LABELS: PolicyLabelNames = {
+  allowIps: 'allow_ips',
+  denyIps: 'deny_ips',
+  rateLimit: 'rate_limit',
+  rateLimitBurst: 'rate_limit_burst',
+  requestHeaderSet: 'request_headers_set',
+  requestHeaderRemove: 'request_headers_remove',
+  responseHeaderSet: 'response_headers_set',
+  responseHeaderAdd: 'response_headers_add',
+  responseHeaderRemove: 'response_headers_remove',
+  hsts: 'hsts',
+  requestId: 'request_id',
+  compress: 'compress_types',
+  // A header value may hold `,` and `;`: one header per label, more with `.N`.
+  multi: ['requestHeaderSet', 'responseHeaderSet', 'responseHeaderAdd'],
+};
+
+type PolicyKey = keyof Omit<PolicyLabelNames, 'multi'>;
+const POLICY_KEYS: readonly PolicyKey[] = [
+  'allowIps',
+  'denyIps',
+  'rateLimit',
+  'rateLimitBurst',
+  'requestHeaderSet',
+  'requestHeaderRemove',
+  'responseHeaderSet',
+  'responseHeaderAdd',
+  'responseHeaderRemove',
+  'hsts',
+  'requestId',
+  'compress',
+];
+
+/** The label names to add to a dialect's known single / multi lists. */
+export function policyLabelLists(names: PolicyLabelNames): { single: string[]; multi: string[] } {
+  const multi = new Set(names.multi);
+  return {
+    single: POLICY_KEYS.filter((k) => !multi.has(k)).map((k) => names[k]),
+    multi: POLICY_KEYS.filter((k) => multi.has(k)).map((k) => names[k]),
+  };
+}
+
+/** Header names only (`X-Debug, X-Internal`): to remove. */
+const parseNames = parseList(',', parseHeaderName);
+
+/**
+ * Reads the policy labels into `spec`; returns the label behind each policy field. Wrong values are
+ * recorded on `labels` (the dialect then refuses the service).
+ */
+export function readPolicyLabels(
+  labels: LabelReader,
+  spec: RouteSpec,
+  names: PolicyLabelNames,
+): Partial<Record<SpecField, string>> {
+  const multi = new Set(names.multi);
+  // Every value of a label: all `name.N` values for a multi label, the one value otherwise.
+  const values = <T>(k: PolicyKey, parse: (raw: string) => FieldResult<T>): T[] | undefined => {
+    if (!labels.has(names[k])) return undefined;
+    if (multi.has(k)) return labels.getAll(names[k], parse);
+    const v = labels.get(names[k], parse);
+    return v === undefined ? [] : [v];
+  };
+  const cidrs = (k: PolicyKey) => values(k, parseList(',', parseCidr))?.flat();
+
+  const allow = cidrs('allowIps');
+  if (allow !== undefined) spec.allowIps = allow;
+  const deny = cidrs('denyIps');
+  if (deny !== undefined) spec.denyIps = deny;
+
+  const rate = labels.get(names.rateLimit, parseRatePerSecond);
+  const burst = labels.get(names.rateLimitBurst, parseBurst);
+  if (rate !== undefined) spec.rateLimit = burst === undefined ? { perSecond: rate } : { perSecond: rate, burst };
+  else if (burst !== undefined && !labels.has(names.rateLimit)) labels.ignored(names.rateLimitBurst, names.rateLimit);
+
+  const pairs = (k: PolicyKey, action: 'set' | 'add'): HeaderRule[] =>
+    (values<HeaderPair>(k, parseHeaderPair) ?? []).map((h) => ({ action, name: h.name, value: h.value }));
+  const removals = (k: PolicyKey): HeaderRule[] =>
+    (values(k, parseNames)?.flat() ?? []).map((name) => ({ action: 'remove', name }));
+  const request = [...pairs('requestHeaderSet', 'set'), ...removals('requestHeaderRemove')];
+  if (request.length > 0) spec.requestHeaders = request;
+  const response = [
+    ...pairs('responseHeaderSet', 'set'),
+    ...pairs('responseHeaderAdd', 'add'),
+    ...removals('responseHeaderRemove'),
+  ];
+  if (response.length > 0) spec.responseHeaders = response;
+
+  const hsts = labels.get(names.hsts, parseHsts);
+  if (hsts !== undefined) spec.hsts = hsts;
+  const requestId = labels.get(names.requestId, parseBoolean);
+  if (requestId !== undefined) spec.requestId = requestId;
+  const compress = labels.get(names.compress, parseList(',', parseMediaType));
+  if (compress !== undefined) spec.compress = compress;
+
+  const key = (k: PolicyKey) => labels.key(names[k]);
+  return {
+    allowIps: key('allowIps'),
+    denyIps: key('denyIps'),
+    rateLimit: key('rateLimit'),
+    requestHeaders: labels.has(names.requestHeaderSet) ? key('requestHeaderSet') : key('requestHeaderRemove'),
+    responseHeaders: labels.has(names.responseHeaderSet)
+      ? key('responseHeaderSet')
+      : labels.has(names.responseHeaderAdd)
+        ? key('responseHeaderAdd')
+        : key('responseHeaderRemove'),
+    hsts: key('hsts'),
+    requestId: key('requestId'),
+    compress: key('compress'),
+  };
+}

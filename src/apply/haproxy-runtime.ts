@@ -234,8 +234,8 @@ const NOT_SERVING = 0x01 | 0x08;
 export async function verify(socket: RuntimeSocket, expected: RuntimeExpected, map: string | undefined): Promise<void> {
   const running = new Map<string, Map<string, ServerState>>();
   for (const s of parseServersState(await cliCommand(socket, 'show servers state'))) {
-    let b = running.get(s.backend);
-    if (!b) running.set(s.backend, (b = new Map()));
+    const b = running.get(s.backend) ?? new Map<string, ServerState>();
+    running.set(s.backend, b);
     b.set(s.name, s);
   }
   for (const [backend, servers] of expected.backends) {

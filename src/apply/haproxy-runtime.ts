@@ -227,6 +227,15 @@ export async function applyRuntime(
   return sent;
 }
 
+/** Compares the running servers and host map with the files' (`expected`); throws on the first difference. */
+export async function verifyRunning(
+  socket: RuntimeSocket,
+  configFile: string,
+  expected: RuntimeExpected,
+): Promise<void> {
+  await verify(socket, expected, expected.map ? await runningMapName(socket, configFile) : undefined);
+}
+
 /** Admin states that mean "not serving": forced maintenance (0x01) or forced drain (0x08). */
 const NOT_SERVING = 0x01 | 0x08;
 

@@ -85,6 +85,8 @@ export type ApplyResult =
        * there and failed (`reason`; then `reload` is the fallback reload).
        */
       runtime?: { ok: true; commands: number } | { ok: false; reason: string };
+      /** Why the runtime API could not take this change (a reload did), when it was considered. */
+      reloadReason?: string;
     }
   | {
       kind: 'rejected';
@@ -400,7 +402,10 @@ export class Applier {
         };
       }
     }
-    return this.#reload(final, key, written, false, extra(prepared.leftOut, final));
+    const result = await this.#reload(final, key, written, false, extra(prepared.leftOut, final));
+    return runtime?.plan.kind === 'reload' && result.kind === 'applied'
+      ? { ...result, reloadReason: runtime.plan.reason }
+      : result;
   }
 
   async #reload(

@@ -538,6 +538,7 @@ export class WatchDaemon {
           reload: result.runtime?.ok
             ? `none (runtime API, ${result.runtime.commands} command(s))`
             : (result.reload?.detail ?? (this.#o.outDir ? 'skipped (--out-dir)' : 'none configured')),
+          ...(result.reloadReason ? { why_reload: result.reloadReason } : {}),
           ms: now - startedMs,
         });
         return;

@@ -10,7 +10,7 @@
  * answering an error (a server removed behind the daemon's back): each change falls back to a
  * reload with one log line, and still no request fails.
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { cliCommand, type RuntimeSocket, verifyRunning } from '../../src/apply/haproxy-runtime.ts';
@@ -105,6 +105,9 @@ describeIntegration('HAProxy runtime API: scale and roll without reloads', ['doc
       name: web.name,
       labels: { 'interlock.hostname': web.name, 'interlock.domain': 'test', 'interlock.port': '80' },
       publish: { target: 80 },
+      // A task that stops keeps serving for a while (its process, PID 1, ignores SIGTERM), as an
+      // application with a graceful shutdown does: long enough for the daemon to take it out.
+      stopGracePeriod: '10s',
     });
     await dockerCli(['service', 'scale', '--detach', `${web.name}=3`]);
     await waitForReplicas(web.name, 3, 90_000);
@@ -150,6 +153,7 @@ describeIntegration('HAProxy runtime API: scale and roll without reloads', ['doc
       concurrency: 4,
       maxMs: 240_000,
     });
+    let failure: unknown;
     try {
       await dockerCli(['service', 'scale', '--detach', `${web.name}=6`]);
       await settled(6, 'scaled to 6');
@@ -167,13 +171,18 @@ describeIntegration('HAProxy runtime API: scale and roll without reloads', ['doc
       );
       await waitForReplicas(web.name, 3, 90_000);
       await settled(3, 'rolled');
-    } finally {
+    } catch (e) {
+      failure = e;
+    }
+    {
       const result = await load.stop();
       const after = await counters();
       console.info(
         `load: ${result.ok} served, ${result.failed} failed; reloads ${after.reloads - before.reloads}, runtime updates ${after.runtime - before.runtime} (failed ${after.runtimeFailed - before.runtimeFailed})`,
       );
       const why = daemon.lines().filter((l) => /reload/.test(l));
+      // A step that failed says why first (the load and the counters are for a complete run).
+      if (failure) throw failure;
       expect(result.failed, `failed requests:\n${result.samples.join('\n')}\n${why.join('\n')}`).toBe(0);
       expect(result.ok).toBeGreaterThan(100);
       expect(after.reloads - before.reloads, why.join('\n')).toBe(0);
@@ -194,14 +203,17 @@ describeIntegration('HAProxy runtime API: scale and roll without reloads', ['doc
       concurrency: 4,
       maxMs: 180_000,
     });
+    let failure: unknown;
     try {
-      // The socket is gone: the reload (on the master socket) brings a new worker, and its socket.
-      await rm(stats.path);
+      // The socket is gone (a new worker inherits the listening socket, so a reload does not bring
+      // the file back: it is put back once the fallback happened).
+      await rename(stats.path, `${stats.path}.away`);
       await dockerCli(['service', 'scale', '--detach', `${web.name}=4`]);
       await waitFor('a reload instead of the runtime update', async () => (await counters()).reloads > before.reloads, {
         timeoutMs: 90_000,
         intervalMs: 200,
       });
+      await rename(`${stats.path}.away`, stats.path);
       await settled(4, 'scaled to 4 with the socket gone');
 
       // The proxy answers an error: the server the daemon will drain is already gone.
@@ -214,7 +226,12 @@ describeIntegration('HAProxy runtime API: scale and roll without reloads', ['doc
       expect(victim && backend).toBeTruthy();
       const id = `${backend?.name}/${victim?.name}`;
       expect((await cliCommand(stats, `set server ${id} state maint`)).trim()).toBe('');
-      expect((await cliCommand(stats, `del server ${id}`)).trim()).toBe('Server deleted.');
+      // Its idle keep-alive connections are released shortly after.
+      await waitFor(
+        `del server ${id}`,
+        async () => (await cliCommand(stats, `del server ${id}`)).trim() === 'Server deleted.',
+        { timeoutMs: 15_000, intervalMs: 200 },
+      );
       await dockerCli(['service', 'scale', '--detach', `${web.name}=3`]);
       await waitFor(
         'a second reload instead of the runtime update',
@@ -225,14 +242,18 @@ describeIntegration('HAProxy runtime API: scale and roll without reloads', ['doc
         },
       );
       await settled(3, 'scaled to 3 with the server gone');
-    } finally {
+    } catch (e) {
+      failure = e;
+    }
+    {
       const result = await load.stop();
       const after = await counters();
-      const said = daemon
-        .lines()
-        .slice(from)
-        .filter((l) => l.includes('runtime update failed; reloaded instead'));
-      console.info(`load: ${result.ok} served, ${result.failed} failed; fallback lines:\n${said.join('\n')}`);
+      const lines = daemon.lines().slice(from);
+      const said = lines.filter((l) => l.includes('runtime update failed; reloaded instead'));
+      console.info(
+        `load: ${result.ok} served, ${result.failed} failed; daemon lines:\n${lines.filter((l) => /applied|runtime|reload/.test(l)).join('\n')}`,
+      );
+      if (failure) throw failure;
       expect(result.failed, `failed requests:\n${result.samples.join('\n')}`).toBe(0);
       expect(after.runtimeFailed - before.runtimeFailed).toBe(2);
       expect(said).toHaveLength(2);

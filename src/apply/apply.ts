@@ -23,6 +23,8 @@ import type { Diagnostic } from '../diagnostics.ts';
 import { type PlannedOutput, serviceKey } from '../pipeline.ts';
 import { type BlameLine, blame } from './blame.ts';
 import { checkRendered, type ProxyCheck } from './check-proxy.ts';
+import { applyRuntime, runtimeSocketOf } from './haproxy-runtime.ts';
+import { planHaproxyRuntime, type RuntimePlan } from './haproxy-runtime-diff.ts';
 import { type ReloadResult, reloadProxy, type SignalTarget } from './reload.ts';
 import { readIfExists, type WriteResult, writeOutputFiles } from './write.ts';
 
@@ -78,6 +80,13 @@ export type ApplyResult =
       leftOut?: LeftOut[];
       /** What was written, when services were left out (else the planned output as given). */
       planned?: PlannedOutput;
+      /**
+       * The change went through the proxy's runtime API (`ok`, `reload` undefined), or was tried
+       * there and failed (`reason`; then `reload` is the fallback reload).
+       */
+      runtime?: { ok: true; commands: number } | { ok: false; reason: string };
+      /** Why the runtime API could not take this change (a reload did), when it was considered. */
+      reloadReason?: string;
     }
   | {
       kind: 'rejected';
@@ -103,9 +112,15 @@ export interface ApplyOptions {
   missingBinary: 'fail' | 'skip';
   /** Checks each service's own files before the proxy sees them. */
   material?: MaterialCheck;
+  /**
+   * Apply changes to servers and host-map entries through HAProxy's runtime API instead of a
+   * reload, when the output names a socket (`masterSocket`, or a `haproxy-master` reload).
+   */
+  runtime?: boolean;
   /** Test seams. */
   check?: typeof checkRendered;
   reloader?: typeof reloadProxy;
+  runtimeApply?: typeof applyRuntime;
 }
 
 /** The result of checking a planned output, before anything is written. */
@@ -163,6 +178,30 @@ function gist(text: string, max = 600): string {
     .filter((l) => l && !/^\[NOTICE\]|Configuration file is valid|test is successful/.test(l));
   const picked = (lines.filter((l) => /ALERT|emerg|error|\[crit\]/i.test(l)).join('\n') || lines.join('\n')).trim();
   return picked.length > max ? `${picked.slice(0, max - 3)}...` : picked;
+}
+
+/**
+ * The runtime plan from the files on disk (what the running proxy was loaded with, or was brought
+ * to by earlier runtime changes) to `planned`; undefined when the output cannot take one.
+ */
+async function runtimePlan(planned: PlannedOutput): Promise<{ plan: RuntimePlan; configFile: string } | undefined> {
+  if (planned.output.kind !== 'haproxy' || !runtimeSocketOf(planned.output)) return undefined;
+  const main = planned.files[planned.files.length - 1];
+  if (!main) return undefined;
+  const oldConfig = await readIfExists(main.path);
+  if (oldConfig === undefined) return undefined;
+  const mapOf = (config: string) => /\bmap(?:_[a-z]+)?\(([^),\s]+)/.exec(config)?.[1];
+  const dir = path.dirname(main.path);
+  const oldMapName = mapOf(oldConfig);
+  const newMapName = mapOf(main.content);
+  const oldMap = oldMapName ? await readIfExists(path.resolve(dir, oldMapName)) : undefined;
+  const newMap = newMapName
+    ? planned.files.find((f) => path.resolve(f.path) === path.resolve(dir, newMapName))?.content
+    : undefined;
+  return {
+    plan: planHaproxyRuntime({ config: oldConfig, map: oldMap }, { config: main.content, map: newMap }),
+    configFile: main.path,
+  };
 }
 
 /** Bounds the rounds of "leave one out and check again" per render (each round is ≥ 1 check). */
@@ -330,12 +369,43 @@ export class Applier {
     this.#remember(key, original, prepared);
     const final = prepared.planned;
 
+    // Read before the write replaces the files the running proxy was loaded from.
+    const runtime = o.reload && o.runtime && !this.#reloadPending.has(key) ? await runtimePlan(final) : undefined;
     const { files: written, failed } = await writePlanned(final);
     if (failed) return failed;
     if (!written.some((w) => w.result !== 'unchanged') && !(o.reload && this.#reloadPending.has(key)))
       return { kind: 'unchanged', ...extra(prepared.leftOut, final) };
     if (!o.reload) return { kind: 'applied', files: written, reload: undefined, ...extra(prepared.leftOut, final) };
-    return this.#reload(final, key, written, false, extra(prepared.leftOut, final));
+    if (runtime?.plan.kind === 'runtime') {
+      const socket = runtimeSocketOf(final.output);
+      try {
+        if (!socket) throw new Error('no runtime socket');
+        const commands = await (o.runtimeApply ?? applyRuntime)(
+          socket,
+          runtime.configFile,
+          runtime.plan.ops,
+          runtime.plan.expected,
+        );
+        return {
+          kind: 'applied',
+          files: written,
+          reload: undefined,
+          runtime: { ok: true, commands },
+          ...extra(prepared.leftOut, final),
+        };
+      } catch (error) {
+        // The files are written: the reload loads exactly the state the runtime change meant.
+        const result = await this.#reload(final, key, written, false, extra(prepared.leftOut, final));
+        return {
+          ...result,
+          ...(result.kind === 'applied' ? { runtime: { ok: false, reason: (error as Error).message } } : {}),
+        };
+      }
+    }
+    const result = await this.#reload(final, key, written, false, extra(prepared.leftOut, final));
+    return runtime?.plan.kind === 'reload' && result.kind === 'applied'
+      ? { ...result, reloadReason: runtime.plan.reason }
+      : result;
   }
 
   async #reload(

@@ -69,6 +69,11 @@ export interface HaproxyBackendView {
   /** `cluster local, service web, rule interlock`: for a comment. */
   about: string;
   balance: string;
+  /**
+   * `consistent` for hashing algorithms (`source`): the map-based default is static, and a
+   * static backend takes no servers through the runtime API (`add server` refuses it).
+   */
+  hashType: false | 'consistent';
   /** HTTP health check: `http-check send` arguments and the expected status range. */
   healthCheck: false | { send: string; expectStatus: string };
   /**
@@ -312,6 +317,10 @@ class BackendView implements HaproxyBackendView {
   get balance(): string {
     const r = this.#named.route;
     return r.ipHash ? 'source' : r.balance;
+  }
+
+  get hashType(): HaproxyBackendView['hashType'] {
+    return this.balance === 'source' ? 'consistent' : false;
   }
 
   get healthCheck(): HaproxyBackendView['healthCheck'] {

@@ -30,6 +30,12 @@ export function createMetrics() {
       labelNames: ['output', 'result'],
       registers: [registry],
     }),
+    runtimeUpdates: new Counter({
+      name: 'interlock_runtime_updates_total',
+      help: 'Changes applied through the proxy runtime API without a reload (failed: fell back to a reload)',
+      labelNames: ['output', 'result'],
+      registers: [registry],
+    }),
     validationFailures: new Counter({
       name: 'interlock_validation_failures_total',
       help: 'Rendered files the proxy rejected (not applied)',

@@ -142,6 +142,7 @@ export class WatchDaemon {
       : new Applier({
           env: options.env,
           reload: options.outDir === undefined,
+          runtime: options.outDir === undefined,
           missingBinary: 'fail',
           docker: dockerSignalTarget((cluster) => this.#signalApi(cluster)),
           material: options.material ?? ((planned) => materialCheck(this.#current.configDir)(planned)),
@@ -514,6 +515,7 @@ export class WatchDaemon {
           lastAttemptMs: now,
           ...success(previous),
           ...leftOutOf(result),
+          ...(previous.appliedBy ? { appliedBy: previous.appliedBy } : {}),
         });
         return;
       }
@@ -524,10 +526,17 @@ export class WatchDaemon {
           lastAttemptMs: now,
           lastSuccessMs: now,
           ...leftOutOf(result),
+          ...appliedBy(result, now, previous),
         });
         const written = result.planned ?? o;
         if (result.files.some((f) => f.result !== 'unchanged')) this.#m.applies.inc(label);
         if (result.reload) this.#m.reloads.inc({ ...label, result: 'ok' });
+        if (result.runtime) this.#m.runtimeUpdates.inc({ ...label, result: result.runtime.ok ? 'ok' : 'failed' });
+        if (result.runtime && !result.runtime.ok)
+          this.#log.warn('runtime update failed; reloaded instead', {
+            output: o.name,
+            reason: clip(result.runtime.reason),
+          });
         this.#m.applyLatency.observe(label, (now - startedMs) / 1000);
         const main = o.files[o.files.length - 1];
         this.#log.info(result.retriedReload ? 'reloaded (retry)' : 'applied', {
@@ -536,7 +545,10 @@ export class WatchDaemon {
           routes: written.routes,
           backends: written.backends,
           refused: listField(written.refused),
-          reload: result.reload?.detail ?? (this.#o.outDir ? 'skipped (--out-dir)' : 'none configured'),
+          reload: result.runtime?.ok
+            ? `none (runtime API, ${result.runtime.commands} command(s))`
+            : (result.reload?.detail ?? (this.#o.outDir ? 'skipped (--out-dir)' : 'none configured')),
+          ...(result.reloadReason ? { why_reload: result.reloadReason } : {}),
           ms: now - startedMs,
         });
         return;
@@ -572,6 +584,17 @@ export class WatchDaemon {
 function leftOutOf(result: ApplyResult): Pick<OutputRecord, 'leftOut'> {
   if ((result.kind !== 'applied' && result.kind !== 'unchanged') || !result.leftOut) return {};
   return { leftOut: result.leftOut.map((l) => ({ service: l.service, reason: l.reason })) };
+}
+
+/** How the proxy took the change: through its runtime API, or by a reload. */
+function appliedBy(
+  result: ApplyResult & { kind: 'applied' },
+  now: number,
+  previous: OutputRecord,
+): Pick<OutputRecord, 'appliedBy'> {
+  if (result.runtime?.ok) return { appliedBy: { how: 'runtime', atMs: now } };
+  if (result.reload) return { appliedBy: { how: 'reload', atMs: now } };
+  return previous.appliedBy ? { appliedBy: previous.appliedBy } : {};
 }
 
 function success(previous: OutputRecord): { lastSuccessMs?: number } {

@@ -21,6 +21,8 @@ export interface OutputRecord {
   services?: string[];
   /** Services left out of the applied files, with the proxy's (or the material check's) reason. */
   leftOut?: { service: string; reason: string }[];
+  /** The last way a change reached the proxy: its runtime API, or a reload. */
+  appliedBy?: { how: 'runtime' | 'reload'; atMs: number };
 }
 
 export interface HealthReport {
@@ -36,6 +38,7 @@ export interface HealthReport {
         error: string | null;
         services?: string[];
         leftOut?: { service: string; reason: string }[];
+        lastApplied?: { how: 'runtime' | 'reload'; time: string };
       }
     >;
     lastError: { time: string; message: string } | null;
@@ -67,6 +70,9 @@ export function healthReport(
             error: o.error ?? null,
             ...(o.services && o.services.length > 0 ? { services: o.services } : {}),
             ...(o.leftOut && o.leftOut.length > 0 ? { leftOut: o.leftOut } : {}),
+            ...(o.appliedBy
+              ? { lastApplied: { how: o.appliedBy.how, time: new Date(o.appliedBy.atMs).toISOString() } }
+              : {}),
           },
         ]),
       ),

@@ -631,6 +631,8 @@ export interface CreateServiceOptions {
   args?: readonly string[];
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** `--stop-grace-period`: how long a stopping task keeps serving before it is killed. Default 1s. */
+  stopGracePeriod?: string;
 }
 
 /**
@@ -644,7 +646,15 @@ export async function createService(options: CreateServiceOptions): Promise<{ id
   }
   const timeoutMs = options.timeoutMs ?? 60_000;
   const cmd = options.args ?? ['/bin/httpd', '-f', '-p', String(options.publish?.target ?? 80), '-h', '/www'];
-  const flags = ['--detach', '--name', options.name, '--replicas', String(replicas), '--stop-grace-period', '1s'];
+  const flags = [
+    '--detach',
+    '--name',
+    options.name,
+    '--replicas',
+    String(replicas),
+    '--stop-grace-period',
+    options.stopGracePeriod ?? '1s',
+  ];
   for (const [k, v] of Object.entries(options.labels ?? {})) flags.push('--label', `${k}=${v}`);
   for (const [k, v] of Object.entries(options.env ?? {})) flags.push('--env', `${k}=${v}`);
   if (options.publish !== undefined) {

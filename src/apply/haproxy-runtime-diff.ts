@@ -1,0 +1,204 @@
+/**
+ * What changes between two HAProxy renders, and whether the running proxy can take it through its
+ * runtime API instead of a reload. Pure: text in, a plan out.
+ *
+ * It compares the rendered files, not the routes: the files are what a reload would load, they
+ * cover a user's own template, and the files on disk serve as "the old render" after the daemon
+ * restarts. The config is cut into
+ * - `server NAME ADDR[:PORT] PARAMS` lines of `backend` sections, and
+ * - everything else (the skeleton), comments left out, the host map's name (it carries the map's
+ *   content hash) replaced by a placeholder.
+ * A change in the skeleton (a backend, a frontend rule, an option, a certificate list) reloads. So
+ * does a server change in a backend runtime-added servers cannot join (cookie stickiness, static
+ * balance algorithms) and a server whose parameters change. What remains is runtime-applicable:
+ * servers added, removed or moved to another address or port, and host-map entries added,
+ * removed or changed.
+ */
+
+export interface ServerLine {
+  name: string;
+  /** Without brackets for IPv6. */
+  address: string;
+  port: number;
+  /** Everything after the address, single-spaced; may be empty. */
+  params: string;
+}
+
+export interface ParsedBackend {
+  name: string;
+  /** The section's other lines, trimmed (comments left out). */
+  lines: string[];
+  servers: Map<string, ServerLine>;
+  /** Holds a server line that is not `NAME ADDR:PORT` (an abstract socket): part of the skeleton. */
+  opaque: boolean;
+}
+
+export interface ParsedHaproxy {
+  /** Non-server lines, comments left out, the map's name replaced by a placeholder. */
+  skeleton: string;
+  backends: Map<string, ParsedBackend>;
+  /** The map file name the config's map lookups use, when there is exactly one. */
+  mapName?: string;
+}
+
+export type RuntimeOp =
+  | { op: 'add-server'; backend: string; server: ServerLine; check: boolean }
+  | { op: 'set-addr'; backend: string; server: ServerLine }
+  | { op: 'del-server'; backend: string; server: string }
+  | { op: 'map-add' | 'map-set'; key: string; value: string }
+  | { op: 'map-del'; key: string };
+
+/** What the running proxy must show once the plan is applied: the new files' servers and map. */
+export interface RuntimeExpected {
+  backends: Map<string, Map<string, ServerLine>>;
+  map?: Map<string, string>;
+}
+
+export type RuntimePlan =
+  | { kind: 'runtime'; ops: RuntimeOp[]; expected: RuntimeExpected }
+  | { kind: 'reload'; reason: string };
+
+const MAP_PLACEHOLDER = '\u0000MAP\u0000';
+const SERVER_LINE = /^server\s+(\S+)\s+(\S+)(?:\s+(.*))?$/;
+/** Names of files read by map converters: `map_beg(NAME)`, `map(NAME,default)`. */
+const MAP_USE = /\bmap(?:_[a-z]+)?\(([^),\s]+)/g;
+/** Balance algorithms that hash; without `hash-type consistent` they are static (no `add server`). */
+const HASHING = /^(source|uri|url_param|hdr\(|rdp-cookie|hash\b)/;
+
+function parseAddress(text: string): { address: string; port: number } | undefined {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]\s]+):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  return port >= 1 && port <= 65535 ? { address: m[1] as string, port } : undefined;
+}
+
+export function parseHaproxyConfig(text: string): ParsedHaproxy {
+  const skeleton: string[] = [];
+  const backends = new Map<string, ParsedBackend>();
+  const maps = new Set<string>();
+  let backend: ParsedBackend | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    for (const m of line.matchAll(MAP_USE)) maps.add(m[1] as string);
+    if (!/^\s/.test(raw)) {
+      // A section header.
+      const m = /^backend\s+(\S+)\s*$/.exec(line);
+      backend = m ? { name: m[1] as string, lines: [], servers: new Map(), opaque: false } : undefined;
+      if (backend) backends.set(backend.name, backend);
+      skeleton.push(line);
+      continue;
+    }
+    const s = backend ? SERVER_LINE.exec(line) : null;
+    const at = s ? parseAddress(s[2] as string) : undefined;
+    if (backend && s && at && !backend.servers.has(s[1] as string)) {
+      const params = (s[3] ?? '').split(/\s+/).filter(Boolean).join(' ');
+      backend.servers.set(s[1] as string, { name: s[1] as string, ...at, params });
+      continue;
+    }
+    if (backend && s) backend.opaque = true;
+    backend?.lines.push(line);
+    skeleton.push(line);
+  }
+  const mapName = maps.size === 1 ? ([...maps][0] as string) : undefined;
+  let joined = skeleton.join('\n');
+  if (mapName) joined = joined.split(mapName).join(MAP_PLACEHOLDER);
+  return { skeleton: joined, backends, ...(mapName ? { mapName } : {}) };
+}
+
+/** `KEY VALUE` lines; comments and blank lines left out. The first line of a key wins, as in HAProxy. */
+export function parseHaproxyMap(text: string): Map<string, string> {
+  const entries = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^(\S+)\s+(.*)$/.exec(line);
+    const key = m ? (m[1] as string) : line;
+    if (!entries.has(key)) entries.set(key, m ? (m[2] as string).trim() : '');
+  }
+  return entries;
+}
+
+/** Why `add server` cannot serve this backend, or undefined when it can. */
+export function runtimeRefusal(backend: ParsedBackend): string | undefined {
+  if (backend.lines.some((l) => /^cookie\s/.test(l)))
+    return `backend ${backend.name} uses cookie stickiness, and a server added at run time cannot carry its \`cookie\``;
+  const balance = backend.lines.find((l) => /^balance\s/.test(l))?.split(/\s+/)[1] ?? 'roundrobin';
+  if (balance === 'static-rr')
+    return `backend ${backend.name} balances with static-rr, which takes no servers at run time`;
+  if (HASHING.test(balance) && !backend.lines.some((l) => /^hash-type\s+consistent\b/.test(l)))
+    return `backend ${backend.name} hashes (balance ${balance}) without \`hash-type consistent\`, which takes no servers at run time`;
+  return undefined;
+}
+
+/** A word the runtime CLI reads as one argument: no spaces, no `;` (command separator), no `\`. */
+const CLI_WORD = /^[^\s;\\]+$/;
+
+function cliSafe(text: string): boolean {
+  return text === '' || text.split(' ').every((w) => CLI_WORD.test(w));
+}
+
+/**
+ * Compares the running render (`old`: the files on disk, which the proxy runs) with the new one.
+ * `map` is the host map's content, absent when the config names none.
+ */
+export function planHaproxyRuntime(
+  old: { config: string; map?: string | undefined },
+  next: { config: string; map?: string | undefined },
+): RuntimePlan {
+  const a = parseHaproxyConfig(old.config);
+  const b = parseHaproxyConfig(next.config);
+  if (a.skeleton !== b.skeleton) return { kind: 'reload', reason: 'the config changed beyond servers and map entries' };
+  const ops: RuntimeOp[] = [];
+  const removals: RuntimeOp[] = [];
+  for (const [name, nb] of b.backends) {
+    const ob = a.backends.get(name);
+    if (!ob) return { kind: 'reload', reason: `backend ${name} is new` };
+    const changes: RuntimeOp[] = [];
+    for (const [sname, s] of nb.servers) {
+      const o = ob.servers.get(sname);
+      if (!o) {
+        if (!cliSafe(s.params))
+          return { kind: 'reload', reason: `server ${name}/${sname} has parameters the CLI cannot pass` };
+        changes.push({ op: 'add-server', backend: name, server: s, check: /(^| )check( |$)/.test(s.params) });
+      } else if (o.params !== s.params) {
+        return { kind: 'reload', reason: `the parameters of server ${name}/${sname} changed` };
+      } else if (o.address !== s.address || o.port !== s.port) {
+        changes.push({ op: 'set-addr', backend: name, server: s });
+      }
+    }
+    const gone = [...ob.servers.keys()].filter((s) => !nb.servers.has(s));
+    if (changes.length === 0 && gone.length === 0) continue;
+    const refusal = runtimeRefusal(nb);
+    if (refusal && (gone.length > 0 || changes.some((c) => c.op === 'add-server')))
+      return { kind: 'reload', reason: refusal };
+    ops.push(...changes);
+    for (const s of gone) removals.push({ op: 'del-server', backend: name, server: s });
+  }
+  const expected: RuntimeExpected = {
+    // A backend with a server line the plan cannot read is not compared (it cannot change at run time).
+    backends: new Map([...b.backends].filter(([, be]) => !be.opaque).map(([n, be]) => [n, be.servers])),
+  };
+  if (a.mapName !== undefined || b.mapName !== undefined) {
+    if (a.mapName === undefined || b.mapName === undefined || old.map === undefined || next.map === undefined)
+      return { kind: 'reload', reason: 'the host map cannot be compared' };
+    const om = parseHaproxyMap(old.map);
+    const nm = parseHaproxyMap(next.map);
+    for (const [key, value] of nm) {
+      const was = om.get(key);
+      if (was === value) continue;
+      if (!CLI_WORD.test(key) || !cliSafe(value))
+        return { kind: 'reload', reason: `map entry ${key} holds characters the CLI cannot pass` };
+      ops.push({ op: was === undefined ? 'map-add' : 'map-set', key, value });
+    }
+    for (const key of om.keys()) {
+      if (nm.has(key)) continue;
+      if (!CLI_WORD.test(key))
+        return { kind: 'reload', reason: `map entry ${key} holds characters the CLI cannot pass` };
+      ops.push({ op: 'map-del', key });
+    }
+    expected.map = nm;
+  }
+  // New capacity first, servers going away last (each drained before it is deleted).
+  return { kind: 'runtime', ops: [...ops, ...removals], expected };
+}

@@ -4,10 +4,12 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { jsonSchema } from '../config/schema.ts';
+import { agentCommand } from './agent.ts';
 import { EXIT_FAILURE, type Io, processIo } from './io.ts';
 import { renderCommand } from './render.ts';
 import { snapshotCommand } from './snapshot.ts';
 import { statsCommand } from './stats.ts';
+import { statusCommand } from './status.ts';
 import { validateCommand } from './validate.ts';
 import { watchCommand } from './watch.ts';
 
@@ -28,10 +30,12 @@ export async function main(argv: string[], io: Io = processIo()): Promise<void> 
     .command(snapshotCommand(io))
     .command(statsCommand(io))
     .command(watchCommand(io))
+    .command(agentCommand(io))
+    .command(statusCommand(io))
     .command('schema', 'Print the JSON Schema of YAML / JSON configs', {}, () => {
       io.stdout(JSON.stringify(jsonSchema(), null, 2));
     })
-    .demandCommand(1, 'Name a command: validate, render, snapshot, stats, watch or schema.')
+    .demandCommand(1, 'Name a command: validate, render, snapshot, stats, watch, agent, status or schema.')
     .strict()
     .recommendCommands()
     .help()

@@ -20,6 +20,7 @@ import type { Config } from '../config/schema.ts';
 import { readTemplates } from '../config/templates.ts';
 import { formatText, hasErrors, sortDiagnostics } from '../diagnostics.ts';
 import { InterlockError } from '../errors.ts';
+import { type Fleet, startFleet } from '../fleet/controller.ts';
 import type { TemplateTexts } from '../pipeline.ts';
 import { createLogger, type LogFormat, type Logger, type LogLevel } from '../runtime/log.ts';
 import { createMetrics } from '../runtime/metrics.ts';
@@ -156,6 +157,14 @@ export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
   const configFile = first.loaded.file;
   await removeLeftovers(first.config, { ...first, cwd: io.cwd, outDir: args.outDir });
   const metrics = createMetrics();
+  let fleet: Fleet | undefined;
+  try {
+    fleet = await startFleet(first.config, first.configDir, log, metrics);
+  } catch (error) {
+    log.error(`cannot serve agents: ${(error as Error).message}`);
+    io.setExitCode(EXIT_FAILURE);
+    return;
+  }
   const daemon = new WatchDaemon({
     config: first.config,
     configDir: first.configDir,
@@ -165,19 +174,26 @@ export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
     log,
     metrics,
     connect: connectCluster(io.env),
-    ...withDefined({ checkpoint: memoryKeeper() }),
+    ...withDefined({ checkpoint: memoryKeeper(), serve: fleet?.serve }),
   });
 
   let server: RunningServer | undefined;
   if (listen) {
     try {
       server = await startHttpServer(listen, {
-        health: () => daemon.health(),
+        health: () => {
+          const report = daemon.health();
+          // Agents do not change the controller's own status: a broken proxy node is not a reason
+          // to restart the controller.
+          if (fleet) report.body.agents = fleet.hub.health();
+          return report;
+        },
         metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
       });
       log.info('listening', { address: `${server.address.host}:${server.address.port}` });
     } catch (error) {
       log.error(`cannot listen on ${args.listen}: ${(error as Error).message}`);
+      await fleet?.close();
       io.setExitCode(EXIT_FAILURE);
       return;
     }
@@ -193,6 +209,7 @@ export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
         log.error('new config rejected; the running one stays in force');
         return;
       }
+      fleet?.update(next.config);
       await daemon.reload({ config: next.config, configDir: next.configDir, templates: next.templates });
     });
   };
@@ -226,6 +243,7 @@ export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
         await reloading.catch(() => {});
         await daemon.stop();
         await server?.close();
+        await fleet?.close();
         process.off('SIGHUP', onHup);
         log.info('stopped');
         resolve();

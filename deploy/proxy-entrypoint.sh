@@ -21,10 +21,13 @@ case "$kind" in
 haproxy)
   conf=${PROXY_CONFIG:-/etc/haproxy/haproxy.cfg}
   sock=${PROXY_MASTER_SOCKET:-/run/haproxy/master.sock}
-  mkdir -p "$(dirname "$conf")" "$(dirname "$sock")"
+  mkdir -p "$(dirname "$conf")" "$(dirname "$sock")" "$(dirname "${PROXY_ADMIN_SOCKET:-/run/haproxy/admin.sock}")"
   if [ ! -s "$conf" ]; then
     echo "interlock-proxy: no $conf yet: haproxy starts with no listener until the agent applies a bundle" >&2
+    # the stats socket as interlock renders it (controller.yaml's masterSocket), so the first reload
+    # can take the listening sockets over too
     printf '%s\n' '# placeholder: interlock agent has not applied a bundle yet' 'global' '    log stderr local0' \
+      "    stats socket ${PROXY_ADMIN_SOCKET:-/run/haproxy/admin.sock} mode 600 level admin expose-fd listeners" \
       'defaults' '    mode http' '    timeout connect 5s' '    timeout client 30s' '    timeout server 30s' >"$conf"
   fi
   haproxy -W -S "$sock" -f "$conf" &

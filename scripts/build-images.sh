@@ -80,7 +80,8 @@ inputs_hash() {
   {
     echo "script $(sha256sum <"$0")"
     echo "tag $TAG"
-    find dist templates schema bin package.json package-lock.json -type f -print0 | sort -z | xargs -0 sha256sum
+    find dist templates schema bin package.json package-lock.json deploy/proxy-entrypoint.sh -type f -print0 |
+      sort -z | xargs -0 sha256sum
     stat -L -c '%n %s %Y' "$NODE_BIN" /bin/busybox
     case "$kind" in
     haproxy) stat -L -c '%n %s %Y' /usr/sbin/haproxy ;;

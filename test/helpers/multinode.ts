@@ -11,6 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { describe, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -286,4 +287,54 @@ export async function stacksWithPrefix(prefix: string): Promise<string[]> {
     .trim()
     .split('\n')
     .filter((s) => s.startsWith(prefix));
+}
+
+/** The test bridge's subnet: the only non-loopback addresses tests may send traffic to. */
+const BRIDGE_NODE = /^10\.231\.0\.\d{1,3}$/;
+
+/**
+ * One HTTP GET to a node of the test Swarm (its address on the bridge that
+ * scripts/multinode-swarm.sh creates), with `host` as the Host header; no keep-alive.
+ */
+export function nodeGet(
+  address: string,
+  port: number,
+  options: { host?: string; path?: string; timeoutMs?: number } = {},
+): Promise<{ status: number; body: string }> {
+  if (!BRIDGE_NODE.test(address)) {
+    throw new Error(`multi-node tests send traffic only to the test bridge (10.231.0.0/24), not to ${address}`);
+  }
+  const timeoutMs = options.timeoutMs ?? 5000;
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: address,
+        port,
+        path: options.path ?? '/',
+        headers: options.host ? { host: options.host } : {},
+        agent: false,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('error', reject);
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+      },
+    );
+    const timer = setTimeout(
+      () => req.destroy(new Error(`GET ${address}:${port} timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.end();
+  });
 }

@@ -194,9 +194,12 @@ export class Agent {
         continue;
       }
       const ok = await this.#apply(bundle);
-      // A failed reload is retried (the same bundle comes back at once): not in a tight loop.
-      if (ok === 'retry') await this.#pause(this.#backoff.next());
-      else this.#backoff.reset();
+      if (ok === 'retry') {
+        // A failed write or reload is retried: the next poll asks with the applied hash, so the
+        // same bundle comes back at once, after a pause (not in a tight loop).
+        this.#seen = this.#applied;
+        await this.#pause(this.#backoff.next());
+      } else this.#backoff.reset();
     }
   }
 
@@ -308,15 +311,18 @@ export class Agent {
         files.filter((x) => !x.secret),
       );
     } catch (error) {
-      this.#error = `cannot write ${this.#o.dir}: ${(error as Error).message}`;
-      this.#log.error('cannot write the proxy files; will retry', { output, error: this.#error });
+      const text = `cannot write ${this.#o.dir}: ${(error as Error).message}`;
+      if (this.#error !== text) this.#log.error('cannot write the proxy files; will retry', { output, error: text });
+      this.#error = text;
       await this.#report();
       return 'retry';
     }
     const reload = await reloadProxy(fileOutput, {});
     if (!reload.ok) {
-      this.#error = `reload failed: ${reload.detail}`;
-      this.#log.error('reload failed; will retry', { output, hash: short, error: reload.detail });
+      const error = `reload failed: ${reload.detail}`;
+      if (this.#error !== error)
+        this.#log.error('reload failed; will retry', { output, hash: short, error: reload.detail });
+      this.#error = error;
       await this.#report();
       return 'retry';
     }

@@ -3,10 +3,11 @@
  *   render  bench/render.ts  snapshot → routes → files at 100 / 1,000 / 10,000 services; start-up; proxy throughput
  *   carbon  bench/carbon.ts  Carbon sender rates (when the file is present)
  *   watch   bench/watch.ts   `interlock watch` latency and memory (when present; runs dist/, built first)
+ *   fleet   bench/fleet.ts   controller → agents: change-to-applied latency, idle cost, bytes (runs dist/)
  * Each runs as a child process with a time bound; one that fails or overruns is reported and the
  * next one runs. Exit code 1 when any of them failed.
  *
- *   npm run bench -- [--only render|carbon|watch[,...]] [--quick]
+ *   npm run bench -- [--only render|carbon|watch|fleet[,...]] [--quick]
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -15,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { describeExit, run } from './lib/proc.ts';
 import { fixed, table } from './lib/table.ts';
 
-type BenchName = 'render' | 'carbon' | 'watch';
+type BenchName = 'render' | 'carbon' | 'watch' | 'fleet';
 
 interface Bench {
   name: BenchName;
@@ -55,6 +56,14 @@ const BENCHES: Bench[] = [
     quickArgs: ['--changes', '30', '--services', '1000', '--events', '1000', '--label-changes', '6'],
     timeoutMs: 10 * 60_000,
     quickTimeoutMs: 4 * 60_000,
+    needsBuild: true,
+  },
+  {
+    name: 'fleet',
+    file: 'bench/fleet.ts',
+    quickArgs: ['--changes', '5', '--agents', '10', '--idle-agents', '20', '--idle-seconds', '10'],
+    timeoutMs: 20 * 60_000,
+    quickTimeoutMs: 8 * 60_000,
     needsBuild: true,
   },
 ];

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # libnginx-mod-stream: the stream module (TCP routes, TLS passthrough) the rendered nginx.conf loads.
-PACKAGES=(docker.io haproxy nginx libnginx-mod-stream graphite-carbon busybox-static wrk)
+PACKAGES=(docker.io haproxy nginx libnginx-mod-stream graphite-carbon busybox-static wrk iproute2 iptables)
 TEST_IMAGE=interlock-test/busybox:1
 # Bump when the image contents change so an older local image gets replaced.
 TEST_IMAGE_REVISION=2

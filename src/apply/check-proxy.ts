@@ -23,7 +23,11 @@ export interface ProxyCheck {
   skipped?: boolean;
 }
 
-function run(argv: readonly string[], cwd: string, timeoutMs = 30_000): Promise<{ code: number; output: string }> {
+export function run(
+  argv: readonly string[],
+  cwd: string,
+  timeoutMs = 30_000,
+): Promise<{ code: number; output: string }> {
   const [cmd, ...args] = argv;
   return new Promise((resolve) => {
     execFile(cmd as string, args, { cwd, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {

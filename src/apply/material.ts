@@ -264,3 +264,20 @@ export function materialCheck(configDir: string, options: MaterialOptions = {}):
   return (planned: PlannedOutput) =>
     checkTlsMaterial(withAbsolutePaths(planned.output, configDir), planned.routeList, options);
 }
+
+/**
+ * Every TLS file an output's routes make its proxy load (certificates, separate keys, the default
+ * certificate), as absolute paths: what a bundle served to agents must carry. `output` has its
+ * paths absolute already.
+ */
+export function tlsFilesOf(output: FileOutput, routes: readonly Route[]): string[] {
+  const https = output.https;
+  if (!https) return [];
+  const files = new Set<string>();
+  for (const need of needs(routes, https).values()) {
+    files.add(need.cert);
+    if (need.key !== undefined) files.add(need.key);
+  }
+  if (https.defaultCert !== undefined) files.add(https.defaultCert);
+  return [...files].sort();
+}

@@ -31,6 +31,14 @@ export const COMMANDS: Record<string, { describe: string; load: (io: Io) => Prom
     describe: 'Run as a daemon: follow cluster events and keep the proxies in step',
     load: async (io) => (await import('./watch.ts')).watchCommand(io),
   },
+  agent: {
+    describe: "Run beside a proxy: keep it on one output of the controller's (`watch` with `agents`)",
+    load: async (io) => (await import('./agent.ts')).agentCommand(io),
+  },
+  status: {
+    describe: "Show the proxy fleet: every agent, the hash it runs, its last error (from the controller's /healthz)",
+    load: async (io) => (await import('./status.ts')).statusCommand(io),
+  },
   schema: {
     describe: 'Print the JSON Schema of YAML / JSON configs',
     load: async (io) => ({

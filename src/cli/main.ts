@@ -46,7 +46,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<void> 
     );
   }
   cli
-    .demandCommand(1, 'Name a command: validate, render, snapshot, stats, watch or schema.')
+    .demandCommand(1, 'Name a command: validate, render, snapshot, stats, watch, agent, status or schema.')
     .strict()
     .recommendCommands()
     .help()

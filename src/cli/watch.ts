@@ -20,6 +20,7 @@ import { connect, resolveEndpoint } from '../cluster/connect.ts';
 import type { RawGetApi } from '../cluster/read.ts';
 import { readTemplates } from '../config/templates.ts';
 import { ConfigLoadError, InterlockError } from '../errors.ts';
+import { type Fleet, startFleet } from '../fleet/controller.ts';
 import type { TemplateTexts } from '../pipeline.ts';
 import { createLogger, type LogFormat, type LogLevel } from '../runtime/log.ts';
 import { createMetrics } from '../runtime/metrics.ts';
@@ -169,6 +170,12 @@ export function runWatch(io: Io, args: WatchOptions): Promise<void> {
     const configFile = first.loaded.file;
     await removeLeftovers(first.config, { ...first, cwd: io.cwd, outDir: args.outDir });
     const metrics = createMetrics();
+    let fleet: Fleet | undefined;
+    try {
+      fleet = await startFleet(first.config, first.configDir, log, metrics);
+    } catch (error) {
+      throw new InterlockError(`cannot serve agents: ${(error as Error).message}`);
+    }
     const daemon = new WatchDaemon({
       config: first.config,
       configDir: first.configDir,
@@ -178,18 +185,25 @@ export function runWatch(io: Io, args: WatchOptions): Promise<void> {
       log,
       metrics,
       connect: connectCluster(io.env),
-      ...withDefined({ checkpoint: memoryKeeper() }),
+      ...withDefined({ checkpoint: memoryKeeper(), serve: fleet?.serve }),
     });
 
     let server: RunningServer | undefined;
     if (listen) {
       try {
         server = await startHttpServer(listen, {
-          health: () => daemon.health(),
+          health: () => {
+            const report = daemon.health();
+            // Agents do not change the controller's own status: a broken proxy node is not a reason
+            // to restart the controller.
+            if (fleet) report.body.agents = fleet.hub.health();
+            return report;
+          },
           metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
         });
         log.info('listening', { address: `${server.address.host}:${server.address.port}` });
       } catch (error) {
+        await fleet?.close();
         throw new InterlockError(`cannot listen on ${args.listen}: ${(error as Error).message}`);
       }
     }
@@ -209,6 +223,7 @@ export function runWatch(io: Io, args: WatchOptions): Promise<void> {
           log.error('new config rejected; the running one stays in force');
           return;
         }
+        fleet?.update(next.config);
         await daemon.reload({ config: next.config, configDir: next.configDir, templates: next.templates });
       });
     };
@@ -236,6 +251,7 @@ export function runWatch(io: Io, args: WatchOptions): Promise<void> {
         await reloading.catch(() => {});
         await daemon.stop();
         await server?.close();
+        await fleet?.close();
       },
     });
     return 'ok';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { type Diagnostic, formatConfigPath, maskCredentials } from '../diagnostics.ts';
 import { error, type KindProblem, warning } from '../outputs/common.ts';
 import { driverFor, isFileOutput, kindOf } from '../outputs/drivers.ts';
-import { type haproxyMapPattern, resolveConfigPath } from './paths.ts';
+import { defaultCertFile, type haproxyMapPattern, resolveConfigPath } from './paths.ts';
 import type { ClusterConfig, Config, Endpoint, FileOutput, OutputConfig } from './schema.ts';
 import { clusterTimeoutMs, watchWaits } from './settings.ts';
 
@@ -77,6 +77,7 @@ export const CONFIG_RULES: readonly {
   { name: 'outputs exist', check: checkOutputsExist },
   { name: 'clusters used', check: checkClustersUsed },
   { name: 'watch', check: checkWatch },
+  { name: 'agents', check: checkAgents },
 ];
 
 export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
@@ -380,6 +381,64 @@ function checkWatch({ config, report }: RuleInput): void {
       );
     }
   }
+}
+
+/**
+ * Outputs served to agents: `serve` needs `agents`; `write: false` needs `serve`; what the proxy
+ * reads (certificates, Nginx's run folder) must sit under the output's folder, the one folder an
+ * agent writes (src/fleet/bundle.ts).
+ */
+function checkAgents({ config, report, abs }: RuleInput): void {
+  config.outputs.forEach((output, i) => {
+    if (!isFileOutput(output)) return;
+    if (output.serve && !config.agents)
+      report(
+        'error',
+        'serve-without-agents',
+        ['outputs', i, 'serve'],
+        'this output is served, but the config has no `agents`',
+        'add `agents: { tokenFile: ... }` at the top level, or remove `serve`',
+      );
+    if (output.write === false && !output.serve)
+      report(
+        'error',
+        'write-nothing',
+        ['outputs', i, 'write'],
+        'with `write: false` and no `serve`, this output goes nowhere',
+        'set `serve: true`, or remove `write: false`',
+      );
+    if (!output.serve) return;
+    const root = path.dirname(abs(output.file));
+    const under = (p: string) => {
+      const rel = path.relative(root, p);
+      return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+    };
+    const fix = `agents write only under ${root}: move it there (it is the path on the proxy hosts too)`;
+    if (output.https && !under(abs(output.https.certDir)))
+      report(
+        'error',
+        'served-outside',
+        ['outputs', i, 'https', 'certDir'],
+        `certDir ${abs(output.https.certDir)} is outside the served output's folder ${root}`,
+        fix,
+      );
+    if (output.https?.defaultCert && !under(defaultCertFile(abs('.'), output.https)))
+      report(
+        'error',
+        'served-outside',
+        ['outputs', i, 'https', 'defaultCert'],
+        `defaultCert is outside the served output's folder ${root}`,
+        fix,
+      );
+    if ('runDir' in output && output.runDir !== undefined && abs(output.runDir) !== root && !under(abs(output.runDir)))
+      report(
+        'error',
+        'served-outside',
+        ['outputs', i, 'runDir'],
+        `runDir ${abs(output.runDir)} is outside the served output's folder ${root}`,
+        fix,
+      );
+  });
 }
 
 // ---------- where outputs write ----------

@@ -286,6 +286,18 @@ const fileOutputCommon = {
   reload: reloadSchema.optional(),
   http: httpListen.default({ address: '0.0.0.0', port: 80 }).describe('Plain HTTP listener.'),
   https: httpsListen.optional().describe('HTTPS listener. Needed for `ssl_only` routes to redirect to.'),
+  serve: z
+    .boolean()
+    .optional()
+    .describe(
+      'Serve this output to `interlock agent`s (needs `agents` at the top level). Its paths (`file`, `certDir`, `runDir`) are the paths on the proxy hosts. Default: false.',
+    ),
+  write: z
+    .boolean()
+    .optional()
+    .describe(
+      "Write this output's files on this host and reload its proxy. false with `serve: true`: only agents get it. Default: true.",
+    ),
 };
 
 /** What the output kinds' schema parts (src/outputs/<kind>-schema.ts) build on. */
@@ -313,6 +325,30 @@ const watchSchema = z
   })
   .default({ debounce: { min: '100ms', max: '1s' }, reconcile: '5s' });
 
+const agentsSchema = z
+  .strictObject({
+    tokenFile: filePath.describe(
+      'File holding the shared token agents must send (a Docker secret in a stack). Never logged.',
+    ),
+    listen: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]*):\d{1,5}$/, 'write ADDRESS:PORT, e.g. 0.0.0.0:8477')
+      .default('0.0.0.0:8477')
+      .describe('Where agents fetch bundles and report (ADDRESS:PORT). Default: 0.0.0.0:8477.'),
+    tls: z
+      .strictObject({
+        cert: filePath.describe('Server certificate (PEM, with its chain).'),
+        key: filePath.describe('Its private key (PEM).'),
+      })
+      .optional()
+      .describe('Serve agents over HTTPS. Default: plain HTTP (keep it on an encrypted overlay network).'),
+    wait: duration.default('30s').describe('Longest time a long-poll is held open before it answers "unchanged".'),
+    staleAfter: duration
+      .default('90s')
+      .describe('An agent not heard from for this long is shown as stale; after 10 times as long it is forgotten.'),
+  })
+  .describe('Serve outputs marked `serve: true` to `interlock agent`s on proxy nodes.');
+
 function configShape<R extends z.ZodType>(rule: R) {
   return z
     .strictObject({
@@ -326,6 +362,7 @@ function configShape<R extends z.ZodType>(rule: R) {
         .describe('How services become routes, in order. Default: the `interlock` label dialect.'),
       outputs: z.array(outputSchema).describe('What to produce.'),
       watch: watchSchema.optional(),
+      agents: agentsSchema.optional(),
     })
     .describe('interlock configuration');
 }
@@ -345,6 +382,7 @@ export type NginxOutput = z.output<typeof nginxOutput>;
 export type CarbonOutput = z.output<typeof carbonOutput>;
 export type LogOutput = z.output<typeof logOutput>;
 export type FileOutput = HaproxyOutput | NginxOutput;
+export type AgentsConfig = z.output<typeof agentsSchema>;
 
 export function jsonSchema(): unknown {
   return z.toJSONSchema(dataConfigSchema, { io: 'input', unrepresentable: 'any' });

@@ -4,7 +4,7 @@
  * that does not parse).
  */
 import { parseDuration } from './duration.ts';
-import type { CarbonOutput, ClusterConfig, Config } from './schema.ts';
+import type { AgentsConfig, CarbonOutput, ClusterConfig, Config } from './schema.ts';
 
 export const DEFAULTS = {
   /** How long to wait for an engine. */
@@ -17,6 +17,10 @@ export const DEFAULTS = {
   reconcileMs: 5_000,
   /** Carbon collection interval. */
   carbonIntervalMs: 10_000,
+  /** Longest long-poll of an agent. */
+  agentsWaitMs: 30_000,
+  /** An agent not heard from for this long is stale. */
+  agentsStaleMs: 90_000,
 } as const;
 
 /** Carbon stores whole seconds: a shorter interval puts several points in one slot. */
@@ -43,4 +47,9 @@ export function watchWaits(config: Config): { minMs: number; maxMs: number; reco
 export function carbonIntervalMs(output: CarbonOutput): { written: number; used: number } {
   const written = ms(output.interval, DEFAULTS.carbonIntervalMs);
   return { written, used: Math.max(MIN_CARBON_INTERVAL_MS, written) };
+}
+
+/** The agents listener's waits: the longest long-poll, and when an agent is stale (forgotten at 10x). */
+export function agentsWaits(agents: AgentsConfig): { waitMs: number; staleMs: number } {
+  return { waitMs: ms(agents.wait, DEFAULTS.agentsWaitMs), staleMs: ms(agents.staleAfter, DEFAULTS.agentsStaleMs) };
 }

@@ -83,3 +83,13 @@ export function kindOf<O extends OutputConfig>(output: O): OutputKind<O> {
 export function isFileOutput(output: OutputConfig): output is FileOutput {
   return Object.hasOwn(DRIVERS, output.kind);
 }
+
+/** True for the carbon (stats) outputs. */
+export function isCarbonOutput(output: OutputConfig): output is Extract<OutputConfig, { kind: 'carbon' }> {
+  return KINDS[output.kind] === KINDS.carbon;
+}
+
+/** True for the log outputs (route changes written to the daemon's log). */
+export function isLogOutput(output: OutputConfig): output is Extract<OutputConfig, { kind: 'log' }> {
+  return KINDS[output.kind] === KINDS.log;
+}

@@ -19,6 +19,7 @@ import { mapSnapshots } from '../cluster/sources.ts';
 import type { ClusterConfig, Config } from '../config/schema.ts';
 import { watchWaits } from '../config/settings.ts';
 import type { Diagnostic } from '../diagnostics.ts';
+import { isCarbonOutput, isLogOutput } from '../outputs/drivers.ts';
 import { isFileOutput, outputName, type PlannedOutput, planRender, type TemplateTexts } from '../pipeline.ts';
 import { Debouncer, realTimers, type Timers } from '../runtime/debounce.ts';
 import type { LogFields, Logger } from '../runtime/log.ts';
@@ -70,6 +71,11 @@ export interface DaemonOptions extends DaemonConfig {
   checkpoint?: () => void;
   /** Tuning for tests and benchmarks: backoff, task following. */
   watcher?: Pick<ClusterWatcherOptions, 'backoff' | 'follow' | 'stableStreamMs'>;
+  /**
+   * Outputs with `serve: true` (src/fleet): called in each cycle with what was applied, or for
+   * `write: false` outputs what the proxy check accepted. A throw is reported like a failed write.
+   */
+  serve?: (planned: PlannedOutput, configDir: string) => Promise<void>;
 }
 
 interface KnownState {
@@ -113,7 +119,12 @@ export class WatchDaemon {
   /** Set while a config reload swaps watchers: cycles wait (the reload re-lists everything after). */
   #paused = false;
   #readAbort = new AbortController();
-  readonly #applier: { apply: (planned: PlannedOutput) => Promise<ApplyResult> };
+  readonly #applier: {
+    apply: (planned: PlannedOutput) => Promise<ApplyResult>;
+    prepare?: Applier['prepare'];
+  };
+  /** `write: false` outputs: the last render checked, so an unchanged one is not checked again. */
+  readonly #checked = new Map<string, { key: string; result: ApplyResult }>();
   readonly #records = new Map<string, OutputRecord>();
   #lastError: { timeMs: number; message: string } | undefined;
   /** Something other than a cluster changed since the last render (config, a failed apply to retry). */
@@ -175,7 +186,7 @@ export class WatchDaemon {
 
   #startCarbon(): void {
     const { config } = this.#current;
-    if (!config.outputs.some((o) => o.kind === 'carbon')) return;
+    if (!config.outputs.some(isCarbonOutput)) return;
     this.#carbon = startCarbon({
       config,
       log: this.#log,
@@ -244,6 +255,7 @@ export class WatchDaemon {
     this.#scheduleReconcile();
     this.#resetRecords();
     this.#routeLog.reset();
+    this.#checked.clear();
     this.#dirty = true;
     this.#log.info('config reloaded', {
       clusters: Object.keys(after.clusters).join(','),
@@ -325,7 +337,7 @@ export class WatchDaemon {
 
   #logsFor(cluster: string): boolean {
     return this.#current.config.outputs.some(
-      (o) => o.kind === 'log' && clustersOf(this.#current.config, o.clusters).includes(cluster),
+      (o) => isLogOutput(o) && clustersOf(this.#current.config, o.clusters).includes(cluster),
     );
   }
 
@@ -477,7 +489,10 @@ export class WatchDaemon {
     const results = await Promise.all(
       ready.map(async (o) => {
         try {
-          return await this.#applier.apply(o);
+          const result = o.output.write === false ? await this.#checkOnly(o) : await this.#applier.apply(o);
+          if (o.output.serve && this.#o.serve && (result.kind === 'applied' || result.kind === 'unchanged'))
+            await this.#o.serve(result.planned ?? o, current.configDir);
+          return result;
         } catch (error) {
           return { kind: 'failed', stage: 'write', error: errorText(error) } as ApplyResult;
         }
@@ -499,6 +514,32 @@ export class WatchDaemon {
       apply_ms: tApply - tRender,
       since_first_event_ms: tApply - startedMs,
     });
+  }
+
+  /**
+   * A `write: false` output (served to agents only): checked by the proxy as if it were written,
+   * with the same leaving-out of rejected services, but nothing is written or reloaded here.
+   */
+  async #checkOnly(o: PlannedOutput): Promise<ApplyResult> {
+    const key = JSON.stringify(o.files);
+    const last = this.#checked.get(o.name);
+    if (last?.key === key) return last.result.kind === 'rejected' ? { ...last.result, repeated: true } : last.result;
+    let result: ApplyResult;
+    if (!this.#applier.prepare) result = { kind: 'unchanged', planned: o };
+    else {
+      const p = await this.#applier.prepare(o);
+      result = p.ok
+        ? { kind: 'unchanged', planned: p.planned, ...(p.leftOut.length > 0 ? { leftOut: p.leftOut } : {}) }
+        : {
+            kind: 'rejected',
+            command: p.check.command,
+            error: p.check.output || `${p.check.command} failed`,
+            services: p.services,
+            repeated: false,
+          };
+    }
+    this.#checked.set(o.name, { key, result });
+    return result;
   }
 
   #record(o: PlannedOutput, result: ApplyResult, startedMs: number): void {

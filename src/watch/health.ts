@@ -42,6 +42,8 @@ export interface HealthReport {
       }
     >;
     lastError: { time: string; message: string } | null;
+    /** The proxy fleet (src/fleet), when the config serves outputs to agents. */
+    agents?: unknown;
   };
 }
 

@@ -10,7 +10,8 @@
  *   2 core      routes/, render/, the snapshot mapping, the pure statistics, the plan — pure
  *   3 edge-in   config loading and checks, cluster/ (Docker connections, reading snapshots)
  *   4 edge-out  apply/ (check, write, reload), stats/ (collect, send, run)
- *   5 daemon    watch/
+ *   5 daemon    watch/, fleet/ (the controller's agents listener; bundle and fleet state are pure,
+ *               layer 2), agent/ (`interlock agent`)
  *   6 commands  cli/, the package entry
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -32,9 +33,10 @@ const LAYERS: [RegExp, number, 'pure' | 'edge'][] = [
   [/^cluster\/snapshot-map\.ts$/, 2, 'pure'],
   [/^stats\/(names|compute|point)\.ts$/, 2, 'pure'],
   [/^pipeline\.ts$/, 2, 'pure'],
+  [/^fleet\/(bundle|state)\.ts$/, 2, 'pure'],
   [/^(config|cluster)\//, 3, 'edge'],
   [/^(apply|stats)\//, 4, 'edge'],
-  [/^watch\//, 5, 'edge'],
+  [/^(watch|fleet|agent)\//, 5, 'edge'],
   [/^(cli\/|index\.ts$)/, 6, 'edge'],
 ];
 
@@ -112,8 +114,7 @@ describe('layers', () => {
   });
 
   it('only the output registry and the kind modules switch on an output kind', () => {
-    // Left to move when their file is free: the daemon's two (carbon and log outputs picked by kind).
-    const allowed = ['src/watch/daemon.ts: carbon', 'src/watch/daemon.ts: log'];
+    const allowed: string[] = [];
     const found = modules
       .filter((m) => !m.rel.startsWith('outputs/'))
       .flatMap((m) => [...uncommented(m.text).matchAll(KIND_SWITCH)].map((x) => `src/${m.rel}: ${x[1] ?? x[2]}`));

@@ -19,20 +19,20 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-function freePort(): Promise<number> {
+function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+    server.listen({ host, port: 0 }, () => {
       const { port } = server.address() as net.AddressInfo;
       server.close(() => resolve(port));
     });
   });
 }
 
-function accepts(port: number): Promise<boolean> {
+function accepts(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = net.connect({ host, port });
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);
@@ -50,23 +50,30 @@ export interface WhisperSeries {
 
 export class CarbonCache {
   readonly dir: string;
+  /** The address it listens on: 127.0.0.1 unless `create({ host })` said otherwise. */
+  readonly host: string;
   readonly linePort: number;
   readonly picklePort: number;
   readonly queryPort: number;
   #child: ChildProcess | undefined;
 
-  private constructor(dir: string, linePort: number, picklePort: number, queryPort: number) {
+  private constructor(dir: string, host: string, linePort: number, picklePort: number, queryPort: number) {
     this.dir = dir;
+    this.host = host;
     this.linePort = linePort;
     this.picklePort = picklePort;
     this.queryPort = queryPort;
   }
 
-  /** Writes the config into a fresh temp dir; `start()` runs it. */
-  static async create(): Promise<CarbonCache> {
+  /**
+   * Writes the config into a fresh temp dir; `start()` runs it. `host`: the address to listen on
+   * (default loopback; the multi-node tests use the address of their own bridge).
+   */
+  static async create(options: { host?: string } = {}): Promise<CarbonCache> {
+    const host = options.host ?? '127.0.0.1';
     const dir = await mkdtemp(path.join(os.tmpdir(), 'interlock-carbon-'));
-    const [linePort, picklePort, queryPort] = [await freePort(), await freePort(), await freePort()];
-    const cache = new CarbonCache(dir, linePort, picklePort, queryPort);
+    const [linePort, picklePort, queryPort] = [await freePort(host), await freePort(host), await freePort(host)];
+    const cache = new CarbonCache(dir, host, linePort, picklePort, queryPort);
     await mkdir(path.join(dir, 'conf'), { recursive: true });
     await mkdir(path.join(dir, 'storage', 'whisper'), { recursive: true });
     await mkdir(path.join(dir, 'log'), { recursive: true });
@@ -80,11 +87,11 @@ export class CarbonCache {
         `LOG_DIR = ${dir}/log/`,
         `PID_DIR = ${dir}/`,
         'USER =',
-        'LINE_RECEIVER_INTERFACE = 127.0.0.1',
+        `LINE_RECEIVER_INTERFACE = ${host}`,
         `LINE_RECEIVER_PORT = ${linePort}`,
-        'PICKLE_RECEIVER_INTERFACE = 127.0.0.1',
+        `PICKLE_RECEIVER_INTERFACE = ${host}`,
         `PICKLE_RECEIVER_PORT = ${picklePort}`,
-        'CACHE_QUERY_INTERFACE = 127.0.0.1',
+        `CACHE_QUERY_INTERFACE = ${host}`,
         `CACHE_QUERY_PORT = ${queryPort}`,
         'MAX_CREATES_PER_MINUTE = inf',
         'MAX_UPDATES_PER_SECOND = inf',
@@ -126,7 +133,7 @@ export class CarbonCache {
       if (this.#child === child) this.#child = undefined;
     });
     const deadline = Date.now() + timeoutMs;
-    while (!((await accepts(this.linePort)) && (await accepts(this.picklePort)))) {
+    while (!((await accepts(this.host, this.linePort)) && (await accepts(this.host, this.picklePort)))) {
       if (exited || Date.now() > deadline) {
         await this.stop();
         throw new Error(`carbon-cache did not start (${exited ? 'exited' : 'timeout'}):\n${await this.logTail()}`);

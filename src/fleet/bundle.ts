@@ -1,0 +1,129 @@
+/**
+ * A bundle: everything one output's proxies need, as the controller serves it to `interlock agent`s.
+ * Pure: data, hashing and path arithmetic only.
+ *
+ * - `files` are named relative to `root`, the folder of the output's file as the controller
+ *   rendered it (the path on the proxy hosts). Write order: TLS files, then the files next to the
+ *   main file (maps, crt-list), the main file last.
+ * - `hash` is sha256 over the kind, the root and every file's name, secrecy and bytes: equal hashes
+ *   mean byte-identical files, so an agent compares hashes, never contents.
+ * - An agent writes into its own folder: every occurrence of `root` as a path in the contents
+ *   (certificates, Nginx's run folder, HAProxy's stats socket) is rebased onto that folder.
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { z } from 'zod';
+
+export const BUNDLE_VERSION = 1;
+
+export interface BundleFile {
+  /** Relative to the bundle's root: `haproxy.cfg`, `haproxy.hosts.<hash>.map`, `certs/a.pem`. */
+  name: string;
+  content: string;
+  /** Key material: written 0600, never logged. */
+  secret?: boolean;
+}
+
+export interface Bundle {
+  version: typeof BUNDLE_VERSION;
+  output: string;
+  kind: 'haproxy' | 'nginx';
+  hash: string;
+  /** The output's folder as rendered (absolute). */
+  root: string;
+  /** The main file's name (also the last of `files`). */
+  main: string;
+  files: BundleFile[];
+}
+
+export function bundleHash(kind: string, root: string, files: readonly BundleFile[]): string {
+  const h = createHash('sha256');
+  h.update(`interlock-bundle-v${BUNDLE_VERSION}\0${kind}\0${root}\0`);
+  for (const f of files)
+    h.update(`${f.name}\0${f.secret ? 1 : 0}\0`)
+      .update(f.content)
+      .update('\0');
+  return h.digest('hex');
+}
+
+export function makeBundle(output: string, kind: Bundle['kind'], root: string, files: readonly BundleFile[]): Bundle {
+  const main = files[files.length - 1];
+  if (!main) throw new Error(`output ${output} rendered no files`);
+  return {
+    version: BUNDLE_VERSION,
+    output,
+    kind,
+    hash: bundleHash(kind, root, files),
+    root,
+    main: main.name,
+    files: [...files],
+  };
+}
+
+/**
+ * Why a file name cannot be written under an agent's folder, or undefined when it can: relative,
+ * normalised, no `..`, no control characters.
+ */
+export function badName(name: string): string | undefined {
+  if (name === '' || name.length > 4096) return 'empty or too long';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing them is the point
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'has a control character';
+  if (path.posix.isAbsolute(name)) return 'is absolute';
+  if (path.posix.normalize(name) !== name || name.split('/').includes('..')) return 'leaves its folder';
+  return undefined;
+}
+
+const fileSchema = z.strictObject({
+  name: z.string(),
+  content: z.string(),
+  secret: z.boolean().optional(),
+});
+
+const bundleSchema = z.strictObject({
+  version: z.literal(BUNDLE_VERSION),
+  output: z.string().min(1),
+  kind: z.enum(['haproxy', 'nginx']),
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  root: z.string().min(1),
+  main: z.string().min(1),
+  files: z.array(fileSchema).min(1),
+});
+
+/**
+ * A bundle as an agent receives it: shape checked, names safe, hash recomputed. Throws with the
+ * reason otherwise (the agent refuses it and keeps its files).
+ */
+export function parseBundle(value: unknown): Bundle {
+  const r = bundleSchema.safeParse(value);
+  if (!r.success) throw new Error(`not a bundle: ${r.error.issues[0]?.message ?? 'bad shape'}`);
+  const b = r.data as Bundle;
+  if (!path.posix.isAbsolute(b.root)) throw new Error(`bundle root ${JSON.stringify(b.root)} is not absolute`);
+  for (const f of b.files) {
+    const why = badName(f.name);
+    if (why) throw new Error(`bundle file name ${JSON.stringify(f.name)} ${why}`);
+  }
+  if (b.files[b.files.length - 1]?.name !== b.main) throw new Error('bundle main file is not its last file');
+  if (bundleHash(b.kind, b.root, b.files) !== b.hash) throw new Error('bundle hash does not match its files');
+  return b;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * The bundle's files as they go under `dir`: absolute paths, and the contents with the bundle's
+ * root rebased onto `dir` wherever it appears as a path (followed by `/`, a space, `;`, a quote or
+ * the end of a line). `dir` must be absolute.
+ */
+export function rebase(bundle: Bundle, dir: string): { path: string; content: string; secret: boolean }[] {
+  const root = bundle.root.replace(/\/+$/, '') || '/';
+  const target = dir.replace(/\/+$/, '') || '/';
+  const same = root === target;
+  const re = new RegExp(`${escapeRegExp(root)}(?=[/\\s;"']|$)`, 'gm');
+  return bundle.files.map((f) => ({
+    path: path.join(target, f.name),
+    content: same ? f.content : f.content.replace(re, target),
+    secret: f.secret === true,
+  }));
+}

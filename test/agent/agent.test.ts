@@ -1,0 +1,188 @@
+/**
+ * `interlock agent` in process against a real agents listener on loopback: no proxy binary (the
+ * check is a command, the reload `true`), files in a temp folder.
+ */
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent, type AgentOptions } from '../../src/agent/agent.ts';
+import { makeBundle } from '../../src/fleet/bundle.ts';
+import { FleetHub, type RunningAgentsServer, startAgentsServer } from '../../src/fleet/server.ts';
+import { createLogger } from '../../src/runtime/log.ts';
+import { waitFor } from '../watch/it-helpers.ts';
+
+const TOKEN = 'agent-unit-token';
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const bundle = (n: number, extra = '') =>
+  makeBundle('edge', 'haproxy', '/srv/edge', [
+    { name: 'certs/site.pem', content: `CERT AND KEY ${n}\n`, secret: true },
+    { name: 'haproxy.hosts.0123456789ab.map', content: `h${n}.test/ be\n` },
+    { name: 'haproxy.cfg', content: `# v${n}\ncrt /srv/edge/certs/site.pem\n${extra}` },
+  ]);
+
+async function controller(port = 0, token = TOKEN): Promise<{ hub: FleetHub; server: RunningAgentsServer }> {
+  const log = createLogger({ format: 'logfmt', level: 'error', write: () => {} });
+  const hub = new FleetHub({ token, waitMs: 1000, staleMs: 60_000, log });
+  hub.setOutputs(['edge']);
+  const server = await startAgentsServer(hub, { host: '127.0.0.1', port });
+  cleanups.push(() => server.close());
+  return { hub, server };
+}
+
+async function folder(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'il-agent-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function agent(port: number, dir: string, extra: Partial<AgentOptions> = {}) {
+  const lines: string[] = [];
+  const a = new Agent({
+    controller: `http://127.0.0.1:${port}`,
+    token: TOKEN,
+    output: 'edge',
+    dir,
+    instance: 'a1',
+    node: 'n1',
+    check: { kind: 'none' },
+    reload: { kind: 'command', command: ['true'] },
+    log: createLogger({ format: 'logfmt', level: 'debug', write: (l) => lines.push(l) }),
+    env: process.env,
+    backoff: { initialMs: 20, maxMs: 200 },
+    ...extra,
+  });
+  cleanups.push(() => a.stop());
+  return { a, lines, count: (re: RegExp) => lines.filter((l) => re.test(l)).length };
+}
+
+const converged = (hub: FleetHub, hash: string) =>
+  waitFor(
+    'converged',
+    () => hub.health().list.some((x) => x.instance === 'a1' && x.applied === hash && x.state === 'converged'),
+    {
+      timeoutMs: 10_000,
+    },
+  );
+
+describe('interlock agent', () => {
+  it('applies a bundle under its folder (root rebased, key 0600), remembers it, reports it', async () => {
+    const { hub, server } = await controller();
+    const dir = await folder();
+    hub.publish(bundle(1));
+    const { a, count } = agent(server.address.port, dir);
+    await a.start();
+    await converged(hub, bundle(1).hash);
+    expect(await readFile(path.join(dir, 'haproxy.cfg'), 'utf8')).toBe(`# v1\ncrt ${dir}/certs/site.pem\n`);
+    expect(await readFile(path.join(dir, 'haproxy.hosts.0123456789ab.map'), 'utf8')).toBe('h1.test/ be\n');
+    expect((await stat(path.join(dir, 'certs/site.pem'))).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(path.join(dir, '.interlock-agent.json'), 'utf8'))).toMatchObject({
+      output: 'edge',
+      hash: bundle(1).hash,
+    });
+    expect(count(/no proxy files yet/)).toBe(1);
+    // The next change arrives through the held poll.
+    hub.publish(bundle(2));
+    await converged(hub, bundle(2).hash);
+    expect(await readFile(path.join(dir, 'certs/site.pem'), 'utf8')).toBe('CERT AND KEY 2\n');
+    expect(a.applies).toBe(2);
+  });
+
+  it('a bundle its check rejects: files kept, the check words reported, said once; the next one applies', async () => {
+    const { hub, server } = await controller();
+    const dir = await folder();
+    const check = path.join(dir, '..', `${path.basename(dir)}-check.sh`);
+    await writeFile(
+      check,
+      '#!/bin/sh\nif grep -q forbidden "$1"; then echo "[ALERT] (7) : forbidden here" >&2; exit 1; fi\n',
+    );
+    await chmod(check, 0o755);
+    cleanups.push(() => rm(check, { force: true }));
+    hub.publish(bundle(1));
+    const { a, count } = agent(server.address.port, dir, { check: { kind: 'command', command: [check, '{file}'] } });
+    await a.start();
+    await converged(hub, bundle(1).hash);
+    const kept = await readFile(path.join(dir, 'haproxy.cfg'), 'utf8');
+    hub.publish(bundle(2, 'forbidden\n'));
+    await waitFor('the refusal reported', () => hub.health().list.find((x) => x.error !== null), { timeoutMs: 10_000 });
+    const view = hub.health().list[0];
+    expect(view).toMatchObject({ state: 'not_converged', applied: bundle(1).hash });
+    expect(view?.error).toMatch(/forbidden here/);
+    expect(await readFile(path.join(dir, 'haproxy.cfg'), 'utf8')).toBe(kept);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(count(/local proxy rejected the bundle/)).toBe(1);
+    hub.publish(bundle(3));
+    await converged(hub, bundle(3).hash);
+    expect(hub.health().list[0]?.error).toBeNull();
+  });
+
+  it('a failed reload is retried on its own (the proxy was not up yet), not on the next change', async () => {
+    const { hub, server } = await controller();
+    const dir = await folder();
+    const flag = path.join(dir, 'proxy-up');
+    hub.publish(bundle(1));
+    const { a, count } = agent(server.address.port, dir, {
+      reload: { kind: 'command', command: ['test', '-f', flag] },
+    });
+    await a.start();
+    await waitFor(
+      'the reload failure reported',
+      () => hub.health().list.find((x) => x.error?.includes('reload failed')),
+      {
+        timeoutMs: 10_000,
+      },
+    );
+    await writeFile(flag, '');
+    await converged(hub, bundle(1).hash);
+    expect(count(/reload failed/)).toBe(1);
+  });
+
+  it('restarted: reports the hash on disk without applying it again', async () => {
+    const { hub, server } = await controller();
+    const dir = await folder();
+    hub.publish(bundle(1));
+    const first = agent(server.address.port, dir);
+    await first.a.start();
+    await converged(hub, bundle(1).hash);
+    await first.a.stop();
+    const second = agent(server.address.port, dir);
+    await second.a.start();
+    await waitFor('the poll of the restarted agent', () => hub.waiting() === 1, { timeoutMs: 10_000 });
+    expect(second.a.applies).toBe(0);
+    expect(second.count(/proxy files in place/)).toBe(1);
+    expect(second.a.status().applied).toBe(bundle(1).hash);
+  });
+
+  it('controller unreachable, then back: one line each, then it converges', async () => {
+    const dir = await folder();
+    const { server: probe } = await controller();
+    const port = probe.address.port;
+    await probe.close();
+    const { a, count } = agent(port, dir);
+    await a.start();
+    await waitFor('the unreachable line', () => count(/controller unreachable/) === 1, { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(count(/controller unreachable/)).toBe(1);
+    const { hub } = await controller(port);
+    hub.publish(bundle(1));
+    await converged(hub, bundle(1).hash);
+    expect(count(/controller answers again/)).toBe(1);
+  });
+
+  it('a wrong token: one line, the controller lists it, no file written', async () => {
+    const { hub, server } = await controller(0, 'another-token');
+    const dir = await folder();
+    hub.publish(bundle(1));
+    const { a, count } = agent(server.address.port, dir);
+    await a.start();
+    await waitFor('the token line', () => count(/refused the token/) === 1, { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(count(/refused the token/)).toBe(1);
+    expect(hub.health().list).toMatchObject([{ instance: 'a1', state: 'unauthorized' }]);
+    await expect(stat(path.join(dir, 'haproxy.cfg'))).rejects.toThrow(/ENOENT/);
+  });
+});

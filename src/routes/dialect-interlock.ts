@@ -43,6 +43,7 @@ export const INTERLOCK_LABELS = {
     'ip_hash',
     'context_root',
     'context_root_rewrite',
+    'acme',
   ],
   multi: ['alias_domain', 'websocket_endpoint', 'backend_option'],
   // Marks interlock 1.x's own proxy containers, not a route: a migrated proxy service keeps it.
@@ -152,6 +153,8 @@ export function interlockDialect(service: ServiceState, options: DialectOptions)
     if (labels.has('ssl_cert')) spec.sslKey = sslKey;
     else labels.ignored('ssl_cert_key', 'ssl_cert');
   }
+  const acme = labels.get('acme', parseBoolean);
+  if (acme !== undefined) spec.acme = acme;
   const sslBackend = labels.get('ssl_backend', parseBoolean);
   const verify = labels.get('ssl_backend_tls_verify', parseTlsVerify);
   // interlock 1.x defaulted to `verify none`: backends on overlay networks rarely carry a
@@ -206,6 +209,7 @@ export function interlockDialect(service: ServiceState, options: DialectOptions)
     balance: key('balance_algorithm'),
     ipHash: key('ip_hash'),
     rawBackendOptions: key('backend_option'),
+    acme: key('acme'),
   };
   return { matched: true, specs: [{ spec, labels: sources }], diagnostics: labels.diagnostics };
 }

@@ -100,6 +100,7 @@ export function resolveRoute(
     ...(spec.redirectCode !== undefined ? { redirectCode: spec.redirectCode } : {}),
     defaultBackend: spec.defaultBackend ?? false,
     rawBackendOptions: spec.rawBackendOptions ?? [],
+    ...(spec.acme ? { acme: true as const } : {}),
   };
   return { route, diagnostics: [] };
 }

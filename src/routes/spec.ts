@@ -60,6 +60,7 @@ const specSchema = z.strictObject({
   redirectCode: z.number().optional(),
   defaultBackend: z.boolean().optional(),
   rawBackendOptions: z.array(z.string()).optional(),
+  acme: z.boolean().optional(),
 });
 
 export class Problems {
@@ -198,6 +199,7 @@ export function checkSpec(raw: unknown, where: SpecWhere): { spec?: RouteSpec; d
     'sslOnly',
     'sslPassthrough',
     'defaultBackend',
+    'acme',
   ] as const) {
     if (s[key] !== undefined) Object.assign(out, { [key]: s[key] });
   }
@@ -232,6 +234,7 @@ function checkCombinations(s: RouteSpec, p: Problems): void {
       'sslPassthrough',
       'redirects',
       'defaultBackend',
+      'acme',
     ]);
     if (httpOnly.length > 0) {
       p.add(

@@ -74,6 +74,8 @@ export interface Route {
   defaultBackend: boolean;
   /** Raw HAProxy backend lines; only present when the config opted in. Single-line, checked. */
   rawBackendOptions: string[];
+  /** The hosts of this route want ACME certificates (the `acme` label); absent when not. */
+  acme?: true;
 }
 
 /**
@@ -113,4 +115,6 @@ export interface RouteSpec {
   redirectCode?: RedirectCode;
   defaultBackend?: boolean;
   rawBackendOptions?: string[];
+  /** Get certificates for the hosts from the config's `acme` issuer (HTTP-01). */
+  acme?: boolean;
 }

@@ -30,6 +30,7 @@ const everyField: Required<RouteSpec> = {
   redirectCode: 302,
   defaultBackend: false,
   rawBackendOptions: ['option forwardfor'],
+  acme: true,
 };
 
 const where = { cluster: 'local', service: 'shop', rule: 'custom', labels: undefined };

@@ -17,7 +17,7 @@ import { defaultCertFile, haproxyCrtListPattern, haproxyMapPattern } from '../co
 import type { FileOutput, HaproxyOutput, NginxOutput, OutputConfig } from '../config/schema.ts';
 import { haproxyKeyFileFor, haproxyView, renderHaproxy } from '../render/haproxy.ts';
 import { nginxView, renderNginx } from '../render/nginx.ts';
-import { RenderError, type RenderedFile, type TemplateName } from '../render/types.ts';
+import { type AcmeRender, RenderError, type RenderedFile, type TemplateName } from '../render/types.ts';
 import type { Route } from '../routes/types.ts';
 
 export interface OutputDriver<O extends FileOutput = FileOutput> {
@@ -34,7 +34,7 @@ export interface OutputDriver<O extends FileOutput = FileOutput> {
   render(
     routes: readonly Route[],
     output: O,
-    options: { template: string; runDir: string | undefined },
+    options: { template: string; runDir: string | undefined; acme?: AcmeRender },
   ): RenderedFile[];
   /** The check command for `file` (a scratch copy in `dir`), with the proxy binary at `binary`. */
   checkArgv(binary: string, file: string, dir: string): string[];
@@ -115,7 +115,11 @@ const haproxy: OutputDriver<HaproxyOutput> = {
     const copy = absoluteTls(output, configDir);
     return copy.masterSocket ? { ...copy, masterSocket: path.resolve(configDir, copy.masterSocket) } : copy;
   },
-  render: (routes, output, options) => renderHaproxy(routes, output, { template: options.template }),
+  render: (routes, output, options) =>
+    renderHaproxy(routes, output, {
+      template: options.template,
+      ...(options.acme ? { acme: options.acme } : {}),
+    }),
   // Not `haproxy -q`: it drops the reason along with the noise.
   checkArgv: (binary, file) => [binary, '-c', '-f', file],
   reloadSignal: 'SIGUSR2',
@@ -140,7 +144,11 @@ const nginx: OutputDriver<NginxOutput> = {
   runDir: (output, configDir) => path.resolve(configDir, output.runDir ?? path.dirname(output.file)),
   absolute: absoluteTls,
   render: (routes, output, options) =>
-    renderNginx(routes, output, { template: options.template, runDir: options.runDir ?? path.dirname(output.file) }),
+    renderNginx(routes, output, {
+      template: options.template,
+      runDir: options.runDir ?? path.dirname(output.file),
+      ...(options.acme ? { acme: options.acme } : {}),
+    }),
   checkArgv: (binary, file, dir) => [binary, '-t', '-q', '-p', dir, '-c', file],
   reloadSignal: 'SIGHUP',
   families: () => [],

@@ -400,7 +400,9 @@ const acmeSchema = z
       ),
     challenge: z
       .strictObject({
-        address: addressText('challenge address').default('127.0.0.1').describe('Address the challenge responder binds.'),
+        address: addressText('challenge address')
+          .default('127.0.0.1')
+          .describe('Address the challenge responder binds.'),
         port: port.default(8402),
         reachAt: z
           .string()
@@ -411,9 +413,7 @@ const acmeSchema = z
           ),
       })
       .default({ address: '127.0.0.1', port: 8402 })
-      .describe(
-        "The controller's HTTP-01 responder: the proxies send /.well-known/acme-challenge/ here.",
-      ),
+      .describe("The controller's HTTP-01 responder: the proxies send /.well-known/acme-challenge/ here."),
     retry: z
       .strictObject({
         min: duration.default('1m').describe('First wait after a failed order.'),

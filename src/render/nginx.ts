@@ -432,12 +432,7 @@ function serverNamesHash(names: number, longest: number): { maxSize: number; buc
 }
 
 /** Builds the view in one pass over the routes (plus one over hosts). */
-export function nginxView(
-  routes: readonly Route[],
-  output: NginxOutput,
-  runDir: string,
-  acme?: AcmeRender,
-): NginxView {
+export function nginxView(routes: readonly Route[], output: NginxOutput, runDir: string, acme?: AcmeRender): NginxView {
   const named = nameRoutes(routes);
   const https = output.https;
   const notes: string[] = [];

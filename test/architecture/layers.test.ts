@@ -9,7 +9,7 @@
  *   1 schema    the config schema and defineConfig
  *   2 core      routes/, render/, the snapshot mapping, the pure statistics, the plan — pure
  *   3 edge-in   config loading and checks, cluster/ (Docker connections, reading snapshots)
- *   4 edge-out  apply/ (check, write, reload), stats/ (collect, send, run)
+ *   4 edge-out  apply/ (check, write, reload), stats/ (collect, send, run), acme/ (the issuer)
  *   5 daemon    watch/
  *   6 commands  cli/, the package entry
  */
@@ -32,7 +32,7 @@ const LAYERS: [RegExp, number, 'pure' | 'edge'][] = [
   [/^stats\/(names|compute|point)\.ts$/, 2, 'pure'],
   [/^pipeline\.ts$/, 2, 'pure'],
   [/^(config|cluster)\//, 3, 'edge'],
-  [/^(apply|stats)\//, 4, 'edge'],
+  [/^(apply|stats|acme)\//, 4, 'edge'],
   [/^watch\//, 5, 'edge'],
   [/^(cli\/|index\.ts$)/, 6, 'edge'],
 ];

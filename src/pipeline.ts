@@ -50,6 +50,8 @@ export interface PlannedOutput {
   runDirs?: readonly string[];
   /** `cluster/service` keys the caller asked to leave out of this output (see `rerender`). */
   leftOut: readonly string[];
+  /** With an `acme` config: the hosts served with ACME certificates (they load no `<host>.pem`). */
+  acmeHosts?: ReadonlySet<string>;
   /**
    * The same output rendered again without the routes of the given `cluster/service` keys: how
    * the applier leaves out a service whose part the proxy rejected. Absent on hand-made plans.
@@ -201,6 +203,7 @@ function planOutput(
     routeList: routes,
     runDirs: runDir ? [runDir] : [],
     leftOut,
+    ...(acme ? { acmeHosts: new Set(acme.certificates.keys()) } : {}),
     rerender: (next) => planOutput(config, index, built, { ...o, leaveOut: next }),
   };
 }

@@ -14,6 +14,7 @@ import { inspect } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { AcmeIssuer } from '../acme/issuer.ts';
 import { removeLeftovers } from '../apply/cleanup.ts';
 import { connect, resolveEndpoint } from '../cluster/connect.ts';
 import type { Config } from '../config/schema.ts';
@@ -156,7 +157,25 @@ export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
   const configFile = first.loaded.file;
   await removeLeftovers(first.config, { ...first, cwd: io.cwd, outDir: args.outDir });
   const metrics = createMetrics();
-  const daemon = new WatchDaemon({
+  // The ACME issuer starts first, so certificates issued before a restart are in the first render.
+  const acme = first.config.acme;
+  const issuer = acme
+    ? new AcmeIssuer({
+        config: acme,
+        configDir: first.configDir,
+        log,
+        registry: metrics.registry,
+        onChange: () => daemon.refresh(),
+      })
+    : undefined;
+  try {
+    await issuer?.start();
+  } catch (error) {
+    log.error(`cannot start the ACME issuer: ${(error as Error).message}`);
+    io.setExitCode(EXIT_FAILURE);
+    return;
+  }
+  const daemon: WatchDaemon = new WatchDaemon({
     config: first.config,
     configDir: first.configDir,
     templates: first.templates,
@@ -166,6 +185,7 @@ export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
     metrics,
     connect: connectCluster(io.env),
     ...withDefined({ checkpoint: memoryKeeper() }),
+    ...(issuer ? { acme: issuer } : {}),
   });
 
   let server: RunningServer | undefined;
@@ -192,6 +212,9 @@ export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
       if (!next) {
         log.error('new config rejected; the running one stays in force');
         return;
+      }
+      if (JSON.stringify(next.config.acme) !== JSON.stringify(acme)) {
+        log.warn('the acme section changed: it takes effect when interlock restarts');
       }
       await daemon.reload({ config: next.config, configDir: next.configDir, templates: next.templates });
     });
@@ -225,6 +248,7 @@ export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
         fileWatcher?.close();
         await reloading.catch(() => {});
         await daemon.stop();
+        await issuer?.stop();
         await server?.close();
         process.off('SIGHUP', onHup);
         log.info('stopped');

@@ -48,6 +48,12 @@ export class ChallengeResponder {
     });
   }
 
+  /** The port it listens on (after `listen`). */
+  get port(): number | undefined {
+    const a = this.#server?.address();
+    return a && typeof a === 'object' ? a.port : undefined;
+  }
+
   async close(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;

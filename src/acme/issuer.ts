@@ -14,7 +14,6 @@
  *   than the server's Retry-After, and at least an hour after a rate-limit error.
  * - Keys go to files (0600, atomic) and nowhere else: not to logs, /healthz or /metrics.
  */
-import { readdir } from 'node:fs/promises';
 import { Agent } from 'node:https';
 import path from 'node:path';
 import * as acme from 'acme-client';
@@ -185,10 +184,11 @@ export class AcmeIssuer {
     }
     await this.#store.init();
     this.#state = await this.#store.readState();
-    for (const name of await readdir(path.join(this.#store.dir, 'certs'))) {
-      if (!name.endsWith('.pem') || name.startsWith('.')) continue;
-      const host = name.slice(0, -'.pem'.length);
-      await this.#load(host);
+    // The newest certificate of each host is served; older ones (a crash before their removal) go.
+    for (const [host, files] of await this.#store.certFiles()) {
+      for (const file of files) await this.#load(host, file);
+      const kept = this.#certs.get(host)?.file;
+      for (const file of files) if (file !== kept) await this.#store.remove(file);
     }
     const c = this.#o.config.challenge;
     await this.#responder.listen(c.address, c.port);
@@ -423,19 +423,27 @@ export class AcmeIssuer {
     if (order.status !== 'valid') order = await client.waitForValidStatus(order);
     const chain = await client.getCertificate(order);
     // The proxies read one file: the chain (leaf first), then the key.
-    await this.#store.write(this.#store.certFile(host), `${chain.trimEnd()}\n${key.trimEnd()}\n`);
+    const pem = `${chain.trimEnd()}\n${key.trimEnd()}\n`;
+    const file = this.#store.certFile(host, pem);
+    await this.#store.write(file, pem);
     delete st.order;
     await this.#store.writeState(this.#state);
     await this.#store.remove(keyFile);
-    await this.#load(host);
+    const old = this.#certs.get(host)?.file;
+    this.#certs.delete(host);
+    await this.#load(host, file);
+    // The proxies read the old file until their reload: remove it a minute later.
+    if (old && old !== file) setTimeout(() => void this.#store.remove(old).catch(() => undefined), 60_000).unref();
   }
 
-  async #load(host: string): Promise<void> {
-    const file = this.#store.certFile(host);
+  /** Reads a certificate file; it becomes the host's when it expires later than the one known. */
+  async #load(host: string, file: string): Promise<void> {
     const pem = await this.#store.read(file);
     if (pem === undefined) return;
     try {
       const info = acme.crypto.readCertificateInfo(pem);
+      const known = this.#certs.get(host);
+      if (known && known.notAfterMs >= info.notAfter.getTime()) return;
       this.#certs.set(host, {
         file,
         issuer: info.issuer.commonName,

@@ -5,14 +5,17 @@
  *
  *   <storage>/account.key          the ACME account key
  *   <storage>/state.json           account URL, orders in flight, last errors and retry times
- *   <storage>/certs/<host>.pem     key + certificate chain, served by the proxies
+ *   <storage>/certs/<host>.<hash>.pem  certificate chain + key, served by the proxies; named after
+ *                                  its content, so a renewed certificate changes the rendered
+ *                                  config and the proxies reload (same name: they would keep the
+ *                                  old one in memory); the one before is removed a minute later
  *   <storage>/orders/<host>.key    the key of the order in flight (its CSR is made from it)
  *
  * Every file is written 0600 in a 0700 folder, atomically (temp file, fsync, rename), so a crash
  * leaves the old file or the new one, never half of one. Nothing here logs a key.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 export interface StoredOrder {
@@ -54,8 +57,21 @@ export class AcmeStore {
     this.dir = dir;
   }
 
-  certFile(host: string): string {
-    return path.join(this.dir, 'certs', `${fileStem(host)}.pem`);
+  certFile(host: string, content: string): string {
+    const hash = createHash('sha256').update(content).digest('hex').slice(0, 12);
+    return path.join(this.dir, 'certs', `${fileStem(host)}.${hash}.pem`);
+  }
+
+  /** Every certificate file of the folder, by host. */
+  async certFiles(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const name of await readdir(path.join(this.dir, 'certs'))) {
+      const m = /^([a-z0-9.-]+)\.[0-9a-f]{12}\.pem$/.exec(name);
+      if (!m) continue;
+      const host = m[1] as string;
+      out.set(host, [...(out.get(host) ?? []), path.join(this.dir, 'certs', name)]);
+    }
+    return out;
   }
 
   orderKeyFile(host: string): string {

@@ -56,23 +56,29 @@ describe('storage', () => {
     const old = process.umask(0);
     try {
       await store.init();
-      await store.write(store.certFile('app.example.com'), 'one');
-      await store.write(store.certFile('app.example.com'), 'two');
+      await store.write(path.join(store.dir, 'state.json'), 'one');
+      await store.write(store.certFile('app.example.com', 'two'), 'two');
+      await store.write(store.certFile('app.example.com', 'two'), 'two');
     } finally {
       process.umask(old);
     }
-    const file = store.certFile('app.example.com');
+    const file = store.certFile('app.example.com', 'two');
     expect(await readFile(file, 'utf8')).toBe('two');
+    expect((await stat(path.join(store.dir, 'state.json'))).mode & 0o777).toBe(0o600);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect((await stat(store.dir)).mode & 0o777).toBe(0o700);
     expect((await stat(path.dirname(file))).mode & 0o777).toBe(0o700);
-    expect(await readdir(path.dirname(file))).toEqual(['app.example.com.pem']);
+    // Named after the content: a renewed certificate is a new name, which makes the proxies reload.
+    expect(await readdir(path.dirname(file))).toEqual([path.basename(file)]);
+    expect(path.basename(file)).toMatch(/^app\.example\.com\.[0-9a-f]{12}\.pem$/);
+    expect(store.certFile('app.example.com', 'three')).not.toBe(file);
+    expect([...(await store.certFiles()).entries()]).toEqual([['app.example.com', [file]]]);
   });
 
   it('refuses a host name that would leave the folder', () => {
     const store = new AcmeStore('/x');
-    expect(() => store.certFile('../../etc/passwd')).toThrow(/not a host name/);
-    expect(() => store.certFile('a/b')).toThrow(/not a host name/);
+    expect(() => store.certFile('../../etc/passwd', 'x')).toThrow(/not a host name/);
+    expect(() => store.certFile('a/b', 'x')).toThrow(/not a host name/);
   });
 
   it('keeps state across instances (what makes orders survive a restart)', async () => {

@@ -10,7 +10,7 @@
  * - interlock killed right after creating an order, then restarted twice: pebble saw one order,
  *   and the stored certificate is served and reused;
  * - no key in /healthz or /metrics; the certificate file is 0600.
- * Nginx, interlock labels, pebble issuing 30-second certificates:
+ * Nginx, interlock labels, pebble issuing 60-second certificates:
  * - trusted HTTPS through Nginx;
  * - renewal (a third of the lifetime left) served with no failed request meanwhile;
  * - pebble stopped: the next renewal fails with a clear error and the current certificate stays.
@@ -103,6 +103,12 @@ describeIntegration(
       for (const stop of stops.reverse()) await stop().catch(() => undefined);
     });
 
+    /** Stops a daemon unless it is gone already (one is killed on purpose below). */
+    const stopWatch = (w: WatchProcess | undefined) => async () => {
+      if (!w || w.child.exitCode !== null || w.child.signalCode !== null) return;
+      await w.stop();
+    };
+
     // ---------------------------------------------------------------- HAProxy ----------
     const h = {
       dir: '',
@@ -118,7 +124,7 @@ describeIntegration(
 
     async function startHaproxyWatch(): Promise<WatchProcess> {
       const w = await startWatch({ config: h.config, listenPort: h.listen });
-      stops.push(() => w.stop());
+      stops.push(stopWatch(w));
       return w;
     }
 
@@ -298,7 +304,7 @@ describeIntegration(
       host: '',
     };
 
-    it('Nginx: a labelled host gets a trusted certificate (pebble issues 30-second ones here)', async () => {
+    it('Nginx: a labelled host gets a trusted certificate (pebble issues 60-second ones here)', async () => {
       n.dir = await tempDir('interlock-acme-nginx-');
       const [httpPort, httpsPort, responder, listen, appPort] = [
         await freePort(),
@@ -310,7 +316,7 @@ describeIntegration(
       n.httpsPort = httpsPort;
       n.host = `ng-${process.pid}.acme.test`;
       await mkdir(path.join(n.dir, 'pebble'));
-      n.pebble = await startPebble({ dir: path.join(n.dir, 'pebble'), httpPort, validitySeconds: 30 });
+      n.pebble = await startPebble({ dir: path.join(n.dir, 'pebble'), httpPort, validitySeconds: 60 });
       stops.push(() => n.pebble?.stop() ?? Promise.resolve());
       await mkdir(path.join(n.dir, 'certs'));
       await writeFile(path.join(n.dir, 'certs', 'default.pem'), selfSignedPem());
@@ -351,7 +357,7 @@ describeIntegration(
       stops.push(() => nginx.stop());
       const started = Date.now();
       n.watch = await startWatch({ config, listenPort: listen });
-      stops.push(() => n.watch?.stop() ?? Promise.resolve());
+      stops.push(stopWatch(n.watch));
       const root = await n.pebble.root();
       const answer = await waitFor(
         `a trusted HTTPS answer for ${n.host} through Nginx`,
@@ -375,7 +381,7 @@ describeIntegration(
       let requests = 0;
       const failures: string[] = [];
       let renewedServed: TlsAnswer | undefined;
-      const deadline = Date.now() + 60_000;
+      const deadline = Date.now() + 90_000;
       while (Date.now() < deadline && renewedServed === undefined) {
         try {
           const r = await httpsGet(n.httpsPort, n.host, root);

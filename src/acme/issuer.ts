@@ -120,16 +120,21 @@ function interceptProblems(now: () => number): void {
       })(),
     };
   };
-  acme.axios.interceptors.response.use(
-    (response) => {
-      record(response);
-      return response;
-    },
-    (error: { response?: Parameters<typeof record>[0] }) => {
-      record(error.response);
-      throw error;
-    },
-  );
+  const fulfilled = (response: Parameters<typeof record>[0]) => {
+    record(response);
+    return response;
+  };
+  const rejected = (error: { response?: Parameters<typeof record>[0]; code?: string; message?: string }) => {
+    if (error.response) record(error.response);
+    // No answer at all (refused, timed out): say so; acme-client's own handler, which runs next,
+    // turns this error into "Cannot read properties of undefined".
+    else lastProblem = { status: 0, detail: `no answer from the ACME server: ${error.message ?? error.code}` };
+    throw error;
+  };
+  // Ahead of acme-client's own interceptor (axios runs them in order): it loses the error.
+  const handlers = (acme.axios.interceptors.response as unknown as { handlers?: unknown[] }).handlers;
+  if (Array.isArray(handlers)) handlers.unshift({ fulfilled, rejected, synchronous: false, runWhen: null });
+  else acme.axios.interceptors.response.use(fulfilled, rejected);
   // acme-client would sleep out a Retry-After itself (hours, when rate limited) inside the order:
   // the issuer's own backoff waits instead, between orders.
   (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 0;
@@ -471,6 +476,7 @@ function durationMs(d: Duration): number {
 
 /** The ACME problem (type and detail) when there is one, else the error's message; never more than a line. */
 function errorMessage(error: unknown, problem: Problem | undefined): string {
+  if (problem?.status === 0 && problem.detail) return problem.detail.replace(/\s+/g, ' ').slice(0, 500);
   const base = error instanceof Error ? error.message : String(error);
   const type = problem?.type ? `${problem.type.replace('urn:ietf:params:acme:error:', 'acme:')}: ` : '';
   const text =

@@ -17,7 +17,7 @@
  *
  * Swarm services are named `it-acme-*` and removed afterwards. Traffic goes to 127.0.0.1 only.
  */
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import path from 'node:path';
 import type tls from 'node:tls';
@@ -242,8 +242,10 @@ describeIntegration(
         new RegExp(`interlock_acme_certificate_expiry_days\\{certificate="${h.good.replaceAll('.', '\\.')}"\\} \\d+`),
       );
       expect(w.lines().join('\n')).not.toContain('PRIVATE KEY');
-      const file = path.join(h.dir, 'acme', 'certs', `${h.good}.pem`);
-      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      const certs = path.join(h.dir, 'acme', 'certs');
+      const files = (await readdir(certs)).filter((f) => f.startsWith(h.good));
+      expect(files).toHaveLength(1);
+      expect((await stat(path.join(certs, files[0] as string))).mode & 0o777).toBe(0o600);
     });
 
     it('HAProxy: restarts reuse the stored certificate; killed mid-order, the order is resumed, not made twice', async () => {
@@ -414,7 +416,7 @@ describeIntegration(
         timeoutMs: 40_000,
       });
       expect(line).toContain(`host=${n.host}`);
-      expect(line).toMatch(/ECONNREFUSED|connect/);
+      expect(line).toMatch(/no answer from the ACME server: .*ECONNREFUSED/);
       const still = await httpsGet(n.httpsPort, n.host, root);
       expect(still.serial).toBe(current.serial);
       expect(still.status).toBe(200);

@@ -120,8 +120,8 @@ function interceptProblems(now: () => number): void {
       })(),
     };
   };
-  const fulfilled = (response: Parameters<typeof record>[0]) => {
-    record(response);
+  const fulfilled = <R extends { status?: number }>(response: R): R => {
+    record(response as Parameters<typeof record>[0]);
     return response;
   };
   const rejected = (error: { response?: Parameters<typeof record>[0]; code?: string; message?: string }) => {

@@ -242,10 +242,10 @@ describeIntegration(
         new RegExp(`interlock_acme_certificate_expiry_days\\{certificate="${h.good.replaceAll('.', '\\.')}"\\} \\d+`),
       );
       expect(w.lines().join('\n')).not.toContain('PRIVATE KEY');
-      const certs = path.join(h.dir, 'acme', 'certs');
-      const files = (await readdir(certs)).filter((f) => f.startsWith(h.good));
+      const certDir = path.join(h.dir, 'acme', 'certs');
+      const files = (await readdir(certDir)).filter((f) => f.startsWith(h.good));
       expect(files).toHaveLength(1);
-      expect((await stat(path.join(certs, files[0] as string))).mode & 0o777).toBe(0o600);
+      expect((await stat(path.join(certDir, files[0] as string))).mode & 0o777).toBe(0o600);
     });
 
     it('HAProxy: restarts reuse the stored certificate; killed mid-order, the order is resumed, not made twice', async () => {

@@ -183,11 +183,11 @@ describeIntegration(
         args: ['/bin/httpd', '-f', '-p', String(appPort), '-h', '/www'],
       });
       // validate: no warning about the HTTP-01 listener.
-      const validated = await interlock(['validate', '--config', h.config]);
+      const validated = await interlock(['validate', '--config', h.config], { timeoutMs: 90_000 });
       expect(validated.stdout + validated.stderr).not.toContain('acme-no-http-listener');
       expect(validated.code).toBe(0);
       // The proxy starts on a first render (no certificate yet: the default one).
-      const rendered = await interlock(['render', '--config', h.config]);
+      const rendered = await interlock(['render', '--config', h.config], { timeoutMs: 90_000 });
       expect(rendered.code, rendered.stderr).toBe(0);
       h.haproxy = await startHaproxy(path.join(h.dir, 'haproxy.cfg'), { port: httpPort, cwd: h.dir });
       stops.push(() => h.haproxy?.stop() ?? Promise.resolve());
@@ -353,7 +353,7 @@ describeIntegration(
         publish: { target: appPort, published: appPort },
         args: ['/bin/httpd', '-f', '-p', String(appPort), '-h', '/www'],
       });
-      const rendered = await interlock(['render', '--config', config]);
+      const rendered = await interlock(['render', '--config', config], { timeoutMs: 90_000 });
       expect(rendered.code, rendered.stderr).toBe(0);
       const nginx = await startNginx('nginx.conf', n.dir, { port: httpPort });
       stops.push(() => nginx.stop());

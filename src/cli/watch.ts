@@ -14,7 +14,7 @@ import { inspect } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { AcmeIssuer } from '../acme/issuer.ts';
+import type { AcmeIssuer } from '../acme/issuer.ts';
 import { removeLeftovers } from '../apply/cleanup.ts';
 import { connect, resolveEndpoint } from '../cluster/connect.ts';
 import type { Config } from '../config/schema.ts';
@@ -159,8 +159,9 @@ export async function runWatch(io: Io, args: WatchOptions): Promise<void> {
   const metrics = createMetrics();
   // The ACME issuer starts first, so certificates issued before a restart are in the first render.
   const acme = first.config.acme;
-  const issuer = acme
-    ? new AcmeIssuer({
+  // Loaded only with an `acme` config: acme-client and its crypto take seconds to import on a busy machine.
+  const issuer: AcmeIssuer | undefined = acme
+    ? new (await import('../acme/issuer.ts')).AcmeIssuer({
         config: acme,
         configDir: first.configDir,
         log,

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs and starts what the integration tests need: Docker Engine in Swarm mode with a local
-# busybox test image, HAProxy, Nginx (with its stream module), carbon-cache (graphite-carbon) and wrk.
+# busybox test image, HAProxy, Nginx (with its stream module), carbon-cache (graphite-carbon), wrk,
+# and the ACME test server pebble with pebble-challtestsrv.
 # Idempotent: CI (.ci/run, root, no stdin) may find any part already installed or running.
 set -euo pipefail
 
 # libnginx-mod-stream: the stream module (TCP routes, TLS passthrough) the rendered nginx.conf loads.
-PACKAGES=(docker.io haproxy nginx libnginx-mod-stream graphite-carbon busybox-static wrk iproute2 iptables)
+PACKAGES=(docker.io haproxy nginx libnginx-mod-stream graphite-carbon busybox-static wrk iproute2 iptables pebble openssl curl)
 TEST_IMAGE=interlock-test/busybox:1
 # Bump when the image contents change so an older local image gets replaced.
 TEST_IMAGE_REVISION=2
@@ -141,7 +142,73 @@ else
   trap - EXIT
 fi
 
-# --- 6. Versions --------------------------------------------------------------------------------
+# --- 6. ACME test server: pebble + pebble-challtestsrv (Debian's `pebble`), loopback only -------
+# pebble (ACME on 127.0.0.1:14000, management on :15000, root CA at https://127.0.0.1:15000/roots/0,
+# regenerated on every start) validates HTTP-01 for real: it asks challtestsrv's mock DNS
+# (127.0.0.1:8053, every name -> 127.0.0.1) and connects to port $PEBBLE_HTTP_PORT, where the
+# proxy's HTTP listener must be (`acme.httpPort` in interlock's config). The package ships no
+# listener certificate: a small CA and a certificate for localhost/127.0.0.1 are generated here;
+# clients trust $PEBBLE_DIR/listener-ca.pem (`acme.caFile`).
+PEBBLE_DIR=/etc/pebble-interlock
+PEBBLE_HTTP_PORT=5002
+mkdir -p "$PEBBLE_DIR"
+if [ ! -s "$PEBBLE_DIR/listener-cert.pem" ] || ! openssl x509 -checkend 86400 -noout -in "$PEBBLE_DIR/listener-cert.pem" >/dev/null 2>&1; then
+  log "generating pebble's listener certificate in $PEBBLE_DIR"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj '/CN=interlock test pebble listener CA' \
+    -keyout "$PEBBLE_DIR/listener-ca.key" -out "$PEBBLE_DIR/listener-ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj '/CN=localhost' \
+    -keyout "$PEBBLE_DIR/listener-key.pem" -out "$PEBBLE_DIR/listener.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+    >"$PEBBLE_DIR/listener.ext"
+  openssl x509 -req -in "$PEBBLE_DIR/listener.csr" -CA "$PEBBLE_DIR/listener-ca.pem" -CAkey "$PEBBLE_DIR/listener-ca.key" \
+    -CAcreateserial -days 3650 -extfile "$PEBBLE_DIR/listener.ext" -out "$PEBBLE_DIR/listener-cert.pem" 2>/dev/null
+  chmod 600 "$PEBBLE_DIR"/*.key "$PEBBLE_DIR/listener-key.pem"
+fi
+cat >"$PEBBLE_DIR/pebble-config.json" <<JSON
+{
+  "pebble": {
+    "listenAddress": "127.0.0.1:14000",
+    "managementListenAddress": "127.0.0.1:15000",
+    "certificate": "$PEBBLE_DIR/listener-cert.pem",
+    "privateKey": "$PEBBLE_DIR/listener-key.pem",
+    "httpPort": $PEBBLE_HTTP_PORT,
+    "tlsPort": 5001,
+    "ocspResponderURL": "",
+    "externalAccountBindingRequired": false
+  }
+}
+JSON
+# Running = the pid in its pid file is alive and is that program (never found by name).
+running() {
+  local pidfile=$1 program=$2 pid
+  [ -s "$pidfile" ] || return 1
+  pid=$(head -n1 "$pidfile" | tr -dc '0-9')
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "^$program "
+}
+if running /run/pebble-challtestsrv.pid /usr/bin/pebble-challtestsrv; then
+  log "pebble-challtestsrv already running"
+else
+  log "starting pebble-challtestsrv (mock DNS 127.0.0.1:8053 -> 127.0.0.1; log /var/log/pebble-challtestsrv.log)"
+  setsid nohup /usr/bin/pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 '' -dns01 127.0.0.1:8053 \
+    -http01 '' -https01 '' -tlsalpn01 '' -management 127.0.0.1:8055 \
+    >/var/log/pebble-challtestsrv.log 2>&1 </dev/null &
+  echo $! >/run/pebble-challtestsrv.pid
+fi
+if running /run/pebble.pid /usr/bin/pebble; then
+  log "pebble already running"
+else
+  log "starting pebble (ACME https://127.0.0.1:14000/dir, HTTP-01 on port $PEBBLE_HTTP_PORT; log /var/log/pebble.log)"
+  PEBBLE_VA_NOSLEEP=1 setsid nohup /usr/bin/pebble -config "$PEBBLE_DIR/pebble-config.json" -dnsserver 127.0.0.1:8053 \
+    >/var/log/pebble.log 2>&1 </dev/null &
+  echo $! >/run/pebble.pid
+fi
+deadline=$((SECONDS + 30))
+until curl -fsS --cacert "$PEBBLE_DIR/listener-ca.pem" https://127.0.0.1:14000/dir >/dev/null 2>&1; do
+  [ "$SECONDS" -lt "$deadline" ] || die "pebble does not answer on https://127.0.0.1:14000/dir (see /var/log/pebble.log)"
+  sleep 0.3
+done
+
+# --- 7. Versions --------------------------------------------------------------------------------
 log "versions:"
 printf '  docker client: %s\n' "$(docker version --format '{{.Client.Version}}')"
 printf '  docker engine: %s (API %s)\n' "$(docker version --format '{{.Server.Version}}')" \
@@ -151,4 +218,5 @@ printf '  haproxy:       %s\n' "$(haproxy -v | head -n1)"
 printf '  nginx:         %s\n' "$(nginx -v 2>&1)"
 printf '  carbon-cache:  %s\n' "$(dpkg-query -W -f '${Version}' graphite-carbon) ($(command -v carbon-cache))"
 printf '  wrk:           %s\n' "$(dpkg-query -W -f '${Version}' wrk)"
+printf '  pebble:        %s (https://127.0.0.1:14000/dir)\n' "$(dpkg-query -W -f '${Version}' pebble)"
 log "done in $(($(date +%s) - started_at))s"

@@ -8,7 +8,8 @@ import type { ClusterState } from './cluster/model.ts';
 import type { Config, FileOutput, OutputConfig } from './config/schema.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { driverFor, isFileOutput } from './outputs/drivers.ts';
-import type { TemplateName } from './render/types.ts';
+import type { AcmeRender, TemplateName } from './render/types.ts';
+import { acmeHosts, acmeResponder } from './routes/acme.ts';
 import { buildRoutes } from './routes/build.ts';
 import type { Route } from './routes/types.ts';
 
@@ -49,6 +50,8 @@ export interface PlannedOutput {
   runDirs?: readonly string[];
   /** `cluster/service` keys the caller asked to leave out of this output (see `rerender`). */
   leftOut: readonly string[];
+  /** With an `acme` config: the hosts served with ACME certificates (they load no `<host>.pem`). */
+  acmeHosts?: ReadonlySet<string>;
   /**
    * The same output rendered again without the routes of the given `cluster/service` keys: how
    * the applier leaves out a service whose part the proxy rejected. Absent on hand-made plans.
@@ -64,7 +67,12 @@ export function serviceKey(route: { cluster: string; service: string }): string 
 export interface Plan {
   outputs: PlannedOutput[];
   diagnostics: Diagnostic[];
+  /** With an `acme` config: every host that wants an ACME certificate, sorted. */
+  acmeHosts?: string[];
 }
+
+/** What the ACME issuer holds: host → absolute path of its certificate file (chain and key). */
+export type IssuedCertificates = ReadonlyMap<string, string>;
 
 export function outputName(outputs: readonly OutputConfig[], index: number): string {
   const output = outputs[index];
@@ -91,12 +99,16 @@ export function planRender(
     templates: TemplateTexts;
     /** Per output index, `cluster/service` keys to leave out of that output. */
     leaveOut?: ReadonlyMap<number, ReadonlySet<string>>;
+    /** With an `acme` config: the certificates issued so far (none: every ACME host waits for one). */
+    acmeCertificates?: IssuedCertificates;
   },
 ): Plan {
   const diagnostics: Diagnostic[] = [];
   const seen = new Set<string>();
   const builds = new Map<string, ReturnType<typeof buildRoutes>>();
   const outputs: PlannedOutput[] = [];
+  const wantAcme = new Set<string>();
+  const acme = config.acme;
 
   config.outputs.forEach((output, index) => {
     if (!isFileOutput(output)) return;
@@ -117,6 +129,17 @@ export function planRender(
           diagnostics.push(d);
         }
       }
+      if (acme) {
+        const wanted = acmeHosts(built.routes, acme.hosts);
+        for (const h of wanted.hosts) wantAcme.add(h);
+        for (const d of wanted.diagnostics) {
+          const id = JSON.stringify([d.severity, d.code, d.cluster, d.service, d.label, d.message]);
+          if (!seen.has(id)) {
+            seen.add(id);
+            diagnostics.push(d);
+          }
+        }
+      }
     }
     outputs.push(
       planOutput(config, index, built, {
@@ -124,17 +147,24 @@ export function planRender(
         configDir: options.configDir,
         template: options.templates.byOutput.get(index) ?? options.templates.builtIn[driverFor(output).template],
         leaveOut: options.leaveOut?.get(index),
+        ...(options.acmeCertificates ? { acmeCertificates: options.acmeCertificates } : {}),
       }),
     );
   });
-  return { outputs, diagnostics };
+  return { outputs, diagnostics, ...(acme ? { acmeHosts: [...wantAcme].sort() } : {}) };
 }
 
 function planOutput(
   config: Config,
   index: number,
   built: ReturnType<typeof buildRoutes>,
-  o: { file: string; configDir: string; template: string; leaveOut: ReadonlySet<string> | undefined },
+  o: {
+    file: string;
+    configDir: string;
+    template: string;
+    leaveOut: ReadonlySet<string> | undefined;
+    acmeCertificates?: IssuedCertificates;
+  },
 ): PlannedOutput {
   const output = config.outputs[index] as FileOutput;
   const driver = driverFor(output);
@@ -142,7 +172,12 @@ function planOutput(
   const routes = leaveOut ? built.routes.filter((r) => !leaveOut.has(serviceKey(r))) : built.routes;
   const dir = path.dirname(o.file);
   const runDir = driver.runDir(output, o.configDir);
-  const rendered = driver.render(routes, driver.absolute(output, o.configDir), { template: o.template, runDir });
+  const acme = acmeRender(config, routes, o.acmeCertificates);
+  const rendered = driver.render(routes, driver.absolute(output, o.configDir), {
+    template: o.template,
+    runDir,
+    ...(acme ? { acme } : {}),
+  });
   const files = rendered.map((f, i) => ({
     // The first rendered file is the output's own file; the others sit next to it.
     path: i === 0 ? o.file : path.join(dir, f.name),
@@ -168,8 +203,21 @@ function planOutput(
     routeList: routes,
     runDirs: runDir ? [runDir] : [],
     leftOut,
+    ...(acme ? { acmeHosts: new Set(acme.certificates.keys()) } : {}),
     rerender: (next) => planOutput(config, index, built, { ...o, leaveOut: next }),
   };
+}
+
+/** The ACME part of a render: the responder, and each wanted host's certificate (null until issued). */
+function acmeRender(
+  config: Config,
+  routes: readonly Route[],
+  issued: IssuedCertificates | undefined,
+): AcmeRender | undefined {
+  if (!config.acme) return undefined;
+  const certificates = new Map<string, string | null>();
+  for (const h of acmeHosts(routes, config.acme.hosts).hosts) certificates.set(h, issued?.get(h) ?? null);
+  return { responder: acmeResponder(config.acme), certificates };
 }
 
 /**

@@ -87,6 +87,8 @@ export interface MaterialOptions {
   cache?: MaterialCache;
   /** The label a route field came from; default: the built-in dialects' default prefixes. */
   labelOf?: (route: Route, field: Field) => string | undefined;
+  /** Hosts served with ACME certificates (or the default one until issued): they load no `<host>.pem`. */
+  acmeHosts?: ReadonlySet<string>;
 }
 
 interface Need {
@@ -101,7 +103,11 @@ interface Need {
 }
 
 /** What each host loads, by the renderers' rule; keyed by certificate + key path. */
-function needs(routes: readonly Route[], https: NonNullable<FileOutput['https']>): Map<string, Need> {
+function needs(
+  routes: readonly Route[],
+  https: NonNullable<FileOutput['https']>,
+  acmeHosts: ReadonlySet<string> | undefined,
+): Map<string, Need> {
   const named = nameRoutes(routes).filter((n) => n.route.mode === 'http' && !n.route.sslPassthrough);
   const own = new Map<string, Route>();
   for (const { route } of named) {
@@ -128,7 +134,7 @@ function needs(routes: readonly Route[], https: NonNullable<FileOutput['https']>
           },
           holder,
         );
-      } else if (https.defaultCert === undefined) {
+      } else if (https.defaultCert === undefined && !acmeHosts?.has(h)) {
         add({ cert: certificatePath(https.certDir, `${h}.pem`), field: 'hosts', host: h }, route);
       }
     }
@@ -163,7 +169,7 @@ export async function checkTlsMaterial(
   let remaining = routes;
   for (;;) {
     const before = refused.size;
-    for (const need of needs(remaining, https).values()) {
+    for (const need of needs(remaining, https, options.acmeHosts).values()) {
       const problem = await pairProblem(need, driverFor(output) as OutputDriver, files, cache);
       if (problem === undefined) continue;
       for (const route of need.routes) {
@@ -262,7 +268,10 @@ async function pairProblem(
 /** The material check the applier runs on every planned output of a config in `configDir`. */
 export function materialCheck(configDir: string, options: MaterialOptions = {}): MaterialCheck {
   return (planned: PlannedOutput) =>
-    checkTlsMaterial(withAbsolutePaths(planned.output, configDir), planned.routeList, options);
+    checkTlsMaterial(withAbsolutePaths(planned.output, configDir), planned.routeList, {
+      ...options,
+      ...(planned.acmeHosts ? { acmeHosts: planned.acmeHosts } : {}),
+    });
 }
 
 /**
@@ -270,11 +279,16 @@ export function materialCheck(configDir: string, options: MaterialOptions = {}):
  * certificate), as absolute paths: what a bundle served to agents must carry. `output` has its
  * paths absolute already.
  */
-export function tlsFilesOf(output: FileOutput, routes: readonly Route[]): string[] {
+export function tlsFilesOf(
+  output: FileOutput,
+  routes: readonly Route[],
+  acmeHosts: ReadonlySet<string> | undefined,
+): string[] {
   const https = output.https;
   if (!https) return [];
   const files = new Set<string>();
-  for (const need of needs(routes, https).values()) {
+  // ACME hosts load the issuer's certificate (by its absolute storage path, not from certDir).
+  for (const need of needs(routes, https, acmeHosts).values()) {
     files.add(need.cert);
     if (need.key !== undefined) files.add(need.key);
   }

@@ -15,6 +15,7 @@ import { inspect } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import type { AcmeIssuer } from '../acme/issuer.ts';
 import { removeLeftovers } from '../apply/cleanup.ts';
 import { connect, resolveEndpoint } from '../cluster/connect.ts';
 import type { RawGetApi } from '../cluster/read.ts';
@@ -170,13 +171,30 @@ export function runWatch(io: Io, args: WatchOptions): Promise<void> {
     const configFile = first.loaded.file;
     await removeLeftovers(first.config, { ...first, cwd: io.cwd, outDir: args.outDir });
     const metrics = createMetrics();
+    // The ACME issuer starts first, so certificates issued before a restart are in the first render.
+    const acme = first.config.acme;
+    // Loaded only with an `acme` config: acme-client and its crypto take seconds to import on a busy machine.
+    const issuer: AcmeIssuer | undefined = acme
+      ? new (await import('../acme/issuer.ts')).AcmeIssuer({
+          config: acme,
+          configDir: first.configDir,
+          log,
+          registry: metrics.registry,
+          onChange: () => daemon.refresh(),
+        })
+      : undefined;
+    try {
+      await issuer?.start();
+    } catch (error) {
+      throw new InterlockError(`cannot start the ACME issuer: ${(error as Error).message}`);
+    }
     let fleet: Fleet | undefined;
     try {
       fleet = await startFleet(first.config, first.configDir, log, metrics);
     } catch (error) {
       throw new InterlockError(`cannot serve agents: ${(error as Error).message}`);
     }
-    const daemon = new WatchDaemon({
+    const daemon: WatchDaemon = new WatchDaemon({
       config: first.config,
       configDir: first.configDir,
       templates: first.templates,
@@ -186,6 +204,7 @@ export function runWatch(io: Io, args: WatchOptions): Promise<void> {
       metrics,
       connect: connectCluster(io.env),
       ...withDefined({ checkpoint: memoryKeeper(), serve: fleet?.serve }),
+      ...(issuer ? { acme: issuer } : {}),
     });
 
     let server: RunningServer | undefined;
@@ -223,6 +242,9 @@ export function runWatch(io: Io, args: WatchOptions): Promise<void> {
           log.error('new config rejected; the running one stays in force');
           return;
         }
+        if (JSON.stringify(next.config.acme) !== JSON.stringify(acme)) {
+          log.warn('the acme section changed: it takes effect when interlock restarts');
+        }
         fleet?.update(next.config);
         await daemon.reload({ config: next.config, configDir: next.configDir, templates: next.templates });
       });
@@ -250,6 +272,7 @@ export function runWatch(io: Io, args: WatchOptions): Promise<void> {
         fileWatcher?.close();
         await reloading.catch(() => {});
         await daemon.stop();
+        await issuer?.stop();
         await server?.close();
         await fleet?.close();
       },

@@ -78,6 +78,7 @@ export const CONFIG_RULES: readonly {
   { name: 'clusters used', check: checkClustersUsed },
   { name: 'watch', check: checkWatch },
   { name: 'agents', check: checkAgents },
+  { name: 'acme', check: checkAcme },
 ];
 
 export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
@@ -439,6 +440,43 @@ function checkAgents({ config, report, abs }: RuleInput): void {
         fix,
       );
   });
+}
+
+/**
+ * ACME: the CA validates HTTP-01 on `acme.httpPort` (80 for public CAs), so some proxy must listen
+ * for HTTP there; certificates are only served by outputs with an https listener.
+ */
+function checkAcme({ config, ctx, report, abs }: RuleInput): void {
+  const acme = config.acme;
+  if (!acme) return;
+  const files = config.outputs.filter(isFileOutput);
+  if (!files.some((o) => o.http.port === acme.httpPort)) {
+    report(
+      'warning',
+      'acme-no-http-listener',
+      ['acme', 'httpPort'],
+      `no output listens for HTTP on port ${acme.httpPort}, where the ACME server validates HTTP-01 challenges: no certificate can be issued`,
+      `give an haproxy or nginx output \`http: { port: ${acme.httpPort} }\` reachable by the CA, or set acme.httpPort to the port of the HTTP listener that gets the CA's requests`,
+    );
+  }
+  if (files.length > 0 && !files.some((o) => o.https)) {
+    report(
+      'warning',
+      'acme-no-https',
+      ['acme'],
+      'no output has an https listener: ACME certificates would be issued but not served',
+      'add `https: { port: 443, certDir: ... }` to the haproxy or nginx output',
+    );
+  }
+  if (acme.caFile && !ctx.exists(abs(acme.caFile))) {
+    report(
+      'error',
+      'acme-ca-file',
+      ['acme', 'caFile'],
+      `${abs(acme.caFile)} does not exist`,
+      "name the PEM file of the CA that signed the ACME server's certificate",
+    );
+  }
 }
 
 // ---------- where outputs write ----------

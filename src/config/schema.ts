@@ -311,6 +311,88 @@ const logOutput = logOutputSchema(outputParts);
 
 const outputSchema = z.discriminatedUnion('kind', [haproxyOutput, nginxOutput, carbonOutput, logOutput]);
 
+// ---------- acme ----------
+
+/** The directory presets; any other https:// URL names a directory itself. */
+export const ACME_DIRECTORIES = {
+  letsencrypt: 'https://acme-v02.api.letsencrypt.org/directory',
+  'letsencrypt-staging': 'https://acme-staging-v02.api.letsencrypt.org/directory',
+} as const;
+
+const acmeHostPattern = z
+  .string()
+  .regex(
+    /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/,
+    'write a lower-case host name, or *.domain for every host under it',
+  );
+
+const acmeSchema = z
+  .strictObject({
+    directory: z
+      .union([
+        z.enum(['letsencrypt', 'letsencrypt-staging']),
+        z.string().regex(/^https:\/\/[^\s]+$/, 'write an https:// URL, letsencrypt or letsencrypt-staging'),
+      ])
+      .describe(
+        'The ACME directory: `letsencrypt`, `letsencrypt-staging` (try this first: its rate limits are generous), or the https:// URL of another ACME server.',
+      ),
+    email: z
+      .string()
+      .regex(/^[^\s@]+@[^\s@]+$/, 'write an e-mail address')
+      .optional()
+      .describe('Contact address of the ACME account (expiry notices).'),
+    externalAccountBinding: z
+      .strictObject({
+        kid: z.string().min(1).describe('Key identifier given by the CA.'),
+        hmacKey: z.string().min(1).describe('HMAC key given by the CA (base64url).'),
+      })
+      .optional()
+      .describe('External account binding, for CAs that require one (ZeroSSL, Google, private CAs).'),
+    storage: filePath
+      .default('acme')
+      .describe(
+        'Folder for the account key, certificates and order state (relative to the config). Keep it: a lost folder means new orders.',
+      ),
+    caFile: filePath
+      .optional()
+      .describe('A CA (PEM) to trust for the ACME server itself, for private ACME servers (relative to the config).'),
+    hosts: z
+      .array(acmeHostPattern)
+      .optional()
+      .describe(
+        'Hosts that get certificates whatever their labels: a host name, or *.domain for every routed host under it. Services can also ask with the `acme=true` label.',
+      ),
+    httpPort: port
+      .default(80)
+      .describe(
+        'The port the ACME server connects to for HTTP-01 (80 for every public CA); an output needs an http listener on it.',
+      ),
+    challenge: z
+      .strictObject({
+        address: addressText('challenge address')
+          .default('127.0.0.1')
+          .describe('Address the challenge responder binds.'),
+        port: port.default(8402),
+        reachAt: z
+          .string()
+          .regex(/^[^\s:/]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/, 'write HOST:PORT')
+          .optional()
+          .describe(
+            'HOST:PORT where every proxy reaches the responder (on other nodes too). Default: address:port, 127.0.0.1 for 0.0.0.0.',
+          ),
+      })
+      .default({ address: '127.0.0.1', port: 8402 })
+      .describe("The controller's HTTP-01 responder: the proxies send /.well-known/acme-challenge/ here."),
+    retry: z
+      .strictObject({
+        min: duration.default('1m').describe('First wait after a failed order.'),
+        max: duration.default('6h').describe('Longest wait between attempts.'),
+      })
+      .default({ min: '1m', max: '6h' })
+      .describe("Backoff after failures; a server's Retry-After is waited for when it is longer."),
+  })
+  .describe('Automatic HTTPS: certificates from an ACME server (HTTP-01), issued by this controller for every proxy.');
+
 // ---------- the whole config ----------
 
 const watchSchema = z
@@ -363,6 +445,7 @@ function configShape<R extends z.ZodType>(rule: R) {
       outputs: z.array(outputSchema).describe('What to produce.'),
       watch: watchSchema.optional(),
       agents: agentsSchema.optional(),
+      acme: acmeSchema.optional(),
     })
     .describe('interlock configuration');
 }
@@ -383,6 +466,7 @@ export type CarbonOutput = z.output<typeof carbonOutput>;
 export type LogOutput = z.output<typeof logOutput>;
 export type FileOutput = HaproxyOutput | NginxOutput;
 export type AgentsConfig = z.output<typeof agentsSchema>;
+export type AcmeConfig = z.output<typeof acmeSchema>;
 
 export function jsonSchema(): unknown {
   return z.toJSONSchema(dataConfigSchema, { io: 'input', unrepresentable: 'any' });

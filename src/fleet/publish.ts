@@ -21,7 +21,7 @@ export async function bundleOf(planned: PlannedOutput, configDir: string): Promi
   if (!main) throw new Error(`output ${planned.name} rendered no files`);
   const root = path.dirname(main.path);
   const tls: BundleFile[] = [];
-  for (const file of tlsFilesOf(withAbsolutePaths(planned.output, configDir), planned.routeList)) {
+  for (const file of tlsFilesOf(withAbsolutePaths(planned.output, configDir), planned.routeList, planned.acmeHosts)) {
     const name = inside(root, file);
     if (name === undefined)
       throw new Error(

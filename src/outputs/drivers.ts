@@ -16,7 +16,7 @@
  * in KINDS (and DRIVERS for a file output).
  */
 import type { FileOutput, OutputConfig } from '../config/schema.ts';
-import type { RenderedFile, TemplateName } from '../render/types.ts';
+import type { AcmeRender, RenderedFile, TemplateName } from '../render/types.ts';
 import type { Route } from '../routes/types.ts';
 import { carbon } from './carbon.ts';
 import type { OutputKind } from './common.ts';
@@ -39,7 +39,7 @@ export interface OutputDriver<O extends FileOutput = FileOutput> extends OutputK
   render(
     routes: readonly Route[],
     output: O,
-    options: { template: string; runDir: string | undefined },
+    options: { template: string; runDir: string | undefined; acme?: AcmeRender },
   ): RenderedFile[];
   /** The check command for `file` (a scratch copy in `dir`), with the proxy binary at `binary`. */
   checkArgv(binary: string, file: string, dir: string): string[];

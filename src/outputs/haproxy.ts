@@ -15,7 +15,11 @@ export const haproxy: OutputDriver<HaproxyOutput> = {
     const copy = absoluteTls(output, configDir);
     return copy.masterSocket ? { ...copy, masterSocket: path.resolve(configDir, copy.masterSocket) } : copy;
   },
-  render: (routes, output, options) => renderHaproxy(routes, output, { template: options.template }),
+  render: (routes, output, options) =>
+    renderHaproxy(routes, output, {
+      template: options.template,
+      ...(options.acme ? { acme: options.acme } : {}),
+    }),
   // Not `haproxy -q`: it drops the reason along with the noise.
   checkArgv: (binary, file) => [binary, '-c', '-f', file],
   reloadSignal: 'SIGUSR2',

@@ -21,7 +21,11 @@ export const nginx: OutputDriver<NginxOutput> = {
   runDir: (output, configDir) => path.resolve(configDir, output.runDir ?? path.dirname(output.file)),
   absolute: absoluteTls,
   render: (routes, output, options) =>
-    renderNginx(routes, output, { template: options.template, runDir: options.runDir ?? path.dirname(output.file) }),
+    renderNginx(routes, output, {
+      template: options.template,
+      runDir: options.runDir ?? path.dirname(output.file),
+      ...(options.acme ? { acme: options.acme } : {}),
+    }),
   checkArgv: (binary, file, dir) => [binary, '-t', '-q', '-p', dir, '-c', file],
   reloadSignal: 'SIGHUP',
   families: () => [],

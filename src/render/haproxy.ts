@@ -32,6 +32,8 @@ import { DEFAULT_REDIRECT_CODE, type RedirectCode, type Route } from '../routes/
 import { renderTemplate } from './mustache.ts';
 import { haproxyPolicyLines, hstsValue, trustedSources } from './policies.ts';
 import {
+  ACME_CHALLENGE_PATH,
+  type AcmeRender,
   certificatePath,
   compareStrings,
   GENERATED_NOTICE,
@@ -48,6 +50,8 @@ import {
 
 /** Answers 503 for requests no route claims. */
 export const NO_ROUTE_BACKEND = 'interlock_no_route';
+/** Sends HTTP-01 validation requests to the controller's ACME challenge responder. */
+export const ACME_BACKEND = 'interlock_acme';
 /** With TLS passthrough: hands TLS that is not passed through to the terminating frontend. */
 export const TLS_TERMINATE_BACKEND = 'interlock_tls_terminate';
 const HSTS = 'max-age=31536000';
@@ -127,11 +131,15 @@ export interface HaproxyView {
   backends: HaproxyBackendView[];
   /** Explanations for routes that cannot be served by this output, one comment line each. */
   notes: string[];
+  /** With an `acme` config: HTTP-01 requests go to the controller's responder. Absent otherwise. */
+  acme?: { backend: string; path: string; server: string };
 }
 
 export interface HaproxyRenderOptions {
   /** Template text: templates/haproxy.cfg.mustache (loaded at the edge) or an override. */
   template: string;
+  /** With an `acme` config: the responder and the hosts' ACME certificates. */
+  acme?: AcmeRender;
 }
 
 // ---------- certificates ----------
@@ -184,6 +192,7 @@ function certificateList(
   routes: readonly NamedRoute[],
   https: NonNullable<HaproxyOutput['https']>,
   notes: string[],
+  acme: AcmeRender | undefined,
 ): { content: string; entries: number } {
   const certOf = new Map<string, string | null>();
   for (const { route: r } of routes) {
@@ -204,7 +213,10 @@ function certificateList(
     for (const h of r.hosts) {
       const own = certOf.get(h);
       if (own === null) continue;
-      const cert = own ?? (https.defaultCert ? undefined : `${h}.pem`);
+      // An ACME host without a certificate yet gets the default certificate, never <host>.pem.
+      const issued = own === undefined ? acme?.certificates.get(h) : undefined;
+      if (issued === null) continue;
+      const cert = own ?? issued ?? (https.defaultCert ? undefined : `${h}.pem`);
       if (cert === undefined) continue;
       const file = crtListWord(certificatePath(https.certDir, cert), 'TLS certificate');
       const hosts = hostsOf.get(file);
@@ -391,6 +403,7 @@ function expectProxyView(output: HaproxyOutput): HaproxyView['http']['expectProx
 export function haproxyView(
   routes: readonly Route[],
   output: HaproxyOutput,
+  acme?: AcmeRender,
 ): { view: HaproxyView; mapFile: string; map: string; crtList?: { name: string; content: string } } {
   const named = nameRoutes(routes);
   const https = output.https;
@@ -505,7 +518,7 @@ export function haproxyView(
   let sni: HaproxyView['sni'] = false;
   let crtList: { name: string; content: string } | undefined;
   if (https) {
-    const certs = certificateList(httpRoutes, https, notes);
+    const certs = certificateList(httpRoutes, https, notes, acme);
     crtList = { name: crtListFileName(output.file, certs.content), content: certs.content };
     // The first certificate named is the one served when no SNI name matches.
     const crt = [
@@ -583,6 +596,15 @@ export function haproxyView(
     tcp,
     backends,
     notes,
+    ...(acme
+      ? {
+          acme: {
+            backend: ACME_BACKEND,
+            path: ACME_CHALLENGE_PATH,
+            server: haproxyWord(acme.responder, 'acme.challenge.reachAt'),
+          },
+        }
+      : {}),
   };
   return { view, mapFile, map, ...(crtList ? { crtList } : {}) };
 }
@@ -597,7 +619,7 @@ export function renderHaproxy(
   output: HaproxyOutput,
   options: HaproxyRenderOptions,
 ): RenderedFile[] {
-  const { view, mapFile, map, crtList } = haproxyView(routes, output);
+  const { view, mapFile, map, crtList } = haproxyView(routes, output, options.acme);
   const content = renderTemplate(options.template, view);
   return [
     { name: path.basename(output.file), content },

@@ -35,6 +35,8 @@ import { DEFAULT_REDIRECT_CODE, type Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
 import { hstsValue, nginxPolicyLines, nginxRateZone, trustedSources } from './policies.ts';
 import {
+  ACME_CHALLENGE_PATH,
+  type AcmeRender,
   certificatePath,
   compareStrings,
   GENERATED_NOTICE,
@@ -98,6 +100,8 @@ export interface NginxServerView {
   /** Server-wide `return <status> <target>` (a redirect label), e.g. `302 https://x`, or false. */
   redirect: false | string;
   locations: NginxLocationView[];
+  /** With an `acme` config, on the plain HTTP listener: HTTP-01 requests go to the controller. */
+  acme?: { path: string; pass: string };
 }
 
 export interface NginxUpstreamView {
@@ -193,6 +197,8 @@ export interface NginxRenderOptions {
    * resolves them against its prefix (`-p`).
    */
   runDir: string;
+  /** With an `acme` config: the responder and the hosts' ACME certificates. */
+  acme?: AcmeRender;
 }
 
 // ---------- helpers ----------
@@ -441,7 +447,7 @@ function serverNamesHash(names: number, longest: number): { maxSize: number; buc
 }
 
 /** Builds the view in one pass over the routes (plus one over hosts). */
-export function nginxView(routes: readonly Route[], output: NginxOutput, runDir: string): NginxView {
+export function nginxView(routes: readonly Route[], output: NginxOutput, runDir: string, acme?: AcmeRender): NginxView {
   const named = nameRoutes(routes);
   const https = output.https;
   const notes: string[] = [];
@@ -505,7 +511,10 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
   const certificateFor = (routesOfHost: readonly NamedRoute[], host: string): NginxServerView['certificate'] => {
     if (!https) return false;
     const own = routesOfHost.find((n) => n.route.sslCert !== undefined)?.route;
-    const file = own?.sslCert ?? https.defaultCert ?? `${host}.pem`;
+    // An ACME host: its issued certificate; before that, the default one (or no TLS server).
+    const issued = own === undefined ? acme?.certificates.get(host) : undefined;
+    if (issued === null && https.defaultCert === undefined) return false;
+    const file = own?.sslCert ?? issued ?? https.defaultCert ?? `${host}.pem`;
     const key = own?.sslCert !== undefined ? (own.sslKey ?? own.sslCert) : file;
     return {
       cert: nginxWord(certificatePath(https.certDir, file), 'TLS certificate'),
@@ -513,6 +522,9 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
     };
   };
 
+  const acmeLocation = acme
+    ? { path: ACME_CHALLENGE_PATH, pass: `http://${nginxWord(acme.responder, 'acme.challenge.reachAt')}` }
+    : undefined;
   const servers: NginxServerView[] = [];
   for (const { listener, listen } of listeners) {
     const tls = listener.kind === 'https';
@@ -530,6 +542,7 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
       rejectHandshake: tls && defaultCert === undefined,
       redirect: false,
       locations: locationsFor(defaults, listener, ctx),
+      ...(acmeLocation && !tls ? { acme: acmeLocation } : {}),
     });
     // Hosts whose server blocks come out the same share one block (a host and its aliases). A
     // block is fixed by the host's routes, its redirect and its certificate, so that is the key,
@@ -542,6 +555,8 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
         routesOfHost.length === 1 ? (routesOfHost[0] as NamedRoute).name : routesOfHost.map((n) => n.name).join(' ');
       const redirect = redirectFor(routesOfHost, h, listener);
       const certificate = tls ? certificateFor(routesOfHost, h) : false;
+      // No certificate for a TLS server yet (an ACME host): the default server refuses it.
+      if (tls && certificate === false) continue;
       const key =
         redirect === false && certificate === false
           ? routesKey
@@ -556,7 +571,15 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
         locations = locationsFor(routesOfHost, listener, ctx);
         locationsByRoutes.set(routesKey, locations);
       }
-      const server = { listen, serverNames: '', certificate, rejectHandshake: false, redirect, locations };
+      const server: NginxServerView = {
+        listen,
+        serverNames: '',
+        certificate,
+        rejectHandshake: false,
+        redirect,
+        locations,
+        ...(acmeLocation && !tls ? { acme: acmeLocation } : {}),
+      };
       groups.set(key, { names: [h], server });
     }
     for (const { names, server } of groups.values()) servers.push({ ...server, serverNames: names.join(' ') });
@@ -708,7 +731,7 @@ export function renderNginx(
   output: NginxOutput,
   options: NginxRenderOptions,
 ): RenderedFile[] {
-  const view = nginxView(routes, output, options.runDir);
+  const view = nginxView(routes, output, options.runDir, options.acme);
   const content = renderTemplate(options.template, view);
   return [{ name: path.basename(output.file), content }];
 }

@@ -59,6 +59,7 @@ export const DOCKER_LB_LABELS = {
     'redirects',
     'redirect_code',
     'ssl_passthrough',
+    'acme',
     'backend_mode',
     'ip_hash',
     'default_backend',
@@ -161,6 +162,8 @@ export function dockerLbDialect(service: ServiceState, options: DialectOptions):
     if (labels.has('ssl_cert')) spec.sslKey = sslKey;
     else labels.ignored('ssl_key', 'ssl_cert');
   }
+  const acme = labels.get('acme', parseBoolean);
+  if (acme !== undefined) spec.acme = acme;
   const passthrough = labels.get('ssl_passthrough', parseBoolean);
   if (passthrough !== undefined) spec.sslPassthrough = passthrough;
 
@@ -196,6 +199,7 @@ export function dockerLbDialect(service: ServiceState, options: DialectOptions):
     redirects: key('redirects'),
     redirectCode: key('redirect_code'),
     defaultBackend: key('default_backend'),
+    acme: key('acme'),
   };
   return { matched: true, specs: [{ spec, labels: sources }], diagnostics: labels.diagnostics };
 }

@@ -45,6 +45,7 @@ export const INTERLOCK_LABELS = {
     'context_root',
     'context_root_rewrite',
     ...policyLabelLists(INTERLOCK_POLICY_LABELS).single,
+    'acme',
   ],
   multi: ['alias_domain', 'websocket_endpoint', 'backend_option', ...policyLabelLists(INTERLOCK_POLICY_LABELS).multi],
   // Marks interlock 1.x's own proxy containers, not a route: a migrated proxy service keeps it.
@@ -154,6 +155,8 @@ export function interlockDialect(service: ServiceState, options: DialectOptions)
     if (labels.has('ssl_cert')) spec.sslKey = sslKey;
     else labels.ignored('ssl_cert_key', 'ssl_cert');
   }
+  const acme = labels.get('acme', parseBoolean);
+  if (acme !== undefined) spec.acme = acme;
   const sslBackend = labels.get('ssl_backend', parseBoolean);
   const verify = labels.get('ssl_backend_tls_verify', parseTlsVerify);
   // interlock 1.x defaulted to `verify none`: backends on overlay networks rarely carry a
@@ -212,6 +215,7 @@ export function interlockDialect(service: ServiceState, options: DialectOptions)
     balance: key('balance_algorithm'),
     ipHash: key('ip_hash'),
     rawBackendOptions: key('backend_option'),
+    acme: key('acme'),
   };
   return { matched: true, specs: [{ spec, labels: sources }], diagnostics: labels.diagnostics };
 }

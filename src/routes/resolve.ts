@@ -101,6 +101,7 @@ export function resolveRoute(
     defaultBackend: spec.defaultBackend ?? false,
     rawBackendOptions: spec.rawBackendOptions ?? [],
     ...policiesOf(spec),
+    ...(spec.acme ? { acme: true as const } : {}),
   };
   return { route, diagnostics: [] };
 }

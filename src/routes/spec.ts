@@ -90,6 +90,7 @@ const specSchema = z.strictObject({
     .optional(),
   requestId: z.boolean().optional(),
   compress: z.array(z.string()).optional(),
+  acme: z.boolean().optional(),
 });
 
 export class Problems {
@@ -196,6 +197,7 @@ const FIELD_CHECKS: { [K in SpecKey]-?: FieldCheck<K> } = {
   sslOnly: same,
   sslPassthrough: same,
   defaultBackend: same,
+  acme: same,
   backendTls: (tls) => ({ verify: tls.verify ?? false }),
   // Traffic policies (issue 14).
   allowIps: (cidrs, p) => checkCidrs(p, 'allowIps', cidrs),
@@ -357,6 +359,7 @@ function checkCombinations(s: RouteSpec, p: Problems): void {
       'redirects',
       'defaultBackend',
       ...POLICY_FIELDS,
+      'acme',
     ]);
     if (httpOnly.length > 0) {
       p.add(

@@ -74,6 +74,8 @@ export interface Route {
   defaultBackend: boolean;
   /** Raw HAProxy backend lines; only present when the config opted in. Single-line, checked. */
   rawBackendOptions: string[];
+  /** The hosts of this route want ACME certificates (the `acme` label); absent when not. */
+  acme?: true;
   /** Traffic policies (README, Traffic policies); absent when the route has none. */
   policies?: RoutePolicies;
 }
@@ -167,4 +169,6 @@ export interface RouteSpec {
   hsts?: Hsts;
   requestId?: boolean;
   compress?: string[];
+  /** Get certificates for the hosts from the config's `acme` issuer (HTTP-01). */
+  acme?: boolean;
 }

@@ -11,6 +11,7 @@
  */
 
 import os from 'node:os';
+import type { CertificateStatus } from '../acme/issuer.ts';
 import { Applier, type ApplyResult, type MaterialCheck } from '../apply/apply.ts';
 import { materialCheck } from '../apply/material.ts';
 import { dockerSignalTarget, type SignalApi } from '../apply/reload.ts';
@@ -76,6 +77,15 @@ export interface DaemonOptions extends DaemonConfig {
    * `write: false` outputs what the proxy check accepted. A throw is reported like a failed write.
    */
   serve?: (planned: PlannedOutput, configDir: string) => Promise<void>;
+  /** With an `acme` config: the issuer (its certificates go into renders, it learns the hosts). */
+  acme?: AcmeHook;
+}
+
+/** What the daemon needs of the ACME issuer (src/acme/issuer.ts). */
+export interface AcmeHook {
+  certificates(): ReadonlyMap<string, string>;
+  want(hosts: readonly string[]): void;
+  status(): CertificateStatus[];
 }
 
 interface KnownState {
@@ -273,7 +283,16 @@ export class WatchDaemon {
           streamUp: false,
         },
     );
-    return healthReport(clusters, [...this.#records.values()], this.#lastError);
+    const report = healthReport(clusters, [...this.#records.values()], this.#lastError);
+    if (this.#o.acme) report.body.certificates = this.#o.acme.status();
+    return report;
+  }
+
+  /** Render again with what is known (the ACME issuer calls it when a certificate changed). */
+  refresh(): void {
+    if (this.#stopping) return;
+    this.#dirty = true;
+    this.#debouncer.poke();
   }
 
   // ---------- wiring ----------
@@ -464,7 +483,9 @@ export class WatchDaemon {
         configDir: current.configDir,
         ...(this.#o.outDir ? { outDir: this.#o.outDir } : {}),
         templates: current.templates,
+        ...(this.#o.acme ? { acmeCertificates: this.#o.acme.certificates() } : {}),
       });
+      if (plan.acmeHosts) this.#o.acme?.want(plan.acmeHosts);
     } catch (error) {
       this.#fail(`render failed: ${errorText(error)}`);
       return;

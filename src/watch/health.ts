@@ -4,6 +4,7 @@
  * connected and no output's last attempt failed; otherwise 503, so an orchestrator's probe or an
  * alert notices a daemon that is serving stale or rejected configuration.
  */
+import type { CertificateStatus } from '../acme/issuer.ts';
 import type { ClusterHealth } from './cluster-watcher.ts';
 
 export type OutputState = 'pending' | 'ok' | 'rejected' | 'failed';
@@ -44,6 +45,12 @@ export interface HealthReport {
     lastError: { time: string; message: string } | null;
     /** The proxy fleet (src/fleet), when the config serves outputs to agents. */
     agents?: unknown;
+    /**
+     * With an `acme` config: each certificate (hosts, state, issuer, expiry, next renewal, last
+     * error). A failing certificate does not turn the daemon unhealthy: the host is still served
+     * (old or default certificate); alert on `interlock_acme_certificate_expiry_days` instead.
+     */
+    certificates?: CertificateStatus[];
   };
 }
 

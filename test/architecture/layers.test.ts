@@ -9,7 +9,7 @@
  *   1 schema    the config schema (with the output kinds' parts, outputs/<kind>-schema.ts) and defineConfig
  *   2 core      routes/, render/, the snapshot mapping, the pure statistics, the plan — pure
  *   3 edge-in   config loading and checks, cluster/ (Docker connections, reading snapshots)
- *   4 edge-out  apply/ (check, write, reload), stats/ (collect, send, run)
+ *   4 edge-out  apply/ (check, write, reload), stats/ (collect, send, run), acme/ (the issuer)
  *   5 daemon    watch/, fleet/ (the controller's agents listener; bundle and fleet state are pure,
  *               layer 2), agent/ (`interlock agent`)
  *   6 commands  cli/, the package entry
@@ -35,7 +35,7 @@ const LAYERS: [RegExp, number, 'pure' | 'edge'][] = [
   [/^pipeline\.ts$/, 2, 'pure'],
   [/^fleet\/(bundle|state)\.ts$/, 2, 'pure'],
   [/^(config|cluster)\//, 3, 'edge'],
-  [/^(apply|stats)\//, 4, 'edge'],
+  [/^(apply|stats|acme)\//, 4, 'edge'],
   [/^(watch|fleet|agent)\//, 5, 'edge'],
   [/^(cli\/|index\.ts$)/, 6, 'edge'],
 ];

@@ -15,7 +15,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, it } from 'vitest';
 
-export type ToolName = 'docker' | 'haproxy' | 'nginx' | 'carbon-cache' | 'whisper-fetch' | 'wrk';
+export type ToolName =
+  | 'docker'
+  | 'haproxy'
+  | 'nginx'
+  | 'carbon-cache'
+  | 'whisper-fetch'
+  | 'wrk'
+  | 'pebble'
+  | 'pebble-challtestsrv'
+  | 'openssl';
 
 export const TEST_IMAGE = 'interlock-test/busybox:1';
 const SETUP_HINT = 'run `sudo bash scripts/setup-test-infra.sh` to install and start them';

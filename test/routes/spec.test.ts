@@ -41,6 +41,7 @@ const everyField: Required<RouteSpec> = {
   hsts: { maxAge: 31536000, includeSubDomains: true },
   requestId: true,
   compress: ['text/html', 'application/json'],
+  acme: true,
 };
 
 const where = { cluster: 'local', service: 'shop', rule: 'custom', labels: undefined };

@@ -379,6 +379,9 @@ async function writeSecret(file: string, content: string): Promise<void> {
   await writeIfChanged(file, content);
 }
 
+/** The proxy kinds an agent's saved state may name (read back from its own file). */
+const PROXY_KINDS = ['haproxy', 'nginx'] as const;
+
 interface SavedState {
   output: string;
   hash: string;
@@ -391,7 +394,7 @@ export async function readState(dir: string, output: string): Promise<SavedState
     if (text === undefined) return undefined;
     const s = JSON.parse(text) as Partial<SavedState>;
     if (s.output !== output || typeof s.hash !== 'string' || !/^[0-9a-f]{64}$/.test(s.hash)) return undefined;
-    return { output, hash: s.hash, kind: s.kind === 'nginx' ? 'nginx' : 'haproxy' };
+    return { output, hash: s.hash, kind: PROXY_KINDS.find((k) => k === s.kind) ?? 'haproxy' };
   } catch {
     return undefined;
   }

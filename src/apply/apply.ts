@@ -185,7 +185,7 @@ function gist(text: string, max = 600): string {
  * to by earlier runtime changes) to `planned`; undefined when the output cannot take one.
  */
 async function runtimePlan(planned: PlannedOutput): Promise<{ plan: RuntimePlan; configFile: string } | undefined> {
-  if (planned.output.kind !== 'haproxy' || !runtimeSocketOf(planned.output)) return undefined;
+  if (!runtimeSocketOf(planned.output)) return undefined;
   const main = planned.files[planned.files.length - 1];
   if (!main) return undefined;
   const oldConfig = await readIfExists(main.path);

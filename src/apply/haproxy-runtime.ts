@@ -10,7 +10,8 @@
 import net from 'node:net';
 import path from 'node:path';
 import { haproxyMapStem } from '../config/paths.ts';
-import type { FileOutput } from '../config/schema.ts';
+import type { FileOutput, HaproxyOutput } from '../config/schema.ts';
+import { driverFor } from '../outputs/drivers.ts';
 import type { RuntimeExpected, RuntimeOp } from './haproxy-runtime-diff.ts';
 
 export interface RuntimeSocket {
@@ -21,9 +22,10 @@ export interface RuntimeSocket {
 
 /** Where runtime commands for this output go, or undefined when it declares no socket. */
 export function runtimeSocketOf(output: FileOutput): RuntimeSocket | undefined {
-  if (output.kind !== 'haproxy') return undefined;
-  if (output.masterSocket) return { path: output.masterSocket, prefix: '' };
-  if (output.reload?.kind === 'haproxy-master') return { path: output.reload.socket, prefix: '@1 ' };
+  if (!driverFor(output).runtimeApi) return undefined;
+  const haproxy = output as HaproxyOutput;
+  if (haproxy.masterSocket) return { path: haproxy.masterSocket, prefix: '' };
+  if (haproxy.reload?.kind === 'haproxy-master') return { path: haproxy.reload.socket, prefix: '@1 ' };
   return undefined;
 }
 

@@ -220,16 +220,7 @@ export async function validateRendered(
     kinds,
   );
   for (const d of differences) out.push({ severity: 'warning', ...d });
-  for (const o of plan.outputs) {
-    if (o.output.kind === 'nginx' && o.output.http.proxyProtocol) {
-      out.push({
-        severity: 'warning',
-        code: 'policy-differs',
-        message: `output ${o.name}: Nginx needs a PROXY header on every connection to the HTTP listener (only the trusted ones' address counts); HAProxy expects it from the trusted load balancers only and serves others directly`,
-        fix: 'send every connection to this listener through the load balancers (README, Traffic policies)',
-      });
-    }
-  }
+  // (Nginx's PROXY protocol listener is the nginx output's own rule: src/outputs/nginx.ts.)
   return out;
 }
 

@@ -7,7 +7,7 @@ import { resolveConfigPath } from '../config/paths.ts';
 import type { Config } from '../config/schema.ts';
 import { agentsWaits } from '../config/settings.ts';
 import { InterlockError } from '../errors.ts';
-import { outputName, type PlannedOutput } from '../pipeline.ts';
+import { isFileOutput, outputName, type PlannedOutput } from '../pipeline.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { parseListen } from '../watch/http-server.ts';
@@ -25,9 +25,7 @@ export interface Fleet {
 }
 
 export function servedOutputs(config: Config): string[] {
-  return config.outputs.flatMap((o, i) =>
-    (o.kind === 'haproxy' || o.kind === 'nginx') && o.serve ? [outputName(config.outputs, i)] : [],
-  );
+  return config.outputs.flatMap((o, i) => (isFileOutput(o) && o.serve ? [outputName(config.outputs, i)] : []));
 }
 
 /** Reads the token file: its content, trimmed; refused when empty. Never logged. */

@@ -59,6 +59,8 @@ export interface OutputDriver<O extends FileOutput = FileOutput> extends OutputK
    * separate key: undefined when it loads any key file it is given.
    */
   keyFileFor(cert: string): string | undefined;
+  /** True when servers and map entries can change at run time with no reload (src/apply/haproxy-runtime.ts). */
+  runtimeApi: boolean;
 }
 
 const DRIVERS: { [K in FileOutput['kind']]: OutputDriver<Extract<FileOutput, { kind: K }>> } = { haproxy, nginx };

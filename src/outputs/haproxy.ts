@@ -23,6 +23,7 @@ export const haproxy: OutputDriver<HaproxyOutput> = {
   // Not `haproxy -q`: it drops the reason along with the noise.
   checkArgv: (binary, file) => [binary, '-c', '-f', file],
   reloadSignal: 'SIGUSR2',
+  runtimeApi: true,
   families: (main) => [haproxyMapPattern(main), haproxyCrtListPattern(main)],
   listeners: (output) => [
     ...commonListeners(output),

@@ -12,6 +12,20 @@ const runDirInside = rule<NginxOutput>('runDir inside', (output) =>
     : [],
 );
 
+/** PROXY protocol: Nginx cannot take it from some clients only (README, Traffic policies). */
+const proxyProtocolEverywhere = rule<NginxOutput>('PROXY protocol on every connection', (output) =>
+  output.http.proxyProtocol
+    ? [
+        warning(
+          'policy-differs',
+          ['http', 'proxyProtocol'],
+          "Nginx needs a PROXY header on every connection to the HTTP listener (only the trusted ones' address counts); HAProxy expects it from the trusted load balancers only and serves others directly",
+          'send every connection to this listener through the load balancers (README, Traffic policies)',
+        ),
+      ]
+    : [],
+);
+
 export const nginx: OutputDriver<NginxOutput> = {
   kind: 'nginx',
   title: 'Nginx',
@@ -28,6 +42,7 @@ export const nginx: OutputDriver<NginxOutput> = {
     }),
   checkArgv: (binary, file, dir) => [binary, '-t', '-q', '-p', dir, '-c', file],
   reloadSignal: 'SIGHUP',
+  runtimeApi: false,
   families: () => [],
   listeners: commonListeners,
   inputs: () => [],
@@ -35,6 +50,7 @@ export const nginx: OutputDriver<NginxOutput> = {
   rules: [
     ...FILE_OUTPUT_RULES,
     runDirInside,
+    proxyProtocolEverywhere,
     rule<NginxOutput>('writable', (output, { configDir }) =>
       writable(() =>
         nginxView([], nginx.absolute(output, configDir), nginx.runDir(output, configDir) ?? path.dirname(output.file)),

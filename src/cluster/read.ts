@@ -78,18 +78,27 @@ export class ClusterUnavailableError extends ClusterError {
   }
 }
 
+/** GET /version and /info, at once: the engine's versions, and its information (an object). */
+async function engineOf(
+  docker: DockerApi,
+  call: { abortSignal: AbortSignal },
+): Promise<{ engine: ReturnType<typeof engineVersion>; info: Record<string, unknown> }> {
+  const [version, info] = await Promise.all([
+    step('GET /version', docker.version(call)),
+    step('GET /info', docker.info(call)),
+  ]);
+  const engine = engineVersion(version);
+  if (!isObject(info)) throw new NotDocker('GET /info did not answer with engine information');
+  return { engine, info };
+}
+
 /** Reads services, tasks, networks, nodes and containers (or networks and containers off Swarm). */
 export async function readSnapshot(docker: DockerApi, options: ReadOptions): Promise<SnapshotDocument> {
   const takenAt = new Date().toISOString();
   const started = performance.now();
   return withDeadline(options, async (abortSignal) => {
     const call = { abortSignal };
-    const [version, info] = await Promise.all([
-      step('GET /version', docker.version(call)),
-      step('GET /info', docker.info(call)),
-    ]);
-    const engine = engineVersion(version);
-    if (!isObject(info)) throw new NotDocker('GET /info did not answer with engine information');
+    const { engine, info } = await engineOf(docker, call);
     const metadata = () => ({
       cluster: options.cluster,
       takenAt,
@@ -158,12 +167,7 @@ export async function readSnapshotIfChanged(
   const started = performance.now();
   return withDeadline(options, async (abortSignal) => {
     const call = { abortSignal };
-    const [version, info] = await Promise.all([
-      step('GET /version', docker.version(call)),
-      step('GET /info', docker.info(call)),
-    ]);
-    const engine = engineVersion(version);
-    if (!isObject(info)) throw new NotDocker('GET /info did not answer with engine information');
+    const { engine, info } = await engineOf(docker, call);
     const swarm = isSwarmManager(info);
     const wanted: Array<[key: string, path: string, query: Record<string, unknown>]> = swarm
       ? [

@@ -310,9 +310,18 @@ export interface ExecOutput {
   stderr: string;
 }
 
-function run(file: string, args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}) {
+/** Runs a program to its end (killed after `timeoutMs`), keeping what it printed. */
+export function run(
+  file: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+) {
   return new Promise<ExecOutput>((resolve, reject) => {
-    const child = spawn(file, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, {
+      cwd: options.cwd,
+      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => {

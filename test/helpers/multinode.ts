@@ -1,22 +1,10 @@
-/**
- * The multi-node test Swarm of scripts/multinode-swarm.sh: three Docker engines on this machine,
- * each in its own network namespace (manager ilm-m1, workers ilm-w1 and ilm-w2) on the bridge
- * 10.231.0.0/24. The host's own engine and its one-node Swarm are not involved.
- *
- * `ensureMultinodeSwarm()` runs the script's `up`, which is idempotent and quick when the Swarm is
- * already up, so every multi-node test file calls it in its `beforeAll` and the Swarm starts once.
- * It stays up after the tests (`scripts/multinode-swarm.sh down` removes it).
- *
- * Traffic goes only to loopback and to the node addresses this script creates (`nodeUrl`).
- */
-import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { describe, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { ROOT } from './exec.ts';
-import { tempDir, whichTool } from './infra.ts';
+import { run as runIn, tempDir, whichTool } from './infra.ts';
 
 export const MULTINODE_SCRIPT = path.join(ROOT, 'scripts', 'multinode-swarm.sh');
 export const STACK_FILE = path.join(ROOT, 'deploy', 'stack.yml');
@@ -40,46 +28,12 @@ export interface Multinode {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(
+/** Runs a program from the project's root folder. */
+const run = (
   file: string,
   args: readonly string[],
   options: { env?: Record<string, string>; timeoutMs?: number } = {},
-) {
-  return new Promise<Result>((resolve, reject) => {
-    const child = spawn(file, args, {
-      cwd: ROOT,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => {
-      stdout += b.toString();
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      stderr += b.toString();
-    });
-    const timeoutMs = options.timeoutMs ?? 60_000;
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      stderr += `\n[killed after ${timeoutMs} ms]`;
-    }, timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+) => runIn(file, args, { ...options, cwd: ROOT });
 
 /** What the script needs; empty when it can run here. */
 export function multinodeMissing(): string[] {

@@ -384,8 +384,17 @@ export class AcmeIssuer {
     if (st.order) {
       try {
         order = await client.getOrder({ url: st.order.url } as acme.Order);
-        this.#log.info('ACME order resumed', { host, status: order.status });
-        if (order.status === 'invalid') order = undefined;
+        if (order.status === 'invalid') {
+          // ACME never revives an invalid order. This happens when interlock stopped while the CA
+          // was validating: the responder was gone, the challenge failed. One new order replaces it.
+          this.#log.warn('ACME order in flight became invalid while interlock was down; ordering again', {
+            host,
+            error: await invalidReason(client, order),
+          });
+          order = undefined;
+        } else {
+          this.#log.info('ACME order resumed', { host, status: order.status });
+        }
       } catch (error) {
         this.#log.info('ACME order in flight is gone; ordering again', {
           host,
@@ -472,6 +481,25 @@ export class AcmeIssuer {
 
 function durationMs(d: Duration): number {
   return parseDuration(d) ?? 0;
+}
+
+/** Why an order is invalid, from its failed challenge (one line), or a plain word when the CA gives none. */
+async function invalidReason(client: acme.Client, order: acme.Order): Promise<string> {
+  try {
+    for (const authz of await client.getAuthorizations(order)) {
+      for (const c of authz.challenges) {
+        const error = (c as { error?: { type?: string; detail?: string } }).error;
+        if (error?.detail)
+          return `${(error.type ?? '').replace('urn:ietf:params:acme:error:', 'acme:')} ${error.detail}`
+            .trim()
+            .replace(/\s+/g, ' ')
+            .slice(0, 500);
+      }
+    }
+  } catch {
+    // The reason is only for the log line.
+  }
+  return 'the CA reports the order invalid';
 }
 
 /** The ACME problem (type and detail) when there is one, else the error's message; never more than a line. */

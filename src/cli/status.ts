@@ -1,11 +1,15 @@
 /**
- * `interlock status`: the proxy fleet as the controller sees it, read from its /healthz
- * (`interlock watch --listen`). A table for people, or the JSON (`--format json`).
- * Exit codes: 0 when every agent runs its output's current bundle; 1 when one does not (not
- * converged, stale, refused); 2 when the controller cannot be read.
+ * `interlock status`: the proxy fleet and the ACME certificates as the controller sees them, read
+ * from its /healthz (`interlock watch --listen`). Tables for people, or the JSON (`--format json`:
+ * `{ agents?, certificates? }`).
+ * Exit codes: 0 when every agent runs its output's current bundle and no certificate is failing or
+ * expired; 1 when one agent does not (not converged, stale, refused) or a certificate is failing or
+ * expired (its host is still served, by its old or the default certificate: someone should look);
+ * 2 when the controller cannot be read or shows neither a fleet nor certificates.
  */
 import http from 'node:http';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import type { CertificateStatus } from '../acme/issuer.ts';
 import type { FleetHealth } from '../fleet/server.ts';
 import { EXIT_FAILURE, EXIT_INVALID, type Io } from './io.ts';
 
@@ -70,13 +74,54 @@ export function statusTable(fleet: FleetHealth, now: number): string {
   return lines.join('\n');
 }
 
+/** A date as `2026-12-02 06:40Z` with how far away it is, for the certificate table. */
+function when(iso: string | null, now: number): string {
+  if (!iso) return '-';
+  const ms = Date.parse(iso);
+  const d = (ms - now) / 86_400_000;
+  const rel =
+    Math.abs(d) >= 1
+      ? `${Math.round(Math.abs(d))}d`
+      : Math.abs(d) * 24 >= 1
+        ? `${Math.round(Math.abs(d) * 24)}h`
+        : `${Math.round(Math.abs(d) * 1440)}m`;
+  return `${iso.slice(0, 16).replace('T', ' ')}Z (${d >= 0 ? 'in ' : ''}${rel}${d < 0 ? ' ago' : ''})`;
+}
+
+/** The certificate table `interlock status` prints: one row per certificate, never a key. */
+export function certificateTable(certs: readonly CertificateStatus[], now: number): string {
+  if (certs.length === 0) return 'no ACME certificate yet (no host asks for one)';
+  const header = ['HOSTS', 'STATE', 'ISSUER', 'EXPIRES', 'NEXT RENEWAL', 'LAST ERROR'];
+  const rows = certs.map((c) => [
+    c.hosts.join(','),
+    c.state,
+    c.issuer ?? '-',
+    when(c.notAfter, now),
+    c.state === 'failing' && c.nextAttempt ? `retry ${when(c.nextAttempt, now)}` : when(c.nextRenewal, now),
+    c.lastError ? c.lastError.message.split('\n')[0]?.slice(0, 100) || '-' : '-',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  const bad = certs.filter((c) => c.state === 'failing' || c.state === 'expired').length;
+  return [
+    fmt(header),
+    ...rows.map(fmt),
+    '',
+    `${certs.length - bad} of ${certs.length} certificates fine${bad ? `, ${bad} failing or expired` : ''}`,
+  ].join('\n');
+}
+
 export async function runStatus(io: Io, args: StatusArgs): Promise<void> {
   const address = args.address ?? io.env.INTERLOCK_STATUS_ADDRESS ?? '127.0.0.1:9090';
   const url = /^https?:\/\//.test(address) ? new URL('/healthz', address).toString() : `http://${address}/healthz`;
-  let body: { agents?: FleetHealth };
+  let body: { agents?: FleetHealth; certificates?: CertificateStatus[] };
   try {
     const r = await get(url, args.timeout * 1000);
-    body = JSON.parse(r.body) as { agents?: FleetHealth };
+    body = JSON.parse(r.body) as typeof body;
   } catch (error) {
     io.stderr(
       `interlock: cannot read ${url}: ${(error as Error).message} (is \`interlock watch --listen ${address}\` running?)`,
@@ -85,20 +130,35 @@ export async function runStatus(io: Io, args: StatusArgs): Promise<void> {
     return;
   }
   const fleet = body.agents;
-  if (!fleet) {
-    io.stderr(`interlock: ${url} shows no fleet: the controller's config has no \`agents\``);
+  const certs = body.certificates;
+  if (!fleet && !certs) {
+    io.stderr(
+      `interlock: ${url} shows no fleet and no certificates: the controller's config has no \`agents\` and no \`acme\``,
+    );
     io.setExitCode(EXIT_FAILURE);
     return;
   }
-  if (args.format === 'json') io.stdout(JSON.stringify(fleet, null, 2));
-  else io.stdout(statusTable(fleet, Date.now()));
-  if (fleet.list.some((a) => a.state !== 'converged')) io.setExitCode(EXIT_INVALID);
+  const now = Date.now();
+  if (args.format === 'json') {
+    io.stdout(
+      JSON.stringify({ ...(fleet ? { agents: fleet } : {}), ...(certs ? { certificates: certs } : {}) }, null, 2),
+    );
+  } else {
+    const parts: string[] = [];
+    if (fleet) parts.push(statusTable(fleet, now));
+    if (certs) parts.push(`certificates (ACME):\n${certificateTable(certs, now)}`);
+    io.stdout(parts.join('\n\n'));
+  }
+  const unconverged = fleet?.list.some((a) => a.state !== 'converged') ?? false;
+  const badCert = certs?.some((c) => c.state === 'failing' || c.state === 'expired') ?? false;
+  if (unconverged || badCert) io.setExitCode(EXIT_INVALID);
 }
 
 export function statusCommand(io: Io): CommandModule<object, StatusArgs> {
   return {
     command: 'status',
-    describe: "Show the proxy fleet: every agent, the hash it runs, its last error (from the controller's /healthz)",
+    describe:
+      "Show the proxy fleet (every agent, the hash it runs, its last error) and the ACME certificates (hosts, expiry, next renewal, last error), from the controller's /healthz",
     builder: (y: Argv) =>
       y
         .option('address', {

@@ -242,6 +242,14 @@ describeIntegration(
         new RegExp(`interlock_acme_certificate_expiry_days\\{certificate="${h.good.replaceAll('.', '\\.')}"\\} \\d+`),
       );
       expect(w.lines().join('\n')).not.toContain('PRIVATE KEY');
+      // `interlock status` prints both certificates, exits 1 while one is failing, never a key.
+      const status = await interlock(['status', '--address', `127.0.0.1:${h.listen}`], { timeoutMs: 30_000 });
+      expect(status.stdout).toMatch(new RegExp(`^${h.good.replaceAll('.', '\\.')}\\s+valid\\s`, 'm'));
+      expect(status.stdout).toMatch(
+        new RegExp(`^${h.refused.replaceAll('.', '\\.')}\\s+failing\\s.*rejectedIdentifier`, 'm'),
+      );
+      expect(status.stdout).not.toContain('PRIVATE KEY');
+      expect(status.code).toBe(1);
       const certDir = path.join(h.dir, 'acme', 'certs');
       const files = (await readdir(certDir)).filter((f) => f.startsWith(h.good));
       expect(files).toHaveLength(1);
@@ -290,11 +298,20 @@ describeIntegration(
         { timeoutMs: 60_000, intervalMs: 200 },
       );
       expect(answer.cn).toBe(third);
-      // One order for the new host, whether the kill landed before or after its validation.
-      expect(pebble.orders()).toBe(ordersBefore + 1);
       const resumed = h.watch.lines().some((l) => /ACME order resumed.*third-/.test(l));
       const issuedBeforeKill = killed.lines().some((l) => /ACME certificate issued.*third-/.test(l));
-      expect(resumed || issuedBeforeKill).toBe(true);
+      const invalidated = h.watch.lines().find((l) => /ACME order in flight became invalid.*third-/.test(l));
+      if (invalidated) {
+        // The kill landed while pebble was validating: the responder was gone, so the challenge
+        // failed and the CA made the order invalid, which ACME never revives. Exactly one new
+        // order replaces it, and the log line says why.
+        expect(invalidated).toMatch(/connection|refused|reset|timeout|unauthorized|EOF|502|503/i);
+        expect(pebble.orders()).toBe(ordersBefore + 2);
+      } else {
+        // Killed before the challenge was answered (or after issuance): one order for the new host.
+        expect(resumed || issuedBeforeKill).toBe(true);
+        expect(pebble.orders()).toBe(ordersBefore + 1);
+      }
     });
 
     // ---------------------------------------------------------------- Nginx ----------

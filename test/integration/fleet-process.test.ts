@@ -182,8 +182,8 @@ describeIntegration('proxy fleet: controller and agents as processes', ['haproxy
     for (const name of ALL) expect(table.stdout).toMatch(new RegExp(`\\b${name}\\b.*converged`));
     expect(table.code).toBe(0);
     const json = await interlock(['status', '--address', `127.0.0.1:${listenPort}`, '--format', 'json']);
-    const parsed = JSON.parse(json.stdout) as { list: { instance: string; state: string }[] };
-    expect(parsed.list.map((a) => a.instance).sort()).toEqual([...ALL].sort());
+    const parsed = JSON.parse(json.stdout) as { agents: { list: { instance: string; state: string }[] } };
+    expect(parsed.agents.list.map((a) => a.instance).sort()).toEqual([...ALL].sort());
     const metrics = await controller.metrics();
     expect(metrics).toMatch(/interlock_agents\{output="edge",state="converged"\} 3/);
     expect(metrics).toMatch(/interlock_agents\{output="web",state="converged"\} 1/);

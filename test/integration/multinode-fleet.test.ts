@@ -101,7 +101,7 @@ async function converged(): Promise<{ hash: string; fleet: Fleet }> {
   return waitUntil(
     'every replica converged in `interlock status`',
     async () => {
-      const fleet = JSON.parse(await status('json')) as Fleet;
+      const fleet = (JSON.parse(await status('json')) as { agents: Fleet }).agents;
       const hash = fleet.outputs.edge?.hash;
       if (!hash) throw new Error('the controller has no bundle yet');
       const agents = fleet.list.filter((a) => a.output === 'edge');

@@ -487,14 +487,8 @@ function durationMs(d: Duration): number {
 async function invalidReason(client: acme.Client, order: acme.Order): Promise<string> {
   try {
     for (const authz of await client.getAuthorizations(order)) {
-      for (const c of authz.challenges) {
-        const error = (c as { error?: { type?: string; detail?: string } }).error;
-        if (error?.detail)
-          return `${(error.type ?? '').replace('urn:ietf:params:acme:error:', 'acme:')} ${error.detail}`
-            .trim()
-            .replace(/\s+/g, ' ')
-            .slice(0, 500);
-      }
+      const reason = challengeError(authz);
+      if (reason) return reason.replace(/\s+/g, ' ').slice(0, 500);
     }
   } catch {
     // The reason is only for the log line.
@@ -503,11 +497,40 @@ async function invalidReason(client: acme.Client, order: acme.Order): Promise<st
 }
 
 /** The ACME problem (type and detail) when there is one, else the error's message; never more than a line. */
-function errorMessage(error: unknown, problem: Problem | undefined): string {
+export function errorMessage(error: unknown, problem: Problem | undefined): string {
   if (problem?.status === 0 && problem.detail) return problem.detail.replace(/\s+/g, ' ').slice(0, 500);
-  const base = error instanceof Error ? error.message : String(error);
+  const raw = error instanceof Error ? error.message : String(error);
+  // acme-client reports an invalid authorization or order as its JSON: say the challenge's error instead.
+  const base = challengeErrorIn(raw) ?? raw;
   const type = problem?.type ? `${problem.type.replace('urn:ietf:params:acme:error:', 'acme:')}: ` : '';
   const text =
     type && problem?.detail && !base.includes(problem.detail) ? `${type}${problem.detail} (${base})` : `${type}${base}`;
   return text.replace(/\s+/g, ' ').slice(0, 500);
+}
+
+/** The first challenge error of an ACME authorization or order given as JSON (in a message), as `acme:type detail`. */
+function challengeErrorIn(message: string): string | undefined {
+  const start = message.indexOf('{');
+  if (start < 0) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(message.slice(start));
+  } catch {
+    return undefined;
+  }
+  return challengeError(value);
+}
+
+function challengeError(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as { error?: unknown; challenges?: unknown };
+  const candidates = [...(Array.isArray(v.challenges) ? v.challenges : []), v];
+  for (const c of candidates) {
+    const e = (c as { error?: { type?: unknown; detail?: unknown } } | null)?.error;
+    if (e && typeof e.detail === 'string') {
+      const t = typeof e.type === 'string' ? e.type.replace('urn:ietf:params:acme:error:', 'acme:') : '';
+      return `${t} ${e.detail}`.trim();
+    }
+  }
+  return undefined;
 }

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseRetryAfter, renewAtMs, retryDelayMs } from '../../src/acme/issuer.ts';
+import { errorMessage, parseRetryAfter, renewAtMs, retryDelayMs } from '../../src/acme/issuer.ts';
 import { ChallengeResponder } from '../../src/acme/responder.ts';
 import { AcmeStore, writeSecret } from '../../src/acme/store.ts';
 
@@ -125,5 +125,38 @@ describe('challenge responder', () => {
     } finally {
       await r.close();
     }
+  });
+});
+
+describe('ACME error messages', () => {
+  it("say the challenge's error, not the authorization's JSON", () => {
+    const authz = {
+      status: 'invalid',
+      identifier: { type: 'dns', value: 'hello.demo.test' },
+      challenges: [
+        {
+          type: 'http-01',
+          status: 'invalid',
+          error: {
+            type: 'urn:ietf:params:acme:error:connection',
+            detail:
+              'Get "http://hello.demo.test:5002/.well-known/acme-challenge/x": dial tcp 127.0.0.1:5002: connect: connection refused',
+          },
+        },
+      ],
+    };
+    expect(errorMessage(new Error(JSON.stringify(authz)), undefined)).toBe(
+      'acme:connection Get "http://hello.demo.test:5002/.well-known/acme-challenge/x": dial tcp 127.0.0.1:5002: connect: connection refused',
+    );
+  });
+  it('keep other messages, on one line, with the problem type first', () => {
+    expect(errorMessage(new Error('socket hang up\n  at x'), undefined)).toBe('socket hang up at x');
+    expect(
+      errorMessage(new Error('Error creating new order'), {
+        status: 400,
+        type: 'urn:ietf:params:acme:error:rejectedIdentifier',
+        detail: 'blocked by policy',
+      }),
+    ).toBe('acme:rejectedIdentifier: blocked by policy (Error creating new order)');
   });
 });

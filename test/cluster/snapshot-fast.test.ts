@@ -40,8 +40,12 @@ const published = syntheticSnapshot({ services: 50, backends: 'published', publi
 
 /** Every path to a value inside `v` (objects and arrays), the root excluded. */
 function paths(v: unknown, at: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
-  if (Array.isArray(v)) v.forEach((x, i) => paths(x, [...at, i], out).push([...at, i]));
-  else if (isObj(v)) for (const [k, x] of Object.entries(v)) paths(x, [...at, k], out).push([...at, k]);
+  const children: [string | number, unknown][] = Array.isArray(v)
+    ? [...v.entries()]
+    : isObj(v)
+      ? Object.entries(v)
+      : [];
+  for (const [k, x] of children) paths(x, [...at, k], out).push([...at, k]);
   return out;
 }
 

@@ -32,6 +32,7 @@
 import path from 'node:path';
 import type { NginxOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type Route } from '../routes/types.ts';
+import { NGINX_FAST } from './fast-sections.ts';
 import { renderTemplate } from './mustache.ts';
 import { hstsValue, nginxPolicyLines, nginxRateZone, trustedSources } from './policies.ts';
 import {
@@ -732,6 +733,6 @@ export function renderNginx(
   options: NginxRenderOptions,
 ): RenderedFile[] {
   const view = nginxView(routes, output, options.runDir, options.acme);
-  const content = renderTemplate(options.template, view);
+  const content = renderTemplate(options.template, view, NGINX_FAST);
   return [{ name: path.basename(output.file), content }];
 }

@@ -152,6 +152,8 @@ export interface NginxStreamView {
         targets: Array<{ key: string; value: string }>;
         /** Internal map: SNI name → route upstream. */
         routes: Array<{ key: string; value: string }>;
+        /** `map_hash_*` sizes for the two maps, or false where Nginx's defaults hold them. */
+        mapHash: false | { maxSize: number; bucketSize: number };
         terminateUpstream: string;
         terminateSocket: string;
         passthroughUpstream: string;
@@ -447,6 +449,19 @@ function serverNamesHash(names: number, longest: number): { maxSize: number; buc
   };
 }
 
+/**
+ * Sizes of the SNI maps' hash (stream block), or false when Nginx's defaults hold them
+ * (`map_hash_max_size 2048`, `map_hash_bucket_size 64`): with them a name over 46 characters is
+ * refused (`could not build map_hash`), and past about a hundred names the 64-byte buckets (one
+ * name each) make a table without collisions unlikely, which Nginx warns about. Written only
+ * beyond those, so small configs read as before (issue 12).
+ */
+function mapHash(names: number, longest: number): false | { maxSize: number; bucketSize: number } {
+  const element = 8 + Math.ceil((longest + 2) / 8) * 8;
+  if (element + 8 <= 64 && names <= 100) return false;
+  return serverNamesHash(names, longest);
+}
+
 /** Builds the view in one pass over the routes (plus one over hosts). */
 export function nginxView(routes: readonly Route[], output: NginxOutput, runDir: string, acme?: AcmeRender): NginxView {
   const named = nameRoutes(routes);
@@ -706,10 +721,13 @@ function streamView(
     const targets = routes.map((e) => ({ key: e.key, value: TLS_PASSTHROUGH_UPSTREAM }));
     targets.push({ key: 'default', value: fallback ? TLS_PASSTHROUGH_UPSTREAM : TLS_TERMINATE_UPSTREAM });
     routes.push({ key: 'default', value: fallback ?? TLS_TERMINATE_UPSTREAM });
+    const longest = routes.reduce((max, e) => Math.max(max, e.key.length), 1);
     sni = {
       listen: listenAddress(output.https.address, output.https.port, 'https'),
       targets,
       routes,
+      // The `default` entry is not hashed.
+      mapHash: mapHash(routes.length - 1, longest),
       terminateUpstream: TLS_TERMINATE_UPSTREAM,
       terminateSocket: socket('interlock-https.sock'),
       passthroughUpstream: TLS_PASSTHROUGH_UPSTREAM,

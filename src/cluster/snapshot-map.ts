@@ -19,6 +19,7 @@ import type {
   TaskState,
 } from './model.ts';
 import type { SnapshotDocument } from './snapshot.ts';
+import { containerOk, containerPortsOk, networkOk, nodeOk, serviceOk, taskOk } from './snapshot-fast.ts';
 
 export interface MapOptions {
   /** Name of the cluster in the config. */
@@ -377,11 +378,16 @@ class Mapper {
     });
   }
 
-  /** Validates every entry of a list; a malformed one is reported and skipped. */
+  /**
+   * Validates every entry of a list; a malformed one is reported and skipped. An entry that passes
+   * its hand-written check (`ok`, ./snapshot-fast.ts) is read as it is; any other goes through the
+   * schema, which says what is wrong.
+   */
   entries<T>(
     list: string,
     raw: unknown[] | undefined,
     schema: z.ZodType<T>,
+    ok: (e: Record<string, unknown>) => boolean,
     keep?: (e: Record<string, unknown>) => boolean,
   ): T[] {
     const out: T[] = [];
@@ -390,12 +396,18 @@ class Mapper {
       this.problem('error', `\`${list}\` is not a list; ignored`, `write the body of GET /${list} (a JSON array)`);
       return out;
     }
-    raw.forEach((entry, i) => {
-      if (keep && isObject(entry) && !keep(entry)) return;
+    for (let i = 0; i < raw.length; i++) {
+      const entry: unknown = raw[i];
+      const object = isObject(entry);
+      if (keep && object && !keep(entry)) continue;
+      if (object && ok(entry)) {
+        out.push(entry as T);
+        continue;
+      }
       const r = schema.safeParse(entry);
       if (r.success) out.push(r.data);
       else this.malformed(entryName(list, i, entry), describeIssues(r.error));
-    });
+    }
     return out;
   }
 
@@ -458,7 +470,7 @@ export function mapSnapshot(doc: SnapshotDocument, options: MapOptions): MapResu
   const networks: NetworkState[] = [];
   const networkName = new Map<string, string>();
   const ingressNetworks = new Set<string>();
-  for (const n of m.entries('networks', doc.networks, networkSchema)) {
+  for (const n of m.entries('networks', doc.networks, networkSchema, networkOk)) {
     networkName.set(n.Id, n.Name);
     if (n.Ingress || (n.Name === 'ingress' && n.Driver === 'overlay')) ingressNetworks.add(n.Name);
     networks.push({ id: n.Id, name: n.Name, driver: n.Driver ?? '', scope: n.Scope ?? '' });
@@ -480,7 +492,7 @@ export function mapSnapshot(doc: SnapshotDocument, options: MapOptions): MapResu
   const nodes: NodeState[] = [];
   const nodeById = new Map<string, NodeState>();
   if (swarm) {
-    for (const n of m.entries('nodes', doc.nodes, nodeSchema)) {
+    for (const n of m.entries('nodes', doc.nodes, nodeSchema, nodeOk)) {
       const address = nodeAddress(n);
       const parsed = address === undefined ? undefined : parseAddress(address);
       if (!parsed?.ok) {
@@ -539,7 +551,7 @@ function mapServices(
 ): ServiceState[] {
   const byId = new Map<string, ServiceState>();
   const names = new Set<string>();
-  for (const s of m.entries('services', doc.services, serviceSchema)) {
+  for (const s of m.entries('services', doc.services, serviceSchema, serviceOk)) {
     if (names.has(s.Spec.Name) || byId.has(s.ID)) {
       m.problem(
         'error',
@@ -588,7 +600,7 @@ function mapServices(
   }
   const boundPorts = taskContainerPorts(doc.containers);
   // Only running tasks are backends; history (shut down, failed) is not even validated.
-  for (const t of m.entries('tasks', doc.tasks, taskSchema, isRunning)) {
+  for (const t of m.entries('tasks', doc.tasks, taskSchema, taskOk, isRunning)) {
     const service = byId.get(t.ServiceID);
     if (!service) continue;
     const addresses: NetworkAddress[] = [];
@@ -644,6 +656,10 @@ function taskContainerPorts(containers: unknown[] | undefined): Map<string, Cont
   for (const c of containers) {
     if (!isObject(c) || typeof c.Id !== 'string' || !isObject(c.Labels) || !('com.docker.swarm.task.id' in c.Labels))
       continue;
+    if (containerPortsOk(c.Ports)) {
+      if (Array.isArray(c.Ports)) out.set(c.Id, c.Ports as ContainerPort[]);
+      continue;
+    }
     const ports = containerPorts.safeParse(c.Ports);
     if (ports.success && ports.data) out.set(c.Id, ports.data);
   }
@@ -664,7 +680,7 @@ function mapContainers(
   // In Swarm mode the tasks' containers are already services.
   const standalone = (e: Record<string, unknown>) =>
     !swarm || !isObject(e.Labels) || !('com.docker.swarm.task.id' in e.Labels);
-  for (const c of m.entries('containers', doc.containers, containerSchema, standalone)) {
+  for (const c of m.entries('containers', doc.containers, containerSchema, containerOk, standalone)) {
     const raw = (c.Names ?? []).map((n) => n.replace(/^\//, '')).find((n) => !n.includes('/'));
     const containerName = raw !== undefined && NAME_RE.test(raw) ? raw : undefined;
     if (containerName === undefined) {

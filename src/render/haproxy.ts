@@ -29,6 +29,7 @@ import path from 'node:path';
 import { haproxyCrtListFile, haproxyMapFile, MAP_HASH_LENGTH } from '../config/paths.ts';
 import type { HaproxyOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type RedirectCode, type Route } from '../routes/types.ts';
+import { HAPROXY_FAST } from './fast-sections.ts';
 import { renderTemplate } from './mustache.ts';
 import { haproxyPolicyLines, hstsValue, trustedSources } from './policies.ts';
 import {
@@ -620,7 +621,7 @@ export function renderHaproxy(
   options: HaproxyRenderOptions,
 ): RenderedFile[] {
   const { view, mapFile, map, crtList } = haproxyView(routes, output, options.acme);
-  const content = renderTemplate(options.template, view);
+  const content = renderTemplate(options.template, view, HAPROXY_FAST);
   return [
     { name: path.basename(output.file), content },
     { name: mapFile, content: map },

@@ -32,6 +32,7 @@
 import path from 'node:path';
 import type { NginxOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type Route } from '../routes/types.ts';
+import { NGINX_FAST } from './fast-sections.ts';
 import { renderTemplate } from './mustache.ts';
 import { hstsValue, nginxPolicyLines, nginxRateZone, trustedSources } from './policies.ts';
 import {
@@ -151,6 +152,8 @@ export interface NginxStreamView {
         targets: Array<{ key: string; value: string }>;
         /** Internal map: SNI name → route upstream. */
         routes: Array<{ key: string; value: string }>;
+        /** `map_hash_*` sizes for the two maps, or false where Nginx's defaults hold them. */
+        mapHash: false | { maxSize: number; bucketSize: number };
         terminateUpstream: string;
         terminateSocket: string;
         passthroughUpstream: string;
@@ -446,6 +449,19 @@ function serverNamesHash(names: number, longest: number): { maxSize: number; buc
   };
 }
 
+/**
+ * Sizes of the SNI maps' hash (stream block), or false when Nginx's defaults hold them
+ * (`map_hash_max_size 2048`, `map_hash_bucket_size 64`): with them a name over 46 characters is
+ * refused (`could not build map_hash`), and past about a hundred names the 64-byte buckets (one
+ * name each) make a table without collisions unlikely, which Nginx warns about. Written only
+ * beyond those, so small configs read as before (issue 12).
+ */
+function mapHash(names: number, longest: number): false | { maxSize: number; bucketSize: number } {
+  const element = 8 + Math.ceil((longest + 2) / 8) * 8;
+  if (element + 8 <= 64 && names <= 100) return false;
+  return serverNamesHash(names, longest);
+}
+
 /** Builds the view in one pass over the routes (plus one over hosts). */
 export function nginxView(routes: readonly Route[], output: NginxOutput, runDir: string, acme?: AcmeRender): NginxView {
   const named = nameRoutes(routes);
@@ -705,10 +721,13 @@ function streamView(
     const targets = routes.map((e) => ({ key: e.key, value: TLS_PASSTHROUGH_UPSTREAM }));
     targets.push({ key: 'default', value: fallback ? TLS_PASSTHROUGH_UPSTREAM : TLS_TERMINATE_UPSTREAM });
     routes.push({ key: 'default', value: fallback ?? TLS_TERMINATE_UPSTREAM });
+    const longest = routes.reduce((max, e) => Math.max(max, e.key.length), 1);
     sni = {
       listen: listenAddress(output.https.address, output.https.port, 'https'),
       targets,
       routes,
+      // The `default` entry is not hashed.
+      mapHash: mapHash(routes.length - 1, longest),
       terminateUpstream: TLS_TERMINATE_UPSTREAM,
       terminateSocket: socket('interlock-https.sock'),
       passthroughUpstream: TLS_PASSTHROUGH_UPSTREAM,
@@ -732,6 +751,6 @@ export function renderNginx(
   options: NginxRenderOptions,
 ): RenderedFile[] {
   const view = nginxView(routes, output, options.runDir, options.acme);
-  const content = renderTemplate(options.template, view);
+  const content = renderTemplate(options.template, view, NGINX_FAST);
   return [{ name: path.basename(output.file), content }];
 }

@@ -32,14 +32,7 @@ import {
   parseRedirectSource,
   parseRedirectTarget,
 } from '../parse/fields.ts';
-import {
-  type DialectOptions,
-  type DialectResult,
-  LabelReader,
-  parseList,
-  type SpecField,
-  splitList,
-} from './labels.ts';
+import { type DialectOptions, type DialectResult, LabelReader, parseList, sharedSources, splitList } from './labels.ts';
 import { DOCKER_LB_POLICY_LABELS, policyLabelLists, readPolicyLabels } from './policy-labels.ts';
 import type { Redirect, RouteSpec } from './types.ts';
 
@@ -182,7 +175,7 @@ export function dockerLbDialect(service: ServiceState, options: DialectOptions):
   const policySources = readPolicyLabels(labels, spec, DOCKER_LB_POLICY_LABELS);
 
   if (labels.failed) return { matched: true, specs: [], diagnostics: labels.diagnostics };
-  const sources: Partial<Record<SpecField, string>> = {
+  const sources = sharedSources('docker-lb', labels.prefix, policySources, () => ({
     ...policySources,
     hosts: key('hosts'),
     port: key('port'),
@@ -200,6 +193,6 @@ export function dockerLbDialect(service: ServiceState, options: DialectOptions):
     redirectCode: key('redirect_code'),
     defaultBackend: key('default_backend'),
     acme: key('acme'),
-  };
+  }));
   return { matched: true, specs: [{ spec, labels: sources }], diagnostics: labels.diagnostics };
 }

@@ -20,7 +20,7 @@ import {
   parsePort,
   parseRawDirective,
 } from '../parse/fields.ts';
-import { type DialectOptions, type DialectResult, LabelReader, type SpecField } from './labels.ts';
+import { type DialectOptions, type DialectResult, LabelReader, sharedSources } from './labels.ts';
 import { INTERLOCK_POLICY_LABELS, policyLabelLists, readPolicyLabels } from './policy-labels.ts';
 import { BALANCE_ALGORITHMS, type RouteSpec } from './types.ts';
 
@@ -198,7 +198,7 @@ export function interlockDialect(service: ServiceState, options: DialectOptions)
   const policySources = readPolicyLabels(labels, spec, INTERLOCK_POLICY_LABELS);
 
   if (labels.failed) return { matched: true, specs: [], diagnostics: labels.diagnostics };
-  const sources: Partial<Record<SpecField, string>> = {
+  const sources = sharedSources('interlock', labels.prefix, policySources, () => ({
     ...policySources,
     hosts: key('hostname'),
     port: key('port'),
@@ -216,6 +216,6 @@ export function interlockDialect(service: ServiceState, options: DialectOptions)
     ipHash: key('ip_hash'),
     rawBackendOptions: key('backend_option'),
     acme: key('acme'),
-  };
+  }));
   return { matched: true, specs: [{ spec, labels: sources }], diagnostics: labels.diagnostics };
 }

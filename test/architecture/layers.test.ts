@@ -30,7 +30,7 @@ const LAYERS: [RegExp, number, 'pure' | 'edge'][] = [
   [/^config\/(schema|schema-keys|define|paths|pem|settings)\.ts$/, 1, 'pure'],
   [/^outputs\/[a-z]+-schema\.ts$/, 1, 'pure'],
   [/^(routes|render|outputs)\//, 2, 'pure'],
-  [/^cluster\/snapshot-map\.ts$/, 2, 'pure'],
+  [/^cluster\/snapshot-(map|fast)\.ts$/, 2, 'pure'],
   [/^stats\/(names|compute|point)\.ts$/, 2, 'pure'],
   [/^pipeline\.ts$/, 2, 'pure'],
   [/^fleet\/(bundle|state)\.ts$/, 2, 'pure'],

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { NginxOutput } from '../../src/config/schema.ts';
 import { RenderError, type RenderedFile } from '../../src/render/types.ts';
 import { route } from '../fixtures/routes/base.ts';
+import { HTTPS_CERT_FILES } from '../fixtures/routes/https.ts';
 import { SCENARIOS } from '../fixtures/routes/scenarios.ts';
 import { swarmDemoRoutes } from '../fixtures/routes/swarm-demo.ts';
 import { renderNginx } from '../helpers/render.ts';
@@ -258,6 +259,35 @@ describe('renderNginx: scale', () => {
 
   // Sizes the server name hash for 20,000 names; nginx -t fails or warns when it is too small.
   itWithTools('writes a 10,000-route config nginx -t accepts', ['nginx'], () => checkWithNginx(big, output), 120_000);
+
+  // The SNI maps of TLS passthrough (stream block) are hashes too: Nginx's defaults (2,048 entries,
+  // 64-byte buckets) refuse a long name and warn past a few thousand names.
+  const https = SCENARIOS.find((s) => s.name === 'https') as (typeof SCENARIOS)[number];
+  const label = 'a'.repeat(60);
+  const passthrough = (n: number) =>
+    Array.from({ length: n }, (_, i) =>
+      route({
+        service: `tls-${i}`,
+        hosts: [i === 0 ? `${label}.${label}.${label}.example.com` : `tls-${i}.example.com`],
+        sslPassthrough: true,
+        backends: [{ name: `tls-${i}-1`, address: '127.0.0.1', port: 9443 }],
+      }),
+    );
+
+  it('sizes the SNI maps of TLS passthrough for their names, only where the defaults fall short', () => {
+    const few = only(renderNginx(passthrough(3).slice(1), https.nginx, { runDir: '.' }));
+    expect(few).not.toContain('map_hash_');
+    const many = only(renderNginx(passthrough(5_000), https.nginx, { runDir: '.' }));
+    const stream = many.slice(many.indexOf('\nstream {\n'));
+    expect(stream).toMatch(/^ {4}map_hash_max_size \d+;\n {4}map_hash_bucket_size \d+;$/m);
+  });
+
+  itWithTools(
+    'writes a config with 5,000 passthrough hosts and a 200-character one that nginx -t accepts',
+    ['nginx', 'openssl'],
+    () => checkWithNginx(passthrough(5_000), https.nginx, HTTPS_CERT_FILES),
+    120_000,
+  );
 });
 
 describe('renderNginx: config values it cannot write', () => {

@@ -272,6 +272,20 @@ describe('interlock dialect: which services are its own', () => {
     expect(r.specs[0]?.labels?.port).toBe('acme.router.port');
     expect(run({ 'interlock.hostname': 'x' }, { prefix: 'acme.router' }).matched).toBe(false);
   });
+
+  it('names the labels of its own prefix and header choice, though the label map is shared between services', () => {
+    const own = run({ ...base, 'interlock.response_header_add': 'X-A: 1' }).specs[0]?.labels;
+    const other = run({ 'acme.router.hostname': 'shop', 'acme.router.port': '80' }, { prefix: 'acme.router' }).specs[0]
+      ?.labels;
+    const plain = run(base).specs[0]?.labels;
+    expect(own?.port).toBe('interlock.port');
+    expect(own?.responseHeaders).toBe('interlock.response_header_add');
+    expect(plain?.responseHeaders).toBe('interlock.response_header_remove');
+    expect(other?.port).toBe('acme.router.port');
+    // One shared, frozen object per prefix and choice (issue 12: one per service was slow at 10k).
+    expect(run(base).specs[0]?.labels).toBe(plain);
+    expect(Object.isFrozen(plain)).toBe(true);
+  });
 });
 
 describe('interlock dialect: broad wildcards', () => {

@@ -1,0 +1,121 @@
+/**
+ * The specialised section writers (src/render/fast-sections.ts) write what the generic template
+ * walker writes, byte for byte: on every golden scenario, with ACME, and on a generated
+ * 1,000-service snapshot (every label feature of the benchmark). They are tied to the shipped
+ * templates' section texts, and a template whose section differs renders through the walker.
+ */
+import { describe, expect, it } from 'vitest';
+import { syntheticSnapshot } from '../../bench/lib/synthetic.ts';
+import { mapSnapshot } from '../../src/cluster/snapshot-map.ts';
+import type { HaproxyOutput, NginxOutput } from '../../src/config/schema.ts';
+import { BODY, HAPROXY_FAST, NGINX_FAST } from '../../src/render/fast-sections.ts';
+import { haproxyView } from '../../src/render/haproxy.ts';
+import { type FastSection, renderTemplate } from '../../src/render/mustache.ts';
+import { nginxView } from '../../src/render/nginx.ts';
+import type { AcmeRender } from '../../src/render/types.ts';
+import { buildRoutes } from '../../src/routes/build.ts';
+import type { Route } from '../../src/routes/types.ts';
+import { SCENARIOS } from '../fixtures/routes/scenarios.ts';
+import { BUILT_IN, renderHaproxy, renderNginx } from '../helpers/render.ts';
+
+const ACME: AcmeRender = {
+  responder: '127.0.0.1:8402',
+  certificates: new Map([
+    ['shop.example.com', 'acme-shop.example.com.pem'],
+    ['blog.example.com', null],
+  ]),
+};
+
+/** The same writers, counting their calls (a fresh list: compiled anew). */
+function counted(fast: readonly FastSection[]): { fast: FastSection[]; calls: Map<string, number> } {
+  const calls = new Map<string, number>();
+  return {
+    calls,
+    fast: fast.map((f) => ({
+      ...f,
+      write: (items: readonly unknown[]) => {
+        calls.set(f.name, (calls.get(f.name) ?? 0) + 1);
+        return f.write(items);
+      },
+    })),
+  };
+}
+
+interface Case {
+  name: string;
+  routes: Route[];
+  haproxy: HaproxyOutput;
+  nginx: NginxOutput;
+  acme?: AcmeRender;
+}
+
+function generated(services: number): Route[] {
+  const { state } = mapSnapshot(syntheticSnapshot({ services }), { cluster: 'bench' });
+  return buildRoutes(
+    [state],
+    [
+      { kind: 'interlock', allowRawDirectives: false },
+      { kind: 'docker-lb', allowRawDirectives: false },
+    ],
+  ).routes;
+}
+
+const https = SCENARIOS[1] as (typeof SCENARIOS)[number];
+const CASES: Case[] = [
+  ...SCENARIOS.map((s) => ({ name: s.name, routes: s.routes, haproxy: s.haproxy, nginx: s.nginx })),
+  { name: 'https with ACME', routes: https.routes, haproxy: https.haproxy, nginx: https.nginx, acme: ACME },
+  { name: 'generated 1,000 services', routes: generated(1000), haproxy: https.haproxy, nginx: https.nginx },
+  {
+    name: 'generated 1,000 services, plain HTTP',
+    routes: generated(1000),
+    haproxy: SCENARIOS[0]?.haproxy as HaproxyOutput,
+    nginx: SCENARIOS[0]?.nginx as NginxOutput,
+  },
+];
+
+describe('specialised section writers', () => {
+  for (const c of CASES) {
+    it(`write what the generic walker writes: ${c.name}`, () => {
+      const h = haproxyView(c.routes, c.haproxy, c.acme).view;
+      const hFast = counted(HAPROXY_FAST);
+      const haproxy = renderTemplate(BUILT_IN['haproxy.cfg'], h, hFast.fast);
+      expect(haproxy).toBe(renderTemplate(BUILT_IN['haproxy.cfg'], h));
+      expect(hFast.calls.get('backends')).toBe(1);
+
+      const n = nginxView(c.routes, c.nginx, '.', c.acme);
+      const nFast = counted(NGINX_FAST);
+      const nginx = renderTemplate(BUILT_IN['nginx.conf'], n, nFast.fast);
+      expect(nginx).toBe(renderTemplate(BUILT_IN['nginx.conf'], n));
+      expect(nFast.calls.get('upstreams')).toBe(1);
+      expect(nFast.calls.get('servers')).toBe(1);
+
+      // The renderers use them.
+      expect(renderHaproxy(c.routes, c.haproxy, c.acme ? { acme: c.acme } : {})[0]?.content).toBe(haproxy);
+      expect(renderNginx(c.routes, c.nginx, { runDir: '.', ...(c.acme ? { acme: c.acme } : {}) })[0]?.content).toBe(
+        nginx,
+      );
+    });
+  }
+
+  it('are tied to the shipped templates’ section texts', () => {
+    expect(BUILT_IN['haproxy.cfg']).toContain(`{{#backends}}${BODY.haproxyBackends}{{/backends}}`);
+    expect(BUILT_IN['nginx.conf']).toContain(`{{#upstreams}}${BODY.nginxUpstreams}{{/upstreams}}`);
+    expect(BUILT_IN['nginx.conf']).toContain(`{{#servers}}${BODY.nginxServers}{{/servers}}`);
+  });
+
+  it('leave a section with another text to the walker (a template override renders as written)', () => {
+    const c = CASES[0] as Case;
+    const view = haproxyView(c.routes, c.haproxy).view;
+    const changed = BUILT_IN['haproxy.cfg'].replace('backend {{name}}\n', 'backend {{name}} # mine\n');
+    const { fast, calls } = counted(HAPROXY_FAST);
+    const out = renderTemplate(changed, view, fast);
+    expect(calls.size).toBe(0);
+    expect(out).toBe(renderTemplate(changed, view));
+    expect(out).toContain(' # mine\n');
+    // A section nested elsewhere with the same name is not the top-level one.
+    const nested = `{{#wrap}}{{#backends}}${BODY.haproxyBackends}{{/backends}}{{/wrap}}`;
+    const { fast: f2, calls: c2 } = counted(HAPROXY_FAST);
+    expect(renderTemplate(nested, { ...view, wrap: true }, f2)).toBe(renderTemplate(nested, { ...view, wrap: true }));
+    expect(c2.size).toBe(0);
+  });
+});

@@ -88,8 +88,13 @@ process.on('exit', () => {
   for (const c of procs) c.kill('SIGKILL');
 });
 
-function spawnLogged(argv: string[]): Proc {
-  const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnLogged(argv: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, argv, {
+    cwd: ROOT,
+    // Never the host's Docker: the controller reads the fake engine only.
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   procs.add(child);
   child.once('exit', () => procs.delete(child));
   const p: Proc = { child, applied: new Map(), lines: [] };
@@ -152,20 +157,16 @@ async function main(): Promise<void> {
       ],
     }),
   );
-  const controller = spawnLogged([
-    BIN,
-    'watch',
-    '-c',
-    path.join(dir, 'interlock.config.json'),
-    '--listen',
-    `127.0.0.1:${listen}`,
-  ]);
+  const controller = spawnLogged(
+    [BIN, 'watch', '-c', path.join(dir, 'interlock.config.json'), '--listen', `127.0.0.1:${listen}`],
+    { DOCKER_HOST: `unix://${engine.socketPath}` },
+  );
   const healthz = `http://127.0.0.1:${listen}/healthz`;
   const fleet = async () =>
     (await getJson(healthz).catch((): Record<string, unknown> => ({}))).agents as
       | {
           outputs: Record<string, { hash: string | null; bytes: number; gzipBytes: number }>;
-          list: { state: string }[];
+          list: { state: string; instance: string }[];
         }
       | undefined;
   const currentHash = async () => (await fleet())?.outputs.edge?.hash ?? undefined;
@@ -219,8 +220,13 @@ async function main(): Promise<void> {
         if (!hash || hash === before) await sleep(10);
       }
       const done = hash && hash !== before ? await waitAll(agents, hash, 30_000) : undefined;
-      if (done === undefined) missed++;
-      else samples.push(done - t0);
+      if (done === undefined) {
+        missed++;
+        const late = agents.find((a) => !hash || !a.applied.has(hash.slice(0, 12)));
+        log(
+          `change ${change}: ${hash && hash !== before ? `hash ${hash.slice(0, 12)} not applied everywhere in 30 s` : 'the controller served no new hash in 6 s'}; an agent's last lines:\n  ${late?.lines.slice(-4).join('\n  ')}`,
+        );
+      } else samples.push(done - t0);
       await sleep(200);
     }
     return { samples, missed };
@@ -295,7 +301,9 @@ async function main(): Promise<void> {
   );
   let connected = 0;
   for (let i = 0; i < 1200; i++) {
-    connected = ((await fleet())?.list ?? []).filter((a) => a.state === 'converged').length;
+    connected = ((await fleet())?.list ?? []).filter(
+      (a) => a.state === 'converged' && a.instance.startsWith('idle-'),
+    ).length;
     if (connected >= IDLE) break;
     await sleep(250);
   }

@@ -142,7 +142,9 @@ async function main(): Promise<void> {
   await writeFile(
     path.join(dir, 'interlock.config.json'),
     JSON.stringify({
-      clusters: { fake: { nodeAddress: '127.0.0.1' } },
+      // The engine is named here (and DOCKER_HOST below): a controller that fell back to the host's
+      // engine would never see the fake's changes (test/fleet/fake-engine.test.ts).
+      clusters: { fake: { endpoint: { kind: 'socket', path: engine.socketPath }, nodeAddress: '127.0.0.1' } },
       agents: { tokenFile: 'token', listen: `127.0.0.1:${agentsPort}`, wait: '30s' },
       watch: { debounce: { min: '50ms', max: '300ms' } },
       outputs: [

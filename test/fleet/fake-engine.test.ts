@@ -7,13 +7,18 @@
  * The cluster's engine is named in the config, not by DOCKER_HOST: the fleet bench once let the
  * controller inherit the environment and read the host's engine instead, so the fake's changes
  * never reached it (issue 11). A controller that reads any other engine fails here.
+ *
+ * The output serves HTTPS, and one service names a certificate outside the output's folder (an
+ * absolute `interlock.ssl_cert`): that service alone is left out, with a diagnostic naming
+ * cluster, service and label; the bundle keeps flowing for the others (issue 11).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/infra.ts';
+import { selfSignedPair } from '../render/proxy-check.ts';
 import { httpService } from '../watch/fake-swarm.ts';
 import { sleep, startWatch, type WatchProcess, waitFor } from '../watch/it-helpers.ts';
 import { type FakeEngine, startFakeEngine } from './helpers.ts';
@@ -50,6 +55,7 @@ describe('controller on the fake engine: label changes reach the served bundle',
   let controller: WatchProcess;
   let agentsPort = 0;
   let services = Array.from({ length: 5 }, (_, i) => httpService(`svc-${i}`, 21_000 + i));
+  let outside = '';
 
   const text = (b: Served | undefined) => (b?.files ?? []).map((f) => f.content).join('\n');
   const relabel = (host: string) => {
@@ -70,6 +76,13 @@ describe('controller on the fake engine: label changes reach the served bundle',
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'il-fake-engine-'));
+    const pair = selfSignedPair('fake.test');
+    await mkdir(path.join(dir, 'edge', 'certs'), { recursive: true });
+    await mkdir(path.join(dir, 'elsewhere'));
+    await writeFile(path.join(dir, 'edge', 'certs', 'default.pem'), `${pair.cert}${pair.key}`);
+    outside = path.join(dir, 'elsewhere', 'far.pem');
+    await writeFile(outside, `${pair.cert}${pair.key}`);
+    services = [...services, httpService('far', 21_100, { 'interlock.ssl_cert': outside })];
     engine = await startFakeEngine(path.join(dir, 'docker.sock'), services);
     agentsPort = await freePort();
     await writeFile(path.join(dir, 'token'), `${TOKEN}\n`);
@@ -84,8 +97,9 @@ describe('controller on the fake engine: label changes reach the served bundle',
           {
             kind: 'haproxy',
             name: 'edge',
-            file: '/srv/edge/haproxy.cfg',
+            file: path.join(dir, 'edge', 'haproxy.cfg'),
             http: { address: '127.0.0.1', port: await freePort() },
+            https: { address: '127.0.0.1', port: await freePort(), certDir: 'edge/certs', defaultCert: 'default.pem' },
             validate: { kind: 'none' },
             serve: true,
             write: false,
@@ -123,5 +137,19 @@ describe('controller on the fake engine: label changes reach the served bundle',
     relabel('changed-2');
     const third = await served('changed-2');
     expect(third.hash).not.toBe(second.hash);
+  });
+
+  it("leaves out only the service whose certificate is outside the output's folder, saying why", async () => {
+    const b = await served('svc-1');
+    expect(text(b)).not.toContain('far.test');
+    expect(text(b)).not.toContain(outside);
+    expect(b.files.map((f) => f.name)).toContain('certs/default.pem');
+    // Labels name certificates by file name only: the absolute path is refused where it is parsed,
+    // for that service alone (a certificate path outside the folder from anywhere else is left out
+    // by the TLS material check: test/apply/material.test.ts).
+    const line = await controller.waitForLog(/service=far\b.*label=interlock\.ssl_cert/);
+    expect(line).toContain('code=label-invalid');
+    expect(line).toContain('the service is left out');
+    expect(line).toContain('write the file name inside the certificate directory');
   });
 });

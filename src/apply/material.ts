@@ -325,3 +325,24 @@ export function tlsFilesOf(
   if (https.defaultCert !== undefined) files.add(https.defaultCert);
   return [...files].sort();
 }
+
+/**
+ * The ACME certificate files (absolute, under `acme.storage`) an output's routes make its proxy
+ * load: those of hosts whose routes name no certificate of their own (the renderers' rule above),
+ * once issued. What a bundle served to agents must carry besides `tlsFilesOf`.
+ */
+export function acmeFilesOf(
+  routes: readonly Route[],
+  certificates: ReadonlyMap<string, string | null> | undefined,
+): string[] {
+  if (!certificates) return [];
+  const named = nameRoutes(routes).filter((n) => n.route.mode === 'http' && !n.route.sslPassthrough);
+  const own = new Set(named.filter((n) => n.route.sslCert !== undefined).flatMap((n) => n.route.hosts));
+  const files = new Set<string>();
+  for (const { route } of named)
+    for (const h of route.hosts) {
+      const file = own.has(h) ? undefined : certificates.get(h);
+      if (file) files.add(file);
+    }
+  return [...files].sort();
+}

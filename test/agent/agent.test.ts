@@ -97,6 +97,28 @@ describe('interlock agent', () => {
     expect(a.applies).toBe(2);
   });
 
+  it('removes the ACME certificate copies a renewal replaced (no old keys left on the proxy node)', async () => {
+    const { hub, server } = await controller();
+    const dir = await folder();
+    const acmeBundle = (hash: string) =>
+      makeBundle('edge', 'haproxy', '/srv/edge', [
+        { name: `interlock-acme/a.test.${hash}.pem`, content: `CHAIN AND KEY ${hash}\n`, secret: true },
+        { name: 'haproxy.cfg', content: `crt /srv/edge/interlock-acme/a.test.${hash}.pem\n` },
+      ]);
+    hub.publish(acmeBundle('111111111111'));
+    const { a } = agent(server.address.port, dir);
+    await a.start();
+    await converged(hub, acmeBundle('111111111111').hash);
+    await writeFile(path.join(dir, 'interlock-acme', 'not-a-certificate.txt'), 'left alone\n');
+    hub.publish(acmeBundle('222222222222'));
+    await converged(hub, acmeBundle('222222222222').hash);
+    const { readdir } = await import('node:fs/promises');
+    expect((await readdir(path.join(dir, 'interlock-acme'))).sort()).toEqual([
+      'a.test.222222222222.pem',
+      'not-a-certificate.txt',
+    ]);
+  });
+
   it('a bundle its check rejects: files kept, the check words reported, said once; the next one applies', async () => {
     const { hub, server } = await controller();
     const dir = await folder();

@@ -53,6 +53,11 @@ export interface PlannedOutput {
   /** With an `acme` config: the hosts served with ACME certificates (they load no `<host>.pem`). */
   acmeHosts?: ReadonlySet<string>;
   /**
+   * With an `acme` config: each ACME host's certificate file (absolute, under `acme.storage`) as
+   * rendered, or null while none is issued. A served output carries these files to its agents.
+   */
+  acmeCertificates?: ReadonlyMap<string, string | null>;
+  /**
    * The same output rendered again without the routes of the given `cluster/service` keys: how
    * the applier leaves out a service whose part the proxy rejected. Absent on hand-made plans.
    */
@@ -203,7 +208,7 @@ function planOutput(
     routeList: routes,
     runDirs: runDir ? [runDir] : [],
     leftOut,
-    ...(acme ? { acmeHosts: new Set(acme.certificates.keys()) } : {}),
+    ...(acme ? { acmeHosts: new Set(acme.certificates.keys()), acmeCertificates: acme.certificates } : {}),
     rerender: (next) => planOutput(config, index, built, { ...o, leaveOut: next }),
   };
 }

@@ -12,7 +12,7 @@
  *   proxy runs and does not apply it again.
  * - Each problem is logged once when it starts (and once when it is over), not on every retry.
  */
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -22,7 +22,7 @@ import { findBinary, proxyWords, run as runArgv } from '../apply/check-proxy.ts'
 import { reloadProxy } from '../apply/reload.ts';
 import { readIfExists, writeIfChanged, writeOutputFiles } from '../apply/write.ts';
 import type { FileOutput } from '../config/schema.ts';
-import { type Bundle, parseBundle, rebase } from '../fleet/bundle.ts';
+import { ACME_BUNDLE_DIR, ACME_FILE_NAME, type Bundle, parseBundle, rebase } from '../fleet/bundle.ts';
 import { driverFor } from '../outputs/drivers.ts';
 import { Backoff } from '../runtime/backoff.ts';
 import type { Logger } from '../runtime/log.ts';
@@ -330,6 +330,7 @@ export class Agent {
     this.#error = undefined;
     this.applies++;
     await writeState(this.#o.dir, { output, hash: bundle.hash, kind: bundle.kind });
+    await removeReplacedAcme(this.#o.dir, files);
     this.#log.info('applied', { output, hash: short, files: bundle.files.length, reload: reload.detail });
     await this.#report();
     return 'done';
@@ -402,4 +403,22 @@ export async function readState(dir: string, output: string): Promise<SavedState
 
 async function writeState(dir: string, state: SavedState): Promise<void> {
   await writeIfChanged(path.join(dir, STATE_FILE), `${JSON.stringify(state)}\n`);
+}
+
+/**
+ * After a reload, the ACME certificate copies the bundle no longer carries (a renewal named a new
+ * file) are removed: no old keys pile up on proxy nodes. Only the issuer's file names are touched.
+ */
+async function removeReplacedAcme(dir: string, files: readonly { path: string }[]): Promise<void> {
+  const acmeDir = path.join(dir, ACME_BUNDLE_DIR);
+  const kept = new Set(files.map((f) => path.resolve(f.path)));
+  let names: string[];
+  try {
+    names = await readdir(acmeDir);
+  } catch {
+    return;
+  }
+  for (const name of names)
+    if (ACME_FILE_NAME.test(name) && !kept.has(path.join(acmeDir, name)))
+      await rm(path.join(acmeDir, name), { force: true });
 }

@@ -15,6 +15,7 @@
  * watch daemon stats the files every cycle but reads and parses them only when they change.
  */
 import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { pemPairProblem } from '../config/pem.ts';
 import type { FileOutput } from '../config/schema.ts';
 import type { Diagnostic } from '../diagnostics.ts';
@@ -166,11 +167,16 @@ export async function checkTlsMaterial(
   const diagnostics: Diagnostic[] = [];
   const refused = new Set<string>();
   const id = (r: Route) => `${r.cluster}\u0000${r.service}`;
+  // A served output's agents write only under their folder (the output's, rebased): a file
+  // elsewhere cannot reach them, so the service naming it is left out (issue 11).
+  const servedRoot = output.serve === true ? path.dirname(output.file) : undefined;
   let remaining = routes;
   for (;;) {
     const before = refused.size;
     for (const need of needs(remaining, https, options.acmeHosts).values()) {
-      const problem = await pairProblem(need, driverFor(output) as OutputDriver, files, cache);
+      const problem =
+        (servedRoot !== undefined ? outsideProblem(need, servedRoot) : undefined) ??
+        (await pairProblem(need, driverFor(output) as OutputDriver, files, cache));
       if (problem === undefined) continue;
       for (const route of need.routes) {
         if (refused.has(id(route))) continue;
@@ -182,8 +188,9 @@ export async function checkTlsMaterial(
           severity: 'error',
           code: 'tls-material',
           message: `${problem.message}; the service is left out of the ${output.kind} output ${output.file}`,
-          fix:
-            need.field === 'hosts'
+          fix: problem.outside
+            ? `put the ${problem.field === 'key' ? 'key' : 'certificate'} under ${https.certDir} and name it relative to it, e.g. ${label ?? field}=${path.basename(problem.outside)}`
+            : need.field === 'hosts'
               ? `put ${need.cert} (certificate and key in one PEM file) in place, give the service a certificate of its own (${labelOf(route, 'sslCert') ?? 'sslCert'}), or set https.defaultCert`
               : `${problem.fix} (${setter})`,
           cluster: route.cluster,
@@ -203,6 +210,29 @@ interface PairProblem {
   fix: string;
   /** The key file is what is wrong (missing, or named so HAProxy cannot find it). */
   field?: 'key';
+  /** The file (outside a served output's folder) that agents cannot receive. */
+  outside?: string;
+}
+
+/** A certificate or key file outside `root`, the folder of a served output. */
+function outsideProblem(need: Need, root: string): PairProblem | undefined {
+  const out = (file: string) => {
+    const rel = path.relative(root, file);
+    return rel === '' || rel.startsWith('..') || path.isAbsolute(rel);
+  };
+  for (const [file, field] of [
+    [need.cert, undefined],
+    [need.key, 'key'],
+  ] as const) {
+    if (file === undefined || !out(file)) continue;
+    return {
+      message: `${field === 'key' ? 'key' : 'certificate'} ${file} is outside the folder ${root} of this output, which is served to agents (they receive only files under it)`,
+      fix: '',
+      outside: file,
+      ...(field ? { field } : {}),
+    };
+  }
+  return undefined;
 }
 
 async function pairProblem(
@@ -293,5 +323,26 @@ export function tlsFilesOf(
     if (need.key !== undefined) files.add(need.key);
   }
   if (https.defaultCert !== undefined) files.add(https.defaultCert);
+  return [...files].sort();
+}
+
+/**
+ * The ACME certificate files (absolute, under `acme.storage`) an output's routes make its proxy
+ * load: those of hosts whose routes name no certificate of their own (the renderers' rule above),
+ * once issued. What a bundle served to agents must carry besides `tlsFilesOf`.
+ */
+export function acmeFilesOf(
+  routes: readonly Route[],
+  certificates: ReadonlyMap<string, string | null> | undefined,
+): string[] {
+  if (!certificates) return [];
+  const named = nameRoutes(routes).filter((n) => n.route.mode === 'http' && !n.route.sslPassthrough);
+  const own = new Set(named.filter((n) => n.route.sslCert !== undefined).flatMap((n) => n.route.hosts));
+  const files = new Set<string>();
+  for (const { route } of named)
+    for (const h of route.hosts) {
+      const file = own.has(h) ? undefined : certificates.get(h);
+      if (file) files.add(file);
+    }
   return [...files].sort();
 }

@@ -12,8 +12,9 @@ import { Agent, type AgentCheck, type AgentOptions } from '../agent/agent.ts';
 import type { FileOutput } from '../config/schema.ts';
 import { readToken } from '../fleet/controller.ts';
 import { createLogger, type LogFormat, type LogLevel } from '../runtime/log.ts';
-import { EXIT_FAILURE, EXIT_INVALID, type Io } from './io.ts';
+import { EXIT_FAILURE, type Io } from './io.ts';
 import { logOptions } from './options.ts';
+import { runCommand } from './run.ts';
 
 export interface AgentArgs {
   controller?: string;
@@ -143,49 +144,44 @@ export function agentSettings(
 
 export async function runAgent(io: Io, args: AgentArgs): Promise<void> {
   const log = createLogger({ format: args.logFormat, level: args.logLevel, write: (line) => io.stderr(line) });
-  const settings = agentSettings(args, io.env, io.cwd);
-  if (!settings.ok) {
-    log.error(`interlock agent: ${settings.error}`);
-    io.setExitCode(EXIT_INVALID);
-    return;
-  }
-  const { tokenFile, ca, ...rest } = settings.value;
-  let token: string;
-  let caText: string | undefined;
-  try {
-    token = await readToken(tokenFile);
-    caText = ca ? await readFile(ca, 'utf8') : undefined;
-  } catch (error) {
-    log.error((error as Error).message);
-    io.setExitCode(EXIT_FAILURE);
-    return;
-  }
-  if (rest.reload.kind === 'none')
-    log.warn(
-      'no reload method given: files are written, the proxy is not told (give --reload-master-socket, --reload-pid-file or --reload-command)',
-    );
-  if (rest.check.kind === 'none') log.warn('--no-check: bundles are applied without asking the local proxy');
-  const agent = new Agent({ ...rest, token, ...(caText ? { ca: caText } : {}), log, env: io.env });
-  log.info('agent starting', {
-    controller: rest.controller,
-    output: rest.output,
-    dir: rest.dir,
-    instance: rest.instance,
-    node: rest.node,
-    check: rest.check.kind,
-    reload: rest.reload.kind,
+  // The command runner's signal handling, as every long-running command: SIGTERM / SIGINT stop
+  // (a second one exits at once, 130), failures are logged, exit codes 0 / 1 / 2.
+  await runCommand(io, { name: 'agent', configOption: undefined, log, daemon: true }, async (run) => {
+    const settings = agentSettings(args, io.env, io.cwd);
+    if (!settings.ok) {
+      log.error(`interlock agent: ${settings.error}`);
+      return 'invalid';
+    }
+    const { tokenFile, ca, ...rest } = settings.value;
+    let token: string;
+    let caText: string | undefined;
+    try {
+      token = await readToken(tokenFile);
+      caText = ca ? await readFile(ca, 'utf8') : undefined;
+    } catch (error) {
+      log.error((error as Error).message);
+      io.setExitCode(EXIT_FAILURE);
+      return undefined;
+    }
+    if (rest.reload.kind === 'none')
+      log.warn(
+        'no reload method given: files are written, the proxy is not told (give --reload-master-socket, --reload-pid-file or --reload-command)',
+      );
+    if (rest.check.kind === 'none') log.warn('--no-check: bundles are applied without asking the local proxy');
+    const agent = new Agent({ ...rest, token, ...(caText ? { ca: caText } : {}), log, env: io.env });
+    log.info('agent starting', {
+      controller: rest.controller,
+      output: rest.output,
+      dir: rest.dir,
+      instance: rest.instance,
+      node: rest.node,
+      check: rest.check.kind,
+      reload: rest.reload.kind,
+    });
+    await agent.start();
+    await run.untilStopped({ start() {}, stop: () => agent.stop() });
+    return 'ok';
   });
-  await agent.start();
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      log.info('stopping', { signal });
-      void agent.stop().then(resolve);
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
-  log.info('stopped');
-  io.setExitCode(0);
 }
 
 export function agentCommand(io: Io): CommandModule<object, AgentArgs> {

@@ -16,6 +16,14 @@ import { z } from 'zod';
 
 export const BUNDLE_VERSION = 1;
 
+/**
+ * Where ACME certificates from outside the output's folder travel in a bundle (relative to its
+ * root): `interlock-acme/<host>.<hash>.pem`, the issuer's file name (src/acme/store.ts).
+ */
+export const ACME_BUNDLE_DIR = 'interlock-acme';
+/** The issuer's certificate file names: what an agent may remove from ACME_BUNDLE_DIR. */
+export const ACME_FILE_NAME = /^[a-z0-9.-]+\.[0-9a-f]{12}\.pem$/;
+
 export interface BundleFile {
   /** Relative to the bundle's root: `haproxy.cfg`, `haproxy.hosts.<hash>.map`, `certs/a.pem`. */
   name: string;

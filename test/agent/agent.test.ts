@@ -2,6 +2,7 @@
  * `interlock agent` in process against a real agents listener on loopback: no proxy binary (the
  * check is a command, the reload `true`), files in a temp folder.
  */
+import { spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,11 +26,15 @@ const bundle = (n: number, extra = '') =>
     { name: 'haproxy.cfg', content: `# v${n}\ncrt /srv/edge/certs/site.pem\n${extra}` },
   ]);
 
-async function controller(port = 0, token = TOKEN): Promise<{ hub: FleetHub; server: RunningAgentsServer }> {
+async function controller(
+  port = 0,
+  token = TOKEN,
+  tls?: { cert: string; key: string },
+): Promise<{ hub: FleetHub; server: RunningAgentsServer }> {
   const log = createLogger({ format: 'logfmt', level: 'error', write: () => {} });
   const hub = new FleetHub({ token, waitMs: 1000, staleMs: 60_000, log });
   hub.setOutputs(['edge']);
-  const server = await startAgentsServer(hub, { host: '127.0.0.1', port });
+  const server = await startAgentsServer(hub, { host: '127.0.0.1', port }, tls);
   cleanups.push(() => server.close());
   return { hub, server };
 }
@@ -90,6 +95,28 @@ describe('interlock agent', () => {
     await converged(hub, bundle(2).hash);
     expect(await readFile(path.join(dir, 'certs/site.pem'), 'utf8')).toBe('CERT AND KEY 2\n');
     expect(a.applies).toBe(2);
+  });
+
+  it('removes the ACME certificate copies a renewal replaced (no old keys left on the proxy node)', async () => {
+    const { hub, server } = await controller();
+    const dir = await folder();
+    const acmeBundle = (hash: string) =>
+      makeBundle('edge', 'haproxy', '/srv/edge', [
+        { name: `interlock-acme/a.test.${hash}.pem`, content: `CHAIN AND KEY ${hash}\n`, secret: true },
+        { name: 'haproxy.cfg', content: `crt /srv/edge/interlock-acme/a.test.${hash}.pem\n` },
+      ]);
+    hub.publish(acmeBundle('111111111111'));
+    const { a } = agent(server.address.port, dir);
+    await a.start();
+    await converged(hub, acmeBundle('111111111111').hash);
+    await writeFile(path.join(dir, 'interlock-acme', 'not-a-certificate.txt'), 'left alone\n');
+    hub.publish(acmeBundle('222222222222'));
+    await converged(hub, acmeBundle('222222222222').hash);
+    const { readdir } = await import('node:fs/promises');
+    expect((await readdir(path.join(dir, 'interlock-acme'))).sort()).toEqual([
+      'a.test.222222222222.pem',
+      'not-a-certificate.txt',
+    ]);
   });
 
   it('a bundle its check rejects: files kept, the check words reported, said once; the next one applies', async () => {
@@ -171,6 +198,47 @@ describe('interlock agent', () => {
     hub.publish(bundle(1));
     await converged(hub, bundle(1).hash);
     expect(count(/controller answers again/)).toBe(1);
+  });
+
+  it('over HTTPS: the agent trusts the CA it is given, and refuses a controller it cannot verify', async () => {
+    const dir = await folder();
+    const cert = path.join(dir, 'agents.crt');
+    const key = path.join(dir, 'agents.key');
+    const r = spawnSync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=controller',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-days',
+      '1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
+    expect(r.status, String(r.stderr)).toBe(0);
+    const { hub, server } = await controller(0, TOKEN, { cert, key });
+    hub.publish(bundle(1));
+    const url = `https://127.0.0.1:${server.address.port}`;
+    const untrusted = agent(server.address.port, path.join(dir, 'u'), {
+      controller: url,
+      instance: 'u',
+    } as Partial<AgentOptions>);
+    await untrusted.a.start();
+    await waitFor('the TLS failure', () => untrusted.count(/controller unreachable.*(self.signed|certificate)/) === 1, {
+      timeoutMs: 10_000,
+    });
+    const trusted = agent(server.address.port, path.join(dir, 't'), {
+      controller: url,
+      ca: await readFile(cert, 'utf8'),
+    });
+    await trusted.a.start();
+    await converged(hub, bundle(1).hash);
   });
 
   it('a wrong token: one line, the controller lists it, no file written', async () => {

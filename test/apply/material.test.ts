@@ -188,6 +188,36 @@ describe('checkTlsMaterial', () => {
     expect(reads).toBe(3);
   });
 
+  itWithTools(
+    "leaves out of a served output only the service whose certificate lies outside the output's folder",
+    ['openssl'],
+    async () => {
+      // Agents write only under their folder (the output's folder, rebased): a file elsewhere cannot
+      // reach them, so that service alone is left out; the others (and relative names) keep working.
+      const outside = await mkdtemp(path.join(os.tmpdir(), 'interlock-material-outside-'));
+      try {
+        await writeFile(path.join(outside, 'far.pem'), `${demo.cert}${demo.key}`);
+        const routes = [
+          app('far', ['far.local'], { sslCert: path.join(outside, 'far.pem') }),
+          app('near', ['demo.local'], { sslCert: path.join(certDir, 'bundle.pem') }),
+          app('rel', ['other.local'], { sslCert: 'other.local.pem' }),
+        ];
+        const served = { ...haproxy(), serve: true };
+        expect(await refused(served, routes)).toEqual([
+          `local/far com.docker.lb.ssl_cert: certificate ${path.join(outside, 'far.pem')} is outside the folder ${dir} of this output, which is served to agents (they receive only files under it); the service is left out of the haproxy output ${served.file}`,
+        ]);
+        const [d] = await checkTlsMaterial(served, routes, { cache: new MaterialCache() });
+        expect(d?.fix).toBe(
+          `put the certificate under ${certDir} and name it relative to it, e.g. com.docker.lb.ssl_cert=far.pem`,
+        );
+        // Not served: the file is read where it is.
+        expect(await refused(haproxy(), routes)).toEqual([]);
+      } finally {
+        await rm(outside, { recursive: true, force: true });
+      }
+    },
+  );
+
   it('bounds its cache', () => {
     const cache = new MaterialCache(2);
     cache.set('a', undefined);

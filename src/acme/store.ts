@@ -1,6 +1,6 @@
 /**
  * The ACME storage folder (`acme.storage`): the account key, one certificate file per host (its
- * key, then its chain: HAProxy and Nginx both read that one file), and the state that makes
+ * chain, leaf first, then its key: HAProxy and Nginx both read that one file), and the state that makes
  * orders survive restarts (account URL, the order in flight per host and its key).
  *
  *   <storage>/account.key          the ACME account key

@@ -158,7 +158,8 @@ describe('the command line', () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`interlock ${cmd}`);
     }
-  });
+    // Four process starts: under a loaded CI machine each can take several seconds.
+  }, 90_000);
 
   it('prints its version', async () => {
     const r = await interlock(['--version']);

@@ -16,6 +16,7 @@ import type { CheckedConfig } from './config.ts';
 import { type Io, printDiagnostics } from './io.ts';
 import { type CommonOptions, commonOptions } from './options.ts';
 import { runCommand } from './run.ts';
+import { readPolicyFiles } from '../config/policy-files.ts';
 
 export interface RenderOptions extends CommonOptions {
   snapshot?: string[];
@@ -58,10 +59,12 @@ export async function planFromArgs(
     args.snapshot && args.snapshot.length > 0
       ? await fromSnapshotFiles(args.snapshot, config, io.cwd)
       : await readLiveStates(config, { configDir, env: io.env, warn: (m) => io.stderr(`interlock: warning: ${m}`) });
+  const policyFiles = await readPolicyFiles(config, configDir);
   const plan = planRender(config, loaded.states, {
     configDir,
     ...(args.outDir ? { outDir: path.resolve(io.cwd, args.outDir) } : {}),
     templates: await readTemplates(config, configDir),
+    ...(policyFiles ? { policyFiles } : {}),
   });
   return { ...plan, sourceDiagnostics: loaded.diagnostics };
 }

@@ -446,6 +446,11 @@ function configShape<R extends z.ZodType>(rule: R) {
       watch: watchSchema.optional(),
       agents: agentsSchema.optional(),
       acme: acmeSchema.optional(),
+      policyFiles: filePath
+        .optional()
+        .describe(
+          'Folder of the files labels name for basic-auth users and error pages (e.g. /run/secrets, where Docker mounts secrets). Labels name a file in it, never a path. See README, Traffic policies.',
+        ),
     })
     .describe('interlock configuration');
 }

@@ -33,7 +33,16 @@ import path from 'node:path';
 import type { NginxOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type Route } from '../routes/types.ts';
 import { renderTemplate } from './mustache.ts';
-import { hstsValue, nginxPolicyLines, nginxRateZone, trustedSources } from './policies.ts';
+import {
+  hstsValue,
+  htpasswdContent,
+  nginxPageUri,
+  nginxPolicyLines,
+  nginxRateZone,
+  type PolicyFileNames,
+  pageContent,
+  trustedSources,
+} from './policies.ts';
 import {
   ACME_CHALLENGE_PATH,
   type AcmeRender,
@@ -73,6 +82,8 @@ export interface NginxLocationView {
   redirect: false | string;
   /** `return 503`: no route here, or the route has no running backend. */
   unavailable: boolean;
+  /** An internal location serving a route's error / maintenance page file (absolute path), or absent. */
+  internalPage?: { file: string };
   proxy:
     | false
     | {
@@ -187,6 +198,8 @@ export interface NginxView {
    * whether `real_ip_header proxy_protocol` is still to be written (realIpFromUnix writes it too).
    */
   proxyProtocol: false | { trusted: string[]; header: boolean };
+  /** Files of the routes' policies written next to the config (pages, htpasswd): not for the template. */
+  policyFiles: RenderedFile[];
 }
 
 export interface NginxRenderOptions {
@@ -212,6 +225,8 @@ interface Listener {
 interface Context {
   upstreamOf: Map<NamedRoute, string>;
   stickyOf: Map<string, NginxStickyView>;
+  /** The policy files of the routes that have some (absolute paths, as Nginx words). */
+  filesOf: Map<NamedRoute, PolicyFileNames>;
 }
 
 interface LocationEntry {
@@ -286,6 +301,7 @@ class LocationView implements NginxLocationView {
         upstream,
         websocket: this.#entry.websocket,
         https: this.#listener.kind === 'https',
+        ...(this.#ctx.filesOf.has(named) ? { files: this.#ctx.filesOf.get(named) } : {}),
       }),
     };
   }
@@ -309,8 +325,28 @@ function entryOrder(a: LocationEntry, b: LocationEntry): number {
   );
 }
 
-/** The locations of one server: each route's path, its websocket paths, and a 503 fallback at `/`. */
+/** The locations of one server, and the internal ones serving its routes' pages. */
 function locationsFor(routes: readonly NamedRoute[], listener: Listener, ctx: Context): NginxLocationView[] {
+  const views = routeLocations(routes, listener, ctx);
+  if (ctx.filesOf.size === 0) return views;
+  for (const named of routes) {
+    const page = ctx.filesOf.get(named)?.page;
+    const upstream = ctx.upstreamOf.get(named);
+    if (page === undefined || upstream === undefined) continue;
+    views.push({
+      match: `= ${nginxPageUri(upstream)}`,
+      about: '',
+      redirect: false,
+      unavailable: false,
+      internalPage: { file: page },
+      proxy: false,
+    });
+  }
+  return views;
+}
+
+/** The locations of one server: each route's path, its websocket paths, and a 503 fallback at `/`. */
+function routeLocations(routes: readonly NamedRoute[], listener: Listener, ctx: Context): NginxLocationView[] {
   const only = routes.length === 1 ? routes[0] : undefined;
   if (only && only.route.websocketPaths.length === 0) {
     // The common case (one route, no websocket path) needs no merging.
@@ -397,7 +433,11 @@ class UpstreamView implements NginxUpstreamView {
     const params = check
       ? `max_fails=${PASSIVE_MAX_FAILS} fail_timeout=${Math.max(1, Math.ceil(check.intervalMs / 1000))}s`
       : '';
-    return this.#named.servers.map((s) => ({ address: hostPort(s.address, s.port), params }));
+    return this.#named.servers.map((s) => ({
+      address: hostPort(s.address, s.port),
+      // A canary group's share: the weight of each server (only when set).
+      params: s.weight === undefined ? params : params ? `weight=${s.weight} ${params}` : `weight=${s.weight}`,
+    }));
   }
 }
 
@@ -474,7 +514,29 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
     const cookie = n.route.stickyCookie;
     upstreams.push(new UpstreamView(n, cookie === undefined ? undefined : stickyOf.get(cookie)));
   }
-  const ctx: Context = { upstreamOf, stickyOf };
+  // Files of the routes' policies, next to the config: pages, and htpasswd files (0640).
+  const dir = path.dirname(output.file);
+  const base = path.basename(output.file).replace(/\.conf$/, '');
+  const filesOf = new Map<NamedRoute, PolicyFileNames>();
+  const policyFiles: RenderedFile[] = [];
+  for (const n of upstreamOf.keys()) {
+    const page = pageContent(n.route);
+    const users = htpasswdContent(n.route);
+    if (page === undefined && users === undefined) continue;
+    const files: PolicyFileNames = {};
+    if (page !== undefined) {
+      const name = `${base}.${n.name}.page.html`;
+      files.page = nginxWord(joinPath(dir, name), 'output file');
+      policyFiles.push({ name, content: page });
+    }
+    if (users !== undefined) {
+      const name = `${base}.${n.name}.htpasswd`;
+      files.users = nginxWord(joinPath(dir, name), 'output file');
+      policyFiles.push({ name, content: users, private: true });
+    }
+    filesOf.set(n, files);
+  }
+  const ctx: Context = { upstreamOf, stickyOf, filesOf };
 
   // Routes per host, in canonical order.
   const byHost = new Map<string, NamedRoute[]>();
@@ -616,6 +678,7 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
           header: !(stream !== false && stream.sni !== false),
         }
       : false,
+    policyFiles,
   };
 }
 
@@ -733,5 +796,5 @@ export function renderNginx(
 ): RenderedFile[] {
   const view = nginxView(routes, output, options.runDir, options.acme);
   const content = renderTemplate(options.template, view);
-  return [{ name: path.basename(output.file), content }];
+  return [{ name: path.basename(output.file), content }, ...view.policyFiles];
 }

@@ -182,6 +182,7 @@ function planOutput(
     template: o.template,
     runDir,
     ...(acme ? { acme } : {}),
+    dir,
   });
   const files = rendered.map((f, i) => ({
     // The first rendered file is the output's own file; the others sit next to it.

@@ -6,6 +6,7 @@ import { materialCheck } from '../apply/material.ts';
 import { readIfExists } from '../apply/write.ts';
 import { readLiveStates } from '../cluster/live.ts';
 import { type LoadedStates, mapSnapshots, missingSnapshots, readSnapshotFiles } from '../cluster/sources.ts';
+import { readPolicyFiles } from '../config/policy-files.ts';
 import type { Config } from '../config/schema.ts';
 import { readTemplates } from '../config/templates.ts';
 import { type Diagnostic, formatDiagnostics, hasErrors, sortDiagnostics } from '../diagnostics.ts';
@@ -16,7 +17,6 @@ import type { CheckedConfig } from './config.ts';
 import { type Io, printDiagnostics } from './io.ts';
 import { type CommonOptions, commonOptions } from './options.ts';
 import { runCommand } from './run.ts';
-import { readPolicyFiles } from '../config/policy-files.ts';
 
 export interface RenderOptions extends CommonOptions {
   snapshot?: string[];

@@ -39,7 +39,13 @@ export interface OutputDriver<O extends FileOutput = FileOutput> extends OutputK
   render(
     routes: readonly Route[],
     output: O,
-    options: { template: string; runDir: string | undefined; acme?: AcmeRender },
+    options: {
+      template: string;
+      runDir: string | undefined;
+      acme?: AcmeRender;
+      /** The absolute folder the files are written to (policy files are named from the config there). */
+      dir?: string;
+    },
   ): RenderedFile[];
   /** The check command for `file` (a scratch copy in `dir`), with the proxy binary at `binary`. */
   checkArgv(binary: string, file: string, dir: string): string[];

@@ -39,6 +39,7 @@ export const nginx: OutputDriver<NginxOutput> = {
       template: options.template,
       runDir: options.runDir ?? path.dirname(output.file),
       ...(options.acme ? { acme: options.acme } : {}),
+      ...(options.dir ? { dir: options.dir } : {}),
     }),
   checkArgv: (binary, file, dir) => [binary, '-t', '-q', '-p', dir, '-c', file],
   reloadSignal: 'SIGHUP',

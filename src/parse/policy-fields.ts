@@ -281,10 +281,7 @@ export function parsePolicyFileName(raw: string): FieldResult<string> {
 /** An HTTP auth realm: printable ASCII without `"`, `\` and `$`, at most 64. */
 export function parseRealm(raw: string): FieldResult<string> {
   if (!/^[A-Za-z0-9 _.,:;()@/+=-]{1,64}$/.test(raw) || raw !== raw.trim()) {
-    return fail(
-      'a realm is at most 64 letters, digits, spaces and `_ . , : ; ( ) @ / + = -`',
-      'write e.g. Staff only',
-    );
+    return fail('a realm is at most 64 letters, digits, spaces and `_ . , : ; ( ) @ / + = -`', 'write e.g. Staff only');
   }
   return ok(raw);
 }
@@ -384,7 +381,10 @@ export const MAX_WEIGHT = 256;
 /** A canary weight: a whole number from 1 to 256 (HAProxy's server weight range). */
 export function parseWeight(raw: string): FieldResult<number> {
   if (!/^[1-9][0-9]{0,2}$/.test(raw) || Number(raw) > MAX_WEIGHT) {
-    return fail(`a weight is a whole number from 1 to ${MAX_WEIGHT}`, 'write e.g. 90 for the stable service and 10 for the canary');
+    return fail(
+      `a weight is a whole number from 1 to ${MAX_WEIGHT}`,
+      'write e.g. 90 for the stable service and 10 for the canary',
+    );
   }
   return ok(Number(raw));
 }

@@ -606,7 +606,11 @@ export function haproxyView(
     if (users.length > 0) {
       files.users = `interlock_users_${n.name}`;
       const r = n.route;
-      userlists.push({ name: files.users, about: `cluster ${r.cluster}, service ${r.service}, users file ${r.policies?.basicAuth?.file}`, users });
+      userlists.push({
+        name: files.users,
+        about: `cluster ${r.cluster}, service ${r.service}, users file ${r.policies?.basicAuth?.file}`,
+        users,
+      });
     }
     return new BackendView(n, httpsRedirect, files);
   });

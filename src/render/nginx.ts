@@ -212,6 +212,8 @@ export interface NginxRenderOptions {
   runDir: string;
   /** With an `acme` config: the responder and the hosts' ACME certificates. */
   acme?: AcmeRender;
+  /** The absolute folder the files are written to: pages and htpasswd files are named there. */
+  dir?: string;
 }
 
 // ---------- helpers ----------
@@ -487,7 +489,13 @@ function serverNamesHash(names: number, longest: number): { maxSize: number; buc
 }
 
 /** Builds the view in one pass over the routes (plus one over hosts). */
-export function nginxView(routes: readonly Route[], output: NginxOutput, runDir: string, acme?: AcmeRender): NginxView {
+export function nginxView(
+  routes: readonly Route[],
+  output: NginxOutput,
+  runDir: string,
+  acme?: AcmeRender,
+  filesDir?: string,
+): NginxView {
   const named = nameRoutes(routes);
   const https = output.https;
   const notes: string[] = [];
@@ -515,7 +523,8 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
     upstreams.push(new UpstreamView(n, cookie === undefined ? undefined : stickyOf.get(cookie)));
   }
   // Files of the routes' policies, next to the config: pages, and htpasswd files (0640).
-  const dir = path.dirname(output.file);
+  // Nginx reads these paths relative to its prefix (-p), not to the config: written absolute.
+  const dir = filesDir ?? path.dirname(output.file);
   const base = path.basename(output.file).replace(/\.conf$/, '');
   const filesOf = new Map<NamedRoute, PolicyFileNames>();
   const policyFiles: RenderedFile[] = [];
@@ -794,7 +803,7 @@ export function renderNginx(
   output: NginxOutput,
   options: NginxRenderOptions,
 ): RenderedFile[] {
-  const view = nginxView(routes, output, options.runDir, options.acme);
+  const view = nginxView(routes, output, options.runDir, options.acme, options.dir);
   const content = renderTemplate(options.template, view);
   return [{ name: path.basename(output.file), content }, ...view.policyFiles];
 }

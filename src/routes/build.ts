@@ -198,7 +198,11 @@ function mergeCanaries(routes: Route[], diagnostics: Diagnostic[]): Route[] {
     const where = (r: Route) => `${r.hosts.join(', ')}${r.path === '/' ? '' : ` path ${r.path}`}`;
     for (const r of members.slice(1)) {
       let problem: string | undefined;
-      if (r.mode !== holder.mode || r.path !== holder.path || [...r.hosts].sort().join() !== [...holder.hosts].sort().join()) {
+      if (
+        r.mode !== holder.mode ||
+        r.path !== holder.path ||
+        [...r.hosts].sort().join() !== [...holder.hosts].sort().join()
+      ) {
         problem = `answers ${where(r)}, not ${where(holder)} as ${holder.service} (the group's oldest member) does`;
       } else if ((r.canary?.split ?? 'replicas') !== split) {
         problem =
@@ -258,7 +262,10 @@ function sameSettings(a: Route, b: Route): boolean {
  * when every member's weight divides by its task count, else scaled to HAProxy's 1..256), or no
  * weights at all when split by replicas.
  */
-function weighted(members: readonly Route[], split: CanaryShare['split']): { backends: Backend[]; canary: CanaryShare } {
+function weighted(
+  members: readonly Route[],
+  split: CanaryShare['split'],
+): { backends: Backend[]; canary: CanaryShare } {
   const group = members[0]?.canary?.group ?? '';
   const perServer = members.map((m) => (m.canary?.members[0]?.weight ?? 1) / Math.max(1, m.backends.length));
   const exact = split === 'weight' && perServer.every((w) => Number.isInteger(w));

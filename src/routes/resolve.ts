@@ -169,7 +169,8 @@ function readPolicyFiles(
     const content = text('basicAuth', usersFile, 'basic auth users file');
     if (content !== undefined) {
       const users = parseHtpasswd(content);
-      if (users.ok) out.basicAuth = { file: usersFile, realm: spec.basicAuth.realm ?? DEFAULT_REALM, users: users.value };
+      if (users.ok)
+        out.basicAuth = { file: usersFile, realm: spec.basicAuth.realm ?? DEFAULT_REALM, users: users.value };
       else p.add('policy-file', 'basicAuth', `basic auth users file ${usersFile}: ${users.error}`, users.fix);
     }
   }

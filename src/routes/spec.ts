@@ -240,7 +240,8 @@ const FIELD_CHECKS: { [K in SpecKey]-?: FieldCheck<K> } = {
   // The files are read at the edge and looked up when the route is resolved (resolve.ts).
   basicAuth: (auth, p) => {
     const file = check(p, 'basicAuth', 'users file', auth.usersFile, parsePolicyFileName(auth.usersFile));
-    const realm = auth.realm === undefined ? undefined : check(p, 'basicAuth', 'realm', auth.realm, parseRealm(auth.realm));
+    const realm =
+      auth.realm === undefined ? undefined : check(p, 'basicAuth', 'realm', auth.realm, parseRealm(auth.realm));
     if (file === undefined || (auth.realm !== undefined && realm === undefined)) return undefined;
     return realm === undefined ? { usersFile: file } : { usersFile: file, realm };
   },

@@ -144,7 +144,7 @@ describeIntegration(
           domain: 'pol.test',
           port: String(port),
           auth_users: 'web-users',
-          auth_realm: 'Staff only',
+          auth_realm: 'staff-only',
         }),
       );
       await add('plain', (port) => lb({ hosts: 'plain.pol.test', port: String(port), auth_users: 'plain-users' }));
@@ -255,7 +255,7 @@ describeIntegration(
           expect((await request(port(), host, 'alice:wrong')).status, host).toBe(401);
           expect((await request(port(), host, 'mallory:s3cret')).status, host).toBe(401);
         }
-        expect(String((await request(port(), 'auth-il.pol.test')).headers['www-authenticate'])).toContain('Staff only');
+        expect(String((await request(port(), 'auth-il.pol.test')).headers['www-authenticate'])).toContain('staff-only');
       });
 
       it('maintenance: 503 with the page, or the built-in one', async () => {

@@ -41,7 +41,7 @@ const everyField: Required<RouteSpec> = {
   hsts: { maxAge: 31536000, includeSubDomains: true },
   requestId: true,
   compress: ['text/html', 'application/json'],
-  basicAuth: { usersFile: 'shop-users', realm: 'Shop staff' },
+  basicAuth: { usersFile: 'shop-users', realm: 'shop-staff' },
   errorPage: 'shop-error.html',
   maintenance: true,
   canaryGroup: 'shop',

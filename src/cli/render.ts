@@ -12,7 +12,7 @@ import { readTemplates } from '../config/templates.ts';
 import { type Diagnostic, formatDiagnostics, hasErrors, sortDiagnostics } from '../diagnostics.ts';
 import { InterlockError } from '../errors.ts';
 import { type Plan, type PlannedOutput, planRender } from '../pipeline.ts';
-import { policyDifferences } from '../render/policies.ts';
+import { policyDifferences, policyNotices } from '../render/policies.ts';
 import type { CheckedConfig } from './config.ts';
 import { type Io, printDiagnostics } from './io.ts';
 import { type CommonOptions, commonOptions } from './options.ts';
@@ -223,6 +223,13 @@ export async function validateRendered(
     kinds,
   );
   for (const d of differences) out.push({ severity: 'warning', ...d });
+  // Services in maintenance, and how canary groups split (issue 14): listed, as warnings.
+  const seen = new Set<string>();
+  for (const d of policyNotices(plan.outputs.flatMap((o) => o.routeList))) {
+    const id = `${d.code}/${d.cluster}/${d.service}`;
+    if (!seen.has(id)) out.push({ severity: 'warning', ...d });
+    seen.add(id);
+  }
   // (Nginx's PROXY protocol listener is the nginx output's own rule: src/outputs/nginx.ts.)
   return out;
 }

@@ -279,3 +279,45 @@ export function trustedSources(trusted: readonly string[], what: string): string
     })
     .join(' ');
 }
+
+/**
+ * What `validate` lists besides problems: the services in maintenance (every request answered
+ * 503 with their page) and how each canary group splits its traffic. One per service.
+ */
+export function policyNotices(
+  routes: readonly Route[],
+): Array<{ cluster: string; service: string; code: string; message: string; fix: string }> {
+  const out: Array<{ cluster: string; service: string; code: string; message: string; fix: string }> = [];
+  const seen = new Set<string>();
+  for (const r of routes) {
+    const key = `${r.cluster}/${r.service}`;
+    if (seen.has(key)) continue;
+    if (policiesOf(r)?.maintenance) {
+      seen.add(key);
+      out.push({
+        cluster: r.cluster,
+        service: r.service,
+        code: 'maintenance',
+        message: `in maintenance: ${r.hosts.join(', ')}${r.path === '/' ? '' : r.path} answer${r.hosts.length === 1 ? 's' : ''} 503 with ${r.policies?.errorPage ? `the page ${r.policies.errorPage.file}` : 'the built-in maintenance page'}; the route is kept`,
+        fix: 'remove the maintenance label (or set it to false) to serve again',
+      });
+    }
+    if (r.canary && r.canary.members.length > 1) {
+      seen.add(key);
+      const split = r.canary.members
+        .map(
+          (m) =>
+            `${m.service} ${m.share} % (${m.backends} task${m.backends === 1 ? '' : 's'}${m.weight !== undefined ? `, weight ${m.weight}` : ''})`,
+        )
+        .join(', ');
+      out.push({
+        cluster: r.cluster,
+        service: r.service,
+        code: 'canary-group',
+        message: `canary group ${r.canary.group} shares ${r.hosts.join(', ')}${r.path === '/' ? '' : r.path} by ${r.canary.split === 'weight' ? 'weight' : 'running replicas'}: ${split}`,
+        fix: 'change the weights (or replicas) to move traffic; remove the canary_group label from a member to take it out',
+      });
+    }
+  }
+  return out;
+}

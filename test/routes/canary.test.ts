@@ -46,7 +46,14 @@ function build(services: ServiceState[], policyFiles?: PolicyFiles) {
     nodes: [],
     networks: [{ id: 'n-app', name: 'appnet', driver: 'overlay', scope: 'swarm' }],
   };
-  return buildRoutes([state], [{ kind: 'docker-lb' }, { kind: 'interlock' }], policyFiles ? { policyFiles } : {});
+  return buildRoutes(
+    [state],
+    [
+      { kind: 'docker-lb', allowRawDirectives: false },
+      { kind: 'interlock', allowRawDirectives: false },
+    ],
+    policyFiles ? { policyFiles } : {},
+  );
 }
 
 const host = { 'com.docker.lb.hosts': 'app.example.com' };

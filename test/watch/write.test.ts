@@ -113,6 +113,25 @@ describe('writeIfChanged: mode and owner', () => {
     }
   });
 
+  it('writes a file holding password hashes 0640, and closes up a wider one it replaces or keeps', async () => {
+    const file = path.join(dir, 'nginx.web.htpasswd');
+    expect(await writeIfChanged(file, 'alice:$2b$...\n', true)).toBe('created');
+    expect(await mode(file)).toBe(0o640);
+    // A config that did not hold hashes before (0644) and does now.
+    const cfg = path.join(dir, 'haproxy.cfg');
+    await writeIfChanged(cfg, 'a\n');
+    expect(await mode(cfg)).toBe(0o644);
+    expect(await writeIfChanged(cfg, 'b\n', true)).toBe('replaced');
+    expect(await mode(cfg)).toBe(0o640);
+    await chmod(cfg, 0o644);
+    expect(await writeIfChanged(cfg, 'b\n', true)).toBe('unchanged');
+    expect(await mode(cfg)).toBe(0o640);
+    // Narrower modes chosen by the operator stay.
+    await chmod(file, 0o600);
+    await writeIfChanged(file, 'bob:$2b$...\n', true);
+    expect(await mode(file)).toBe(0o600);
+  });
+
   it('leaves no temp file behind', async () => {
     const file = path.join(dir, 'haproxy.cfg');
     await writeIfChanged(file, 'a\n');

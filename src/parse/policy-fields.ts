@@ -391,3 +391,9 @@ export function parseWeight(raw: string): FieldResult<number> {
   }
   return ok(Number(raw));
 }
+
+// ---------- listener options ----------
+
+/** The access-log formats an output can name (render/access-log.ts writes them for each proxy). */
+export const ACCESS_LOG_FORMATS = ['common', 'combined', 'json'] as const;
+export type AccessLogFormat = (typeof ACCESS_LOG_FORMATS)[number];

@@ -29,6 +29,7 @@ import path from 'node:path';
 import { haproxyCrtListFile, haproxyMapFile, MAP_HASH_LENGTH } from '../config/paths.ts';
 import type { HaproxyOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type RedirectCode, type Route } from '../routes/types.ts';
+import { haproxyAccessLogLines } from './access-log.ts';
 import { renderTemplate } from './mustache.ts';
 import {
   haproxyPolicyLines,
@@ -128,6 +129,8 @@ export interface HaproxyView {
     rules: string[];
     /** PROXY protocol on the plain HTTP listener: the trusted sources and the port, or false. */
     expectProxy: false | { sources: string; port: number };
+    /** The access log (output option `accessLog`): log target, captures and log-format lines; or false. */
+    accessLog: false | string[];
   };
   /** The TLS listener when some routes are passed through on SNI. */
   sni:
@@ -632,7 +635,13 @@ export function haproxyView(
       : false,
     noRouteBackend: NO_ROUTE_BACKEND,
     sslLoadExtraDelExt: https !== undefined,
-    http: { binds, https: https !== undefined, rules, expectProxy: expectProxyView(output) },
+    http: {
+      binds,
+      https: https !== undefined,
+      rules,
+      expectProxy: expectProxyView(output),
+      accessLog: output.accessLog ? haproxyAccessLogLines(output.accessLog.format) : false,
+    },
     sni,
     stats: output.stats
       ? { bind: listenAddress(output.stats.address, output.stats.port, 'stats'), uri: output.stats.path }

@@ -32,6 +32,7 @@
 import path from 'node:path';
 import type { NginxOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type Route } from '../routes/types.ts';
+import { nginxAccessLogFormat } from './access-log.ts';
 import { renderTemplate } from './mustache.ts';
 import {
   hstsValue,
@@ -198,6 +199,8 @@ export interface NginxView {
    * whether `real_ip_header proxy_protocol` is still to be written (realIpFromUnix writes it too).
    */
   proxyProtocol: false | { trusted: string[]; header: boolean };
+  /** The access log (output option `accessLog`): maps, the log_format and the file; false: `access_log off`. */
+  accessLog: false | { maps: string[]; format: string; file: string; name: string };
   /** Files of the routes' policies written next to the config (pages, htpasswd): not for the template. */
   policyFiles: RenderedFile[];
 }
@@ -688,6 +691,18 @@ export function nginxView(
         }
       : false,
     policyFiles,
+    accessLog: accessLogView(output, runDir),
+  };
+}
+
+function accessLogView(output: NginxOutput, runDir: string): NginxView['accessLog'] {
+  if (!output.accessLog) return false;
+  const f = nginxAccessLogFormat(output.accessLog.format);
+  return {
+    maps: f.maps,
+    format: f.definition,
+    name: f.name,
+    file: nginxWord(joinPath(runDir, 'access.log'), 'runDir'),
   };
 }
 

@@ -198,8 +198,19 @@ describeIntegration(
           rules: [{ kind: 'docker-lb' }, { kind: 'interlock' }],
           policyFiles: 'secrets',
           outputs: [
-            { kind: 'haproxy', file: 'out/haproxy.cfg', http: { address: '127.0.0.1', port: ports.haproxy } },
-            { kind: 'nginx', file: 'out/nginx.conf', runDir: 'run', http: { address: '127.0.0.1', port: ports.nginx } },
+            {
+              kind: 'haproxy',
+              file: 'out/haproxy.cfg',
+              http: { address: '127.0.0.1', port: ports.haproxy },
+              accessLog: { format: 'json' },
+            },
+            {
+              kind: 'nginx',
+              file: 'out/nginx.conf',
+              runDir: 'run',
+              http: { address: '127.0.0.1', port: ports.nginx },
+              accessLog: { format: 'json' },
+            },
           ],
         }),
       );
@@ -293,6 +304,68 @@ describeIntegration(
         expect(share).toBeGreaterThanOrEqual(0.07);
         expect(share).toBeLessThanOrEqual(0.13);
       }, 120_000);
+    });
+
+    it('access log: both proxies write one JSON object a line with the same fields', async () => {
+      expect(rendered).toContain("log-format '{");
+    expect(rendered).toContain('log_format interlock_json escape=json');
+    const uri = '/log-probe?q="quoted"&x=1';
+      for (const p of [ports.haproxy, ports.nginx]) {
+        const a = await new Promise<number>((resolve, reject) => {
+          const req = http.request(
+            {
+              host: '127.0.0.1',
+              port: p,
+              path: uri,
+              headers: { host: 'auth.pol.test', 'user-agent': 'probe "ua"' },
+              agent: false,
+            },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
+          req.setTimeout(15_000, () => req.destroy(new Error('no answer')));
+          req.on('error', reject);
+          req.end();
+        });
+        expect(a).toBe(401);
+      }
+      const objects = async (which: string, text: () => Promise<string>) => {
+        // The proxies write the line once the answer is sent: wait for it (bounded).
+        for (let i = 0; i < 100; i++) {
+          const lines = (await text()).split('\n').filter((l) => l.includes('log-probe'));
+          if (lines.length > 0) return lines.map((l) => JSON.parse(l.slice(l.indexOf('{'))) as Record<string, unknown>);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`no access log line from ${which}: ${(await text()).slice(-600)}`);
+      };
+      const fromHaproxy = await objects('haproxy', async () => proxies.haproxy?.output() ?? '');
+      const fromNginx = await objects('nginx', () => readFile(path.join(dir, 'run', 'access.log'), 'utf8'));
+      for (const [o] of [fromHaproxy, fromNginx]) {
+        expect(Object.keys(o ?? {}).sort()).toEqual(
+          [
+            'bytes',
+            'client',
+            'duration_ms',
+            'host',
+            'method',
+            'protocol',
+            'referer',
+            'status',
+            'time',
+            'uri',
+            'user_agent',
+          ].sort(),
+        );
+        expect(o?.status).toBe(401);
+        expect(o?.uri).toBe(uri);
+        expect(o?.user_agent).toBe('probe "ua"');
+        expect(o?.host).toBe('auth.pol.test');
+        expect(o?.client).toBe('127.0.0.1');
+        expect(typeof o?.time).toBe('number');
+        expect(typeof o?.duration_ms).toBe('number');
+      }
     });
 
     it('removing the maintenance label and rendering again restores the service in both proxies', async () => {

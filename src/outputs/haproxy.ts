@@ -3,7 +3,7 @@ import path from 'node:path';
 import { haproxyCrtListPattern, haproxyMapPattern } from '../config/paths.ts';
 import type { HaproxyOutput } from '../config/schema.ts';
 import { haproxyKeyFileFor, haproxyView, renderHaproxy } from '../render/haproxy.ts';
-import { absoluteTls, commonListeners, FILE_OUTPUT_RULES, rule, writable } from './common.ts';
+import { absoluteTls, commonListeners, FILE_OUTPUT_RULES, rule, warning, writable } from './common.ts';
 import type { OutputDriver } from './drivers.ts';
 
 export const haproxy: OutputDriver<HaproxyOutput> = {
@@ -34,6 +34,19 @@ export const haproxy: OutputDriver<HaproxyOutput> = {
     ...FILE_OUTPUT_RULES,
     rule<HaproxyOutput>('writable', (output, ctx) =>
       writable(() => haproxyView([], haproxy.absolute(output, ctx.configDir))),
+    ),
+    // Access log: what HAProxy 2.6 cannot log the way the format (and Nginx) does.
+    rule<HaproxyOutput>('access log differs', (output) =>
+      output.accessLog
+        ? [
+            warning(
+              'policy-differs',
+              ['accessLog', 'format'],
+              'in the HAProxy access log the byte count is the whole response with its headers (Nginx: the body), the time is when the request came in (Nginx: when the answer went out), the user is always `-` and an absent header is `-` (Nginx: empty in json)',
+              'compare logs of the two proxies with this in mind (README, Traffic policies)',
+            ),
+          ]
+        : [],
     ),
   ],
   // HAProxy 2.6 cannot be told a key file's name: with ssl-load-extra-del-ext it reads NAME.key

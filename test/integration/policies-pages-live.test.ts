@@ -308,8 +308,8 @@ describeIntegration(
 
     it('access log: both proxies write one JSON object a line with the same fields', async () => {
       expect(rendered).toContain("log-format '{");
-    expect(rendered).toContain('log_format interlock_json escape=json');
-    const uri = '/log-probe?q="quoted"&x=1';
+      expect(rendered).toContain('log_format interlock_json escape=json');
+      const uri = '/log-probe?q="quoted"&x=1';
       for (const p of [ports.haproxy, ports.nginx]) {
         const a = await new Promise<number>((resolve, reject) => {
           const req = http.request(

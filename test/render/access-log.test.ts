@@ -4,6 +4,8 @@
  * log-format).
  */
 import { describe, expect, it } from 'vitest';
+import { checkConfig } from '../../src/config/check.ts';
+import { configSchema } from '../../src/config/schema.ts';
 import { ACCESS_LOG_FORMATS } from '../../src/parse/policy-fields.ts';
 import { route } from '../fixtures/routes/base.ts';
 import { renderHaproxy, renderNginx } from '../helpers/render.ts';
@@ -58,6 +60,28 @@ describe('access-log formats', () => {
       expect(conf).toContain(`    access_log access.log interlock_${format};\n`);
       expect(conf).not.toContain('access_log off');
     }
+  });
+
+  it('takes only the named formats, and validate warns where the HAProxy log differs', () => {
+    const config = (format: unknown) =>
+      configSchema.safeParse({
+        clusters: { local: {} },
+        outputs: [
+          { kind: 'haproxy', file: 'haproxy.cfg', accessLog: { format } },
+          { kind: 'nginx', file: 'nginx.conf', http: { port: 81 }, accessLog: { format } },
+        ],
+      });
+    for (const bad of ['%h %r', 'apache', '', "json'"]) expect(config(bad).success, bad).toBe(false);
+    const parsed = config('json');
+    if (!parsed.success) throw new Error('the json format is refused');
+    const found = checkConfig(parsed.data, {
+      configDir: '/cfg',
+      displayFile: 'interlock.config.yaml',
+      exists: () => true,
+      locate: () => undefined,
+    }).filter((d) => d.code === 'policy-differs');
+    expect(found.map((d) => d.path)).toEqual(['outputs[0].accessLog.format']);
+    expect(found[0]?.message).toMatch(/byte count is the whole response/);
   });
 
   itWithTools('the real proxies accept every format', ['haproxy', 'nginx'], async () => {

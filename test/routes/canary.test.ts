@@ -210,6 +210,43 @@ describe('files named by labels', () => {
     }
   });
 
+  it('custom rules: the same fields, checked the same way (a path is never a file name)', () => {
+    const state: ClusterState = {
+      cluster: 'local',
+      swarm: true,
+      services: [svc('app', {}, 1), svc('app2', {}, 2)],
+      nodes: [],
+      networks: [{ id: 'n-app', name: 'appnet', driver: 'overlay', scope: 'swarm' }],
+    };
+    const r = buildRoutes(
+      [state],
+      [
+        {
+          kind: 'custom',
+          name: 'mine',
+          routes: (s) =>
+            s.name === 'app'
+              ? { hosts: ['app.example.com'], network: 'appnet', port: 80, basicAuth: { usersFile: '../etc/shadow' } }
+              : {
+                  hosts: ['app2.example.com'],
+                  network: 'appnet',
+                  port: 80,
+                  basicAuth: { usersFile: 'web-users', realm: 'staff' },
+                  canaryGroup: 'web',
+                  weight: 5,
+                  maintenance: true,
+                },
+        },
+      ],
+      { policyFiles: files({ 'web-users': `alice:${BCRYPT}\n` }) },
+    );
+    expect(r.routes.map((x) => x.service)).toEqual(['app2']);
+    expect(r.routes[0]?.policies?.maintenance).toBe(true);
+    expect(r.routes[0]?.canary?.members[0]?.weight).toBe(5);
+    const d = r.diagnostics.find((x) => x.service === 'app');
+    expect(d?.message).toMatch(/rule mine: users file "..\/etc\/shadow"/);
+  });
+
   it('reads an error page, and maintenance keeps the route', () => {
     const r = build(
       [svc('app', { ...host, 'com.docker.lb.error_page': 'sorry.html', 'com.docker.lb.maintenance': 'true' }, 1)],

@@ -79,6 +79,7 @@ export const CONFIG_RULES: readonly {
   { name: 'watch', check: checkWatch },
   { name: 'agents', check: checkAgents },
   { name: 'acme', check: checkAcme },
+  { name: 'policy files', check: checkPolicyFiles },
 ];
 
 export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
@@ -342,6 +343,18 @@ function checkOutputsExist({ config, report }: RuleInput): void {
       'add a haproxy, nginx, carbon or log output',
     );
   }
+}
+
+/** The folder labels name users files and error pages in (README, Traffic policies). */
+function checkPolicyFiles({ config, ctx, report, abs }: RuleInput): void {
+  if (config.policyFiles === undefined || ctx.exists(abs(config.policyFiles))) return;
+  report(
+    'warning',
+    'policy-files',
+    ['policyFiles'],
+    `the policyFiles folder ${abs(config.policyFiles)} does not exist: every service that names a users file or an error page is refused`,
+    'create it, or mount the Docker secrets there (a service secret is at /run/secrets/NAME)',
+  );
 }
 
 /** A cluster no output reads is read for nothing. */

@@ -1,7 +1,7 @@
 /**
- * Access-log formats (issue 14, listener options): each named format renders for both proxies and
- * the real ones accept it; without the option the files are as before (access_log off, no
- * log-format).
+ * Access-log formats (issue 14, listener options), and the config checks of the policy options:
+ * each named format renders for both proxies and the real ones accept it; without the option the
+ * files are as before (access_log off, no log-format).
  */
 import { describe, expect, it } from 'vitest';
 import { checkConfig } from '../../src/config/check.ts';
@@ -82,6 +82,23 @@ describe('access-log formats', () => {
     }).filter((d) => d.code === 'policy-differs');
     expect(found.map((d) => d.path)).toEqual(['outputs[0].accessLog.format']);
     expect(found[0]?.message).toMatch(/byte count is the whole response/);
+  });
+
+  it('validate warns when the policyFiles folder does not exist', () => {
+    const parsed = configSchema.parse({
+      clusters: { local: {} },
+      policyFiles: 'secrets',
+      outputs: [{ kind: 'haproxy', file: 'haproxy.cfg' }],
+    });
+    const check = (existing: string[]) =>
+      checkConfig(parsed, {
+        configDir: '/cfg',
+        displayFile: 'interlock.config.yaml',
+        exists: (p) => existing.includes(p),
+        locate: () => undefined,
+      }).filter((d) => d.code === 'policy-files');
+    expect(check([]).map((d) => [d.severity, d.path])).toEqual([['warning', 'policyFiles']]);
+    expect(check(['/cfg/secrets'])).toEqual([]);
   });
 
   itWithTools('the real proxies accept every format', ['haproxy', 'nginx'], async () => {

@@ -1,6 +1,6 @@
 /** The `haproxy` output: HAProxy 2.6, its host maps and crt-list written next to the main file. */
 import path from 'node:path';
-import { haproxyCrtListPattern, haproxyMapPattern } from '../config/paths.ts';
+import { haproxyCrtListPattern, haproxyMapPattern, policyFilePattern } from '../config/paths.ts';
 import type { HaproxyOutput } from '../config/schema.ts';
 import { haproxyKeyFileFor, haproxyView, renderHaproxy } from '../render/haproxy.ts';
 import { absoluteTls, commonListeners, FILE_OUTPUT_RULES, rule, warning, writable } from './common.ts';
@@ -24,7 +24,7 @@ export const haproxy: OutputDriver<HaproxyOutput> = {
   checkArgv: (binary, file) => [binary, '-c', '-f', file],
   reloadSignal: 'SIGUSR2',
   runtimeApi: true,
-  families: (main) => [haproxyMapPattern(main), haproxyCrtListPattern(main)],
+  families: (main) => [haproxyMapPattern(main), haproxyCrtListPattern(main), policyFilePattern(main, 'haproxy')],
   listeners: (output) => [
     ...commonListeners(output),
     ...(output.stats ? [{ address: output.stats.address, port: output.stats.port, path: ['stats', 'port'] }] : []),

@@ -26,7 +26,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { haproxyCrtListFile, haproxyMapFile, MAP_HASH_LENGTH } from '../config/paths.ts';
+import { haproxyCrtListFile, haproxyMapFile, MAP_HASH_LENGTH, policyFileBase } from '../config/paths.ts';
 import type { HaproxyOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type RedirectCode, type Route } from '../routes/types.ts';
 import { haproxyAccessLogLines } from './access-log.ts';
@@ -594,7 +594,7 @@ export function haproxyView(
   const httpsPort = https?.port ?? 443;
   const httpsRedirect = `https://%[var(txn.host)]${httpsPort === 443 ? '' : `:${httpsPort}`}%[pathq]`;
   // Files of the routes' policies, next to the config (`default-path config` finds them).
-  const base = path.basename(output.file).replace(/\.cfg$/, '');
+  const base = policyFileBase(output.file);
   const policyFiles: Array<{ name: string; content: string }> = [];
   const userlists: HaproxyView['userlists'] = [];
   const backends = named.map((n) => {
@@ -603,7 +603,7 @@ export function haproxyView(
     if (page === undefined && users.length === 0) return new BackendView(n, httpsRedirect);
     const files: PolicyFileNames = {};
     if (page !== undefined) {
-      files.page = policyFileName(`${base}.${n.name}.page.html`);
+      files.page = policyFileName(`${base}.${n.name}.haproxy-page.html`);
       policyFiles.push({ name: files.page, content: page });
     }
     if (users.length > 0) {

@@ -30,6 +30,7 @@
  * backends must not receive a PROXY header.
  */
 import path from 'node:path';
+import { policyFileBase } from '../config/paths.ts';
 import type { NginxOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type Route } from '../routes/types.ts';
 import { nginxAccessLogFormat } from './access-log.ts';
@@ -528,7 +529,7 @@ export function nginxView(
   // Files of the routes' policies, next to the config: pages, and htpasswd files (0640).
   // Nginx reads these paths relative to its prefix (-p), not to the config: written absolute.
   const dir = filesDir ?? path.dirname(output.file);
-  const base = path.basename(output.file).replace(/\.conf$/, '');
+  const base = policyFileBase(output.file);
   const filesOf = new Map<NamedRoute, PolicyFileNames>();
   const policyFiles: RenderedFile[] = [];
   for (const n of upstreamOf.keys()) {
@@ -537,12 +538,12 @@ export function nginxView(
     if (page === undefined && users === undefined) continue;
     const files: PolicyFileNames = {};
     if (page !== undefined) {
-      const name = `${base}.${n.name}.page.html`;
+      const name = `${base}.${n.name}.nginx-page.html`;
       files.page = nginxWord(joinPath(dir, name), 'output file');
       policyFiles.push({ name, content: page });
     }
     if (users !== undefined) {
-      const name = `${base}.${n.name}.htpasswd`;
+      const name = `${base}.${n.name}.nginx.htpasswd`;
       files.users = nginxWord(joinPath(dir, name), 'output file');
       policyFiles.push({ name, content: users, private: true });
     }

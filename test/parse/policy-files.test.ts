@@ -215,9 +215,9 @@ describe('rendering basic auth, pages and canary weights', () => {
     expect(cfg).toContain('server stable-1 127.0.0.1:8084 weight 90');
     expect(cfg).toContain('server canary-1 127.0.0.1:8085 weight 10');
     expect(cfg).not.toContain('$host');
-    const page = haproxy.find((f) => f.name === 'haproxy.page__local__0.page.html');
+    const page = haproxy.find((f) => f.name === 'haproxy.page__local__0.haproxy-page.html');
     expect(page?.content).toContain('"$host"');
-    expect(haproxy.find((f) => f.name === 'haproxy.maint__local__0.page.html')?.content).toBe(
+    expect(haproxy.find((f) => f.name === 'haproxy.maint__local__0.haproxy-page.html')?.content).toBe(
       BUILT_IN_MAINTENANCE_PAGE,
     );
 
@@ -228,7 +228,7 @@ describe('rendering basic auth, pages and canary weights', () => {
     );
     const conf = nginx[0]?.content ?? '';
     expect(nginx[0]?.private).toBeUndefined();
-    const htpasswd = nginx.find((f) => f.name === 'nginx.auth__local__0.htpasswd');
+    const htpasswd = nginx.find((f) => f.name === 'nginx.auth__local__0.nginx.htpasswd');
     expect(htpasswd?.private).toBe(true);
     expect(htpasswd?.content).toBe(`alice:${BCRYPT}\nbob:${SHA512}\n`);
     expect(conf).not.toContain(BCRYPT);

@@ -219,6 +219,35 @@ describe('writeOutputFiles: maps switch with the main file', () => {
   });
 });
 
+describe('policy files (pages, htpasswd) next to the config', () => {
+  it('removes the ones no config names any more, once old, and never the other kind’s', async () => {
+    const age = (file: string, ms: number) => utimes(file, new Date(Date.now() - ms), new Date(Date.now() - ms));
+    const old = [
+      'nginx.web__local__0.nginx.htpasswd',
+      'nginx.web__local__0.nginx-page.html',
+      'haproxy.web__local__0.haproxy-page.html',
+    ];
+    for (const f of old) {
+      await writeFile(path.join(dir, f), 'x\n');
+      await age(path.join(dir, f), 2 * MAP_GRACE_MS);
+    }
+    // A page of another route the new nginx config names, and one of an HAProxy output named alike.
+    await writeFile(path.join(dir, 'haproxy.cfg'), 'a\n');
+    await writeOutputFiles(nginx, [
+      { path: path.join(dir, 'nginx.shop__local__0.nginx-page.html'), content: 'p\n' },
+      { path: path.join(dir, 'nginx.conf'), content: `alias ${dir}/nginx.shop__local__0.nginx-page.html;\n` },
+    ]);
+    expect((await readdir(dir)).sort()).toEqual([
+      'haproxy.cfg',
+      'haproxy.web__local__0.haproxy-page.html',
+      'nginx.conf',
+      'nginx.shop__local__0.nginx-page.html',
+    ]);
+    await writeOutputFiles(haproxy, [{ path: path.join(dir, 'haproxy.cfg'), content: 'b\n' }]);
+    expect(await readdir(dir)).not.toContain('haproxy.web__local__0.haproxy-page.html');
+  });
+});
+
 describe('a FIFO where an output goes', () => {
   it('is refused at once instead of blocking the read forever', async () => {
     const d = await mkdtemp(`${tmpdir()}/interlock-fifo-`);

@@ -541,6 +541,7 @@ export function outputFiles(output: FileOutput, file: string): string[] {
     file,
     ...driverFor(output)
       .families(file)
+      .filter((f) => !f.perRoute)
       .map((f) => f.display.replace('.*.', '.')),
   ];
 }

@@ -79,13 +79,15 @@ export function haproxyCrtListPattern(file: string): { dir: string; pattern: Reg
 export function policyFilePattern(
   file: string,
   kind: 'haproxy' | 'nginx',
-): { dir: string; pattern: RegExp; display: string } {
+): { dir: string; pattern: RegExp; display: string; perRoute: true } {
   const base = policyFileBase(file);
   const stem = base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return {
     dir: path.dirname(file),
     pattern: new RegExp(`^${stem}\\.[A-Za-z0-9_.-]+\\.(?:${kind}-page\\.html|${kind}\\.htpasswd)$`),
     display: path.join(path.dirname(file), `${base}.*.${kind}-page.html`),
+    // One file per route that needs it, not one file of the output: no path check probes it.
+    perRoute: true,
   };
 }
 

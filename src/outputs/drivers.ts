@@ -55,7 +55,7 @@ export interface OutputDriver<O extends FileOutput = FileOutput> extends OutputK
    * Name patterns of the files this output writes next to its main file under names that change
    * (content-hashed), which an output removes once unused; empty when every name is fixed.
    */
-  families(main: string): { dir: string; pattern: RegExp; display: string }[];
+  families(main: string): { dir: string; pattern: RegExp; display: string; perRoute?: true }[];
   /** Every listener of the output, with its config path (for the port checks of `validate`). */
   listeners(output: O): { address: string; port: number; path: PropertyKey[] }[];
   /** Files the proxy reads or makes that no output may overwrite, beyond the common ones. */

@@ -11,7 +11,7 @@ import { driverFor, isFileOutput } from './outputs/drivers.ts';
 import type { AcmeRender, TemplateName } from './render/types.ts';
 import { acmeHosts, acmeResponder } from './routes/acme.ts';
 import { buildRoutes } from './routes/build.ts';
-import type { Route } from './routes/types.ts';
+import type { PolicyFiles, Route } from './routes/types.ts';
 
 export interface TemplateTexts {
   /** Template override text per output index (already read by the caller). */
@@ -24,6 +24,8 @@ export interface PlannedFile {
   /** Absolute destination path. */
   path: string;
   content: string;
+  /** Holds secrets (password hashes): written 0640, never more open. */
+  private?: true;
 }
 
 export interface SkippedService {
@@ -106,6 +108,8 @@ export function planRender(
     leaveOut?: ReadonlyMap<number, ReadonlySet<string>>;
     /** With an `acme` config: the certificates issued so far (none: every ACME host waits for one). */
     acmeCertificates?: IssuedCertificates;
+    /** The config's `policyFiles` folder, read by the caller (users files, error pages). */
+    policyFiles?: PolicyFiles;
   },
 ): Plan {
   const diagnostics: Diagnostic[] = [];
@@ -124,6 +128,7 @@ export function planRender(
       built = buildRoutes(
         states.filter((s) => wanted.includes(s.cluster)),
         config.rules,
+        options.policyFiles ? { policyFiles: options.policyFiles } : {},
       );
       builds.set(key, built);
       // The same service problem is reported once, however many outputs read its cluster.
@@ -182,11 +187,13 @@ function planOutput(
     template: o.template,
     runDir,
     ...(acme ? { acme } : {}),
+    dir,
   });
   const files = rendered.map((f, i) => ({
     // The first rendered file is the output's own file; the others sit next to it.
     path: i === 0 ? o.file : path.join(dir, f.name),
     content: f.content,
+    ...(f.private ? { private: true as const } : {}),
   }));
   const leftOut = leaveOut ? [...leaveOut].filter((k) => built.routes.some((r) => serviceKey(r) === k)).sort() : [];
   return {

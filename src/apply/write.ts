@@ -11,7 +11,7 @@
  * group it can, and the replaced file becomes its own.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { FileOutput } from '../config/schema.ts';
 import { InterlockError } from '../errors.ts';
@@ -21,6 +21,12 @@ export type WriteResult = 'unchanged' | 'created' | 'replaced' | 'replaced-in-pl
 
 /** Mode of a file interlock creates. */
 export const NEW_FILE_MODE = 0o644;
+/**
+ * Mode of a file holding secrets (password hashes of basic auth): never more open than this.
+ * Nginx workers read the htpasswd file on every request: give the output folder the workers'
+ * group with the setgid bit (`chgrp www-data DIR && chmod g+s DIR`), and new files get that group.
+ */
+export const PRIVATE_FILE_MODE = 0o640;
 
 /**
  * A map no config on disk names is removed only once it is this old: a proxy reload that is
@@ -66,13 +72,21 @@ async function ownership(file: string): Promise<Ownership | undefined> {
   }
 }
 
-async function writeDurably(file: string, content: string, flags: string, keep?: Ownership): Promise<void> {
-  const handle = await open(file, flags, NEW_FILE_MODE);
+async function writeDurably(
+  file: string,
+  content: string,
+  flags: string,
+  keep?: Ownership,
+  secret = false,
+): Promise<void> {
+  const handle = await open(file, flags, secret ? PRIVATE_FILE_MODE : NEW_FILE_MODE);
   try {
+    if (secret && !flags.includes('x')) await handle.chmod((keep?.mode ?? PRIVATE_FILE_MODE) & PRIVATE_FILE_MODE);
     if (flags.includes('x')) {
       // A fresh temp file: give it the mode (and owner) of the file it replaces, else 0644 (not
-      // the umask's choice).
-      await handle.chmod(keep?.mode ?? NEW_FILE_MODE);
+      // the umask's choice); a secret one never more than 0640.
+      const mode = keep?.mode ?? (secret ? PRIVATE_FILE_MODE : NEW_FILE_MODE);
+      await handle.chmod(secret ? mode & PRIVATE_FILE_MODE : mode);
       if (keep) {
         const own = await handle.stat();
         if (own.uid !== keep.uid || own.gid !== keep.gid) {
@@ -91,29 +105,38 @@ async function writeDurably(file: string, content: string, flags: string, keep?:
   }
 }
 
+async function tighten(file: string): Promise<void> {
+  const own = await ownership(file);
+  if (own && (own.mode & ~PRIVATE_FILE_MODE) !== 0) await chmod(file, own.mode & PRIVATE_FILE_MODE);
+}
+
 /** `.<name>.<pid>.<12 hex>.tmp`: the pid tells a start-up clean-up whether its writer is gone. */
 export function tempName(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-export async function writeIfChanged(file: string, content: string): Promise<WriteResult> {
+export async function writeIfChanged(file: string, content: string, secret = false): Promise<WriteResult> {
   const current = await readIfExists(file);
-  if (current === content) return 'unchanged';
+  if (current === content) {
+    // A file that now holds secrets is closed up even when its bytes did not change.
+    if (secret) await tighten(file);
+    return 'unchanged';
+  }
   await mkdir(path.dirname(file), { recursive: true });
   if (current !== undefined && (await isMountPoint(file))) {
-    await writeDurably(file, content, 'w');
+    await writeDurably(file, content, 'w', await ownership(file), secret);
     return 'replaced-in-place';
   }
   const keep = current === undefined ? undefined : await ownership(file);
   const temp = tempName(file);
   try {
-    await writeDurably(temp, content, 'wx', keep);
+    await writeDurably(temp, content, 'wx', keep, secret);
     await rename(temp, file);
   } catch (error) {
     await rm(temp, { force: true });
     const code = (error as NodeJS.ErrnoException).code;
     if (current !== undefined && (code === 'EBUSY' || code === 'EXDEV' || code === 'EPERM')) {
-      await writeDurably(file, content, 'w');
+      await writeDurably(file, content, 'w', keep, secret);
       return 'replaced-in-place';
     }
     throw error;
@@ -168,7 +191,7 @@ export async function removeUnusedMaps(
  */
 export async function writeOutputFiles(
   output: FileOutput,
-  files: readonly { path: string; content: string }[],
+  files: readonly { path: string; content: string; private?: true }[],
   written: { path: string; result: WriteResult }[] = [],
 ): Promise<{ path: string; result: WriteResult }[]> {
   const main = files[files.length - 1];
@@ -176,7 +199,7 @@ export async function writeOutputFiles(
   const previousMain = await readIfExists(main.path);
   const switching = previousMain !== main.content;
   for (const f of files) {
-    const result = await writeIfChanged(f.path, f.content);
+    const result = await writeIfChanged(f.path, f.content, f.private === true);
     // A map reused as it is counts as fresh: a second writer's clean-up must not take it away
     // between here and the main file's switch.
     if (switching && result === 'unchanged' && f !== main) await utimes(f.path, new Date(), new Date()).catch(() => {});

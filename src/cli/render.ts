@@ -6,12 +6,13 @@ import { materialCheck } from '../apply/material.ts';
 import { readIfExists } from '../apply/write.ts';
 import { readLiveStates } from '../cluster/live.ts';
 import { type LoadedStates, mapSnapshots, missingSnapshots, readSnapshotFiles } from '../cluster/sources.ts';
+import { readPolicyFiles } from '../config/policy-files.ts';
 import type { Config } from '../config/schema.ts';
 import { readTemplates } from '../config/templates.ts';
 import { type Diagnostic, formatDiagnostics, hasErrors, sortDiagnostics } from '../diagnostics.ts';
 import { InterlockError } from '../errors.ts';
 import { type Plan, type PlannedOutput, planRender } from '../pipeline.ts';
-import { policyDifferences } from '../render/policies.ts';
+import { policyDifferences, policyNotices } from '../render/policies.ts';
 import type { CheckedConfig } from './config.ts';
 import { type Io, printDiagnostics } from './io.ts';
 import { type CommonOptions, commonOptions } from './options.ts';
@@ -58,10 +59,12 @@ export async function planFromArgs(
     args.snapshot && args.snapshot.length > 0
       ? await fromSnapshotFiles(args.snapshot, config, io.cwd)
       : await readLiveStates(config, { configDir, env: io.env, warn: (m) => io.stderr(`interlock: warning: ${m}`) });
+  const policyFiles = await readPolicyFiles(config, configDir);
   const plan = planRender(config, loaded.states, {
     configDir,
     ...(args.outDir ? { outDir: path.resolve(io.cwd, args.outDir) } : {}),
     templates: await readTemplates(config, configDir),
+    ...(policyFiles ? { policyFiles } : {}),
   });
   return { ...plan, sourceDiagnostics: loaded.diagnostics };
 }
@@ -220,6 +223,13 @@ export async function validateRendered(
     kinds,
   );
   for (const d of differences) out.push({ severity: 'warning', ...d });
+  // Services in maintenance, and how canary groups split (issue 14): listed, as warnings.
+  const seen = new Set<string>();
+  for (const d of policyNotices(plan.outputs.flatMap((o) => o.routeList))) {
+    const id = `${d.code}/${d.cluster}/${d.service}`;
+    if (!seen.has(id)) out.push({ severity: 'warning', ...d });
+    seen.add(id);
+  }
   // (Nginx's PROXY protocol listener is the nginx output's own rule: src/outputs/nginx.ts.)
   return out;
 }

@@ -79,6 +79,7 @@ export const CONFIG_RULES: readonly {
   { name: 'watch', check: checkWatch },
   { name: 'agents', check: checkAgents },
   { name: 'acme', check: checkAcme },
+  { name: 'policy files', check: checkPolicyFiles },
 ];
 
 export function checkConfig(config: Config, ctx: CheckContext): Diagnostic[] {
@@ -344,6 +345,18 @@ function checkOutputsExist({ config, report }: RuleInput): void {
   }
 }
 
+/** The folder labels name users files and error pages in (README, Traffic policies). */
+function checkPolicyFiles({ config, ctx, report, abs }: RuleInput): void {
+  if (config.policyFiles === undefined || ctx.exists(abs(config.policyFiles))) return;
+  report(
+    'warning',
+    'policy-files',
+    ['policyFiles'],
+    `the policyFiles folder ${abs(config.policyFiles)} does not exist: every service that names a users file or an error page is refused`,
+    'create it, or mount the Docker secrets there (a service secret is at /run/secrets/NAME)',
+  );
+}
+
 /** A cluster no output reads is read for nothing. */
 function checkClustersUsed({ config, report, clusterNames }: RuleInput): void {
   const used = new Set(config.outputs.flatMap((o) => o.clusters ?? clusterNames));
@@ -528,6 +541,7 @@ export function outputFiles(output: FileOutput, file: string): string[] {
     file,
     ...driverFor(output)
       .families(file)
+      .filter((f) => !f.perRoute)
       .map((f) => f.display.replace('.*.', '.')),
   ];
 }

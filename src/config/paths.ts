@@ -69,3 +69,29 @@ export function haproxyCrtListPattern(file: string): { dir: string; pattern: Reg
     display: path.join(path.dirname(file), `${haproxyBase(file)}.*.crt-list`),
   };
 }
+
+/**
+ * The files of routes' traffic policies, next to the config: `<base>.<route>.<kind>-page.html`
+ * (error / maintenance pages) and `<base>.<route>.<kind>.htpasswd` (Nginx's basic-auth users).
+ * The config names each, so one a route no longer needs is removed like an unused map; the kind
+ * in the name keeps an HAProxy and an Nginx output of one base name from removing each other's.
+ */
+export function policyFilePattern(
+  file: string,
+  kind: 'haproxy' | 'nginx',
+): { dir: string; pattern: RegExp; display: string; perRoute: true } {
+  const base = policyFileBase(file);
+  const stem = base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return {
+    dir: path.dirname(file),
+    pattern: new RegExp(`^${stem}\\.[A-Za-z0-9_.-]+\\.(?:${kind}-page\\.html|${kind}\\.htpasswd)$`),
+    display: path.join(path.dirname(file), `${base}.*.${kind}-page.html`),
+    // One file per route that needs it, not one file of the output: no path check probes it.
+    perRoute: true,
+  };
+}
+
+/** `haproxy.cfg` → `haproxy`, `nginx.conf` → `nginx`: the first part of the policy files' names. */
+export function policyFileBase(file: string): string {
+  return path.basename(file).replace(/\.(cfg|conf)$/, '');
+}

@@ -9,7 +9,7 @@ import { haproxyOutputSchema } from '../outputs/haproxy-schema.ts';
 import { logOutputSchema } from '../outputs/log-schema.ts';
 import { nginxOutputSchema } from '../outputs/nginx-schema.ts';
 import { parseAddress } from '../parse/fields.ts';
-import { parseCidr } from '../parse/policy-fields.ts';
+import { ACCESS_LOG_FORMATS, parseCidr } from '../parse/policy-fields.ts';
 import type { RouteSpec } from '../routes/types.ts';
 import { type Duration, parseDuration } from './duration.ts';
 
@@ -286,6 +286,18 @@ const fileOutputCommon = {
   reload: reloadSchema.optional(),
   http: httpListen.default({ address: '0.0.0.0', port: 80 }).describe('Plain HTTP listener.'),
   https: httpsListen.optional().describe('HTTPS listener. Needed for `ssl_only` routes to redirect to.'),
+  accessLog: z
+    .strictObject({
+      format: z
+        .enum(ACCESS_LOG_FORMATS)
+        .describe(
+          '`common` (Common Log Format), `combined` (with Referer and User-Agent) or `json` (one object a line).',
+        ),
+    })
+    .optional()
+    .describe(
+      "Log every request of the output's HTTP and HTTPS listeners in a named format: HAProxy to stderr, Nginx to <runDir>/access.log. Default: no access log. See README, Traffic policies.",
+    ),
   serve: z
     .boolean()
     .optional()
@@ -446,6 +458,11 @@ function configShape<R extends z.ZodType>(rule: R) {
       watch: watchSchema.optional(),
       agents: agentsSchema.optional(),
       acme: acmeSchema.optional(),
+      policyFiles: filePath
+        .optional()
+        .describe(
+          'Folder of the files labels name for basic-auth users and error pages (e.g. /run/secrets, where Docker mounts secrets). Labels name a file in it, never a path. See README, Traffic policies.',
+        ),
     })
     .describe('interlock configuration');
 }

@@ -39,7 +39,13 @@ export interface OutputDriver<O extends FileOutput = FileOutput> extends OutputK
   render(
     routes: readonly Route[],
     output: O,
-    options: { template: string; runDir: string | undefined; acme?: AcmeRender },
+    options: {
+      template: string;
+      runDir: string | undefined;
+      acme?: AcmeRender;
+      /** The absolute folder the files are written to (policy files are named from the config there). */
+      dir?: string;
+    },
   ): RenderedFile[];
   /** The check command for `file` (a scratch copy in `dir`), with the proxy binary at `binary`. */
   checkArgv(binary: string, file: string, dir: string): string[];
@@ -49,7 +55,7 @@ export interface OutputDriver<O extends FileOutput = FileOutput> extends OutputK
    * Name patterns of the files this output writes next to its main file under names that change
    * (content-hashed), which an output removes once unused; empty when every name is fixed.
    */
-  families(main: string): { dir: string; pattern: RegExp; display: string }[];
+  families(main: string): { dir: string; pattern: RegExp; display: string; perRoute?: true }[];
   /** Every listener of the output, with its config path (for the port checks of `validate`). */
   listeners(output: O): { address: string; port: number; path: PropertyKey[] }[];
   /** Files the proxy reads or makes that no output may overwrite, beyond the common ones. */

@@ -1,5 +1,6 @@
 /** The `nginx` output: one Nginx configuration file, run from its own folder (or `runDir`). */
 import path from 'node:path';
+import { policyFilePattern } from '../config/paths.ts';
 import type { NginxOutput } from '../config/schema.ts';
 import { nginxView, renderNginx } from '../render/nginx.ts';
 import { absoluteTls, commonListeners, FILE_OUTPUT_RULES, rule, warning, writable } from './common.ts';
@@ -39,11 +40,13 @@ export const nginx: OutputDriver<NginxOutput> = {
       template: options.template,
       runDir: options.runDir ?? path.dirname(output.file),
       ...(options.acme ? { acme: options.acme } : {}),
+      ...(options.dir ? { dir: options.dir } : {}),
     }),
   checkArgv: (binary, file, dir) => [binary, '-t', '-q', '-p', dir, '-c', file],
   reloadSignal: 'SIGHUP',
   runtimeApi: false,
-  families: () => [],
+  // Pages and htpasswd files of routes (README, Traffic policies), removed once no route needs them.
+  families: (main) => [policyFilePattern(main, 'nginx')],
   listeners: commonListeners,
   inputs: () => [],
   keyFileFor: () => undefined,

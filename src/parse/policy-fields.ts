@@ -260,3 +260,140 @@ export function parseMediaType(raw: string): FieldResult<string> {
   }
   return ok(t);
 }
+
+// ---------- files named by labels (basic auth users, error pages) ----------
+
+/**
+ * A file named by a label: a plain name inside the config's `policyFiles` folder (a Docker
+ * secret's name, when that folder is /run/secrets), never a path: letters, digits, `.`, `_`, `-`,
+ * not starting with `.`, at most 128.
+ */
+export function parsePolicyFileName(raw: string): FieldResult<string> {
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(raw)) {
+    return fail(
+      'a file is named by its name in the policyFiles folder (letters, digits, `.`, `_`, `-`; no `/`, not starting with `.`)',
+      'write the Docker secret or file name, e.g. web-users',
+    );
+  }
+  return ok(raw);
+}
+
+/**
+ * An HTTP auth realm (the name of the protected area, which browsers hardly show any more): 1 to
+ * 64 letters, digits and `. _ -`, one word, so that it needs no escaping in either proxy.
+ */
+export function parseRealm(raw: string): FieldResult<string> {
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(raw)) {
+    return fail('a realm is 1 to 64 letters, digits and `. _ -`', 'write e.g. staff-only');
+  }
+  return ok(raw);
+}
+
+export interface HtpasswdUser {
+  name: string;
+  /** A crypt(3) hash both proxies check: bcrypt (`$2a$`, `$2b$`, `$2y$`), SHA-256 (`$5$`) or SHA-512 (`$6$`). */
+  hash: string;
+}
+
+export const MAX_HTPASSWD_USERS = 1000;
+export const MAX_POLICY_FILE_BYTES = 256 * 1024;
+
+const BCRYPT_RE = /^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/;
+const SHA_CRYPT_RE = /^\$[56]\$(rounds=[1-9][0-9]{3,8}\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}$/;
+
+/**
+ * Why a password field is not accepted: HAProxy checks passwords with the system's crypt(3)
+ * (glibc / libxcrypt), which knows bcrypt and SHA-crypt but not Apache's `$apr1$` nor `{SHA}`;
+ * Nginx checks those too. So only the hashes both take pass, and anything else is refused, a
+ * plain-text password above all.
+ */
+function hashProblem(hash: string): string | undefined {
+  if (BCRYPT_RE.test(hash) || SHA_CRYPT_RE.test(hash)) return undefined;
+  if (hash.startsWith('$apr1$')) return "an Apache MD5 ($apr1$) hash, which HAProxy's crypt(3) cannot check";
+  if (hash.startsWith('{SHA}') || hash.startsWith('{SSHA}')) return 'a {SHA} hash, which HAProxy cannot check';
+  if (hash.startsWith('$1$')) return 'an MD5-crypt ($1$) hash, too weak to accept';
+  if (hash.startsWith('{PLAIN}')) return 'a plain-text password';
+  if (/^\$2[aby]\$|^\$[56]\$/.test(hash)) return 'a malformed bcrypt / SHA-crypt hash';
+  return 'not a bcrypt or SHA-crypt hash (a plain-text password, or a hash neither proxy checks the same way)';
+}
+
+/**
+ * An htpasswd file: `user:hash` lines; blank lines and `#` comments are skipped. User names are
+ * letters, digits and `. _ @ -` (at most 64; HAProxy takes them as bare words), each once. Hashes:
+ * bcrypt or SHA-crypt only (see hashProblem). Errors name the line, never its content.
+ */
+export function parseHtpasswd(content: string): FieldResult<HtpasswdUser[]> {
+  const users: HtpasswdUser[] = [];
+  const seen = new Set<string>();
+  const fix = 'write one `user:hash` line per user, hashed with `htpasswd -B` (bcrypt) or `mkpasswd -m sha-512`';
+  const lines = content.split('\n');
+  for (const [i, rawLine] of lines.entries()) {
+    const line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
+    if (line.trim() === '' || line.startsWith('#')) continue;
+    const at = `line ${i + 1}`;
+    const colon = line.indexOf(':');
+    if (colon < 0) return fail(`${at} is not \`user:hash\``, fix);
+    const name = line.slice(0, colon);
+    // Some tools write `user:hash:comment`; the comment is not part of the hash.
+    const hash = line.slice(colon + 1).split(':')[0] ?? '';
+    if (!/^[A-Za-z0-9._@-]{1,64}$/.test(name)) {
+      return fail(`${at}: a user name is 1 to 64 letters, digits and \`. _ @ -\``, fix);
+    }
+    const problem = hashProblem(hash);
+    if (problem !== undefined) return fail(`${at} (user ${name}): ${problem}`, fix);
+    if (seen.has(name)) return fail(`${at}: user ${name} is listed twice`, 'keep one line per user');
+    seen.add(name);
+    users.push({ name, hash });
+    if (users.length > MAX_HTPASSWD_USERS) return fail(`more than ${MAX_HTPASSWD_USERS} users`, 'list fewer users');
+  }
+  if (users.length === 0) return fail('no users in the file', fix);
+  return ok(users);
+}
+
+/** The largest error / maintenance page: HAProxy keeps it with its headers in one 16 KiB buffer. */
+export const MAX_PAGE_BYTES = 10 * 1024;
+
+/** An error or maintenance page: UTF-8 text (HTML), not empty, no NUL, at most 10 KiB. */
+export function parsePage(content: string): FieldResult<string> {
+  const bytes = new TextEncoder().encode(content).length;
+  if (content.trim() === '') return fail('the page is empty', 'put an HTML page in the file');
+  if (bytes > MAX_PAGE_BYTES) {
+    return fail(
+      `the page has ${bytes} bytes; at most ${MAX_PAGE_BYTES} fit (HAProxy answers from one buffer)`,
+      'make the page smaller: link stylesheets and images instead of inlining them',
+    );
+  }
+  if (content.includes('\u0000') || content.includes('\ufffd')) {
+    return fail('the page is not UTF-8 text', 'save the page as UTF-8 HTML');
+  }
+  return ok(content);
+}
+
+// ---------- canary groups ----------
+
+/** A canary group name: lower-case letters, digits, `-` and `_`, at most 64. */
+export function parseGroupName(raw: string): FieldResult<string> {
+  if (!/^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$/.test(raw)) {
+    return fail('a canary group is 1 to 64 lower-case letters, digits, `-` and `_`', 'write e.g. web-canary');
+  }
+  return ok(raw);
+}
+
+export const MAX_WEIGHT = 256;
+
+/** A canary weight: a whole number from 1 to 256 (HAProxy's server weight range). */
+export function parseWeight(raw: string): FieldResult<number> {
+  if (!/^[1-9][0-9]{0,2}$/.test(raw) || Number(raw) > MAX_WEIGHT) {
+    return fail(
+      `a weight is a whole number from 1 to ${MAX_WEIGHT}`,
+      'write e.g. 90 for the stable service and 10 for the canary',
+    );
+  }
+  return ok(Number(raw));
+}
+
+// ---------- listener options ----------
+
+/** The access-log formats an output can name (render/access-log.ts writes them for each proxy). */
+export const ACCESS_LOG_FORMATS = ['common', 'combined', 'json'] as const;
+export type AccessLogFormat = (typeof ACCESS_LOG_FORMATS)[number];

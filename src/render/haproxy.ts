@@ -26,12 +26,20 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { haproxyCrtListFile, haproxyMapFile, MAP_HASH_LENGTH } from '../config/paths.ts';
+import { haproxyCrtListFile, haproxyMapFile, MAP_HASH_LENGTH, policyFileBase } from '../config/paths.ts';
 import type { HaproxyOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type RedirectCode, type Route } from '../routes/types.ts';
+import { haproxyAccessLogLines } from './access-log.ts';
 import { HAPROXY_FAST } from './fast-sections.ts';
 import { renderTemplate } from './mustache.ts';
-import { haproxyPolicyLines, hstsValue, trustedSources } from './policies.ts';
+import {
+  haproxyPolicyLines,
+  haproxyUserLines,
+  hstsValue,
+  type PolicyFileNames,
+  pageContent,
+  trustedSources,
+} from './policies.ts';
 import {
   ACME_CHALLENGE_PATH,
   type AcmeRender,
@@ -122,6 +130,8 @@ export interface HaproxyView {
     rules: string[];
     /** PROXY protocol on the plain HTTP listener: the trusted sources and the port, or false. */
     expectProxy: false | { sources: string; port: number };
+    /** The access log (output option `accessLog`): log target, captures and log-format lines; or false. */
+    accessLog: false | string[];
   };
   /** The TLS listener when some routes are passed through on SNI. */
   sni:
@@ -132,6 +142,8 @@ export interface HaproxyView {
   backends: HaproxyBackendView[];
   /** Explanations for routes that cannot be served by this output, one comment line each. */
   notes: string[];
+  /** Basic-auth users of the routes that have them: `userlist` sections ({ name, about, users[] }). */
+  userlists: Array<{ name: string; about: string; users: string[] }>;
   /** With an `acme` config: HTTP-01 requests go to the controller's responder. Absent otherwise. */
   acme?: { backend: string; path: string; server: string };
 }
@@ -303,10 +315,12 @@ function healthCheckView(route: Route, checkPath: string): HaproxyBackendView['h
 class BackendView implements HaproxyBackendView {
   readonly #named: NamedRoute;
   readonly #httpsRedirect: string;
+  readonly #files: PolicyFileNames | undefined;
 
-  constructor(named: NamedRoute, httpsRedirect: string) {
+  constructor(named: NamedRoute, httpsRedirect: string, files?: PolicyFileNames) {
     this.#named = named;
     this.#httpsRedirect = httpsRedirect;
+    this.#files = files;
   }
 
   get #http(): boolean {
@@ -367,7 +381,7 @@ class BackendView implements HaproxyBackendView {
   }
 
   get policyLines(): string[] {
-    return haproxyPolicyLines(this.#named.route);
+    return haproxyPolicyLines(this.#named.route, this.#files);
   }
 
   get servers(): HaproxyServerView[] {
@@ -385,11 +399,15 @@ class BackendView implements HaproxyBackendView {
       common = common ? `${common} ${tls}` : tls;
     }
     const cookie = http && route.stickyCookie !== undefined;
-    return servers.map((s) => ({
-      name: s.name,
-      address: hostPort(s.address, s.port),
-      params: !cookie ? common : common ? `cookie ${s.name} ${common}` : `cookie ${s.name}`,
-    }));
+    return servers.map((s) => {
+      const params = !cookie ? common : common ? `cookie ${s.name} ${common}` : `cookie ${s.name}`;
+      return {
+        name: s.name,
+        address: hostPort(s.address, s.port),
+        // A canary group's share: the weight of each server (render only when set).
+        params: s.weight === undefined ? params : params ? `${params} weight ${s.weight}` : `weight ${s.weight}`,
+      };
+    });
   }
 }
 
@@ -405,7 +423,13 @@ export function haproxyView(
   routes: readonly Route[],
   output: HaproxyOutput,
   acme?: AcmeRender,
-): { view: HaproxyView; mapFile: string; map: string; crtList?: { name: string; content: string } } {
+): {
+  view: HaproxyView;
+  mapFile: string;
+  map: string;
+  crtList?: { name: string; content: string };
+  policyFiles: Array<{ name: string; content: string }>;
+} {
   const named = nameRoutes(routes);
   const https = output.https;
   // Map lines, first writer of a key wins; the route builder already reports such conflicts, so
@@ -570,7 +594,30 @@ export function haproxyView(
 
   const httpsPort = https?.port ?? 443;
   const httpsRedirect = `https://%[var(txn.host)]${httpsPort === 443 ? '' : `:${httpsPort}`}%[pathq]`;
-  const backends = named.map((n) => new BackendView(n, httpsRedirect));
+  // Files of the routes' policies, next to the config (`default-path config` finds them).
+  const base = policyFileBase(output.file);
+  const policyFiles: Array<{ name: string; content: string }> = [];
+  const userlists: HaproxyView['userlists'] = [];
+  const backends = named.map((n) => {
+    const page = pageContent(n.route);
+    const users = haproxyUserLines(n.route);
+    if (page === undefined && users.length === 0) return new BackendView(n, httpsRedirect);
+    const files: PolicyFileNames = {};
+    if (page !== undefined) {
+      files.page = policyFileName(`${base}.${n.name}.haproxy-page.html`);
+      policyFiles.push({ name: files.page, content: page });
+    }
+    if (users.length > 0) {
+      files.users = `interlock_users_${n.name}`;
+      const r = n.route;
+      userlists.push({
+        name: files.users,
+        about: `cluster ${r.cluster}, service ${r.service}, users file ${r.policies?.basicAuth?.file}`,
+        users,
+      });
+    }
+    return new BackendView(n, httpsRedirect, files);
+  });
   let servers = 0;
   for (const n of named) servers += n.servers.length;
   const summary = `${httpRoutes.length} http route(s), ${passthroughCount} passthrough route(s), ${tcpByPort.size} tcp route(s), ${servers} server(s)`;
@@ -589,7 +636,13 @@ export function haproxyView(
       : false,
     noRouteBackend: NO_ROUTE_BACKEND,
     sslLoadExtraDelExt: https !== undefined,
-    http: { binds, https: https !== undefined, rules, expectProxy: expectProxyView(output) },
+    http: {
+      binds,
+      https: https !== undefined,
+      rules,
+      expectProxy: expectProxyView(output),
+      accessLog: output.accessLog ? haproxyAccessLogLines(output.accessLog.format) : false,
+    },
     sni,
     stats: output.stats
       ? { bind: listenAddress(output.stats.address, output.stats.port, 'stats'), uri: output.stats.path }
@@ -597,6 +650,7 @@ export function haproxyView(
     tcp,
     backends,
     notes,
+    userlists,
     ...(acme
       ? {
           acme: {
@@ -607,7 +661,17 @@ export function haproxyView(
         }
       : {}),
   };
-  return { view, mapFile, map, ...(crtList ? { crtList } : {}) };
+  return { view, mapFile, map, ...(crtList ? { crtList } : {}), policyFiles };
+}
+
+/** A policy file's name goes into the config as a bare word. */
+function policyFileName(name: string): string {
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) {
+    throw new RenderError(
+      `the policy file name ${JSON.stringify(name)} may hold only letters, digits, \`.\`, \`_\` and \`-\`: rename the output file`,
+    );
+  }
+  return name;
 }
 
 /**
@@ -620,11 +684,13 @@ export function renderHaproxy(
   output: HaproxyOutput,
   options: HaproxyRenderOptions,
 ): RenderedFile[] {
-  const { view, mapFile, map, crtList } = haproxyView(routes, output, options.acme);
+  const { view, mapFile, map, crtList, policyFiles } = haproxyView(routes, output, options.acme);
   const content = renderTemplate(options.template, view, HAPROXY_FAST);
   return [
-    { name: path.basename(output.file), content },
+    // With basic auth the config holds password hashes: written 0640, not 0644.
+    { name: path.basename(output.file), content, ...(view.userlists.length > 0 ? { private: true } : {}) },
     { name: mapFile, content: map },
     ...(crtList ? [{ name: crtList.name, content: crtList.content }] : []),
+    ...policyFiles,
   ];
 }

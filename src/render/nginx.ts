@@ -30,11 +30,22 @@
  * backends must not receive a PROXY header.
  */
 import path from 'node:path';
+import { policyFileBase } from '../config/paths.ts';
 import type { NginxOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type Route } from '../routes/types.ts';
+import { nginxAccessLogFormat } from './access-log.ts';
 import { NGINX_FAST } from './fast-sections.ts';
 import { renderTemplate } from './mustache.ts';
-import { hstsValue, nginxPolicyLines, nginxRateZone, trustedSources } from './policies.ts';
+import {
+  hstsValue,
+  htpasswdContent,
+  nginxPageUri,
+  nginxPolicyLines,
+  nginxRateZone,
+  type PolicyFileNames,
+  pageContent,
+  trustedSources,
+} from './policies.ts';
 import {
   ACME_CHALLENGE_PATH,
   type AcmeRender,
@@ -74,6 +85,8 @@ export interface NginxLocationView {
   redirect: false | string;
   /** `return 503`: no route here, or the route has no running backend. */
   unavailable: boolean;
+  /** An internal location serving a route's error / maintenance page file (absolute path), or absent. */
+  internalPage?: { file: string };
   proxy:
     | false
     | {
@@ -190,6 +203,10 @@ export interface NginxView {
    * whether `real_ip_header proxy_protocol` is still to be written (realIpFromUnix writes it too).
    */
   proxyProtocol: false | { trusted: string[]; header: boolean };
+  /** The access log (output option `accessLog`): maps, the log_format and the file; false: `access_log off`. */
+  accessLog: false | { maps: string[]; format: string; file: string; name: string };
+  /** Files of the routes' policies written next to the config (pages, htpasswd): not for the template. */
+  policyFiles: RenderedFile[];
 }
 
 export interface NginxRenderOptions {
@@ -202,6 +219,8 @@ export interface NginxRenderOptions {
   runDir: string;
   /** With an `acme` config: the responder and the hosts' ACME certificates. */
   acme?: AcmeRender;
+  /** The absolute folder the files are written to: pages and htpasswd files are named there. */
+  dir?: string;
 }
 
 // ---------- helpers ----------
@@ -215,6 +234,8 @@ interface Listener {
 interface Context {
   upstreamOf: Map<NamedRoute, string>;
   stickyOf: Map<string, NginxStickyView>;
+  /** The policy files of the routes that have some (absolute paths, as Nginx words). */
+  filesOf: Map<NamedRoute, PolicyFileNames>;
 }
 
 interface LocationEntry {
@@ -289,6 +310,7 @@ class LocationView implements NginxLocationView {
         upstream,
         websocket: this.#entry.websocket,
         https: this.#listener.kind === 'https',
+        ...(this.#ctx.filesOf.has(named) ? { files: this.#ctx.filesOf.get(named) } : {}),
       }),
     };
   }
@@ -312,8 +334,28 @@ function entryOrder(a: LocationEntry, b: LocationEntry): number {
   );
 }
 
-/** The locations of one server: each route's path, its websocket paths, and a 503 fallback at `/`. */
+/** The locations of one server, and the internal ones serving its routes' pages. */
 function locationsFor(routes: readonly NamedRoute[], listener: Listener, ctx: Context): NginxLocationView[] {
+  const views = routeLocations(routes, listener, ctx);
+  if (ctx.filesOf.size === 0) return views;
+  for (const named of routes) {
+    const page = ctx.filesOf.get(named)?.page;
+    const upstream = ctx.upstreamOf.get(named);
+    if (page === undefined || upstream === undefined) continue;
+    views.push({
+      match: `= ${nginxPageUri(upstream)}`,
+      about: '',
+      redirect: false,
+      unavailable: false,
+      internalPage: { file: page },
+      proxy: false,
+    });
+  }
+  return views;
+}
+
+/** The locations of one server: each route's path, its websocket paths, and a 503 fallback at `/`. */
+function routeLocations(routes: readonly NamedRoute[], listener: Listener, ctx: Context): NginxLocationView[] {
   const only = routes.length === 1 ? routes[0] : undefined;
   if (only && only.route.websocketPaths.length === 0) {
     // The common case (one route, no websocket path) needs no merging.
@@ -400,7 +442,11 @@ class UpstreamView implements NginxUpstreamView {
     const params = check
       ? `max_fails=${PASSIVE_MAX_FAILS} fail_timeout=${Math.max(1, Math.ceil(check.intervalMs / 1000))}s`
       : '';
-    return this.#named.servers.map((s) => ({ address: hostPort(s.address, s.port), params }));
+    return this.#named.servers.map((s) => ({
+      address: hostPort(s.address, s.port),
+      // A canary group's share: the weight of each server (only when set).
+      params: s.weight === undefined ? params : params ? `weight=${s.weight} ${params}` : `weight=${s.weight}`,
+    }));
   }
 }
 
@@ -463,7 +509,13 @@ function mapHash(names: number, longest: number): false | { maxSize: number; buc
 }
 
 /** Builds the view in one pass over the routes (plus one over hosts). */
-export function nginxView(routes: readonly Route[], output: NginxOutput, runDir: string, acme?: AcmeRender): NginxView {
+export function nginxView(
+  routes: readonly Route[],
+  output: NginxOutput,
+  runDir: string,
+  acme?: AcmeRender,
+  filesDir?: string,
+): NginxView {
   const named = nameRoutes(routes);
   const https = output.https;
   const notes: string[] = [];
@@ -490,7 +542,30 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
     const cookie = n.route.stickyCookie;
     upstreams.push(new UpstreamView(n, cookie === undefined ? undefined : stickyOf.get(cookie)));
   }
-  const ctx: Context = { upstreamOf, stickyOf };
+  // Files of the routes' policies, next to the config: pages, and htpasswd files (0640).
+  // Nginx reads these paths relative to its prefix (-p), not to the config: written absolute.
+  const dir = filesDir ?? path.dirname(output.file);
+  const base = policyFileBase(output.file);
+  const filesOf = new Map<NamedRoute, PolicyFileNames>();
+  const policyFiles: RenderedFile[] = [];
+  for (const n of upstreamOf.keys()) {
+    const page = pageContent(n.route);
+    const users = htpasswdContent(n.route);
+    if (page === undefined && users === undefined) continue;
+    const files: PolicyFileNames = {};
+    if (page !== undefined) {
+      const name = `${base}.${n.name}.nginx-page.html`;
+      files.page = nginxWord(joinPath(dir, name), 'output file');
+      policyFiles.push({ name, content: page });
+    }
+    if (users !== undefined) {
+      const name = `${base}.${n.name}.nginx.htpasswd`;
+      files.users = nginxWord(joinPath(dir, name), 'output file');
+      policyFiles.push({ name, content: users, private: true });
+    }
+    filesOf.set(n, files);
+  }
+  const ctx: Context = { upstreamOf, stickyOf, filesOf };
 
   // Routes per host, in canonical order.
   const byHost = new Map<string, NamedRoute[]>();
@@ -632,6 +707,19 @@ export function nginxView(routes: readonly Route[], output: NginxOutput, runDir:
           header: !(stream !== false && stream.sni !== false),
         }
       : false,
+    policyFiles,
+    accessLog: accessLogView(output, runDir),
+  };
+}
+
+function accessLogView(output: NginxOutput, runDir: string): NginxView['accessLog'] {
+  if (!output.accessLog) return false;
+  const f = nginxAccessLogFormat(output.accessLog.format);
+  return {
+    maps: f.maps,
+    format: f.definition,
+    name: f.name,
+    file: nginxWord(joinPath(runDir, 'access.log'), 'runDir'),
   };
 }
 
@@ -750,7 +838,7 @@ export function renderNginx(
   output: NginxOutput,
   options: NginxRenderOptions,
 ): RenderedFile[] {
-  const view = nginxView(routes, output, options.runDir, options.acme);
+  const view = nginxView(routes, output, options.runDir, options.acme, options.dir);
   const content = renderTemplate(options.template, view, NGINX_FAST);
-  return [{ name: path.basename(output.file), content }];
+  return [{ name: path.basename(output.file), content }, ...view.policyFiles];
 }

@@ -38,6 +38,45 @@ export function hstsValue(route: Route, fallback: string): string {
 
 // ---------- HAProxy ----------
 
+/** The files a route's policies need next to the proxy config (`<base>.<route>.<kind>`), by kind. */
+export interface PolicyFileNames {
+  /** The error / maintenance page (HTML). */
+  page?: string;
+  /** Nginx: the htpasswd file; HAProxy: the userlist's name. */
+  users?: string;
+}
+
+/** The page a route in maintenance answers with when it names no error page of its own. */
+export const BUILT_IN_MAINTENANCE_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Down for maintenance</title></head>
+<body><h1>Down for maintenance</h1><p>This service is being worked on. Please try again later.</p></body>
+</html>
+`;
+
+/** The page file of a route, when it needs one: its error page, else the built-in one in maintenance. */
+export function pageContent(route: Route): string | undefined {
+  const p = policiesOf(route);
+  if (!p) return undefined;
+  return p.errorPage?.content ?? (p.maintenance ? BUILT_IN_MAINTENANCE_PAGE : undefined);
+}
+
+/** The statuses an error page answers: those the proxy itself gives when a backend fails. */
+export const ERROR_PAGE_STATUSES = [502, 503, 504] as const;
+
+const PAGE_TYPE = '"text/html; charset=utf-8"';
+
+/** The `user` lines of an HAProxy userlist (hashes are `[./A-Za-z0-9$=]`, plain words outside quotes). */
+export function haproxyUserLines(route: Route): string[] {
+  return (policiesOf(route)?.basicAuth?.users ?? []).map((u) => `user ${u.name} password ${u.hash}`);
+}
+
+/** An Nginx htpasswd file of the route's users. */
+export function htpasswdContent(route: Route): string | undefined {
+  const users = policiesOf(route)?.basicAuth?.users;
+  return users ? users.map((u) => `${u.name}:${u.hash}\n`).join('') : undefined;
+}
+
 function haproxyHeader(phase: 'http-request' | 'http-after-response', r: HeaderRule): string {
   if (r.action === 'remove') return `${phase} del-header ${r.name}`;
   return `${phase} ${r.action}-header ${r.name} ${haproxyValue(r.value ?? '')}`;
@@ -48,12 +87,21 @@ function haproxyHeader(phase: 'http-request' | 'http-after-response', r: HeaderR
  * list, rate), then what is sent on. Response headers use `http-after-response`, so they are on
  * HAProxy's own answers too, as Nginx's `add_header ... always` is.
  */
-export function haproxyPolicyLines(route: Route): string[] {
+export function haproxyPolicyLines(route: Route, files: PolicyFileNames = {}): string[] {
   const p = policiesOf(route);
   if (!p) return [];
   const out: string[] = [];
   if (p.rateLimit) {
     out.push('stick-table type ipv6 size 100k expire 10s store http_req_rate(1s)');
+  }
+  // Maintenance answers every request first, as Nginx's `return` (rewrite phase, before access).
+  if (p.maintenance && files.page) {
+    out.push(`http-request return status 503 content-type ${PAGE_TYPE} file ${files.page} hdr Cache-Control no-store`);
+  }
+  if (p.errorPage && files.page) {
+    for (const status of ERROR_PAGE_STATUSES) {
+      out.push(`http-error status ${status} content-type ${PAGE_TYPE} file ${files.page} hdr Cache-Control no-store`);
+    }
   }
   if (p.denyIps) out.push(`http-request deny deny_status 403 if { src ${p.denyIps.join(' ')} }`);
   if (p.allowIps) out.push(`http-request deny deny_status 403 unless { src ${p.allowIps.join(' ')} }`);
@@ -62,6 +110,9 @@ export function haproxyPolicyLines(route: Route): string[] {
     out.push(
       `http-request deny deny_status 429 if { sc_http_req_rate(0) gt ${p.rateLimit.perSecond + p.rateLimit.burst} }`,
     );
+  }
+  if (p.basicAuth && files.users) {
+    out.push(`http-request auth realm "${p.basicAuth.realm}" unless { http_auth(${files.users}) }`);
   }
   for (const r of p.requestHeaders ?? []) out.push(haproxyHeader('http-request', r));
   if (p.requestId) out.push('http-request set-header X-Request-Id %[uuid()]');
@@ -107,6 +158,13 @@ export interface NginxPolicyContext {
   websocket: boolean;
   /** The server is the TLS one: HSTS goes there only. */
   https: boolean;
+  /** The absolute paths of the route's files next to the config (page, htpasswd). */
+  files?: PolicyFileNames;
+}
+
+/** The URI of a route's page inside its server: an internal location serves the file. */
+export function nginxPageUri(upstream: string): string {
+  return `/.interlock-page/${upstream}.html`;
 }
 
 /** Lines of one Nginx location of the route (each ends with `;`), or an empty list. */
@@ -114,12 +172,23 @@ export function nginxPolicyLines(route: Route, ctx: NginxPolicyContext): string[
   const p = policiesOf(route);
   if (!p) return [];
   const out: string[] = [];
+  const page = ctx.files?.page;
+  // `return` runs in the rewrite phase, before allow lists, rate limits and auth.
+  if (p.maintenance && page) out.push('return 503;');
+  if (p.maintenance && page) out.push(`error_page 503 ${nginxPageUri(ctx.upstream)};`);
+  if (p.errorPage && page && !p.maintenance) {
+    out.push(`error_page ${ERROR_PAGE_STATUSES.join(' ')} ${nginxPageUri(ctx.upstream)};`);
+  }
   for (const cidr of p.denyIps ?? []) out.push(`deny ${cidr};`);
   for (const cidr of p.allowIps ?? []) out.push(`allow ${cidr};`);
   if (p.allowIps) out.push('deny all;');
   if (p.rateLimit) {
     out.push(`limit_req zone=${nginxRateZoneName(ctx.upstream)} burst=${p.rateLimit.burst} nodelay;`);
     out.push('limit_req_status 429;');
+  }
+  if (p.basicAuth && ctx.files?.users) {
+    out.push(`auth_basic "${p.basicAuth.realm}";`);
+    out.push(`auth_basic_user_file ${ctx.files.users};`);
   }
   const request: string[] = [];
   for (const r of p.requestHeaders ?? []) {
@@ -209,4 +278,46 @@ export function trustedSources(trusted: readonly string[], what: string): string
       return r.value;
     })
     .join(' ');
+}
+
+/**
+ * What `validate` lists besides problems: the services in maintenance (every request answered
+ * 503 with their page) and how each canary group splits its traffic. One per service.
+ */
+export function policyNotices(
+  routes: readonly Route[],
+): Array<{ cluster: string; service: string; code: string; message: string; fix: string }> {
+  const out: Array<{ cluster: string; service: string; code: string; message: string; fix: string }> = [];
+  const seen = new Set<string>();
+  for (const r of routes) {
+    const key = `${r.cluster}/${r.service}`;
+    if (seen.has(key)) continue;
+    if (policiesOf(r)?.maintenance) {
+      seen.add(key);
+      out.push({
+        cluster: r.cluster,
+        service: r.service,
+        code: 'maintenance',
+        message: `in maintenance: ${r.hosts.join(', ')}${r.path === '/' ? '' : r.path} answer${r.hosts.length === 1 ? 's' : ''} 503 with ${r.policies?.errorPage ? `the page ${r.policies.errorPage.file}` : 'the built-in maintenance page'}; the route is kept`,
+        fix: 'remove the maintenance label (or set it to false) to serve again',
+      });
+    }
+    if (r.canary && r.canary.members.length > 1) {
+      seen.add(key);
+      const split = r.canary.members
+        .map(
+          (m) =>
+            `${m.service} ${m.share} % (${m.backends} task${m.backends === 1 ? '' : 's'}${m.weight !== undefined ? `, weight ${m.weight}` : ''})`,
+        )
+        .join(', ');
+      out.push({
+        cluster: r.cluster,
+        service: r.service,
+        code: 'canary-group',
+        message: `canary group ${r.canary.group} shares ${r.hosts.join(', ')}${r.path === '/' ? '' : r.path} by ${r.canary.split === 'weight' ? 'weight' : 'running replicas'}: ${split}`,
+        fix: 'change the weights (or replicas) to move traffic; remove the canary_group label from a member to take it out',
+      });
+    }
+  }
+  return out;
 }

@@ -14,6 +14,8 @@ export interface RenderedFile {
   /** File name relative to the directory of the output's `file`, e.g. `haproxy.cfg`, `haproxy.hosts.map`. */
   name: string;
   content: string;
+  /** Holds secrets (password hashes): written 0640 rather than 0644. */
+  private?: true;
 }
 
 /** A config value (listen address, path) that cannot be written safely into the proxy file. */
@@ -40,6 +42,8 @@ export interface NamedServer {
   name: string;
   address: string;
   port: number;
+  /** Canary weight (1..256); absent: the proxy's default. */
+  weight?: number;
 }
 
 export interface NamedRoute {
@@ -65,7 +69,12 @@ function namedServers(route: Route): NamedServer[] {
   }
   if (clean) return backends;
   const sorted = backends
-    .map((b) => ({ name: safeIdentifier(b.name), address: b.address, port: b.port }))
+    .map((b) => ({
+      name: safeIdentifier(b.name),
+      address: b.address,
+      port: b.port,
+      ...(b.weight !== undefined ? { weight: b.weight } : {}),
+    }))
     .sort(serverOrder);
   const used = new Set<string>();
   return sorted.map((s) => {

@@ -20,7 +20,7 @@ import { dockerLbDialect } from './dialect-docker-lb.ts';
 import { interlockDialect } from './dialect-interlock.ts';
 import type { DialectResult, SourcedSpec } from './labels.ts';
 import { resolveRoute } from './resolve.ts';
-import type { Route } from './types.ts';
+import type { Backend, CanaryShare, PolicyFiles, Route } from './types.ts';
 
 export interface SkippedService {
   cluster: string;
@@ -126,7 +126,11 @@ function options(rule: { prefix?: string | undefined; allowRawDirectives?: boole
   };
 }
 
-export function buildRoutes(states: readonly ClusterState[], rules: readonly RuleConfig[] | undefined): BuildResult {
+export function buildRoutes(
+  states: readonly ClusterState[],
+  rules: readonly RuleConfig[] | undefined,
+  options: { policyFiles?: PolicyFiles } = {},
+): BuildResult {
   const diagnostics: Diagnostic[] = [];
   const skipped: SkippedService[] = [];
   let routes: Route[] = [];
@@ -143,6 +147,7 @@ export function buildRoutes(states: readonly ClusterState[], rules: readonly Rul
         for (const spec of result.specs) {
           const resolved = resolveRoute(spec, ruleName(rule), service, state, {
             allowBroadWildcards: rule.allowBroadWildcards ?? false,
+            ...(options.policyFiles ? { policyFiles: options.policyFiles } : {}),
           });
           diagnostics.push(...resolved.diagnostics);
           if (resolved.skipped) reasons.add(resolved.skipped);
@@ -159,9 +164,138 @@ export function buildRoutes(states: readonly ClusterState[], rules: readonly Rul
     }
   }
 
+  routes = mergeCanaries(routes, diagnostics);
   routes = settleConflicts(routes, diagnostics);
   routes.sort(compareRoutes);
   return { routes, diagnostics, skipped };
+}
+
+// ---------- canary groups ----------
+
+/**
+ * Services that opt in to one canary group (same cluster, same group name) share one route: the
+ * oldest member's, with every member's backends in it, weighted by each member's weight, or all
+ * alike (split by running replicas) when no member sets one. Only members with the same hosts and
+ * path as the oldest, and the same way of splitting (all weighted or none), join; the others are
+ * told why and keep their own route, which then loses the contested hosts like any newcomer
+ * (settleConflicts). A service outside the group gains nothing: the merged route carries the
+ * oldest member's age, so the hijack protection is unchanged for everyone else.
+ */
+function mergeCanaries(routes: Route[], diagnostics: Diagnostic[]): Route[] {
+  const groups = new Map<string, Route[]>();
+  for (const r of routes) {
+    if (!r.canary) continue;
+    const key = `${r.cluster}\u0000${r.canary.group}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const replaced = new Map<Route, Route | null>();
+  for (const key of [...groups.keys()].sort()) {
+    const members = [...(groups.get(key) ?? [])].sort(compareSeniority);
+    const holder = members[0] as Route;
+    const group = holder.canary?.group ?? '';
+    const split = holder.canary?.split ?? 'replicas';
+    const joined: Route[] = [holder];
+    const where = (r: Route) => `${r.hosts.join(', ')}${r.path === '/' ? '' : ` path ${r.path}`}`;
+    for (const r of members.slice(1)) {
+      let problem: string | undefined;
+      if (
+        r.mode !== holder.mode ||
+        r.path !== holder.path ||
+        [...r.hosts].sort().join() !== [...holder.hosts].sort().join()
+      ) {
+        problem = `answers ${where(r)}, not ${where(holder)} as ${holder.service} (the group's oldest member) does`;
+      } else if ((r.canary?.split ?? 'replicas') !== split) {
+        problem =
+          split === 'weight'
+            ? `sets no weight, while ${holder.service} (the group's oldest member) does`
+            : `sets a weight, while ${holder.service} (the group's oldest member) does not`;
+      }
+      if (problem !== undefined) {
+        diagnostics.push({
+          severity: 'error',
+          code: 'canary-group',
+          message: `service ${r.service} is in canary group ${group} but ${problem}; it does not join the group`,
+          fix: 'give every member of a canary group the same hosts and path, and a weight on all of them or on none',
+          cluster: r.cluster,
+          service: r.service,
+        });
+        continue;
+      }
+      joined.push(r);
+    }
+    if (joined.length < 2) continue;
+    const merged = weighted(joined, split);
+    for (const r of joined.slice(1)) {
+      replaced.set(r, null);
+      const differs = sameSettings(r, holder) ? undefined : r.service;
+      if (differs !== undefined) {
+        diagnostics.push({
+          severity: 'warning',
+          code: 'canary-group',
+          message: `service ${r.service} shares canary group ${group}'s route, which has the settings (policies, health check, balance) of ${holder.service}, the oldest member; its own differ and are not used`,
+          fix: `give ${r.service} the same labels as ${holder.service}, or leave the group`,
+          cluster: r.cluster,
+          service: r.service,
+        });
+      }
+    }
+    replaced.set(holder, { ...holder, backends: merged.backends, canary: merged.canary });
+  }
+  if (replaced.size === 0) return routes;
+  const out: Route[] = [];
+  for (const r of routes) {
+    const next = replaced.get(r);
+    if (next === undefined) out.push(r);
+    else if (next !== null) out.push(next);
+  }
+  return out;
+}
+
+/** What a member brings besides its backends: it must match the holder's for its labels to count. */
+function sameSettings(a: Route, b: Route): boolean {
+  const strip = ({ cluster, service, createdAt, rule, backends, canary, ...rest }: Route) => rest;
+  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
+}
+
+/**
+ * The group's backends with server weights: each member's weight spread over its tasks (exact
+ * when every member's weight divides by its task count, else scaled to HAProxy's 1..256), or no
+ * weights at all when split by replicas.
+ */
+function weighted(
+  members: readonly Route[],
+  split: CanaryShare['split'],
+): { backends: Backend[]; canary: CanaryShare } {
+  const group = members[0]?.canary?.group ?? '';
+  const perServer = members.map((m) => (m.canary?.members[0]?.weight ?? 1) / Math.max(1, m.backends.length));
+  const exact = split === 'weight' && perServer.every((w) => Number.isInteger(w));
+  const top = Math.max(...perServer);
+  const serverWeight = (i: number): number =>
+    exact ? (perServer[i] as number) : Math.max(1, Math.round(((perServer[i] as number) * 256) / top));
+  const backends: Backend[] = [];
+  const totals: number[] = [];
+  members.forEach((m, i) => {
+    const w = split === 'weight' ? serverWeight(i) : 1;
+    totals.push(w * m.backends.length);
+    for (const b of m.backends) backends.push(split === 'weight' ? { ...b, weight: w } : b);
+  });
+  const sum = totals.reduce((a, b) => a + b, 0) || 1;
+  return {
+    backends,
+    canary: {
+      group,
+      split,
+      members: members.map((m, i) => {
+        const weight = m.canary?.members[0]?.weight;
+        return {
+          service: m.service,
+          ...(weight !== undefined ? { weight } : {}),
+          backends: m.backends.length,
+          share: Math.round(((totals[i] as number) * 100) / sum),
+        };
+      }),
+    },
+  };
 }
 
 // ---------- conflicts ----------

@@ -10,11 +10,15 @@ import {
   type HeaderPair,
   parseBurst,
   parseCidr,
+  parseGroupName,
   parseHeaderName,
   parseHeaderPair,
   parseHsts,
   parseMediaType,
+  parsePolicyFileName,
   parseRatePerSecond,
+  parseRealm,
+  parseWeight,
 } from '../parse/policy-fields.ts';
 import { type LabelReader, parseList, type SpecField } from './labels.ts';
 import type { HeaderRule, RouteSpec } from './types.ts';
@@ -33,6 +37,12 @@ export interface PolicyLabelNames {
   hsts: string;
   requestId: string;
   compress: string;
+  authUsers: string;
+  authRealm: string;
+  errorPage: string;
+  maintenance: string;
+  canaryGroup: string;
+  weight: string;
   /** Labels read with `.N` numbering (the others are single). */
   multi: ReadonlyArray<keyof Omit<PolicyLabelNames, 'multi'>>;
 }
@@ -50,6 +60,12 @@ export const INTERLOCK_POLICY_LABELS: PolicyLabelNames = {
   hsts: 'hsts',
   requestId: 'request_id',
   compress: 'compress',
+  authUsers: 'auth_users',
+  authRealm: 'auth_realm',
+  errorPage: 'error_page',
+  maintenance: 'maintenance',
+  canaryGroup: 'canary_group',
+  weight: 'weight',
   multi: [
     'allowIps',
     'denyIps',
@@ -74,6 +90,12 @@ export const DOCKER_LB_POLICY_LABELS: PolicyLabelNames = {
   hsts: 'hsts',
   requestId: 'request_id',
   compress: 'compress_types',
+  authUsers: 'auth_users',
+  authRealm: 'auth_realm',
+  errorPage: 'error_page',
+  maintenance: 'maintenance',
+  canaryGroup: 'canary_group',
+  weight: 'weight',
   // A header value may hold `,` and `;`: one header per label, more with `.N`.
   multi: ['requestHeaderSet', 'responseHeaderSet', 'responseHeaderAdd'],
 };
@@ -92,6 +114,12 @@ const POLICY_KEYS: readonly PolicyKey[] = [
   'hsts',
   'requestId',
   'compress',
+  'authUsers',
+  'authRealm',
+  'errorPage',
+  'maintenance',
+  'canaryGroup',
+  'weight',
 ];
 
 /** The label names to add to a dialect's known single / multi lists. */
@@ -155,6 +183,19 @@ export function readPolicyLabels(
   const compress = labels.get(names.compress, parseList(',', parseMediaType));
   if (compress !== undefined) spec.compress = compress;
 
+  const usersFile = labels.get(names.authUsers, parsePolicyFileName);
+  const realm = labels.get(names.authRealm, parseRealm);
+  if (usersFile !== undefined) spec.basicAuth = realm === undefined ? { usersFile } : { usersFile, realm };
+  else if (realm !== undefined && !labels.has(names.authUsers)) labels.ignored(names.authRealm, names.authUsers);
+  const errorPage = labels.get(names.errorPage, parsePolicyFileName);
+  if (errorPage !== undefined) spec.errorPage = errorPage;
+  const maintenance = labels.get(names.maintenance, parseBoolean);
+  if (maintenance !== undefined) spec.maintenance = maintenance;
+  const group = labels.get(names.canaryGroup, parseGroupName);
+  if (group !== undefined) spec.canaryGroup = group;
+  const weight = labels.get(names.weight, parseWeight);
+  if (weight !== undefined) spec.weight = weight;
+
   const key = (k: PolicyKey) => labels.key(names[k]);
   return {
     allowIps: key('allowIps'),
@@ -169,5 +210,10 @@ export function readPolicyLabels(
     hsts: key('hsts'),
     requestId: key('requestId'),
     compress: key('compress'),
+    basicAuth: key('authUsers'),
+    errorPage: key('errorPage'),
+    maintenance: key('maintenance'),
+    canaryGroup: key('canaryGroup'),
+    weight: key('weight'),
   };
 }

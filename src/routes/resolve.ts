@@ -5,10 +5,11 @@
 import type { ClusterState, ServiceState } from '../cluster/model.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import { parseIdentifier, quoteValue } from '../parse/fields.ts';
+import { parseHtpasswd, parsePage } from '../parse/policy-fields.ts';
 import { defaultMode, publishedBackends, taskBackends, vipBackends } from './backends.ts';
 import type { SourcedSpec } from './labels.ts';
 import { checkSpec, Problems, type SpecWhere } from './spec.ts';
-import type { Backend, Route, RoutePolicies, RouteSpec } from './types.ts';
+import type { Backend, BasicAuth, PolicyFiles, PolicyPage, Route, RoutePolicies, RouteSpec } from './types.ts';
 
 export { backendNames } from './backends.ts';
 export { checkSpec, type SpecWhere } from './spec.ts';
@@ -35,7 +36,7 @@ export function resolveRoute(
   rule: string,
   service: ServiceState,
   state: ClusterState,
-  options: { allowBroadWildcards?: boolean } = {},
+  options: { allowBroadWildcards?: boolean; policyFiles?: PolicyFiles } = {},
 ): ResolveResult {
   const where: SpecWhere = {
     cluster: state.cluster,
@@ -56,6 +57,8 @@ export function resolveRoute(
   }
   const { spec, diagnostics } = checkSpec(input.spec, where);
   if (!spec) return { diagnostics };
+  const files = readPolicyFiles(spec, p, options.policyFiles);
+  if (!files) return { diagnostics: p.diagnostics };
   if (service.tasks.length === 0) return { diagnostics: [], skipped: NO_RUNNING_TASKS };
 
   const mode = defaultMode(spec, service);
@@ -100,14 +103,93 @@ export function resolveRoute(
     ...(spec.redirectCode !== undefined ? { redirectCode: spec.redirectCode } : {}),
     defaultBackend: spec.defaultBackend ?? false,
     rawBackendOptions: spec.rawBackendOptions ?? [],
-    ...policiesOf(spec),
+    ...policiesOf(spec, files),
     ...(spec.acme ? { acme: true as const } : {}),
+    ...(spec.canaryGroup !== undefined
+      ? {
+          canary: {
+            group: spec.canaryGroup,
+            split: spec.weight !== undefined ? ('weight' as const) : ('replicas' as const),
+            members: [
+              {
+                service: service.name,
+                ...(spec.weight !== undefined ? { weight: spec.weight } : {}),
+                backends: backends.length,
+                share: 100,
+              },
+            ],
+          },
+        }
+      : {}),
   };
   return { route, diagnostics: [] };
 }
 
+/** The built-in realm of basic auth. */
+export const DEFAULT_REALM = 'Restricted';
+
+/**
+ * The files the spec names (users, error page), from the policyFiles folder read at the edge, each
+ * parsed. Undefined when one is missing or wrong: then `p` names the label and the fix.
+ */
+function readPolicyFiles(
+  spec: RouteSpec,
+  p: Problems,
+  folder: PolicyFiles | undefined,
+): { basicAuth?: BasicAuth; errorPage?: PolicyPage } | undefined {
+  const out: { basicAuth?: BasicAuth; errorPage?: PolicyPage } = {};
+  const text = (field: 'basicAuth' | 'errorPage', name: string, what: string): string | undefined => {
+    if (!folder) {
+      p.add(
+        'policy-file',
+        field,
+        `the ${what} ${name} cannot be read: the config has no policyFiles folder`,
+        'set `policyFiles` in the config to the folder holding it (e.g. /run/secrets for Docker secrets)',
+      );
+      return undefined;
+    }
+    const found = folder.files.get(name);
+    if (found === undefined) {
+      p.add(
+        'policy-file',
+        field,
+        `the ${what} ${name} is not in the policyFiles folder ${folder.dir}`,
+        `put it there (as a Docker secret: docker service update --secret-add ${name} <interlock service>), or correct ${p.setter(field)}`,
+      );
+      return undefined;
+    }
+    if (typeof found !== 'string') {
+      p.add('policy-file', field, `the ${what} ${folder.dir}/${name} cannot be read: ${found.error}`, 'fix the file');
+      return undefined;
+    }
+    return found;
+  };
+  if (spec.basicAuth) {
+    const { usersFile } = spec.basicAuth;
+    const content = text('basicAuth', usersFile, 'basic auth users file');
+    if (content !== undefined) {
+      const users = parseHtpasswd(content);
+      if (users.ok)
+        out.basicAuth = { file: usersFile, realm: spec.basicAuth.realm ?? DEFAULT_REALM, users: users.value };
+      else p.add('policy-file', 'basicAuth', `basic auth users file ${usersFile}: ${users.error}`, users.fix);
+    }
+  }
+  if (spec.errorPage !== undefined) {
+    const content = text('errorPage', spec.errorPage, 'error page');
+    if (content !== undefined) {
+      const page = parsePage(content);
+      if (page.ok) out.errorPage = { file: spec.errorPage, content: page.value };
+      else p.add('policy-file', 'errorPage', `error page ${spec.errorPage}: ${page.error}`, page.fix);
+    }
+  }
+  return p.failed ? undefined : out;
+}
+
 /** The route's traffic policies, when it has any: absent otherwise, so routes without stay as they were. */
-function policiesOf(spec: RouteSpec): { policies?: RoutePolicies } {
+function policiesOf(
+  spec: RouteSpec,
+  files: { basicAuth?: BasicAuth; errorPage?: PolicyPage },
+): { policies?: RoutePolicies } {
   const p: RoutePolicies = {};
   if (spec.denyIps && spec.denyIps.length > 0) p.denyIps = spec.denyIps;
   if (spec.allowIps && spec.allowIps.length > 0) p.allowIps = spec.allowIps;
@@ -117,5 +199,8 @@ function policiesOf(spec: RouteSpec): { policies?: RoutePolicies } {
   if (spec.hsts) p.hsts = spec.hsts;
   if (spec.requestId) p.requestId = true;
   if (spec.compress && spec.compress.length > 0) p.compress = spec.compress;
+  if (files.basicAuth) p.basicAuth = files.basicAuth;
+  if (files.errorPage) p.errorPage = files.errorPage;
+  if (spec.maintenance) p.maintenance = true;
   return Object.keys(p).length > 0 ? { policies: p } : {};
 }

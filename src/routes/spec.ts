@@ -29,11 +29,15 @@ import {
   MAX_COMPRESS_TYPES,
   parseBurst,
   parseCidr,
+  parseGroupName,
   parseHeaderName,
   parseHeaderValue,
   parseHsts,
   parseMediaType,
+  parsePolicyFileName,
   parseRatePerSecond,
+  parseRealm,
+  parseWeight,
 } from '../parse/policy-fields.ts';
 import type { SpecField } from './labels.ts';
 import { BALANCE_ALGORITHMS, type HeaderRule, type Redirect, type RedirectCode, type RouteSpec } from './types.ts';
@@ -90,6 +94,11 @@ const specSchema = z.strictObject({
     .optional(),
   requestId: z.boolean().optional(),
   compress: z.array(z.string()).optional(),
+  basicAuth: z.strictObject({ usersFile: z.string(), realm: z.string().optional() }).optional(),
+  errorPage: z.string().optional(),
+  maintenance: z.boolean().optional(),
+  canaryGroup: z.string().optional(),
+  weight: z.number().optional(),
   acme: z.boolean().optional(),
 });
 
@@ -228,6 +237,18 @@ const FIELD_CHECKS: { [K in SpecKey]-?: FieldCheck<K> } = {
     }
     return [...new Set(out.filter((t): t is string => t !== undefined))];
   },
+  // The files are read at the edge and looked up when the route is resolved (resolve.ts).
+  basicAuth: (auth, p) => {
+    const file = check(p, 'basicAuth', 'users file', auth.usersFile, parsePolicyFileName(auth.usersFile));
+    const realm =
+      auth.realm === undefined ? undefined : check(p, 'basicAuth', 'realm', auth.realm, parseRealm(auth.realm));
+    if (file === undefined || (auth.realm !== undefined && realm === undefined)) return undefined;
+    return realm === undefined ? { usersFile: file } : { usersFile: file, realm };
+  },
+  errorPage: (file, p) => check(p, 'errorPage', 'error page file', file, parsePolicyFileName(file)),
+  maintenance: same,
+  canaryGroup: (group, p) => check(p, 'canaryGroup', 'canary group', group, parseGroupName(group)),
+  weight: (weight, p) => check(p, 'weight', 'weight', String(weight), parseWeight(String(weight))),
 };
 
 function checkCidrs(p: Problems, field: 'allowIps' | 'denyIps', cidrs: string[]): string[] {
@@ -332,6 +353,9 @@ export const POLICY_FIELDS = [
   'hsts',
   'requestId',
   'compress',
+  'basicAuth',
+  'errorPage',
+  'maintenance',
 ] as const satisfies readonly SpecField[];
 
 /** Settings that each parse but cannot work together. */
@@ -360,6 +384,7 @@ function checkCombinations(s: RouteSpec, p: Problems): void {
       'defaultBackend',
       ...POLICY_FIELDS,
       'acme',
+      'canaryGroup',
     ]);
     if (httpOnly.length > 0) {
       p.add(
@@ -387,6 +412,7 @@ function checkCombinations(s: RouteSpec, p: Problems): void {
       'sslCert',
       'sslKey',
       ...POLICY_FIELDS,
+      'canaryGroup',
     ]);
     if (bad.length > 0) {
       p.add(
@@ -419,6 +445,14 @@ function checkCombinations(s: RouteSpec, p: Problems): void {
       'ipHash',
       `ip hash replaces the balance algorithm (${s.balance})`,
       `remove ${p.setter('balance')} or ${p.setter('ipHash')}`,
+    );
+  }
+  if (s.weight !== undefined && s.canaryGroup === undefined) {
+    p.add(
+      'route-invalid',
+      'weight',
+      'a weight only applies inside a canary group',
+      `set ${p.setter('canaryGroup')} too, or remove ${p.setter('weight')}`,
     );
   }
   if (s.sslKey && !s.sslCert) {

@@ -13,6 +13,8 @@ export interface Backend {
   /** IPv4/IPv6 address or RFC 1123 host name. */
   address: string;
   port: number;
+  /** Server weight (1 to 256) in a weighted canary group; absent: the proxies' default. */
+  weight?: number;
 }
 
 export interface HealthCheck {
@@ -78,6 +80,17 @@ export interface Route {
   acme?: true;
   /** Traffic policies (README, Traffic policies); absent when the route has none. */
   policies?: RoutePolicies;
+  /** A canary group's shared route (README, Traffic policies): the members whose backends it holds. */
+  canary?: CanaryShare;
+}
+
+/** How a canary group's route shares its traffic between its services. */
+export interface CanaryShare {
+  group: string;
+  /** `weight`: by each member's weight; `replicas`: by running tasks (no member set a weight). */
+  split: 'weight' | 'replicas';
+  /** Every member, the route's own service first; `share` in percent of the requests (rounded). */
+  members: Array<{ service: string; weight?: number; backends: number; share: number }>;
 }
 
 // ---------- traffic policies (issue 14) ----------
@@ -120,6 +133,27 @@ export interface RoutePolicies {
   requestId?: boolean;
   /** Content types compressed with gzip. */
   compress?: string[];
+  /** Basic auth: the users of an htpasswd file from the policyFiles folder, parsed. */
+  basicAuth?: BasicAuth;
+  /** The page the proxy answers its own 502, 503 and 504 with (and the maintenance 503). */
+  errorPage?: PolicyPage;
+  /** Every request is answered 503 with the error page (or a built-in one); the route stays. */
+  maintenance?: true;
+}
+
+export interface BasicAuth {
+  /** The file's name in the policyFiles folder (for comments and diagnostics). */
+  file: string;
+  realm: string;
+  /** bcrypt or SHA-crypt hashes only (parse/policy-fields.ts). */
+  users: Array<{ name: string; hash: string }>;
+}
+
+export interface PolicyPage {
+  /** The file's name in the policyFiles folder. */
+  file: string;
+  /** UTF-8 HTML, at most 10 KiB; written to its own file next to the proxy config, never into it. */
+  content: string;
 }
 
 /**
@@ -169,6 +203,27 @@ export interface RouteSpec {
   hsts?: Hsts;
   requestId?: boolean;
   compress?: string[];
+  /** Basic auth: the htpasswd file (a name in the config's policyFiles folder) and the realm. */
+  basicAuth?: { usersFile: string; realm?: string };
+  /** An error page: a file name in the config's policyFiles folder. */
+  errorPage?: string;
+  /** Answer 503 with the error page (or a built-in one) while keeping the route. */
+  maintenance?: boolean;
+  /** Share the hosts and path with the other services of this canary group (same cluster). */
+  canaryGroup?: string;
+  /** This service's weight in its canary group (1 to 256); without: split by running replicas. */
+  weight?: number;
   /** Get certificates for the hosts from the config's `acme` issuer (HTTP-01). */
   acme?: boolean;
+}
+
+/**
+ * The files of the config's `policyFiles` folder (basic-auth users, error pages), read at the edge
+ * before routes are built: file name → its text, or why it could not be read. Absent: no folder
+ * in the config. Labels only name a file here; they never give a path.
+ */
+export interface PolicyFiles {
+  /** The folder, absolute, for diagnostics. */
+  dir: string;
+  files: ReadonlyMap<string, string | { error: string }>;
 }

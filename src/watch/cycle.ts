@@ -11,6 +11,7 @@ import type { CertificateStatus } from '../acme/issuer.ts';
 import type { Applier, ApplyResult } from '../apply/apply.ts';
 import type { ClusterState } from '../cluster/model.ts';
 import { mapSnapshots } from '../cluster/sources.ts';
+import { readPolicyFiles } from '../config/policy-files.ts';
 import type { Config } from '../config/schema.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import { isFileOutput, outputName, type PlannedOutput, planRender, type TemplateTexts } from '../pipeline.ts';
@@ -196,7 +197,10 @@ export class ApplyCycle {
 
     let plan: ReturnType<typeof planRender>;
     try {
+      // Read at every render, so a rotated users file or page counts at the next one.
+      const policyFiles = await readPolicyFiles(config, current.configDir);
       plan = planRender(config, states, {
+        ...(policyFiles ? { policyFiles } : {}),
         configDir: current.configDir,
         ...(this.#c.outDir ? { outDir: this.#c.outDir } : {}),
         templates: current.templates,

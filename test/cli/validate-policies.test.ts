@@ -28,6 +28,11 @@ async function validate(
     Labels: labels,
     Ports: [{ IP: '127.0.0.1', PrivatePort: 8080, PublicPort: 18080, Type: 'tcp' }],
   });
+  const canary = {
+    'com.docker.lb.hosts': 'canary.example.com',
+    'com.docker.lb.port': '8080',
+    'com.docker.lb.canary_group': 'web',
+  };
   await writeFile(
     path.join(dir, 'snapshot.json'),
     JSON.stringify({
@@ -45,6 +50,13 @@ async function validate(
           'com.docker.lb.request_id': 'true',
         }),
         container('plain', { 'com.docker.lb.hosts': 'plain.example.com', 'com.docker.lb.port': '8080' }),
+        container('maint', {
+          'com.docker.lb.hosts': 'maint.example.com',
+          'com.docker.lb.port': '8080',
+          'com.docker.lb.maintenance': 'true',
+        }),
+        { ...container('stable', { ...canary, 'com.docker.lb.weight': '90' }), Created: 1_700_000_000 },
+        { ...container('canary', { ...canary, 'com.docker.lb.weight': '10' }), Created: 1_700_000_100 },
       ],
     }),
   );
@@ -84,6 +96,22 @@ describe('interlock validate: policies the proxies carry out differently', () =>
     expect(r.stdout).toContain('rate limit 10/s with burst 5');
     expect(r.stdout).not.toContain('Nginx also compresses');
     expect(r.stdout).not.toContain('X-Request-Id');
+  }, 60_000);
+
+  it('lists the services in maintenance and how each canary group splits its traffic', async () => {
+    const r = await validate(['haproxy', 'nginx']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines.some((l) => l.includes('maint') && l.includes('in maintenance: maint.example.com answers 503'))).toBe(
+      true,
+    );
+    expect(
+      lines.some(
+        (l) =>
+          l.includes('canary group web shares canary.example.com by weight: stable 90 %') && l.includes('canary 10 %'),
+      ),
+    ).toBe(true);
+    expect(lines.filter((l) => l.includes('plain'))).toEqual([]);
   }, 60_000);
 
   it('warns that Nginx needs the PROXY header on every connection of a listener that takes it', async () => {

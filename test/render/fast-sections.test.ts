@@ -66,6 +66,31 @@ const CASES: Case[] = [
   { name: 'https with ACME', routes: https.routes, haproxy: https.haproxy, nginx: https.nginx, acme: ACME },
   { name: 'generated 1,000 services', routes: generated(1000), haproxy: https.haproxy, nginx: https.nginx },
   {
+    // Issue 14's pages, maintenance and basic auth (the writers' internalPage branch).
+    name: 'https with error pages, maintenance and basic auth',
+    routes: https.routes.map((r, i) =>
+      i === 0
+        ? { ...r, policies: { ...r.policies, errorPage: { file: 'oops.html', content: '<h1>oops</h1>' } } }
+        : i === 1
+          ? {
+              ...r,
+              policies: {
+                ...r.policies,
+                maintenance: true as const,
+                errorPage: { file: 'down.html', content: '<h1>down</h1>' },
+                basicAuth: {
+                  file: 'users',
+                  realm: 'ops',
+                  users: [{ name: 'ann', hash: '$2y$05$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234' }],
+                },
+              },
+            }
+          : r,
+    ),
+    haproxy: https.haproxy,
+    nginx: https.nginx,
+  },
+  {
     name: 'generated 1,000 services, plain HTTP',
     routes: generated(1000),
     haproxy: SCENARIOS[0]?.haproxy as HaproxyOutput,

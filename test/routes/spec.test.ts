@@ -41,6 +41,11 @@ const everyField: Required<RouteSpec> = {
   hsts: { maxAge: 31536000, includeSubDomains: true },
   requestId: true,
   compress: ['text/html', 'application/json'],
+  basicAuth: { usersFile: 'shop-users', realm: 'shop-staff' },
+  errorPage: 'shop-error.html',
+  maintenance: true,
+  canaryGroup: 'shop',
+  weight: 90,
   acme: true,
 };
 

@@ -113,6 +113,25 @@ describe('writeIfChanged: mode and owner', () => {
     }
   });
 
+  it('writes a file holding password hashes 0640, and closes up a wider one it replaces or keeps', async () => {
+    const file = path.join(dir, 'nginx.web.htpasswd');
+    expect(await writeIfChanged(file, 'alice:$2b$...\n', true)).toBe('created');
+    expect(await mode(file)).toBe(0o640);
+    // A config that did not hold hashes before (0644) and does now.
+    const cfg = path.join(dir, 'haproxy.cfg');
+    await writeIfChanged(cfg, 'a\n');
+    expect(await mode(cfg)).toBe(0o644);
+    expect(await writeIfChanged(cfg, 'b\n', true)).toBe('replaced');
+    expect(await mode(cfg)).toBe(0o640);
+    await chmod(cfg, 0o644);
+    expect(await writeIfChanged(cfg, 'b\n', true)).toBe('unchanged');
+    expect(await mode(cfg)).toBe(0o640);
+    // Narrower modes chosen by the operator stay.
+    await chmod(file, 0o600);
+    await writeIfChanged(file, 'bob:$2b$...\n', true);
+    expect(await mode(file)).toBe(0o600);
+  });
+
   it('leaves no temp file behind', async () => {
     const file = path.join(dir, 'haproxy.cfg');
     await writeIfChanged(file, 'a\n');
@@ -197,6 +216,35 @@ describe('writeOutputFiles: maps switch with the main file', () => {
     await age(path.join(dir, 'nginx.hosts.aaaaaaaaaaaa.map'), 2 * MAP_GRACE_MS);
     await writeOutputFiles(nginx, [{ path: path.join(dir, 'nginx.conf'), content: 'a\n' }]);
     expect((await readdir(dir)).sort()).toEqual(['nginx.conf', 'nginx.hosts.aaaaaaaaaaaa.map']);
+  });
+});
+
+describe('policy files (pages, htpasswd) next to the config', () => {
+  it('removes the ones no config names any more, once old, and never the other kind’s', async () => {
+    const age = (file: string, ms: number) => utimes(file, new Date(Date.now() - ms), new Date(Date.now() - ms));
+    const old = [
+      'nginx.web__local__0.nginx.htpasswd',
+      'nginx.web__local__0.nginx-page.html',
+      'haproxy.web__local__0.haproxy-page.html',
+    ];
+    for (const f of old) {
+      await writeFile(path.join(dir, f), 'x\n');
+      await age(path.join(dir, f), 2 * MAP_GRACE_MS);
+    }
+    // A page of another route the new nginx config names, and one of an HAProxy output named alike.
+    await writeFile(path.join(dir, 'haproxy.cfg'), 'a\n');
+    await writeOutputFiles(nginx, [
+      { path: path.join(dir, 'nginx.shop__local__0.nginx-page.html'), content: 'p\n' },
+      { path: path.join(dir, 'nginx.conf'), content: `alias ${dir}/nginx.shop__local__0.nginx-page.html;\n` },
+    ]);
+    expect((await readdir(dir)).sort()).toEqual([
+      'haproxy.cfg',
+      'haproxy.web__local__0.haproxy-page.html',
+      'nginx.conf',
+      'nginx.shop__local__0.nginx-page.html',
+    ]);
+    await writeOutputFiles(haproxy, [{ path: path.join(dir, 'haproxy.cfg'), content: 'b\n' }]);
+    expect(await readdir(dir)).not.toContain('haproxy.web__local__0.haproxy-page.html');
   });
 });
 

@@ -10,7 +10,7 @@ import type { Diagnostic } from './diagnostics.ts';
 import { driverFor, isFileOutput } from './outputs/drivers.ts';
 import type { AcmeRender, TemplateName } from './render/types.ts';
 import { acmeHosts, acmeResponder } from './routes/acme.ts';
-import { buildRoutes } from './routes/build.ts';
+import { buildRoutes, type RouteCache } from './routes/build.ts';
 import type { Route } from './routes/types.ts';
 
 export interface TemplateTexts {
@@ -101,6 +101,8 @@ export function planRender(
     leaveOut?: ReadonlyMap<number, ReadonlySet<string>>;
     /** With an `acme` config: the certificates issued so far (none: every ACME host waits for one). */
     acmeCertificates?: IssuedCertificates;
+    /** Per-service routes kept between renders (watch): unchanged services are not resolved again. */
+    routeCache?: RouteCache;
   },
 ): Plan {
   const diagnostics: Diagnostic[] = [];
@@ -119,6 +121,7 @@ export function planRender(
       built = buildRoutes(
         states.filter((s) => wanted.includes(s.cluster)),
         config.rules,
+        options.routeCache,
       );
       builds.set(key, built);
       // The same service problem is reported once, however many outputs read its cluster.

@@ -195,9 +195,10 @@ function text(value: unknown): string | undefined {
 }
 
 /** Whose entry it is, per list: the service's own id, a task's service, a task container's service. */
-export const ENTRY_OWNERS: Readonly<Record<'services' | 'tasks' | 'containers', (entry: unknown) => string | undefined>> =
-  {
-    services: (e) => text(field(e, 'ID')),
-    tasks: (e) => text(field(e, 'ServiceID')),
-    containers: (e) => text(field(field(e, 'Labels'), 'com.docker.swarm.service.id')),
-  };
+export const ENTRY_OWNERS: Readonly<
+  Record<'services' | 'tasks' | 'containers', (entry: unknown) => string | undefined>
+> = {
+  services: (e) => text(field(e, 'ID')),
+  tasks: (e) => text(field(e, 'ServiceID')),
+  containers: (e) => text(field(field(e, 'Labels'), 'com.docker.swarm.service.id')),
+};

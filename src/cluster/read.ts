@@ -232,11 +232,10 @@ export async function detectChanges(
     const swarm = isSwarmManager(info);
     const wanted = listsOf(swarm);
     const first = await Promise.all(
-      wanted.map(([, path, query]) =>
-        step(`GET ${path.slice(0, -1)}`, getRaw(path, query, { ...call, keep: false })),
-      ),
+      wanted.map(([, path, query]) => step(`GET ${path.slice(0, -1)}`, getRaw(path, query, { ...call, keep: false }))),
     );
-    if (baseline !== undefined && digestOf(swarm, first) === baseline.digest) return { detected: { kind: 'same' }, baseline };
+    if (baseline !== undefined && digestOf(swarm, first) === baseline.digest)
+      return { detected: { kind: 'same' }, baseline };
     if (!swarm) return { detected: { kind: 'full' }, baseline: undefined };
     const diffs = wanted.map(([key]) =>
       TRACKED.includes(key as TrackedList)
@@ -264,10 +263,9 @@ export async function detectChanges(
       for (const id of changes.owners) ids.add(id);
     }
     const others = othersOf(wanted, answers);
-    const next: ChangeBaseline | undefined = unowned
-      ? undefined
-      : { digest: digestOf(swarm, answers), tables, others };
-    if (baseline === undefined || unowned || others !== baseline.others) return { detected: { kind: 'full' }, baseline: next };
+    const next: ChangeBaseline | undefined = unowned ? undefined : { digest: digestOf(swarm, answers), tables, others };
+    if (baseline === undefined || unowned || others !== baseline.others)
+      return { detected: { kind: 'full' }, baseline: next };
     return { detected: ids.size === 0 ? { kind: 'same' } : { kind: 'services', ids }, baseline: next };
   });
 }
@@ -302,7 +300,11 @@ export async function readServiceLists(
       ),
       list(
         'GET /containers/json',
-        docker.listContainers({ ...call, all: false, filters: { label: [`com.docker.swarm.service.id=${serviceId}`] } }),
+        docker.listContainers({
+          ...call,
+          all: false,
+          filters: { label: [`com.docker.swarm.service.id=${serviceId}`] },
+        }),
       ),
     ]);
     return {

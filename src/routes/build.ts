@@ -168,7 +168,13 @@ export class RouteCache {
 
   /** @internal The entries of one cluster, or none when its context changed. */
   cluster(state: ClusterState): { context: string; services: Map<string, CachedService> | undefined } {
-    const context = JSON.stringify([state.cluster, state.swarm, state.nodeAddress ?? null, state.nodes, state.networks]);
+    const context = JSON.stringify([
+      state.cluster,
+      state.swarm,
+      state.nodeAddress ?? null,
+      state.nodes,
+      state.networks,
+    ]);
     const held = this.#clusters.get(state.cluster);
     return { context, services: held?.context === context ? held.services : undefined };
   }

@@ -13,10 +13,9 @@ import type { ServiceLists } from '../cluster/read.ts';
 import { type HeldState, patchServices, shareUnchanged } from '../cluster/snapshot-patch.ts';
 import { mapSnapshots } from '../cluster/sources.ts';
 import type { Config } from '../config/schema.ts';
-import type { Diagnostic } from '../diagnostics.ts';
 import { isFileOutput, outputName, type PlannedOutput, planRender, type TemplateTexts } from '../pipeline.ts';
-import type { LogFields, Logger } from '../runtime/log.ts';
 import { RouteCache } from '../routes/build.ts';
+import type { LogFields, Logger } from '../runtime/log.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import type { CarbonRunner } from '../stats/runner.ts';
 import { listField } from './changes.ts';
@@ -189,8 +188,7 @@ export class ApplyCycle {
           }
           const why = reason ?? 'event';
           // Unchanged raw lists (an idle reconcile): the state held is current, nothing to parse.
-          const doc =
-            why === 'reconcile' && held ? await watcher.readIfChanged(signal) : await watcher.read(signal);
+          const doc = why === 'reconcile' && held ? await watcher.readIfChanged(signal) : await watcher.read(signal);
           if (doc === undefined) {
             this.#m.relists.inc({ cluster: name, reason: why });
             ok();

@@ -45,16 +45,36 @@ export class EntrySplitter {
     if (this.#broken) return;
     let start = this.#active ? 0 : -1;
     const n = chunk.length;
-    for (let i = 0; i < n; i++) {
-      const b = chunk[i] as number;
+    // Where the next backslash is (n: none): strings are skipped with indexOf, and most have none.
+    let backslash = -2;
+    let i = 0;
+    while (i < n) {
       if (this.#inString) {
-        if (this.#escape) this.#escape = false;
-        else if (b === BACKSLASH) this.#escape = true;
-        else if (b === QUOTE) this.#inString = false;
+        if (this.#escape) {
+          this.#escape = false;
+          i++;
+          continue;
+        }
+        const quote = chunk.indexOf(QUOTE, i);
+        if (backslash !== n && backslash < i) {
+          backslash = chunk.indexOf(BACKSLASH, i);
+          if (backslash === -1) backslash = n;
+        }
+        if (backslash < (quote === -1 ? n : quote)) {
+          // An escape before the string's end: skip the escaped byte (maybe in the next chunk).
+          if (backslash + 1 >= n) this.#escape = true;
+          i = backslash + 2;
+          continue;
+        }
+        if (quote === -1) break;
+        this.#inString = false;
+        i = quote + 1;
         continue;
       }
+      const b = chunk[i] as number;
       if (this.#done) {
         if (!isSpace(b)) this.#broken = true;
+        i++;
         continue;
       }
       if (this.#depth === 0) {
@@ -63,6 +83,7 @@ export class EntrySplitter {
           this.#broken = true;
           return;
         }
+        i++;
         continue;
       }
       if (this.#depth === 1) {
@@ -79,9 +100,13 @@ export class EntrySplitter {
             this.#depth = 0;
             this.#done = true;
           }
+          i++;
           continue;
         }
-        if (isSpace(b)) continue;
+        if (isSpace(b)) {
+          i++;
+          continue;
+        }
         if (!this.#active) {
           this.#active = true;
           start = i;
@@ -90,6 +115,7 @@ export class EntrySplitter {
       if (b === QUOTE) this.#inString = true;
       else if (b === OPEN_BRACE || b === OPEN_BRACKET) this.#depth++;
       else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) this.#depth--;
+      i++;
     }
     if (this.#active && start >= 0) this.#parts.push(chunk.subarray(start));
   }

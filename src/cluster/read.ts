@@ -226,17 +226,22 @@ export async function detectChanges(
   baseline: ChangeBaseline | undefined,
 ): Promise<{ detected: Detected; baseline: ChangeBaseline | undefined }> {
   const getRaw = docker.getRaw.bind(docker);
-  return withDeadline(options, async (abortSignal) => {
+  // Each step has the whole bound: at 10,000 services one fetch of the lists is ~80 MB.
+  const first = await withDeadline(options, async (abortSignal) => {
     const call = { abortSignal };
     const { info } = await engineOf(docker, call);
     const swarm = isSwarmManager(info);
     const wanted = listsOf(swarm);
-    const first = await Promise.all(
+    const answers = await Promise.all(
       wanted.map(([, path, query]) => step(`GET ${path.slice(0, -1)}`, getRaw(path, query, { ...call, keep: false }))),
     );
-    if (baseline !== undefined && digestOf(swarm, first) === baseline.digest)
-      return { detected: { kind: 'same' }, baseline };
-    if (!swarm) return { detected: { kind: 'full' }, baseline: undefined };
+    return { swarm, wanted, digest: digestOf(swarm, answers) };
+  });
+  const { swarm, wanted } = first;
+  if (baseline !== undefined && first.digest === baseline.digest) return { detected: { kind: 'same' }, baseline };
+  if (!swarm) return { detected: { kind: 'full' }, baseline: undefined };
+  return withDeadline(options, async (abortSignal) => {
+    const call = { abortSignal };
     const diffs = wanted.map(([key]) =>
       TRACKED.includes(key as TrackedList)
         ? new ListDiff(baseline?.tables[key as TrackedList], ENTRY_OWNERS[key as TrackedList])

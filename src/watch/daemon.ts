@@ -93,6 +93,8 @@ export class WatchDaemon {
   readonly #pendingServices = new Map<string, Set<string>>();
   /** Clusters whose reconcile look (detect) is under way. */
   readonly #detecting = new Set<string>();
+  /** Reconcile looks that failed in a row, per cluster. */
+  readonly #detectFailures = new Map<string, number>();
   #burstStartMs: number | undefined;
   #debouncer: Debouncer;
   #reconcileTimer: unknown;
@@ -348,13 +350,19 @@ export class WatchDaemon {
     try {
       const found = await watcher.detect(this.#readAbort.signal);
       if (this.#stopping || this.#watchers.get(name) !== entry) return true;
+      this.#detectFailures.delete(name);
       this.#m.relists.inc({ cluster: name, reason: 'reconcile' });
       if (found.kind === 'services') for (const id of found.ids) this.#pokeService(name, id);
       else if (found.kind === 'full') this.#poke(name, 'reconcile');
       return true;
-    } catch {
-      // The full re-list reports the failure (and keeps the last known state).
-      if (!this.#stopping) this.#poke(name, 'reconcile');
+    } catch (error) {
+      // One failed look (a slow engine) is tried again at the next reconcile; a second in a row
+      // re-lists whole, which reports the failure, keeps the last known state and, when the
+      // engine is gone, drops the event stream to reconnect.
+      const failures = (this.#detectFailures.get(name) ?? 0) + 1;
+      this.#detectFailures.set(name, failures);
+      this.#log.debug('reconcile look failed', { cluster: name, failures, error: String(error) });
+      if (!this.#stopping && failures >= 2) this.#poke(name, 'reconcile');
       return true;
     } finally {
       this.#detecting.delete(name);

@@ -205,6 +205,10 @@ export function runWatch(io: Io, args: WatchOptions): Promise<void> {
       metrics,
       connect: connectCluster(io.env),
       ...withDefined({ checkpoint: memoryKeeper(), serve: fleet?.serve }),
+      cpuMs: () => {
+        const used = process.cpuUsage();
+        return (used.user + used.system) / 1000;
+      },
       ...(issuer ? { acme: issuer } : {}),
     });
 

@@ -71,6 +71,11 @@ export interface DaemonOptions extends DaemonConfig {
   serve?: (planned: PlannedOutput, configDir: string) => Promise<void>;
   /** With an `acme` config: the issuer (its certificates go into renders, it learns the hosts). */
   acme?: AcmeHook;
+  /**
+   * CPU time this process has used so far, in ms (the CLI passes process.cpuUsage): the reconcile
+   * spaces itself by what its last look cost. Without it the configured interval holds.
+   */
+  cpuMs?: () => number;
 }
 
 /** The reconcile waits at least this many times the CPU its last look took (≤ ~2.5% of a core). */
@@ -324,7 +329,7 @@ export class WatchDaemon {
    * configured interval holds for the clusters where it costs less.
    */
   async #reconcile(reconcileMs: number): Promise<void> {
-    const before = process.cpuUsage();
+    const before = this.#o.cpuMs?.() ?? 0;
     let looked = false;
     await Promise.all(
       [...this.#watchers.keys()].map(async (name) => {
@@ -332,8 +337,7 @@ export class WatchDaemon {
       }),
     );
     if (this.#stopping) return;
-    const used = process.cpuUsage(before);
-    const cpuMs = looked ? (used.user + used.system) / 1000 : 0;
+    const cpuMs = looked && this.#o.cpuMs ? this.#o.cpuMs() - before : 0;
     this.#scheduleReconcile(Math.max(reconcileMs, Math.round(cpuMs * RECONCILE_COST_FACTOR)));
   }
 

@@ -163,4 +163,40 @@ describe('watch: one-service reads and per-service routes give what a full rende
       await daemon.stop();
     });
   }
+
+  it('a newer service cannot take a host from an older one; it gets it when the older lets go', async () => {
+    const rnd = prng(99);
+    const swarm = new FakeSwarm();
+    const svc = (id: string, host: string, createdAt: string, port: number): FakeService => ({
+      id,
+      name: id,
+      labels: { 'interlock.hostname': host, 'interlock.domain': 'test', 'interlock.port': '80' },
+      ports: [port],
+      createdAt,
+    });
+    swarm.add(svc('old', 'a', '2026-01-01T00:00:00Z', 20001));
+    swarm.add(svc('new', 'b', '2026-01-05T00:00:00Z', 20002));
+    const { daemon, onDisk } = setup(swarm, rnd);
+    const hostsMap = () => onDisk.get('haproxy')?.split('\n---\n')[0] ?? '';
+    daemon.start();
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(hostsMap()).toMatch(/^a\.test\/ old__/m);
+
+    // The newer service claims a.test: it does not get it (the older one keeps it).
+    (swarm.services.get('new') as FakeService).labels['interlock.hostname'] = 'a';
+    swarm.emit('service', 'update', 'new', { name: 'new' });
+    await vi.advanceTimersByTimeAsync(1200);
+    expect(onDisk).toEqual(fullRender(swarm));
+    expect(hostsMap()).toMatch(/^a\.test\/ old__/m);
+    expect(hostsMap()).not.toMatch(/new__/);
+
+    // The older one moves to c.test: only its own event comes, and the newer one gets a.test.
+    (swarm.services.get('old') as FakeService).labels['interlock.hostname'] = 'c';
+    swarm.emit('service', 'update', 'old', { name: 'old' });
+    await vi.advanceTimersByTimeAsync(1200);
+    expect(onDisk).toEqual(fullRender(swarm));
+    expect(hostsMap()).toMatch(/^a\.test\/ new__/m);
+    expect(hostsMap()).toMatch(/^c\.test\/ old__/m);
+    await daemon.stop();
+  });
 });

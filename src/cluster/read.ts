@@ -227,20 +227,22 @@ export async function detectChanges(
 ): Promise<{ detected: Detected; baseline: ChangeBaseline | undefined }> {
   const getRaw = docker.getRaw.bind(docker);
   // Each step has the whole bound: at 10,000 services one fetch of the lists is ~80 MB.
-  const first = await withDeadline(options, async (abortSignal) => {
+  const first = await withDeadline(options, async (abortSignal, progress) => {
     const call = { abortSignal };
     const { info } = await engineOf(docker, call);
     const swarm = isSwarmManager(info);
     const wanted = listsOf(swarm);
     const answers = await Promise.all(
-      wanted.map(([, path, query]) => step(`GET ${path.slice(0, -1)}`, getRaw(path, query, { ...call, keep: false }))),
+      wanted.map(([, path, query]) =>
+        step(`GET ${path.slice(0, -1)}`, getRaw(path, query, { ...call, keep: false, each: progress })),
+      ),
     );
     return { swarm, wanted, digest: digestOf(swarm, answers) };
   });
   const { swarm, wanted } = first;
   if (baseline !== undefined && first.digest === baseline.digest) return { detected: { kind: 'same' }, baseline };
   if (!swarm) return { detected: { kind: 'full' }, baseline: undefined };
-  return withDeadline(options, async (abortSignal) => {
+  return withDeadline(options, async (abortSignal, progress) => {
     const call = { abortSignal };
     const diffs = wanted.map(([key]) =>
       TRACKED.includes(key as TrackedList)
@@ -252,7 +254,14 @@ export async function detectChanges(
         const diff = diffs[i];
         return step(
           `GET ${path.slice(0, -1)}`,
-          getRaw(path, query, { ...call, keep: false, ...(diff ? { each: (c: Buffer) => diff.push(c) } : {}) }),
+          getRaw(path, query, {
+            ...call,
+            keep: false,
+            each: (c: Buffer) => {
+              progress();
+              diff?.push(c);
+            },
+          }),
         );
       }),
     );
@@ -346,14 +355,16 @@ export async function readSnapshotIfChanged(
   if (!getRaw) return { digest: undefined, doc: await readSnapshot(docker, options) };
   const takenAt = new Date().toISOString();
   const started = performance.now();
-  return withDeadline(options, async (abortSignal) => {
+  return withDeadline(options, async (abortSignal, progress) => {
     const call = { abortSignal };
     const { engine, info } = await engineOf(docker, call);
     const swarm = isSwarmManager(info);
     const wanted = listsOf(swarm);
     const fetch = (keep: boolean) =>
       Promise.all(
-        wanted.map(([, path, query]) => step(`GET ${path.slice(0, -1)}`, getRaw(path, query, { ...call, keep }))),
+        wanted.map(([, path, query]) =>
+          step(`GET ${path.slice(0, -1)}`, getRaw(path, query, { ...call, keep, each: progress })),
+        ),
       );
     if (last !== undefined && digestOf(swarm, await fetch(false)) === last) return { digest: last };
     // Changed (or nothing to compare with): fetch again, keeping the bodies, and parse them.
@@ -445,7 +456,15 @@ class CallFailed extends Error {
   }
 }
 
-async function withDeadline<T>(options: ReadOptions, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * Runs `run` within the read's bound. `progress` (given to `run`) restarts the bound: a raw list
+ * that keeps arriving is not cut off for being large (10,000 services: ~80 MB), only an engine
+ * that stops answering for the whole bound is.
+ */
+async function withDeadline<T>(
+  options: ReadOptions,
+  run: (signal: AbortSignal, progress: () => void) => Promise<T>,
+): Promise<T> {
   const controller = new AbortController();
   let giveUp: (error: Error) => void = () => {};
   // Racing a timer, not only aborting: a request that ignores the signal (e.g. an ssh handshake)
@@ -456,16 +475,26 @@ async function withDeadline<T>(options: ReadOptions, run: (signal: AbortSignal) 
       reject(error);
     };
   });
-  const timer = setTimeout(
-    () => giveUp(new DeadlineExceeded(`no answer within ${formatDuration(options.timeoutMs)}`)),
-    options.timeoutMs,
-  );
+  // Bytes arrived since the timer was set: it is set again (no clock read, so fake timers work).
+  let moved = false;
+  const progress = () => {
+    moved = true;
+  };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    moved = false;
+    timer = setTimeout(() => {
+      if (moved) arm();
+      else giveUp(new DeadlineExceeded(`no answer within ${formatDuration(options.timeoutMs)}`));
+    }, options.timeoutMs);
+  };
+  arm();
   const outer = options.signal;
   const onOuterAbort = () => giveUp(new CallFailed('read', outer?.reason));
   if (outer?.aborted) onOuterAbort();
   else outer?.addEventListener('abort', onOuterAbort, { once: true });
   try {
-    return await Promise.race([run(controller.signal), deadline]);
+    return await Promise.race([run(controller.signal, progress), deadline]);
   } catch (error) {
     // Stop the calls still in flight: nothing will read their answers.
     if (!controller.signal.aborted) controller.abort(error);

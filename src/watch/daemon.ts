@@ -395,6 +395,16 @@ export class WatchDaemon {
 
   #poke(cluster: string, reason: PokeReason): void {
     if (this.#stopping) return;
+    // The event stream came up while the first read runs or after it: what it could have missed
+    // is found by a reconcile look once that read is done, not by a second full re-list (seconds
+    // of CPU at 10,000 services).
+    if (reason === 'start' && (this.#cycle || this.#apply.states.has(cluster)) && !this.#pending.has(cluster)) {
+      const running = this.#cycle ?? Promise.resolve();
+      void running.then(() => {
+        if (!this.#stopping) void this.#detect(cluster);
+      });
+      return;
+    }
     // A re-list for any reason covers the others; keep the first reason for the metric.
     if (!this.#pending.has(cluster)) this.#pending.set(cluster, reason);
     this.#burstStartMs ??= this.#now();

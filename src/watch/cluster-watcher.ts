@@ -61,9 +61,10 @@ export interface ClusterWatcherOptions {
   onEvent?: (cluster: string, event: ClusterEvent) => void;
   /**
    * An event (or the task follower) about one service: only that service needs reading again.
-   * Without it, such events poke a full re-list as the others do.
+   * `known`: it did change (the follower saw its tasks move); otherwise an event hints it may
+   * have. Without it, such events poke a full re-list as the others do.
    */
-  onPokeService?: (cluster: string, serviceId: string) => void;
+  onPokeService?: (cluster: string, serviceId: string, known?: boolean) => void;
   backoff?: BackoffOptions;
   /** A stream that stayed up this long resets the backoff when it drops. */
   stableStreamMs?: number;
@@ -107,7 +108,9 @@ export class ClusterWatcher {
         return api.listTasks({ filters: { service: [serviceId] }, abortSignal: AbortSignal.timeout(timeoutMs) });
       },
       onChange: (serviceId) =>
-        this.#o.onPokeService ? this.#o.onPokeService(this.cluster, serviceId) : this.#o.onPoke(this.cluster, 'tasks'),
+        this.#o.onPokeService
+          ? this.#o.onPokeService(this.cluster, serviceId, true)
+          : this.#o.onPoke(this.cluster, 'tasks'),
     });
   }
 

@@ -41,10 +41,24 @@ export interface AcmeHook {
 /** A cluster's last good state (with the last full read's networks and nodes, for one-service updates). */
 export type KnownState = HeldState;
 
+/**
+ * Why a service is to be read again: an event hints it may have changed; `known` when it did (the
+ * task follower saw its tasks move, or a reconcile look found its entries changed).
+ */
+export type ServiceWhy = 'event' | 'known';
+
 /** Services read at once after events; more than this share of a cluster's services is one full re-list. */
 const SERVICE_READS_IN_FLIGHT = 8;
 function fullReadIsCheaper(wanted: number, held: number): boolean {
   return wanted > Math.max(64, held / 2);
+}
+/**
+ * More services hinted at once than this (an event storm) and a reconcile look comes first: it
+ * fetches the lists without parsing them and names the services that did change, often a few of
+ * the many an update storm names.
+ */
+function lookFirst(hinted: number, held: number): boolean {
+  return hinted > Math.max(64, held / 50);
 }
 
 /** What a cycle uses of the daemon around it. */
@@ -152,7 +166,7 @@ export class ApplyCycle {
     current: DaemonConfig,
     pending: ReadonlyMap<string, PokeReason>,
     startedMs: number,
-    services: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
+    services: ReadonlyMap<string, ReadonlyMap<string, ServiceWhy>> = new Map(),
   ): Promise<void> {
     const { config } = current;
     const t0 = this.#now();
@@ -163,14 +177,24 @@ export class ApplyCycle {
       [...poked].map(async (name) => {
         const watcher = this.#c.watcher(name);
         if (!watcher) return;
-        const reason = pending.get(name);
-        const ids = services.get(name);
+        let reason = pending.get(name);
+        const work = services.get(name);
+        let ids = work ? new Set(work.keys()) : undefined;
         const held = this.states.get(name);
         try {
           const ok = () => {
             this.#m.clusterUp.set({ cluster: name }, 1);
             if (this.readErrors.delete(name)) this.#log.info('cluster readable again', { cluster: name });
           };
+          if (reason === undefined && work && held && lookFirst(work.size, held.state.services.length)) {
+            const found = await watcher.detect(signal).catch((): { kind: 'full' } => ({ kind: 'full' }));
+            if (found.kind === 'full') reason = 'event';
+            else {
+              ids = new Set(found.kind === 'services' ? found.ids : []);
+              for (const [id, why] of work) if (why === 'known') ids.add(id);
+              this.#m.relists.inc({ cluster: name, reason: 'reconcile' });
+            }
+          }
           if (reason === undefined && ids && held && !fullReadIsCheaper(ids.size, held.state.services.length)) {
             const patched = await this.#readServices(watcher, held, ids, config, signal);
             if (patched) {

@@ -31,7 +31,7 @@ import {
   type ClusterWatcherOptions,
   type PokeReason,
 } from './cluster-watcher.ts';
-import { type AcmeHook, ApplyCycle, clustersOf, type DaemonConfig } from './cycle.ts';
+import { type AcmeHook, ApplyCycle, clustersOf, type DaemonConfig, type ServiceWhy } from './cycle.ts';
 import type { ClusterEvent } from './events.ts';
 import { type HealthReport, healthReport } from './health.ts';
 
@@ -78,8 +78,8 @@ export interface DaemonOptions extends DaemonConfig {
   cpuMs?: () => number;
 }
 
-/** The reconcile waits at least this many times the CPU its last look took (≤ ~2.5% of a core). */
-const RECONCILE_COST_FACTOR = 40;
+/** The reconcile waits at least this many times the CPU its last look took (≤ ~1.7% of a core). */
+const RECONCILE_COST_FACTOR = 60;
 
 function waits(config: Config): { minMs: number; maxMs: number; reconcileMs: number } {
   return watchWaits(config);
@@ -95,7 +95,7 @@ export class WatchDaemon {
   readonly #watchers = new Map<string, { watcher: ClusterWatcher; key: string }>();
   readonly #pending = new Map<string, PokeReason>();
   /** Per cluster, services to read again on their own (events about them). */
-  readonly #pendingServices = new Map<string, Set<string>>();
+  readonly #pendingServices = new Map<string, Map<string, ServiceWhy>>();
   /** Clusters whose reconcile look (detect) is under way. */
   readonly #detecting = new Set<string>();
   /** Reconcile looks that failed in a row, per cluster. */
@@ -296,7 +296,7 @@ export class WatchDaemon {
         return c;
       },
       onPoke: (c, reason) => this.#poke(c, reason),
-      onPokeService: (c, id) => this.#pokeService(c, id),
+      onPokeService: (c, id, known) => this.#pokeService(c, id, known ? 'known' : 'event'),
       onEvent: (c, event) => this.#onEvent(c, event),
     });
     this.#watchers.set(name, { watcher, key: JSON.stringify(cluster) });
@@ -325,7 +325,7 @@ export class WatchDaemon {
    * look without parsing them, and only what changed is read (see ClusterWatcher.detect); an API
    * without raw bodies re-lists whole. At scale the look costs (10,000 services: ~80 MB of lists
    * to fetch and hash), so the next one waits at least RECONCILE_COST_FACTOR times the CPU the
-   * last one took: the reconcile stays under ~2.5% of a core however large the cluster, and the
+   * last one took: the reconcile stays under ~1.7% of a core however large the cluster, and the
    * configured interval holds for the clusters where it costs less.
    */
   async #reconcile(reconcileMs: number): Promise<void> {
@@ -356,7 +356,7 @@ export class WatchDaemon {
       if (this.#stopping || this.#watchers.get(name) !== entry) return true;
       this.#detectFailures.delete(name);
       this.#m.relists.inc({ cluster: name, reason: 'reconcile' });
-      if (found.kind === 'services') for (const id of found.ids) this.#pokeService(name, id);
+      if (found.kind === 'services') for (const id of found.ids) this.#pokeService(name, id, 'known');
       else if (found.kind === 'full') this.#poke(name, 'reconcile');
       return true;
     } catch (error) {
@@ -411,14 +411,14 @@ export class WatchDaemon {
     this.#debouncer.poke();
   }
 
-  #pokeService(cluster: string, serviceId: string): void {
+  #pokeService(cluster: string, serviceId: string, why: ServiceWhy): void {
     if (this.#stopping) return;
     let ids = this.#pendingServices.get(cluster);
     if (!ids) {
-      ids = new Set();
+      ids = new Map();
       this.#pendingServices.set(cluster, ids);
     }
-    ids.add(serviceId);
+    if (ids.get(serviceId) !== 'known') ids.set(serviceId, why);
     this.#burstStartMs ??= this.#now();
     this.#debouncer.poke();
   }
@@ -458,7 +458,7 @@ export class WatchDaemon {
   async #runCycle(
     pending: ReadonlyMap<string, PokeReason>,
     startedMs: number,
-    services: ReadonlyMap<string, ReadonlySet<string>>,
+    services: ReadonlyMap<string, ReadonlyMap<string, ServiceWhy>>,
   ): Promise<void> {
     this.cycles++;
     await this.#apply.run(this.#current, pending, startedMs, services);

@@ -199,4 +199,27 @@ describe('watch: one-service reads and per-service routes give what a full rende
     expect(hostsMap()).toMatch(/^c\.test\/ old__/m);
     await daemon.stop();
   });
+
+  it('an event storm about many services reads again only those a reconcile look finds changed', async () => {
+    const rnd = prng(7);
+    const swarm = new FakeSwarm();
+    for (let n = 0; n < 300; n++) swarm.add(randomService(rnd, n));
+    const { daemon, onDisk, metrics } = setup(swarm, rnd);
+    daemon.start();
+    await vi.advanceTimersByTimeAsync(1500);
+    const reads = async () =>
+      Number(/interlock_service_reads_total\{cluster="local"\} (\d+)/.exec(await metrics.registry.metrics())?.[1] ?? 0);
+    const before = await reads();
+    const ids = [...swarm.services.keys()];
+    // Three services change; update events come for 100 of them (most change nothing).
+    for (const id of ids.slice(0, 3))
+      (swarm.services.get(id) as FakeService).labels['interlock.hostname'] = `storm-${id}`;
+    for (const id of ids.slice(0, 100)) swarm.emit('service', 'update', id, { name: id });
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(onDisk).toEqual(fullRender(swarm));
+    expect(onDisk.get('haproxy')).toContain(`storm-${ids[0]}.test`);
+    // The three changed ones (and services the task follower saw move), not 100.
+    expect((await reads()) - before).toBeLessThan(20);
+    await daemon.stop();
+  });
 });

@@ -4,10 +4,11 @@
  *   carbon  bench/carbon.ts  Carbon sender rates (when the file is present)
  *   watch   bench/watch.ts   `interlock watch` latency and memory (when present; runs dist/, built first)
  *   fleet   bench/fleet.ts   controller → agents: change-to-applied latency, idle cost, bytes (runs dist/)
+ *   runtime bench/runtime.ts HAProxy runtime API: scale 3→6→3 + rolling update under load (runs dist/; Docker)
  * Each runs as a child process with a time bound; one that fails or overruns is reported and the
  * next one runs. Exit code 1 when any of them failed.
  *
- *   npm run bench -- [--only render|carbon|watch|fleet[,...]] [--quick]
+ *   npm run bench -- [--only render|carbon|watch|fleet|runtime[,...]] [--quick]
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -16,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { describeExit, run } from './lib/proc.ts';
 import { fixed, table } from './lib/table.ts';
 
-type BenchName = 'render' | 'carbon' | 'watch' | 'fleet';
+type BenchName = 'render' | 'carbon' | 'watch' | 'fleet' | 'runtime';
 
 interface Bench {
   name: BenchName;
@@ -64,6 +65,14 @@ const BENCHES: Bench[] = [
     quickArgs: ['--changes', '5', '--agents', '10', '--idle-agents', '20', '--idle-seconds', '10'],
     timeoutMs: 20 * 60_000,
     quickTimeoutMs: 8 * 60_000,
+    needsBuild: true,
+  },
+  {
+    name: 'runtime',
+    file: 'bench/runtime.ts',
+    quickArgs: [],
+    timeoutMs: 12 * 60_000,
+    quickTimeoutMs: 12 * 60_000,
     needsBuild: true,
   },
 ];

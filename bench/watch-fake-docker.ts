@@ -8,7 +8,9 @@
  * one port each) and keeps 2 shut-down tasks of history, as a Swarm with the default task
  * history does after an update; every running task has its container. /tasks honours the
  * `desired-state` and `service` filters the daemon sends (the reader asks for running tasks
- * only; the task follower for one service's tasks, history included).
+ * only; the task follower for one service's tasks, history included), /services the `id` filter
+ * and /containers/json the service-id `label` filter (the daemon reads one service after an
+ * event about it).
  */
 import { rmSync } from 'node:fs';
 import http from 'node:http';
@@ -220,9 +222,13 @@ export async function startFakeDocker(socketPath: string, count: number): Promis
         return json(VERSION);
       case '/info':
         return json(MANAGER_INFO);
-      case '/services':
+      case '/services': {
+        // The daemon reads one service after an event about it: the `id` filter (a prefix match).
+        const ids = (JSON.parse(url.searchParams.get('filters') ?? '{}') as { id?: string[] }).id;
+        if (ids) return json(services.filter((s) => ids.some((id) => s.id.startsWith(id))).map(serviceDoc));
         servicesBody ??= JSON.stringify(services.map(serviceDoc));
         return big('/services', servicesBody);
+      }
       case '/tasks': {
         const raw = url.searchParams.get('filters');
         const filters = (raw ? JSON.parse(raw) : {}) as { service?: string[]; 'desired-state'?: string[] };
@@ -244,9 +250,16 @@ export async function startFakeDocker(socketPath: string, count: number): Promis
         allTasksBody ??= JSON.stringify(services.flatMap((s) => tasksOf(s, wantRunning, wantHistory)));
         return big('/tasks', allTasksBody);
       }
-      case '/containers/json':
+      case '/containers/json': {
+        // One service's task containers: the `label` filter `com.docker.swarm.service.id=ID`.
+        const labels = (JSON.parse(url.searchParams.get('filters') ?? '{}') as { label?: string[] }).label;
+        if (labels) {
+          const wanted = labels.map((l) => /^com\.docker\.swarm\.service\.id=(.+)$/.exec(l)?.[1]);
+          return json(wanted.flatMap((id) => (id && byId.has(id) ? containerDocs(byId.get(id) as Service) : [])));
+        }
         containersBody ??= JSON.stringify(services.flatMap(containerDocs));
         return big('/containers/json', containersBody);
+      }
       case '/networks':
         return json([
           { Name: 'bridge', Id: hex(1), Driver: 'bridge', Scope: 'local', Ingress: false },

@@ -10,7 +10,7 @@ import type { Diagnostic } from './diagnostics.ts';
 import { driverFor, isFileOutput } from './outputs/drivers.ts';
 import type { AcmeRender, TemplateName } from './render/types.ts';
 import { acmeHosts, acmeResponder } from './routes/acme.ts';
-import { buildRoutes } from './routes/build.ts';
+import { buildRoutes, type RouteCache } from './routes/build.ts';
 import type { PolicyFiles, Route } from './routes/types.ts';
 
 export interface TemplateTexts {
@@ -110,6 +110,8 @@ export function planRender(
     acmeCertificates?: IssuedCertificates;
     /** The config's `policyFiles` folder, read by the caller (users files, error pages). */
     policyFiles?: PolicyFiles;
+    /** Per-service routes kept between renders (watch): unchanged services are not resolved again. */
+    routeCache?: RouteCache;
   },
 ): Plan {
   const diagnostics: Diagnostic[] = [];
@@ -128,7 +130,10 @@ export function planRender(
       built = buildRoutes(
         states.filter((s) => wanted.includes(s.cluster)),
         config.rules,
-        options.policyFiles ? { policyFiles: options.policyFiles } : {},
+        {
+          ...(options.policyFiles ? { policyFiles: options.policyFiles } : {}),
+          ...(options.routeCache ? { cache: options.routeCache } : {}),
+        },
       );
       builds.set(key, built);
       // The same service problem is reported once, however many outputs read its cluster.

@@ -96,7 +96,7 @@ interface Modem {
  */
 function rawGetter(docker: object): RawGetApi['getRaw'] {
   const modem = (docker as { modem: Modem }).modem;
-  return (path, query, { abortSignal, keep }) =>
+  return (path, query, { abortSignal, keep, each }) =>
     new Promise((resolve, reject) => {
       modem.dial(
         {
@@ -117,6 +117,7 @@ function rawGetter(docker: object): RawGetApi['getRaw'] {
           stream.on('data', (chunk: Buffer) => {
             hash.update(chunk);
             if (keep) chunks.push(chunk);
+            each?.(chunk);
           });
           stream.on('end', () =>
             resolve({ digest: hash.digest('base64'), ...(keep ? { body: Buffer.concat(chunks) } : {}) }),
@@ -204,6 +205,10 @@ export function runWatch(io: Io, args: WatchOptions): Promise<void> {
       metrics,
       connect: connectCluster(io.env),
       ...withDefined({ checkpoint: memoryKeeper(), serve: fleet?.serve }),
+      cpuMs: () => {
+        const used = process.cpuUsage();
+        return (used.user + used.system) / 1000;
+      },
       ...(issuer ? { acme: issuer } : {}),
     });
 

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { formatDuration } from '../config/duration.ts';
 import { ClusterError } from '../errors.ts';
+import { ENTRY_OWNERS, type EntryTable, ListDiff } from './list-diff.ts';
 import type { SnapshotDocument } from './snapshot.ts';
 
 export interface CallOptions {
@@ -27,11 +28,11 @@ export interface EventsOptions extends CallOptions {
 export interface DockerApi {
   version(options?: CallOptions): Promise<unknown>;
   info(options?: CallOptions): Promise<unknown>;
-  listServices(options?: CallOptions): Promise<unknown>;
+  listServices(options?: CallOptions & { filters?: Record<string, string[]> }): Promise<unknown>;
   listTasks(options?: CallOptions & { filters?: Record<string, string[]> }): Promise<unknown>;
   listNetworks(options?: CallOptions): Promise<unknown>;
   listNodes(options?: CallOptions): Promise<unknown>;
-  listContainers(options?: CallOptions & { all?: boolean }): Promise<unknown>;
+  listContainers(options?: CallOptions & { all?: boolean; filters?: Record<string, string[]> }): Promise<unknown>;
   getEvents(options?: EventsOptions): Promise<NodeJS.ReadableStream>;
 }
 
@@ -140,14 +141,203 @@ export interface RawGetApi {
   getRaw(
     path: string,
     query: Record<string, unknown>,
-    options: CallOptions & { keep: boolean },
+    options: CallOptions & { keep: boolean; each?: (chunk: Buffer) => void },
   ): Promise<{ digest: string; body?: Buffer }>;
+}
+
+/**
+ * What the watch daemon's reconcile compares the next read with: the digest of all the lists,
+ * each Swarm list's entry table (./list-diff.ts), and the digest of the networks and nodes.
+ */
+export interface ChangeBaseline {
+  digest: string;
+  tables: Record<TrackedList, EntryTable>;
+  /** Digest of the lists that are not tracked per entry (networks, nodes): any change there re-reads all. */
+  others: string;
+}
+
+type TrackedList = 'services' | 'tasks' | 'containers';
+const TRACKED: readonly TrackedList[] = ['services', 'tasks', 'containers'];
+
+/** The lists of a Swarm manager, or of a standalone engine. */
+function listsOf(swarm: boolean): Array<[key: string, path: string, query: Record<string, unknown>]> {
+  return swarm
+    ? [
+        ['services', '/services?', {}],
+        // History (shut-down tasks) is never a backend: leave it on the manager.
+        ['tasks', '/tasks?', { filters: { 'desired-state': ['running'] } }],
+        ['networks', '/networks?', {}],
+        ['nodes', '/nodes?', {}],
+        ['containers', '/containers/json?', { all: false }],
+      ]
+    : [
+        ['networks', '/networks?', {}],
+        ['containers', '/containers/json?', { all: false }],
+      ];
+}
+
+function digestOf(swarm: boolean, answers: ReadonlyArray<{ digest: string }>): string {
+  return createHash('sha256')
+    .update([swarm ? 'swarm' : 'engine', ...answers.map((a) => a.digest)].join('\0'))
+    .digest('base64');
+}
+
+function othersOf(wanted: ReturnType<typeof listsOf>, answers: ReadonlyArray<{ digest: string }>): string {
+  return wanted
+    .map(([key], i) => (TRACKED.includes(key as TrackedList) ? '' : `${key}=${answers[i]?.digest}`))
+    .join('\0');
+}
+
+/** The entry tables of bodies already held (a full read), for the next reconcile. */
+function baselineOf(
+  swarm: boolean,
+  wanted: ReturnType<typeof listsOf>,
+  answers: ReadonlyArray<{ digest: string; body?: Buffer }>,
+  doc: Record<string, unknown>,
+): ChangeBaseline | undefined {
+  if (!swarm) return undefined;
+  const tables = {} as Record<TrackedList, EntryTable>;
+  for (const [i, [key]] of wanted.entries()) {
+    if (!TRACKED.includes(key as TrackedList)) continue;
+    const diff = new ListDiff(undefined, ENTRY_OWNERS[key as TrackedList], doc[key] as unknown[]);
+    diff.push(answers[i]?.body ?? Buffer.alloc(0));
+    const changes = diff.end();
+    // A standalone container (or an entry that cannot be read) changes what a full read says: no baseline.
+    if (changes.unowned) return undefined;
+    tables[key as TrackedList] = changes.table;
+  }
+  return { digest: digestOf(swarm, answers), tables, others: othersOf(wanted, answers) };
+}
+
+/** What a reconcile found: nothing, the services to read again, or a full read needed. */
+export type Detected = { kind: 'same' } | { kind: 'services'; ids: Set<string> } | { kind: 'full' };
+
+/**
+ * The watch daemon's reconcile (issue 12): compares the engine's lists with `baseline` without
+ * parsing them. First the bodies' digest only (nothing held); when it differs, the lists again,
+ * cut into entries and hashed as they stream in: the services whose entries changed are named,
+ * and only they are read again. A full read is asked for when there is no baseline, when the
+ * networks or nodes changed, when an entry belongs to no service (a standalone container), or
+ * off Swarm. Answers the new baseline with it.
+ */
+export async function detectChanges(
+  docker: DockerApi & RawGetApi,
+  options: ReadOptions,
+  baseline: ChangeBaseline | undefined,
+): Promise<{ detected: Detected; baseline: ChangeBaseline | undefined }> {
+  const getRaw = docker.getRaw.bind(docker);
+  // Each step has the whole bound: at 10,000 services one fetch of the lists is ~80 MB.
+  const first = await withDeadline(options, async (abortSignal, progress) => {
+    const call = { abortSignal };
+    const { info } = await engineOf(docker, call);
+    const swarm = isSwarmManager(info);
+    const wanted = listsOf(swarm);
+    const answers = await Promise.all(
+      wanted.map(([, path, query]) =>
+        step(`GET ${path.slice(0, -1)}`, getRaw(path, query, { ...call, keep: false, each: progress })),
+      ),
+    );
+    return { swarm, wanted, digest: digestOf(swarm, answers) };
+  });
+  const { swarm, wanted } = first;
+  if (baseline !== undefined && first.digest === baseline.digest) return { detected: { kind: 'same' }, baseline };
+  if (!swarm) return { detected: { kind: 'full' }, baseline: undefined };
+  return withDeadline(options, async (abortSignal, progress) => {
+    const call = { abortSignal };
+    const diffs = wanted.map(([key]) =>
+      TRACKED.includes(key as TrackedList)
+        ? new ListDiff(baseline?.tables[key as TrackedList], ENTRY_OWNERS[key as TrackedList])
+        : undefined,
+    );
+    const answers = await Promise.all(
+      wanted.map(([, path, query], i) => {
+        const diff = diffs[i];
+        return step(
+          `GET ${path.slice(0, -1)}`,
+          getRaw(path, query, {
+            ...call,
+            keep: false,
+            each: (c: Buffer) => {
+              progress();
+              diff?.push(c);
+            },
+          }),
+        );
+      }),
+    );
+    const tables = {} as Record<TrackedList, EntryTable>;
+    const ids = new Set<string>();
+    let unowned = false;
+    for (const [i, [key]] of wanted.entries()) {
+      const diff = diffs[i];
+      if (!diff) continue;
+      const changes = diff.end();
+      tables[key as TrackedList] = changes.table;
+      unowned ||= changes.unowned;
+      for (const id of changes.owners) ids.add(id);
+    }
+    const others = othersOf(wanted, answers);
+    const next: ChangeBaseline | undefined = unowned ? undefined : { digest: digestOf(swarm, answers), tables, others };
+    if (baseline === undefined || unowned || others !== baseline.others)
+      return { detected: { kind: 'full' }, baseline: next };
+    return { detected: ids.size === 0 ? { kind: 'same' } : { kind: 'services', ids }, baseline: next };
+  });
+}
+
+/** One service's entries of the lists a full read takes: what the daemon re-reads after an event about it. */
+export interface ServiceLists {
+  /** The service (none when it is gone). */
+  services: unknown[];
+  /** Its running tasks. */
+  tasks: unknown[];
+  /** Its tasks' running containers on the node read. */
+  containers: unknown[];
+}
+
+/**
+ * Reads one service, its running tasks and their containers (three calls, whatever the
+ * cluster's size): the watch daemon's answer to an event about one service (issue 12).
+ */
+export async function readServiceLists(
+  docker: DockerApi,
+  options: ReadOptions,
+  serviceId: string,
+): Promise<ServiceLists> {
+  return withDeadline(options, async (abortSignal) => {
+    const call = { abortSignal };
+    const [services, tasks, containers] = await Promise.all([
+      // The id filter matches prefixes: keep the service itself.
+      list('GET /services', docker.listServices({ ...call, filters: { id: [serviceId] } })),
+      list(
+        'GET /tasks',
+        docker.listTasks({ ...call, filters: { service: [serviceId], 'desired-state': ['running'] } }),
+      ),
+      list(
+        'GET /containers/json',
+        docker.listContainers({
+          ...call,
+          all: false,
+          filters: { label: [`com.docker.swarm.service.id=${serviceId}`] },
+        }),
+      ),
+    ]);
+    return {
+      services: services.filter((s) => isObject(s) && s.ID === serviceId),
+      tasks: tasks.filter((t) => isObject(t) && t.ServiceID === serviceId),
+      containers: containers.filter((c) => {
+        const labels = isObject(c) ? c.Labels : undefined;
+        return isObject(labels) && labels['com.docker.swarm.service.id'] === serviceId;
+      }),
+    };
+  });
 }
 
 /** What readSnapshotIfChanged answers: the digest of the raw lists, and the document when they changed. */
 export interface ReadIfChanged {
   digest: string | undefined;
   doc?: SnapshotDocument;
+  /** With a document read raw from a Swarm manager: what the next reconcile compares with (detectChanges). */
+  baseline?: ChangeBaseline;
 }
 
 /**
@@ -165,35 +355,21 @@ export async function readSnapshotIfChanged(
   if (!getRaw) return { digest: undefined, doc: await readSnapshot(docker, options) };
   const takenAt = new Date().toISOString();
   const started = performance.now();
-  return withDeadline(options, async (abortSignal) => {
+  return withDeadline(options, async (abortSignal, progress) => {
     const call = { abortSignal };
     const { engine, info } = await engineOf(docker, call);
     const swarm = isSwarmManager(info);
-    const wanted: Array<[key: string, path: string, query: Record<string, unknown>]> = swarm
-      ? [
-          ['services', '/services?', {}],
-          // History (shut-down tasks) is never a backend: leave it on the manager.
-          ['tasks', '/tasks?', { filters: { 'desired-state': ['running'] } }],
-          ['networks', '/networks?', {}],
-          ['nodes', '/nodes?', {}],
-          ['containers', '/containers/json?', { all: false }],
-        ]
-      : [
-          ['networks', '/networks?', {}],
-          ['containers', '/containers/json?', { all: false }],
-        ];
+    const wanted = listsOf(swarm);
     const fetch = (keep: boolean) =>
       Promise.all(
-        wanted.map(([, path, query]) => step(`GET ${path.slice(0, -1)}`, getRaw(path, query, { ...call, keep }))),
+        wanted.map(([, path, query]) =>
+          step(`GET ${path.slice(0, -1)}`, getRaw(path, query, { ...call, keep, each: progress })),
+        ),
       );
-    const digestOf = (answers: ReadonlyArray<{ digest: string }>) =>
-      createHash('sha256')
-        .update([swarm ? 'swarm' : 'engine', ...answers.map((a) => a.digest)].join('\0'))
-        .digest('base64');
-    if (last !== undefined && digestOf(await fetch(false)) === last) return { digest: last };
+    if (last !== undefined && digestOf(swarm, await fetch(false)) === last) return { digest: last };
     // Changed (or nothing to compare with): fetch again, keeping the bodies, and parse them.
     const answers = await fetch(true);
-    const digest = digestOf(answers);
+    const digest = digestOf(swarm, answers);
     const bodies = answers.map((a) => a.body ?? Buffer.alloc(0));
     const doc: Record<string, unknown> = {
       metadata: {
@@ -215,7 +391,8 @@ export async function readSnapshotIfChanged(
       if (!Array.isArray(value)) throw new CallFailed(call, new NotDocker(`${call} did not answer with a list`));
       doc[key] = value;
     });
-    return { digest, doc: doc as unknown as SnapshotDocument };
+    const baseline = baselineOf(swarm, wanted, answers, doc);
+    return { digest, doc: doc as unknown as SnapshotDocument, ...(baseline ? { baseline } : {}) };
   });
 }
 
@@ -279,7 +456,15 @@ class CallFailed extends Error {
   }
 }
 
-async function withDeadline<T>(options: ReadOptions, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * Runs `run` within the read's bound. `progress` (given to `run`) restarts the bound: a raw list
+ * that keeps arriving is not cut off for being large (10,000 services: ~80 MB), only an engine
+ * that stops answering for the whole bound is.
+ */
+async function withDeadline<T>(
+  options: ReadOptions,
+  run: (signal: AbortSignal, progress: () => void) => Promise<T>,
+): Promise<T> {
   const controller = new AbortController();
   let giveUp: (error: Error) => void = () => {};
   // Racing a timer, not only aborting: a request that ignores the signal (e.g. an ssh handshake)
@@ -290,16 +475,26 @@ async function withDeadline<T>(options: ReadOptions, run: (signal: AbortSignal) 
       reject(error);
     };
   });
-  const timer = setTimeout(
-    () => giveUp(new DeadlineExceeded(`no answer within ${formatDuration(options.timeoutMs)}`)),
-    options.timeoutMs,
-  );
+  // Bytes arrived since the timer was set: it is set again (no clock read, so fake timers work).
+  let moved = false;
+  const progress = () => {
+    moved = true;
+  };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    moved = false;
+    timer = setTimeout(() => {
+      if (moved) arm();
+      else giveUp(new DeadlineExceeded(`no answer within ${formatDuration(options.timeoutMs)}`));
+    }, options.timeoutMs);
+  };
+  arm();
   const outer = options.signal;
   const onOuterAbort = () => giveUp(new CallFailed('read', outer?.reason));
   if (outer?.aborted) onOuterAbort();
   else outer?.addEventListener('abort', onOuterAbort, { once: true });
   try {
-    return await Promise.race([run(controller.signal), deadline]);
+    return await Promise.race([run(controller.signal, progress), deadline]);
   } catch (error) {
     // Stop the calls still in flight: nothing will read their answers.
     if (!controller.signal.aborted) controller.abort(error);

@@ -126,42 +126,157 @@ function options(rule: { prefix?: string | undefined; allowRawDirectives?: boole
   };
 }
 
+/** What one service's rules give, before conflicts are settled across services. */
+interface ServiceBuild {
+  routes: Route[];
+  diagnostics: Diagnostic[];
+  skipped: SkippedService[];
+}
+
+interface CachedService {
+  service: ServiceState;
+  /** JSON of `service`, made when first compared with a service that is not the same object. */
+  json?: string;
+  result: ServiceBuild;
+}
+
+/**
+ * Per-service results kept from one build to the next (the watch daemon, issue 12): a service
+ * whose state, cluster context (name, nodes, networks, nodeAddress) and rules are those of the
+ * last build is not resolved again. A service counts as the same when it is the same object (the
+ * daemon keeps unchanged services' objects) or has the same JSON. Rules are compared by identity:
+ * a config reload brings new rules, and everything is resolved again. A custom rule is therefore
+ * called again only when its service changed. Conflicts are settled across all services on every
+ * build, so who keeps a contested host never depends on the cache.
+ */
+export class RouteCache {
+  #rules: readonly RuleConfig[] | undefined;
+  /** The policyFiles folder's contents the held routes were resolved with (issue 14). */
+  #policyFiles = '';
+  readonly #clusters = new Map<string, { context: string; services: Map<string, CachedService> }>();
+  /** Services resolved / reused in the last build, for tests and logs. */
+  resolved = 0;
+  reused = 0;
+
+  /** @internal */
+  begin(rules: readonly RuleConfig[], policyFiles: PolicyFiles | undefined): void {
+    // The folder is read again for every render: compare its contents, not the object. A changed
+    // users file or page resolves every service again (they are few and small).
+    const files = policyFiles ? JSON.stringify([policyFiles.dir, [...policyFiles.files].sort()]) : '';
+    if (rules !== this.#rules || files !== this.#policyFiles) {
+      this.#rules = rules;
+      this.#policyFiles = files;
+      this.#clusters.clear();
+    }
+    this.resolved = 0;
+    this.reused = 0;
+  }
+
+  /** @internal The entries of one cluster, or none when its context changed. */
+  cluster(state: ClusterState): { context: string; services: Map<string, CachedService> | undefined } {
+    const context = JSON.stringify([
+      state.cluster,
+      state.swarm,
+      state.nodeAddress ?? null,
+      state.nodes,
+      state.networks,
+    ]);
+    const held = this.#clusters.get(state.cluster);
+    return { context, services: held?.context === context ? held.services : undefined };
+  }
+
+  /** @internal */
+  keep(cluster: string, context: string, services: Map<string, CachedService>): void {
+    this.#clusters.set(cluster, { context, services });
+  }
+}
+
+function buildService(
+  state: ClusterState,
+  service: ServiceState,
+  activeRules: readonly RuleConfig[],
+  policyFiles: PolicyFiles | undefined,
+): ServiceBuild {
+  const diagnostics: Diagnostic[] = [];
+  const skipped: SkippedService[] = [];
+  const routes: Route[] = [];
+  const reasons = new Set<string>();
+  for (const rule of activeRules) {
+    const result = runRule(rule, service, state.cluster);
+    diagnostics.push(...result.diagnostics);
+    if (result.skip) reasons.add(result.skip);
+    for (const spec of result.specs) {
+      const resolved = resolveRoute(spec, ruleName(rule), service, state, {
+        allowBroadWildcards: rule.allowBroadWildcards ?? false,
+        ...(policyFiles ? { policyFiles } : {}),
+      });
+      diagnostics.push(...resolved.diagnostics);
+      if (resolved.skipped) reasons.add(resolved.skipped);
+      if (resolved.route) routes.push(resolved.route);
+    }
+  }
+  if (routes.length === 0) {
+    for (const reason of [...reasons].sort()) skipped.push({ cluster: state.cluster, service: service.name, reason });
+  }
+  return { routes, diagnostics, skipped };
+}
+
+function cachedBuild(
+  held: Map<string, CachedService> | undefined,
+  next: Map<string, CachedService>,
+  state: ClusterState,
+  service: ServiceState,
+  activeRules: readonly RuleConfig[],
+  cache: RouteCache,
+  policyFiles: PolicyFiles | undefined,
+): ServiceBuild {
+  const entry = held?.get(service.id);
+  if (entry) {
+    if (entry.service !== service) {
+      entry.json ??= JSON.stringify(entry.service);
+      const json = JSON.stringify(service);
+      if (json === entry.json) entry.service = service;
+      else entry.json = undefined;
+    }
+    if (entry.service === service) {
+      // Two services with one id (a hand-made snapshot): the second is resolved on its own.
+      if (!next.has(service.id)) {
+        next.set(service.id, entry);
+        cache.reused++;
+        return entry.result;
+      }
+    }
+  }
+  const result = buildService(state, service, activeRules, policyFiles);
+  cache.resolved++;
+  if (!next.has(service.id)) next.set(service.id, { service, result });
+  return result;
+}
+
 export function buildRoutes(
   states: readonly ClusterState[],
   rules: readonly RuleConfig[] | undefined,
-  options: { policyFiles?: PolicyFiles } = {},
+  options: { policyFiles?: PolicyFiles; cache?: RouteCache } = {},
 ): BuildResult {
   const diagnostics: Diagnostic[] = [];
   const skipped: SkippedService[] = [];
   let routes: Route[] = [];
   const activeRules = rules && rules.length > 0 ? rules : DEFAULT_RULES;
+  const { policyFiles, cache } = options;
+  cache?.begin(activeRules, policyFiles);
 
   for (const state of states) {
+    const held = cache?.cluster(state);
+    const next = new Map<string, CachedService>();
     for (const service of state.services) {
-      const reasons = new Set<string>();
-      let routed = false;
-      for (const rule of activeRules) {
-        const result = runRule(rule, service, state.cluster);
-        diagnostics.push(...result.diagnostics);
-        if (result.skip) reasons.add(result.skip);
-        for (const spec of result.specs) {
-          const resolved = resolveRoute(spec, ruleName(rule), service, state, {
-            allowBroadWildcards: rule.allowBroadWildcards ?? false,
-            ...(options.policyFiles ? { policyFiles: options.policyFiles } : {}),
-          });
-          diagnostics.push(...resolved.diagnostics);
-          if (resolved.skipped) reasons.add(resolved.skipped);
-          if (resolved.route) {
-            routes.push(resolved.route);
-            routed = true;
-          }
-        }
-      }
-      if (!routed) {
-        for (const reason of [...reasons].sort())
-          skipped.push({ cluster: state.cluster, service: service.name, reason });
-      }
+      const built = cache
+        ? cachedBuild(held?.services, next, state, service, activeRules, cache, policyFiles)
+        : buildService(state, service, activeRules, policyFiles);
+      for (const r of built.routes) routes.push(r);
+      for (const d of built.diagnostics) diagnostics.push(d);
+      for (const s of built.skipped) skipped.push(s);
     }
+    if (cache && held) cache.keep(state.cluster, held.context, next);
   }
 
   routes = mergeCanaries(routes, diagnostics);

@@ -17,6 +17,12 @@ export function createMetrics() {
       labelNames: ['cluster', 'reason'],
       registers: [registry],
     }),
+    serviceReads: new Counter({
+      name: 'interlock_service_reads_total',
+      help: 'Services read again on their own after an event about them (instead of a full re-list)',
+      labelNames: ['cluster'],
+      registers: [registry],
+    }),
     renders: new Counter({ name: 'interlock_renders_total', help: 'Renders of all outputs', registers: [registry] }),
     applies: new Counter({
       name: 'interlock_applies_total',

@@ -7,7 +7,16 @@
  * the cluster's last good state, so a cluster that is down still renders as it last was.
  */
 import type { CallOptions, DockerApi } from '../cluster/read.ts';
-import { type RawGetApi, readSnapshotIfChanged, toClusterError } from '../cluster/read.ts';
+import {
+  type ChangeBaseline,
+  type Detected,
+  detectChanges,
+  type RawGetApi,
+  readServiceLists,
+  readSnapshotIfChanged,
+  type ServiceLists,
+  toClusterError,
+} from '../cluster/read.ts';
 import type { SnapshotDocument } from '../cluster/snapshot.ts';
 import { Backoff, type BackoffOptions } from '../runtime/backoff.ts';
 import type { Timers } from '../runtime/debounce.ts';
@@ -50,6 +59,12 @@ export interface ClusterWatcherOptions {
   log: Logger;
   onPoke: (cluster: string, reason: PokeReason) => void;
   onEvent?: (cluster: string, event: ClusterEvent) => void;
+  /**
+   * An event (or the task follower) about one service: only that service needs reading again.
+   * `known`: it did change (the follower saw its tasks move); otherwise an event hints it may
+   * have. Without it, such events poke a full re-list as the others do.
+   */
+  onPokeService?: (cluster: string, serviceId: string, known?: boolean) => void;
   backoff?: BackoffOptions;
   /** A stream that stayed up this long resets the backoff when it drops. */
   stableStreamMs?: number;
@@ -75,6 +90,8 @@ export class ClusterWatcher {
   #error: string | undefined;
   /** Digest of the last successful read's raw lists (readIfChanged). */
   #digest: string | undefined;
+  /** What the next reconcile compares the lists with (detect). */
+  #baseline: ChangeBaseline | undefined;
   /** Events seen, for tests and logs. */
   events = 0;
 
@@ -90,7 +107,10 @@ export class ClusterWatcher {
         const { api, timeoutMs } = await this.#connect();
         return api.listTasks({ filters: { service: [serviceId] }, abortSignal: AbortSignal.timeout(timeoutMs) });
       },
-      onChange: () => this.#o.onPoke(this.cluster, 'tasks'),
+      onChange: (serviceId) =>
+        this.#o.onPokeService
+          ? this.#o.onPokeService(this.cluster, serviceId, true)
+          : this.#o.onPoke(this.cluster, 'tasks'),
     });
   }
 
@@ -140,7 +160,7 @@ export class ClusterWatcher {
       throw error;
     }
     try {
-      const { digest, doc } = await readSnapshotIfChanged(
+      const { digest, doc, baseline } = await readSnapshotIfChanged(
         connection.api,
         {
           cluster: this.cluster,
@@ -151,6 +171,7 @@ export class ClusterWatcher {
         this.#digest,
       );
       this.#digest = digest;
+      if (doc) this.#baseline = baseline;
       this.#lastReadMs = this.#o.now();
       this.#lastReadOk = true;
       if (this.#streamUp) this.#error = undefined;
@@ -158,6 +179,7 @@ export class ClusterWatcher {
     } catch (error) {
       // Whatever the next read answers, it is news.
       this.#digest = undefined;
+      this.#baseline = undefined;
       if (signal?.aborted) throw error;
       this.#readFailed(error);
       // A read that fails while the stream looks up means the stream may be half-open (an engine
@@ -165,6 +187,61 @@ export class ClusterWatcher {
       if (this.#streamUp) this.#dropStream('read failed');
       throw error;
     }
+  }
+
+  /** Whether the connection gives raw bodies, so a reconcile can find what changed without parsing (detect). */
+  async canDetect(): Promise<boolean> {
+    return typeof (await this.#connect()).api.getRaw === 'function';
+  }
+
+  /**
+   * The reconcile's look at the cluster (issue 12): which services changed since the last look
+   * or full read, without parsing the lists (see detectChanges). Throws ClusterUnavailableError.
+   */
+  async detect(signal?: AbortSignal): Promise<Detected> {
+    const connection = await this.#connect();
+    const api = connection.api;
+    if (typeof api.getRaw !== 'function') return { kind: 'full' };
+    try {
+      const { detected, baseline } = await detectChanges(
+        api as WatchApi & RawGetApi,
+        {
+          cluster: this.cluster,
+          timeoutMs: connection.timeoutMs,
+          endpointDisplay: connection.display,
+          ...(signal ? { signal } : {}),
+        },
+        this.#baseline,
+      );
+      this.#baseline = baseline;
+      return detected;
+    } catch (error) {
+      this.#baseline = undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * The daemon's state for this cluster moved on from the last full read (a service was read
+   * again on its own): the next readIfChanged must not answer "unchanged" from that read's digest.
+   */
+  forgetDigest(): void {
+    this.#digest = undefined;
+  }
+
+  /** One service's entries (after an event about it). Throws ClusterUnavailableError. */
+  async readService(serviceId: string, signal?: AbortSignal): Promise<ServiceLists> {
+    const connection = await this.#connect();
+    return readServiceLists(
+      connection.api,
+      {
+        cluster: this.cluster,
+        timeoutMs: connection.timeoutMs,
+        endpointDisplay: connection.display,
+        ...(signal ? { signal } : {}),
+      },
+      serviceId,
+    );
   }
 
   async stop(): Promise<void> {
@@ -266,7 +343,11 @@ export class ClusterWatcher {
       if (event.action === 'remove') this.#follower.unfollow(event.serviceId);
       else this.#follower.follow(event.serviceId);
     }
-    this.#o.onPoke(this.cluster, 'event');
+    // An event about one service (or one of its tasks' containers) needs only that service read
+    // again; the others (networks, nodes, standalone containers) a full re-list.
+    if (this.#o.onPokeService && event.serviceId && (event.type === 'service' || event.type === 'container'))
+      this.#o.onPokeService(this.cluster, event.serviceId);
+    else this.#o.onPoke(this.cluster, 'event');
   }
 
   #dropStream(why: string): void {

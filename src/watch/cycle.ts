@@ -9,12 +9,13 @@
 
 import type { CertificateStatus } from '../acme/issuer.ts';
 import type { Applier, ApplyResult } from '../apply/apply.ts';
-import type { ClusterState } from '../cluster/model.ts';
+import type { ServiceLists } from '../cluster/read.ts';
+import { type HeldState, patchServices, shareUnchanged } from '../cluster/snapshot-patch.ts';
 import { mapSnapshots } from '../cluster/sources.ts';
 import { readPolicyFiles } from '../config/policy-files.ts';
 import type { Config } from '../config/schema.ts';
-import type { Diagnostic } from '../diagnostics.ts';
 import { isFileOutput, outputName, type PlannedOutput, planRender, type TemplateTexts } from '../pipeline.ts';
+import { RouteCache } from '../routes/build.ts';
 import type { LogFields, Logger } from '../runtime/log.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import type { CarbonRunner } from '../stats/runner.ts';
@@ -38,9 +39,27 @@ export interface AcmeHook {
   status(): CertificateStatus[];
 }
 
-export interface KnownState {
-  state: ClusterState;
-  diagnostics: Diagnostic[];
+/** A cluster's last good state (with the last full read's networks and nodes, for one-service updates). */
+export type KnownState = HeldState;
+
+/**
+ * Why a service is to be read again: an event hints it may have changed; `known` when it did (the
+ * task follower saw its tasks move, or a reconcile look found its entries changed).
+ */
+export type ServiceWhy = 'event' | 'known';
+
+/** Services read at once after events; more than this share of a cluster's services is one full re-list. */
+const SERVICE_READS_IN_FLIGHT = 8;
+function fullReadIsCheaper(wanted: number, held: number): boolean {
+  return wanted > Math.max(64, held / 2);
+}
+/**
+ * More services hinted at once than this (an event storm) and a reconcile look comes first: it
+ * fetches the lists without parsing them and names the services that did change, often a few of
+ * the many an update storm names.
+ */
+function lookFirst(hinted: number, held: number): boolean {
+  return hinted > Math.max(64, held / 50);
 }
 
 /** What a cycle uses of the daemon around it. */
@@ -95,6 +114,8 @@ export class ApplyCycle {
   readonly #waitingFor = new Map<string, string>();
   readonly #diagnosticsLog: DiagnosticsLog;
   readonly #routeLog: RouteChangeLog;
+  /** Routes per service, kept between renders: unchanged services are not resolved again. */
+  #routeCache = new RouteCache();
 
   constructor(context: CycleContext, config: Config) {
     this.#c = context;
@@ -117,6 +138,7 @@ export class ApplyCycle {
     this.resetRecords(config);
     this.#routeLog.reset();
     this.#checked.clear();
+    this.#routeCache = new RouteCache();
     this.dirty = true;
   }
 
@@ -137,37 +159,82 @@ export class ApplyCycle {
     this.#log.error(message, fields);
   }
 
-  async run(current: DaemonConfig, pending: ReadonlyMap<string, PokeReason>, startedMs: number): Promise<void> {
+  /**
+   * `pending`: clusters to re-list whole, with why. `services`: per cluster, the services to read
+   * again on their own (events about them); a cluster in both is re-listed whole.
+   */
+  async run(
+    current: DaemonConfig,
+    pending: ReadonlyMap<string, PokeReason>,
+    startedMs: number,
+    services: ReadonlyMap<string, ReadonlyMap<string, ServiceWhy>> = new Map(),
+  ): Promise<void> {
     const { config } = current;
     const t0 = this.#now();
     const signal = this.#c.signal();
     let fresh = 0;
+    const poked = new Set([...pending.keys(), ...services.keys()]);
     await Promise.all(
-      [...pending].map(async ([name, reason]) => {
+      [...poked].map(async (name) => {
         const watcher = this.#c.watcher(name);
         if (!watcher) return;
+        let reason = pending.get(name);
+        const work = services.get(name);
+        let ids = work ? new Set(work.keys()) : undefined;
+        const held = this.states.get(name);
         try {
-          // Unchanged raw lists (an idle reconcile): the state held is current, nothing to parse.
-          const doc =
-            reason === 'reconcile' && this.states.has(name)
-              ? await watcher.readIfChanged(signal)
-              : await watcher.read(signal);
-          if (doc === undefined) {
-            this.#m.relists.inc({ cluster: name, reason });
+          const ok = () => {
             this.#m.clusterUp.set({ cluster: name }, 1);
             if (this.readErrors.delete(name)) this.#log.info('cluster readable again', { cluster: name });
+          };
+          if (reason === undefined && work && held && lookFirst(work.size, held.state.services.length)) {
+            const found = await watcher.detect(signal).catch((): { kind: 'full' } => ({ kind: 'full' }));
+            if (found.kind === 'full') reason = 'event';
+            else {
+              ids = new Set(found.kind === 'services' ? found.ids : []);
+              for (const [id, why] of work) if (why === 'known') ids.add(id);
+              this.#m.relists.inc({ cluster: name, reason: 'reconcile' });
+            }
+          }
+          if (reason === undefined && ids && held && !fullReadIsCheaper(ids.size, held.state.services.length)) {
+            const patched = await this.#readServices(watcher, held, ids, config, signal);
+            if (patched) {
+              this.#m.serviceReads.inc({ cluster: name }, ids.size);
+              // The state moved on from the last full read.
+              watcher.forgetDigest();
+              this.states.set(name, patched.held);
+              if (patched.changed) {
+                fresh++;
+                this.#c.carbon()?.setClusterState(patched.held.state);
+              }
+              ok();
+              return;
+            }
+          }
+          const why = reason ?? 'event';
+          // Unchanged raw lists (an idle reconcile): the state held is current, nothing to parse.
+          const doc = why === 'reconcile' && held ? await watcher.readIfChanged(signal) : await watcher.read(signal);
+          if (doc === undefined) {
+            this.#m.relists.inc({ cluster: name, reason: why });
+            ok();
             return;
           }
           const mapped = mapSnapshots([{ cluster: name, doc }], config);
           const state = mapped.states[0];
           if (state) {
-            this.states.set(name, { state, diagnostics: mapped.diagnostics });
-            this.#c.carbon()?.setClusterState(state);
-          }
-          fresh++;
-          this.#m.relists.inc({ cluster: name, reason });
-          this.#m.clusterUp.set({ cluster: name }, 1);
-          if (this.readErrors.delete(name)) this.#log.info('cluster readable again', { cluster: name });
+            const shared = shareUnchanged(this.states.get(name), {
+              state,
+              diagnostics: mapped.diagnostics,
+              raw: { ...(doc.networks ? { networks: doc.networks } : {}), ...(doc.nodes ? { nodes: doc.nodes } : {}) },
+            });
+            this.states.set(name, shared.held);
+            if (shared.changed) {
+              fresh++;
+              this.#c.carbon()?.setClusterState(shared.held.state);
+            }
+          } else fresh++;
+          this.#m.relists.inc({ cluster: name, reason: why });
+          ok();
         } catch (error) {
           if (signal.aborted) return;
           this.#m.clusterUp.set({ cluster: name }, 0);
@@ -205,6 +272,7 @@ export class ApplyCycle {
         ...(this.#c.outDir ? { outDir: this.#c.outDir } : {}),
         templates: current.templates,
         ...(this.#c.acme ? { acmeCertificates: this.#c.acme.certificates() } : {}),
+        routeCache: this.#routeCache,
       });
       if (plan.acmeHosts) this.#c.acme?.want(plan.acmeHosts);
     } catch (error) {
@@ -250,12 +318,38 @@ export class ApplyCycle {
     this.#diagnosticsLog.report([...known.flatMap((k) => k.diagnostics), ...plan.diagnostics, ...leftOut]);
     this.#routeLog.report(config, states);
     this.#log.debug('cycle', {
-      clusters: [...pending.keys()].join(','),
+      clusters: [...poked].join(','),
       read_ms: tRead - t0,
       render_ms: tRender - tRead,
       apply_ms: tApply - tRender,
       since_first_event_ms: tApply - startedMs,
     });
+  }
+
+  /**
+   * Reads the given services again, a few at a time, and puts them in place in `held`.
+   * Undefined when only a full re-list can say what a full re-list would (see patchServices).
+   */
+  async #readServices(
+    watcher: ClusterWatcher,
+    held: KnownState,
+    ids: ReadonlySet<string>,
+    config: Config,
+    signal: AbortSignal,
+  ): Promise<ReturnType<typeof patchServices>> {
+    const queue = [...ids];
+    const read = new Map<string, ServiceLists>();
+    await Promise.all(
+      Array.from({ length: Math.min(SERVICE_READS_IN_FLIGHT, queue.length) }, async () => {
+        for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+          read.set(id, await watcher.readService(id, signal));
+        }
+      }),
+    );
+    // In the order asked: the result does not depend on which answer came first.
+    const updates = new Map<string, ServiceLists>();
+    for (const id of ids) updates.set(id, read.get(id) as ServiceLists);
+    return patchServices(held, updates, config);
   }
 
   /**

@@ -31,7 +31,7 @@ import {
   type ClusterWatcherOptions,
   type PokeReason,
 } from './cluster-watcher.ts';
-import { type AcmeHook, ApplyCycle, clustersOf, type DaemonConfig } from './cycle.ts';
+import { type AcmeHook, ApplyCycle, clustersOf, type DaemonConfig, type ServiceWhy } from './cycle.ts';
 import type { ClusterEvent } from './events.ts';
 import { type HealthReport, healthReport } from './health.ts';
 
@@ -71,7 +71,15 @@ export interface DaemonOptions extends DaemonConfig {
   serve?: (planned: PlannedOutput, configDir: string) => Promise<void>;
   /** With an `acme` config: the issuer (its certificates go into renders, it learns the hosts). */
   acme?: AcmeHook;
+  /**
+   * CPU time this process has used so far, in ms (the CLI passes process.cpuUsage): the reconcile
+   * spaces itself by what its last look cost. Without it the configured interval holds.
+   */
+  cpuMs?: () => number;
 }
+
+/** The reconcile waits at least this many times the CPU its last look took (≤ ~1.7% of a core). */
+const RECONCILE_COST_FACTOR = 60;
 
 function waits(config: Config): { minMs: number; maxMs: number; reconcileMs: number } {
   return watchWaits(config);
@@ -86,6 +94,12 @@ export class WatchDaemon {
   #current: DaemonConfig;
   readonly #watchers = new Map<string, { watcher: ClusterWatcher; key: string }>();
   readonly #pending = new Map<string, PokeReason>();
+  /** Per cluster, services to read again on their own (events about them). */
+  readonly #pendingServices = new Map<string, Map<string, ServiceWhy>>();
+  /** Clusters whose reconcile look (detect) is under way. */
+  readonly #detecting = new Set<string>();
+  /** Reconcile looks that failed in a row, per cluster. */
+  readonly #detectFailures = new Map<string, number>();
   #burstStartMs: number | undefined;
   #debouncer: Debouncer;
   #reconcileTimer: unknown;
@@ -282,6 +296,7 @@ export class WatchDaemon {
         return c;
       },
       onPoke: (c, reason) => this.#poke(c, reason),
+      onPokeService: (c, id, known) => this.#pokeService(c, id, known ? 'known' : 'event'),
       onEvent: (c, event) => this.#onEvent(c, event),
     });
     this.#watchers.set(name, { watcher, key: JSON.stringify(cluster) });
@@ -297,13 +312,65 @@ export class WatchDaemon {
     return (await entry.watcher.api()) as unknown as SignalApi;
   }
 
-  #scheduleReconcile(): void {
+  #scheduleReconcile(delayMs?: number): void {
     const { reconcileMs } = waits(this.#current.config);
     this.#reconcileTimer = this.#timers.setTimeout(() => {
       if (this.#stopping) return;
-      for (const name of this.#watchers.keys()) this.#poke(name, 'reconcile');
-      this.#scheduleReconcile();
-    }, reconcileMs);
+      void this.#reconcile(reconcileMs);
+    }, delayMs ?? reconcileMs);
+  }
+
+  /**
+   * The periodic reconcile, for events missed: every cluster's lists are compared with the last
+   * look without parsing them, and only what changed is read (see ClusterWatcher.detect); an API
+   * without raw bodies re-lists whole. At scale the look costs (10,000 services: ~80 MB of lists
+   * to fetch and hash), so the next one waits at least RECONCILE_COST_FACTOR times the CPU the
+   * last one took: the reconcile stays under ~1.7% of a core however large the cluster, and the
+   * configured interval holds for the clusters where it costs less.
+   */
+  async #reconcile(reconcileMs: number): Promise<void> {
+    const before = this.#o.cpuMs?.() ?? 0;
+    let looked = false;
+    await Promise.all(
+      [...this.#watchers.keys()].map(async (name) => {
+        looked = (await this.#detect(name)) || looked;
+      }),
+    );
+    if (this.#stopping) return;
+    const cpuMs = looked && this.#o.cpuMs ? this.#o.cpuMs() - before : 0;
+    this.#scheduleReconcile(Math.max(reconcileMs, Math.round(cpuMs * RECONCILE_COST_FACTOR)));
+  }
+
+  /** One cluster's reconcile look; true when it looked without a full re-list. */
+  async #detect(name: string): Promise<boolean> {
+    const entry = this.#watchers.get(name);
+    if (!entry || this.#detecting.has(name)) return false;
+    const watcher = entry.watcher;
+    if (!this.#apply.states.has(name) || !(await watcher.canDetect().catch(() => false))) {
+      this.#poke(name, 'reconcile');
+      return false;
+    }
+    this.#detecting.add(name);
+    try {
+      const found = await watcher.detect(this.#readAbort.signal);
+      if (this.#stopping || this.#watchers.get(name) !== entry) return true;
+      this.#detectFailures.delete(name);
+      this.#m.relists.inc({ cluster: name, reason: 'reconcile' });
+      if (found.kind === 'services') for (const id of found.ids) this.#pokeService(name, id, 'known');
+      else if (found.kind === 'full') this.#poke(name, 'reconcile');
+      return true;
+    } catch (error) {
+      // One failed look (a slow engine) is tried again at the next reconcile; a second in a row
+      // re-lists whole, which reports the failure, keeps the last known state and, when the
+      // engine is gone, drops the event stream to reconnect.
+      const failures = (this.#detectFailures.get(name) ?? 0) + 1;
+      this.#detectFailures.set(name, failures);
+      this.#log.debug('reconcile look failed', { cluster: name, failures, error: String(error) });
+      if (!this.#stopping && failures >= 2) this.#poke(name, 'reconcile');
+      return true;
+    } finally {
+      this.#detecting.delete(name);
+    }
   }
 
   #logsFor(cluster: string): boolean {
@@ -328,8 +395,30 @@ export class WatchDaemon {
 
   #poke(cluster: string, reason: PokeReason): void {
     if (this.#stopping) return;
+    // The event stream came up while the first read runs or after it: what it could have missed
+    // is found by a reconcile look once that read is done, not by a second full re-list (seconds
+    // of CPU at 10,000 services).
+    if (reason === 'start' && (this.#cycle || this.#apply.states.has(cluster)) && !this.#pending.has(cluster)) {
+      const running = this.#cycle ?? Promise.resolve();
+      void running.then(() => {
+        if (!this.#stopping) void this.#detect(cluster);
+      });
+      return;
+    }
     // A re-list for any reason covers the others; keep the first reason for the metric.
     if (!this.#pending.has(cluster)) this.#pending.set(cluster, reason);
+    this.#burstStartMs ??= this.#now();
+    this.#debouncer.poke();
+  }
+
+  #pokeService(cluster: string, serviceId: string, why: ServiceWhy): void {
+    if (this.#stopping) return;
+    let ids = this.#pendingServices.get(cluster);
+    if (!ids) {
+      ids = new Map();
+      this.#pendingServices.set(cluster, ids);
+    }
+    if (ids.get(serviceId) !== 'known') ids.set(serviceId, why);
     this.#burstStartMs ??= this.#now();
     this.#debouncer.poke();
   }
@@ -350,22 +439,28 @@ export class WatchDaemon {
       this.#rerun = false;
       const pending = new Map(this.#pending);
       this.#pending.clear();
+      const services = new Map(this.#pendingServices);
+      this.#pendingServices.clear();
       const startedMs = this.#burstStartMs ?? this.#now();
       this.#burstStartMs = undefined;
       try {
-        await this.#runCycle(pending, startedMs);
+        await this.#runCycle(pending, startedMs, services);
       } catch (error) {
         // A bug in one cycle must not end the daemon; the next poke tries again.
         this.#apply.fail(`cycle failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       }
       this.#o.checkpoint?.();
-    } while (this.#rerun && !this.#stopping && this.#pending.size > 0);
+    } while (this.#rerun && !this.#stopping && (this.#pending.size > 0 || this.#pendingServices.size > 0));
   }
 
   // ---------- one cycle (src/watch/cycle.ts) ----------
 
-  async #runCycle(pending: ReadonlyMap<string, PokeReason>, startedMs: number): Promise<void> {
+  async #runCycle(
+    pending: ReadonlyMap<string, PokeReason>,
+    startedMs: number,
+    services: ReadonlyMap<string, ReadonlyMap<string, ServiceWhy>>,
+  ): Promise<void> {
     this.cycles++;
-    await this.#apply.run(this.#current, pending, startedMs);
+    await this.#apply.run(this.#current, pending, startedMs, services);
   }
 }

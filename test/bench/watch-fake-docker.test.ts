@@ -9,7 +9,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeDocker, serviceId, startFakeDocker } from '../../bench/watch-fake-docker.ts';
-import { readSnapshot } from '../../src/cluster/read.ts';
+import { type DockerApi, readServiceLists, readSnapshot } from '../../src/cluster/read.ts';
 import { mapSnapshots } from '../../src/cluster/sources.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { buildRoutes } from '../../src/routes/build.ts';
@@ -45,6 +45,18 @@ describe('bench fake Docker API', () => {
 
   it('lists a container per running task', async () => {
     expect(await docker.listContainers()).toHaveLength(60);
+  });
+
+  it('reads one service as the daemon does after an event about it (id and label filters)', async () => {
+    const lists = await readServiceLists(
+      docker as unknown as DockerApi,
+      { cluster: 'fake', timeoutMs: 5000, endpointDisplay: 'fake' },
+      serviceId(7),
+    );
+    expect(lists.services).toHaveLength(1);
+    expect(lists.tasks).toHaveLength(3);
+    expect(lists.containers).toHaveLength(3);
+    expect((lists.services[0] as { ID: string }).ID).toBe(serviceId(7));
   });
 
   it('reads into 20 routes of 3 servers each, and a relabel shows', async () => {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ClusterState, ServiceState, TaskState } from '../../src/cluster/model.ts';
-import { buildRoutes } from '../../src/routes/build.ts';
+import { buildRoutes, RouteCache } from '../../src/routes/build.ts';
 import type { PolicyFiles } from '../../src/routes/types.ts';
 
 function task(service: string, n: number): TaskState {
@@ -189,6 +189,29 @@ describe('files named by labels', () => {
       realm: 'staff',
       users: [{ name: 'alice', hash: BCRYPT }],
     });
+  });
+
+  it('a route cache (watch) resolves services again when a users file changes, not otherwise', () => {
+    const cache = new RouteCache();
+    const state = (): ClusterState => ({
+      cluster: 'local',
+      swarm: true,
+      services: [auth()],
+      nodes: [],
+      networks: [{ id: 'n-app', name: 'appnet', driver: 'overlay', scope: 'swarm' }],
+    });
+    const rules = [{ kind: 'docker-lb' as const, allowRawDirectives: false }];
+    const one = buildRoutes([state()], rules, { policyFiles: files({ 'web-users': `alice:${BCRYPT}\n` }), cache });
+    expect(one.routes[0]?.policies?.basicAuth?.users.map((u) => u.name)).toEqual(['alice']);
+    // The folder is read anew for every render: same contents, new objects → reused.
+    buildRoutes([state()], rules, { policyFiles: files({ 'web-users': `alice:${BCRYPT}\n` }), cache });
+    expect(cache.reused).toBe(1);
+    const two = buildRoutes([state()], rules, {
+      policyFiles: files({ 'web-users': `alice:${BCRYPT}\nbob:${BCRYPT}\n` }),
+      cache,
+    });
+    expect(cache.resolved).toBe(1);
+    expect(two.routes[0]?.policies?.basicAuth?.users.map((u) => u.name)).toEqual(['alice', 'bob']);
   });
 
   it('refuses the one service when the folder is not configured, the file is missing, unreadable or wrong', () => {

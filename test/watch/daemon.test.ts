@@ -256,6 +256,8 @@ describe('WatchDaemon (fake engines, fake timers)', () => {
     swarm.remove('svc-web');
     swarm.add(httpService('shop', 8002));
     swarm.emit('service', 'remove', 'svc-web', { name: 'web' });
+    // Each event re-reads its own service only (issue 12): the new service comes with its own event.
+    swarm.emit('service', 'create', 'svc-shop', { name: 'shop' });
     await vi.advanceTimersByTimeAsync(200);
     expect(lines).toContainEqual(
       expect.stringMatching(/ msg=event cluster=local type=service action=remove name=web$/),

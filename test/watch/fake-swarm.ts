@@ -4,6 +4,7 @@
  * and an event stream the test writes to. The bench's fake Docker API server serves the same
  * documents over HTTP.
  */
+import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { WatchApi } from '../../src/watch/cluster-watcher.ts';
 
@@ -15,6 +16,10 @@ export interface FakeService {
   ports: number[];
   /** Task state of each replica (default running). */
   states?: string[];
+  /** `CreatedAt` (decides who keeps a contested host). */
+  createdAt?: string;
+  /** Tasks' id generation: a new one moves every task (a rolling update). */
+  generation?: number;
 }
 
 export const NODE_ID = 'node0000000000000000000001';
@@ -23,6 +28,7 @@ export function serviceDoc(s: FakeService): unknown {
   return {
     ID: s.id,
     Version: { Index: 1 },
+    ...(s.createdAt ? { CreatedAt: s.createdAt } : {}),
     Spec: {
       Name: s.name,
       Labels: s.labels,
@@ -37,7 +43,7 @@ export function serviceDoc(s: FakeService): unknown {
 
 export function taskDocs(s: FakeService): unknown[] {
   return s.ports.map((p, i) => ({
-    ID: `${s.id}-task-${i + 1}`,
+    ID: `${s.id}-task-${i + 1}${s.generation ? `-g${s.generation}` : ''}`,
     ServiceID: s.id,
     Slot: i + 1,
     NodeID: NODE_ID,
@@ -95,7 +101,22 @@ export class FakeSwarm {
     this.streams = [];
   }
 
-  api(): WatchApi {
+  /** The lists a full read takes, as the Engine answers them. */
+  lists(): Record<'services' | 'tasks' | 'networks' | 'nodes' | 'containers', unknown[]> {
+    return {
+      services: [...this.services.values()].map(serviceDoc),
+      tasks: [...this.services.values()].flatMap(taskDocs),
+      networks: [],
+      nodes: [NODE_DOC],
+      containers: [],
+    };
+  }
+
+  /**
+   * With `raw`, the API also answers raw bodies (as the daemon's own connection does), cut into
+   * chunks of `chunkBytes()` bytes: the reconcile then finds changes without parsing.
+   */
+  api(options: { raw?: boolean; chunkBytes?: () => number } = {}): WatchApi {
     const answer =
       <T>(name: string, value: () => T) =>
       async (): Promise<T> => {
@@ -116,6 +137,33 @@ export class FakeSwarm {
       listNetworks: answer('listNetworks', () => []),
       listNodes: answer('listNodes', () => [NODE_DOC]),
       listContainers: answer('listContainers', () => []),
+      ...(options.raw
+        ? {
+            getRaw: async (
+              path: string,
+              _query: Record<string, unknown>,
+              o: { keep: boolean; each?: (chunk: Buffer) => void },
+            ) => {
+              this.calls.push(`raw ${path}`);
+              if (this.down) throw this.down;
+              const key = path.replace(/^\/|\?$/g, '').replace('containers/json', 'containers') as keyof ReturnType<
+                FakeSwarm['lists']
+              >;
+              const body = Buffer.from(JSON.stringify(this.lists()[key] ?? []));
+              if (o.each) {
+                for (let at = 0; at < body.length; ) {
+                  const n = Math.max(1, options.chunkBytes?.() ?? 65536);
+                  o.each(body.subarray(at, at + n));
+                  at += n;
+                }
+              }
+              return {
+                digest: createHash('sha256').update(body).digest('base64'),
+                ...(o.keep ? { body } : {}),
+              };
+            },
+          }
+        : {}),
       getEvents: async () => {
         this.calls.push('getEvents');
         if (this.down) throw this.down;

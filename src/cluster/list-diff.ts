@@ -1,0 +1,230 @@
+/**
+ * Which services changed between two reads of the Engine's lists, without parsing the lists
+ * (issue 12: the watch daemon's reconcile at 10,000 services). Each list's body is cut into its
+ * top-level entries as it streams in, and each entry is hashed; only an entry whose hash is new
+ * is parsed, to learn whose it is. An entry gone since the last read names its owner from the
+ * last read's table. So a reconcile holds one small table per list (hash → owner), never the
+ * lists, and never blocks the event loop longer than one chunk of the body.
+ *
+ * The cutting only finds where entries begin and end (brackets and strings); JSON.parse still
+ * reads every entry it needs, and a body that does not cut cleanly is reported as unreadable.
+ */
+import { createHash } from 'node:crypto';
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+
+function isSpace(b: number): boolean {
+  return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+}
+
+/**
+ * Cuts a JSON array's bytes, pushed in chunks of any size, into the bytes of its entries.
+ * `entry` is called once per entry, in order. `end()` says whether the body was one whole array.
+ */
+export class EntrySplitter {
+  readonly #entry: (bytes: Buffer) => void;
+  #depth = 0;
+  #inString = false;
+  #escape = false;
+  #active = false;
+  #parts: Buffer[] = [];
+  #done = false;
+  #broken = false;
+
+  constructor(entry: (bytes: Buffer) => void) {
+    this.#entry = entry;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#broken) return;
+    let start = this.#active ? 0 : -1;
+    const n = chunk.length;
+    // Where the next backslash is (n: none): strings are skipped with indexOf, and most have none.
+    let backslash = -2;
+    let i = 0;
+    while (i < n) {
+      if (this.#inString) {
+        if (this.#escape) {
+          this.#escape = false;
+          i++;
+          continue;
+        }
+        const quote = chunk.indexOf(QUOTE, i);
+        if (backslash !== n && backslash < i) {
+          backslash = chunk.indexOf(BACKSLASH, i);
+          if (backslash === -1) backslash = n;
+        }
+        if (backslash < (quote === -1 ? n : quote)) {
+          // An escape before the string's end: skip the escaped byte (maybe in the next chunk).
+          if (backslash + 1 >= n) this.#escape = true;
+          i = backslash + 2;
+          continue;
+        }
+        if (quote === -1) break;
+        this.#inString = false;
+        i = quote + 1;
+        continue;
+      }
+      const b = chunk[i] as number;
+      if (this.#done) {
+        if (!isSpace(b)) this.#broken = true;
+        i++;
+        continue;
+      }
+      if (this.#depth === 0) {
+        if (b === OPEN_BRACKET) this.#depth = 1;
+        else if (!isSpace(b)) {
+          this.#broken = true;
+          return;
+        }
+        i++;
+        continue;
+      }
+      if (this.#depth === 1) {
+        if (b === COMMA || b === CLOSE_BRACKET) {
+          if (this.#active) {
+            this.#parts.push(chunk.subarray(start, i));
+            this.#finish();
+            start = -1;
+          } else if (b === COMMA) {
+            this.#broken = true;
+            return;
+          }
+          if (b === CLOSE_BRACKET) {
+            this.#depth = 0;
+            this.#done = true;
+          }
+          i++;
+          continue;
+        }
+        if (isSpace(b)) {
+          i++;
+          continue;
+        }
+        if (!this.#active) {
+          this.#active = true;
+          start = i;
+        }
+      }
+      if (b === QUOTE) this.#inString = true;
+      else if (b === OPEN_BRACE || b === OPEN_BRACKET) this.#depth++;
+      else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) this.#depth--;
+      i++;
+    }
+    if (this.#active && start >= 0) this.#parts.push(chunk.subarray(start));
+  }
+
+  /** True when the bytes were exactly one JSON array (entries not checked: JSON.parse does that). */
+  end(): boolean {
+    return this.#done && !this.#broken && !this.#inString;
+  }
+
+  #finish(): void {
+    const parts = this.#parts;
+    this.#parts = [];
+    this.#active = false;
+    let bytes = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+    // Trailing white space before the separator is not part of the entry.
+    let end = bytes.length;
+    while (end > 0 && isSpace(bytes[end - 1] as number)) end--;
+    if (end !== bytes.length) bytes = bytes.subarray(0, end);
+    this.#entry(bytes);
+  }
+}
+
+/** hash of an entry → its owner (a service id), for one list. */
+export type EntryTable = Map<string, string>;
+
+/** What one list's entries say changed against the last read's table. */
+export interface ListChanges {
+  /** Owners (service ids) with an entry that is new, changed or gone. */
+  owners: Set<string>;
+  /** An entry belongs to no service (a standalone container), or could not be read. */
+  unowned: boolean;
+  /** This read's table, for the next one. */
+  table: EntryTable;
+}
+
+/**
+ * Streams one list's body into a diff against `last` (undefined: everything is new). `owner`
+ * reads an entry's owner from the parsed entry; undefined means it has none.
+ */
+export class ListDiff {
+  readonly #last: EntryTable | undefined;
+  readonly #owner: (entry: unknown) => string | undefined;
+  readonly #splitter: EntrySplitter;
+  readonly #table: EntryTable = new Map();
+  readonly #owners = new Set<string>();
+  #unowned = false;
+  readonly #parsed: readonly unknown[] | undefined;
+  #index = 0;
+
+  /** `parsed`: the list already parsed (a full read), so entries are not parsed again to find their owner. */
+  constructor(
+    last: EntryTable | undefined,
+    owner: (entry: unknown) => string | undefined,
+    parsed?: readonly unknown[],
+  ) {
+    this.#last = last;
+    this.#owner = owner;
+    this.#parsed = parsed;
+    this.#splitter = new EntrySplitter((bytes) => this.#entry(bytes));
+  }
+
+  push(chunk: Buffer): void {
+    this.#splitter.push(chunk);
+  }
+
+  end(): ListChanges {
+    if (!this.#splitter.end() || (this.#parsed && this.#parsed.length !== this.#index)) this.#unowned = true;
+    if (this.#last) {
+      for (const [hash, owner] of this.#last) if (!this.#table.has(hash)) this.#owners.add(owner);
+    }
+    return { owners: this.#owners, unowned: this.#unowned, table: this.#table };
+  }
+
+  #entry(bytes: Buffer): void {
+    const index = this.#index++;
+    const hash = createHash('sha1').update(bytes).digest('base64');
+    const known = this.#last?.get(hash);
+    if (known !== undefined) {
+      this.#table.set(hash, known);
+      return;
+    }
+    let owner: string | undefined;
+    try {
+      owner = this.#owner(this.#parsed ? this.#parsed[index] : JSON.parse(bytes.toString('utf8')));
+    } catch {
+      owner = undefined;
+    }
+    if (owner === undefined) {
+      this.#unowned = true;
+      return;
+    }
+    this.#table.set(hash, owner);
+    if (this.#last) this.#owners.add(owner);
+  }
+}
+
+function field(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** Whose entry it is, per list: the service's own id, a task's service, a task container's service. */
+export const ENTRY_OWNERS: Readonly<
+  Record<'services' | 'tasks' | 'containers', (entry: unknown) => string | undefined>
+> = {
+  services: (e) => text(field(e, 'ID')),
+  tasks: (e) => text(field(e, 'ServiceID')),
+  containers: (e) => text(field(field(e, 'Labels'), 'com.docker.swarm.service.id')),
+};

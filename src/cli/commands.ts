@@ -36,7 +36,8 @@ export const COMMANDS: Record<string, { describe: string; load: (io: Io) => Prom
     load: async (io) => (await import('./agent.ts')).agentCommand(io),
   },
   status: {
-    describe: "Show the proxy fleet: every agent, the hash it runs, its last error (from the controller's /healthz)",
+    describe:
+      "Show the proxy fleet (every agent, the hash it runs, its last error) and the ACME certificates (hosts, expiry, next renewal, last error), from the controller's /healthz",
     load: async (io) => (await import('./status.ts')).statusCommand(io),
   },
   schema: {

@@ -1,7 +1,6 @@
 /** Loading and checking the config for any command. */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseSnapshotArg } from '../cluster/sources.ts';
 import { checkConfig } from '../config/check.ts';
 import { findConfig, type LoadedConfig, loadConfig } from '../config/load.ts';
 import { probePath } from '../config/probe.ts';
@@ -25,6 +24,16 @@ export interface RunTargets {
   snapshot?: readonly string[] | undefined;
 }
 
+/** The snapshot files as inputs no output may overwrite. Its module is loaded only when there are snapshots (start-up, issue 12). */
+async function snapshotInputs(cwd: string, args: readonly string[]): Promise<Array<{ file: string; what: string }>> {
+  if (args.length === 0) return [];
+  const { parseSnapshotArg } = await import('../cluster/sources.ts');
+  return args.map((arg) => {
+    const snapshot = parseSnapshotArg(arg).file;
+    return { file: path.resolve(cwd, snapshot), what: `the snapshot ${snapshot}` };
+  });
+}
+
 export async function loadAndCheck(
   io: Io,
   configOption: string | undefined,
@@ -35,6 +44,7 @@ export async function loadAndCheck(
   const loaded = await loadConfig(file, { cwd: io.cwd, command, env: io.env });
   const configDir = path.dirname(file);
   const diagnostics = [...loaded.diagnostics];
+  const inputs = await snapshotInputs(io.cwd, run.snapshot ?? []);
   if (loaded.config) {
     diagnostics.push(
       ...checkConfig(loaded.config, {
@@ -46,10 +56,7 @@ export async function loadAndCheck(
         configFile: file,
         probe: probePath,
         ...(run.outDir ? { outDir: path.resolve(io.cwd, run.outDir) } : {}),
-        inputs: (run.snapshot ?? []).map((arg) => {
-          const snapshot = parseSnapshotArg(arg).file;
-          return { file: path.resolve(io.cwd, snapshot), what: `the snapshot ${snapshot}` };
-        }),
+        inputs,
       }),
     );
   }

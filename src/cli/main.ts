@@ -56,7 +56,21 @@ export async function main(argv: string[], io: Io = processIo()): Promise<void> 
       if (error) throw error;
       reportUsage(io, String(y.help()), message);
     });
+  skipHelpCache(cli);
   await cli.parseAsync();
+}
+
+/**
+ * yargs lays out the running command's whole `--help` text (every option, wrapped) right after it
+ * starts the handler, in case the handler fails later and the failure wants the help. Ours never
+ * does: `.fail` rethrows a handler's error, and a usage error is found before the handler runs,
+ * when yargs lays the help out anew. The layout is ~50 ms of every run (issue 12, start-up), so it is
+ * skipped. The hook is yargs' internal one: if a yargs version lacks it, the text is laid out as before.
+ */
+function skipHelpCache(cli: object): void {
+  type Internal = { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: unknown } } };
+  const usage = (cli as Internal).getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
 }
 
 // As yargs' hideBin for node: the arguments after the script.

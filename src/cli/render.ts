@@ -15,32 +15,11 @@ import { type Plan, type PlannedOutput, planRender } from '../pipeline.ts';
 import { policyDifferences, policyNotices } from '../render/policies.ts';
 import type { CheckedConfig } from './config.ts';
 import { type Io, printDiagnostics } from './io.ts';
-import { type CommonOptions, commonOptions } from './options.ts';
+import { type RenderOptions, renderOptions } from './render-options.ts';
 import { runCommand } from './run.ts';
 
-export interface RenderOptions extends CommonOptions {
-  snapshot?: string[];
-  dryRun?: boolean;
-  check?: boolean;
-  outDir?: string;
-  strict?: boolean;
-}
-
-export function renderOptions<T>(y: Argv<T>) {
-  return commonOptions(y)
-    .option('snapshot', {
-      alias: 's',
-      type: 'string',
-      array: true,
-      describe:
-        'Render from a snapshot file instead of the live clusters; NAME=FILE picks the cluster (repeat per cluster)',
-    })
-    .option('out-dir', {
-      alias: 'o',
-      type: 'string',
-      describe: 'Write every output under DIR (by file name) instead of where the config says',
-    });
-}
+// The options live in their own module, so `validate` without --snapshot loads none of this file.
+export { type RenderOptions, renderOptions } from './render-options.ts';
 
 async function fromSnapshotFiles(files: readonly string[], config: Config, cwd: string): Promise<LoadedStates> {
   const docs = await readSnapshotFiles(files, config, cwd);

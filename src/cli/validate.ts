@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { type DiagnosticFormat, formatDiagnostics, hasErrors, sortDiagnostics, summarize } from '../diagnostics.ts';
 import { type Io, printDiagnostics } from './io.ts';
-import { type RenderOptions, renderOptions, validateRendered } from './render.ts';
+import { type RenderOptions, renderOptions } from './render-options.ts';
 import { runCommand } from './run.ts';
 
 export function runValidate(io: Io, args: RenderOptions): Promise<void> {
@@ -11,6 +11,8 @@ export function runValidate(io: Io, args: RenderOptions): Promise<void> {
     const checked = await run.check(args);
     const found = [...checked.diagnostics];
     if (checked.config && !hasErrors(found) && args.snapshot && args.snapshot.length > 0) {
+      // Render code is loaded only when there is something to render (start-up, issue 12).
+      const { validateRendered } = await import('./render.ts');
       found.push(...(await validateRendered(io, { ...checked, config: checked.config }, args)));
     }
     const diagnostics = sortDiagnostics(found);

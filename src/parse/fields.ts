@@ -8,7 +8,7 @@
  * specially in a config file: no whitespace, `;`, `{`, `}`, quotes, `#`, `\`, `$` or control
  * characters. Non-ASCII is refused everywhere (host names must be written in punycode).
  */
-import { getPublicSuffix } from 'tldts';
+import { createRequire } from 'node:module';
 import { REDIRECT_CODES, type RedirectCode } from '../routes/types.ts';
 
 export type FieldResult<T> = { ok: true; value: T } | { ok: false; error: string; fix?: string };
@@ -168,6 +168,17 @@ function isIPv6(raw: string): boolean {
 }
 
 /**
+ * tldts, loaded on the first wildcard checked, and as its CommonJS build: its ES module build
+ * costs ~100 ms of CPU to load against ~25 ms, on every run of a command that never sees a
+ * wildcard (start-up, issue 12).
+ */
+let tldts: typeof import('tldts') | undefined;
+function publicSuffixList(): typeof import('tldts') {
+  tldts ??= createRequire(import.meta.url)('tldts') as typeof import('tldts');
+  return tldts;
+}
+
+/**
  * Why a wildcard base is too broad, or undefined when it is a registrable domain or below one.
  * The Public Suffix List (ICANN and private sections, embedded in tldts: no network) says where
  * names are registered by different owners: `com`, `co.uk`, `github.io`. A single label is too
@@ -175,7 +186,7 @@ function isIPv6(raw: string): boolean {
  */
 function broadWildcardBase(base: string, labelCount: number): string | undefined {
   if (labelCount === 1) return `under the top-level name ${base}`;
-  const suffix = getPublicSuffix(base, { allowPrivateDomains: true, validateHostname: false });
+  const suffix = publicSuffixList().getPublicSuffix(base, { allowPrivateDomains: true, validateHostname: false });
   return suffix === base ? `under the public suffix ${base}, whose names belong to many owners` : undefined;
 }
 

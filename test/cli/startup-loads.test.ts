@@ -125,6 +125,23 @@ describe('a command loads only what it uses', () => {
     }
   });
 
+  it('validate without --snapshot loads no render, apply, snapshot-reading or Docker-connection code', async () => {
+    const { result, loaded } = await loads(['validate', '-c', 'interlock.config.ts']);
+    expect(result.code, result.stderr.replace(/^LOADED .*\n/gm, '')).toBe(0);
+    const files = [...result.stderr.matchAll(/^LOADED \S*\/dist\/(\S+)$/gm)].map((m) => m[1]);
+    // tldts (the Public Suffix List) only for a wildcard host, which this config has none of.
+    for (const heavy of ['dist/apply', 'dockerode', 'ssh2', 'tldts']) expect(loaded, heavy).not.toContain(heavy);
+    for (const file of [
+      'cli/render.js',
+      'cluster/live.js',
+      'cluster/connect.js',
+      'cluster/sources.js',
+      'pipeline.js',
+    ]) {
+      expect(files, file).not.toContain(file);
+    }
+  });
+
   it('a command given after an option value that names another command still runs', async () => {
     const { result } = await loads(['-c', 'interlock.config.ts', 'validate']);
     expect(result.code).toBe(0);

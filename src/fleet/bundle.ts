@@ -30,6 +30,8 @@ export interface BundleFile {
   content: string;
   /** Key material: written 0600, never logged. */
   secret?: boolean;
+  /** Holds password hashes (basic auth: an htpasswd file, or an HAProxy config with a userlist): written 0640, as on the controller. */
+  private?: boolean;
 }
 
 export interface Bundle {
@@ -48,7 +50,7 @@ export function bundleHash(kind: string, root: string, files: readonly BundleFil
   const h = createHash('sha256');
   h.update(`interlock-bundle-v${BUNDLE_VERSION}\0${kind}\0${root}\0`);
   for (const f of files)
-    h.update(`${f.name}\0${f.secret ? 1 : 0}\0`)
+    h.update(`${f.name}\0${f.secret ? 1 : f.private ? 2 : 0}\0`)
       .update(f.content)
       .update('\0');
   return h.digest('hex');
@@ -85,6 +87,7 @@ const fileSchema = z.strictObject({
   name: z.string(),
   content: z.string(),
   secret: z.boolean().optional(),
+  private: z.boolean().optional(),
 });
 
 const bundleSchema = z.strictObject({
@@ -124,7 +127,10 @@ function escapeRegExp(s: string): string {
  * root rebased onto `dir` wherever it appears as a path (followed by `/`, a space, `;`, a quote or
  * the end of a line). `dir` must be absolute.
  */
-export function rebase(bundle: Bundle, dir: string): { path: string; content: string; secret: boolean }[] {
+export function rebase(
+  bundle: Bundle,
+  dir: string,
+): { path: string; content: string; secret: boolean; private?: true }[] {
   const root = bundle.root.replace(/\/+$/, '') || '/';
   const target = dir.replace(/\/+$/, '') || '/';
   const same = root === target;
@@ -133,5 +139,6 @@ export function rebase(bundle: Bundle, dir: string): { path: string; content: st
     path: path.join(target, f.name),
     content: same ? f.content : f.content.replace(re, target),
     secret: f.secret === true,
+    ...(f.private === true ? { private: true as const } : {}),
   }));
 }

@@ -61,7 +61,7 @@ export async function bundleOf(planned: PlannedOutput, configDir: string): Promi
     for (const from of moved.keys())
       if (content.includes(path.dirname(from)))
         throw new Error(`cannot point ${f.path} at the carried copy of the ACME certificate ${from}`);
-    return { name, content };
+    return { name, content, ...(f.private ? { private: true } : {}) };
   });
   return makeBundle(planned.name, planned.output.kind, root, [...tls, ...rendered]);
 }

@@ -97,6 +97,30 @@ describe('interlock agent', () => {
     expect(a.applies).toBe(2);
   });
 
+  it('writes files holding password hashes 0640, as the controller does (basic auth)', async () => {
+    const { hub, server } = await controller();
+    const dir = await folder();
+    const b = makeBundle('edge', 'nginx', '/srv/edge', [
+      { name: 'nginx.r1.nginx.htpasswd', content: 'alice:$2b$04$hash\n', private: true },
+      { name: 'nginx.conf', content: 'auth_basic_user_file /srv/edge/nginx.r1.nginx.htpasswd;\n' },
+    ]);
+    hub.publish(b);
+    const { a } = agent(server.address.port, dir);
+    await a.start();
+    await converged(hub, b.hash);
+    expect((await stat(path.join(dir, 'nginx.r1.nginx.htpasswd'))).mode & 0o777).toBe(0o640);
+    expect(await readFile(path.join(dir, 'nginx.conf'), 'utf8')).toBe(
+      `auth_basic_user_file ${dir}/nginx.r1.nginx.htpasswd;\n`,
+    );
+    // The flag is part of the hash: the same bytes without it are another bundle.
+    expect(
+      makeBundle('edge', 'nginx', '/srv/edge', [
+        { name: 'nginx.r1.nginx.htpasswd', content: 'alice:$2b$04$hash\n' },
+        { name: 'nginx.conf', content: 'auth_basic_user_file /srv/edge/nginx.r1.nginx.htpasswd;\n' },
+      ]).hash,
+    ).not.toBe(b.hash);
+  });
+
   it('removes the ACME certificate copies a renewal replaced (no old keys left on the proxy node)', async () => {
     const { hub, server } = await controller();
     const dir = await folder();

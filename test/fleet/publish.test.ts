@@ -117,3 +117,20 @@ describe('bundleOf', () => {
     );
   });
 });
+
+describe('files with password hashes', () => {
+  it('travel marked private, so agents write them 0640 as the controller does', async () => {
+    const base = planned('edge/certs');
+    const htpasswd = {
+      path: path.join(dir, 'edge', 'users.htpasswd'),
+      content: 'alice:$2b$04$x\n',
+      private: true as const,
+    };
+    // Through JSON and the agent's parser, as on the wire.
+    const b = parseBundle(
+      JSON.parse(JSON.stringify(await bundleOf({ ...base, files: [htpasswd, ...base.files] }, dir))),
+    );
+    expect(b.files.find((f) => f.name === 'users.htpasswd')).toMatchObject({ private: true });
+    expect(b.files.find((f) => f.name === 'haproxy.cfg')).not.toHaveProperty('private');
+  });
+});

@@ -116,6 +116,8 @@ export class ApplyCycle {
   readonly #routeLog: RouteChangeLog;
   /** Routes per service, kept between renders: unchanged services are not resolved again. */
   #routeCache = new RouteCache();
+  /** The policyFiles folder's contents at the last render ('' without one). */
+  #policyKey = '';
 
   constructor(context: CycleContext, config: Config) {
     this.#c = context;
@@ -258,14 +260,25 @@ export class ApplyCycle {
     const names = Object.keys(config.clusters).filter((n) => this.states.has(n));
     const known = names.map((n) => this.states.get(n) as KnownState);
     const states = known.map((k) => k.state).sort((a, b) => a.cluster.localeCompare(b.cluster));
+    // The policyFiles folder (users files, pages) is read at every cycle, reconciles included, so
+    // a rotated users file or an edited page is served within one reconcile even when the cluster
+    // did not change. It is small (at most 256 KiB a file).
+    let policyFiles: Awaited<ReturnType<typeof readPolicyFiles>>;
+    try {
+      policyFiles = await readPolicyFiles(config, current.configDir);
+    } catch (error) {
+      this.fail(`cannot read the policyFiles folder: ${errorText(error)}`);
+      return;
+    }
+    const policyKey = policyFiles ? JSON.stringify([policyFiles.dir, [...policyFiles.files]]) : '';
+    const policyChanged = policyKey !== this.#policyKey;
     // Nothing read and nothing else changed: the render would be the last one again.
-    if (states.length === 0 || (fresh === 0 && !this.dirty)) return;
+    if (states.length === 0 || (fresh === 0 && !this.dirty && !policyChanged)) return;
     this.dirty = false;
+    this.#policyKey = policyKey;
 
     let plan: ReturnType<typeof planRender>;
     try {
-      // Read at every render, so a rotated users file or page counts at the next one.
-      const policyFiles = await readPolicyFiles(config, current.configDir);
       plan = planRender(config, states, {
         ...(policyFiles ? { policyFiles } : {}),
         configDir: current.configDir,

@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ApplyResult } from '../../src/apply/apply.ts';
 import { type Config, configSchema } from '../../src/config/schema.ts';
@@ -158,6 +161,32 @@ describe('WatchDaemon (fake engines, fake timers)', () => {
     await vi.advanceTimersByTimeAsync(1200);
     expect(applied.some((o) => mapFile(o).includes('quiet.test'))).toBe(true);
     await daemon.stop();
+  });
+
+  it('an edited page in the policyFiles folder is served at the next reconcile, with no cluster change', async () => {
+    vi.useRealTimers();
+    const dir = await mkdtemp(path.join(tmpdir(), 'il-policy-'));
+    try {
+      await writeFile(path.join(dir, 'oops.html'), '<h1>v1</h1>\n');
+      const swarm = new FakeSwarm();
+      swarm.add(httpService('web', 8001, { 'interlock.error_page': 'oops.html' }));
+      const { daemon, applied, lines } = setup(
+        { local: swarm },
+        config({ clusters: { local: {} }, outputs: [haproxy], policyFiles: dir, watch: { reconcile: '1s' } }),
+      );
+      const served = (text: string) => applied.some((o) => o.files.some((f) => f.content.includes(text)));
+      daemon.start();
+      await vi.waitFor(() => expect(served('<h1>v1</h1>'), lines.join('\n')).toBe(true), { timeout: 10_000 });
+      await writeFile(path.join(dir, 'oops.html'), '<h1>v2</h1>\n');
+      await vi.waitFor(() => expect(served('<h1>v2</h1>'), lines.join('\n')).toBe(true), { timeout: 10_000 });
+      const count = applied.length;
+      // Unchanged folder and cluster: reconciles render nothing more.
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(applied.length).toBe(count);
+      await daemon.stop();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('keeps a cluster that went down at its last known state; the other cluster goes on', async () => {

@@ -40,6 +40,17 @@ function ago(iso: string, now: number): string {
   return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
 }
 
+/** A header and rows as aligned columns, two spaces apart; the last column is not padded. */
+function columns(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [fmt(header), ...rows.map(fmt)];
+}
+
 /** The table `interlock status` prints. */
 export function statusTable(fleet: FleetHealth, now: number): string {
   const lines: string[] = [];
@@ -62,13 +73,7 @@ export function statusTable(fleet: FleetHealth, now: number): string {
     lines.push('no agent has asked yet');
     return lines.join('\n');
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: string[]) =>
-    r
-      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  lines.push(fmt(header), ...rows.map(fmt));
+  lines.push(...columns(header, rows));
   const converged = fleet.list.filter((a) => a.state === 'converged').length;
   lines.push('', `${converged} of ${fleet.list.length} agents converged`);
   return lines.join('\n');
@@ -100,16 +105,9 @@ export function certificateTable(certs: readonly CertificateStatus[], now: numbe
     c.state === 'failing' && c.nextAttempt ? `retry ${when(c.nextAttempt, now)}` : when(c.nextRenewal, now),
     c.lastError ? c.lastError.message.split('\n')[0]?.slice(0, 100) || '-' : '-',
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: string[]) =>
-    r
-      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
   const bad = certs.filter((c) => c.state === 'failing' || c.state === 'expired').length;
   return [
-    fmt(header),
-    ...rows.map(fmt),
+    ...columns(header, rows),
     '',
     `${certs.length - bad} of ${certs.length} certificates fine${bad ? `, ${bad} failing or expired` : ''}`,
   ].join('\n');

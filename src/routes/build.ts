@@ -149,6 +149,11 @@ interface CachedService {
  * called again only when its service changed. Conflicts are settled across all services on every
  * build, so who keeps a contested host never depends on the cache.
  */
+/** The policyFiles folder's contents as one comparable string ('' without a folder). */
+export function policyFilesKey(policyFiles: PolicyFiles | undefined): string {
+  return policyFiles ? JSON.stringify([policyFiles.dir, [...policyFiles.files].sort()]) : '';
+}
+
 export class RouteCache {
   #rules: readonly RuleConfig[] | undefined;
   /** The policyFiles folder's contents the held routes were resolved with (issue 14). */
@@ -162,7 +167,7 @@ export class RouteCache {
   begin(rules: readonly RuleConfig[], policyFiles: PolicyFiles | undefined): void {
     // The folder is read again for every render: compare its contents, not the object. A changed
     // users file or page resolves every service again (they are few and small).
-    const files = policyFiles ? JSON.stringify([policyFiles.dir, [...policyFiles.files].sort()]) : '';
+    const files = policyFilesKey(policyFiles);
     if (rules !== this.#rules || files !== this.#policyFiles) {
       this.#rules = rules;
       this.#policyFiles = files;

@@ -15,7 +15,7 @@ import { mapSnapshots } from '../cluster/sources.ts';
 import { readPolicyFiles } from '../config/policy-files.ts';
 import type { Config } from '../config/schema.ts';
 import { isFileOutput, outputName, type PlannedOutput, planRender, type TemplateTexts } from '../pipeline.ts';
-import { RouteCache } from '../routes/build.ts';
+import { policyFilesKey, RouteCache } from '../routes/build.ts';
 import type { LogFields, Logger } from '../runtime/log.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import type { CarbonRunner } from '../stats/runner.ts';
@@ -270,7 +270,7 @@ export class ApplyCycle {
       this.fail(`cannot read the policyFiles folder: ${errorText(error)}`);
       return;
     }
-    const policyKey = policyFiles ? JSON.stringify([policyFiles.dir, [...policyFiles.files]]) : '';
+    const policyKey = policyFilesKey(policyFiles);
     const policyChanged = policyKey !== this.#policyKey;
     // Nothing read and nothing else changed: the render would be the last one again.
     if (states.length === 0 || (fresh === 0 && !this.dirty && !policyChanged)) return;

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ENTRY_OWNERS, EntrySplitter, ListDiff } from '../../src/cluster/list-diff.ts';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../helpers/prng.ts';
 
 /** Cuts `text` into chunks of random sizes and returns the entries the splitter found. */
 function split(text: string, rnd: () => number): { entries: string[]; whole: boolean } {

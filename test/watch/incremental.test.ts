@@ -13,19 +13,9 @@ import { type PlannedOutput, planRender } from '../../src/pipeline.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { createMetrics } from '../../src/runtime/metrics.ts';
 import { WatchDaemon } from '../../src/watch/daemon.ts';
+import { prng } from '../helpers/prng.ts';
 import { templateTexts } from '../helpers/render.ts';
 import { type FakeService, FakeSwarm } from './fake-swarm.ts';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const config: Config = configSchema.parse({
   clusters: { local: {} },

@@ -18,6 +18,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { agentSkipsCheck } from '../apply/apply.ts';
 import { findBinary, proxyWords, run as runArgv } from '../apply/check-proxy.ts';
 import { reloadProxy } from '../apply/reload.ts';
 import { readIfExists, writeIfChanged, writeOutputFiles } from '../apply/write.ts';
@@ -287,7 +288,15 @@ export class Agent {
     this.#proxy = bundle.kind;
     if (bundle.hash === this.#applied && this.#error === undefined) return 'done';
     const short = bundle.hash.slice(0, 12);
-    const check = await this.#check(bundle);
+    const files = rebase(bundle, this.#o.dir);
+    // As the controller does (src/apply/apply.ts): HAProxy files that differ from the ones this
+    // proxy checked and runs only in servers and map entries of shapes it accepted need no check.
+    const skip =
+      bundle.kind === 'haproxy' &&
+      this.#o.check.kind === 'binary' &&
+      this.#applied !== undefined &&
+      (await agentSkipsCheck(files).catch(() => false));
+    const check = skip ? { ok: true, output: '', command: 'none' } : await this.#check(bundle);
     if (!check.ok) {
       const changed = this.#error !== check.output;
       this.#error = check.output || `${check.command} failed`;
@@ -301,7 +310,6 @@ export class Agent {
       await this.#report();
       return 'done';
     }
-    const files = rebase(bundle, this.#o.dir);
     const main = files[files.length - 1]?.path as string;
     const fileOutput = { kind: bundle.kind, file: main, reload: this.#o.reload } as unknown as FileOutput;
     try {
@@ -331,7 +339,13 @@ export class Agent {
     this.applies++;
     await writeState(this.#o.dir, { output, hash: bundle.hash, kind: bundle.kind });
     await removeReplacedAcme(this.#o.dir, files);
-    this.#log.info('applied', { output, hash: short, files: bundle.files.length, reload: reload.detail });
+    this.#log.info('applied', {
+      output,
+      hash: short,
+      files: bundle.files.length,
+      reload: reload.detail,
+      ...(skip ? { check: 'skipped: only servers and map entries changed' } : {}),
+    });
     await this.#report();
     return 'done';
   }

@@ -87,6 +87,11 @@ export type ApplyResult =
       runtime?: { ok: true; commands: number } | { ok: false; reason: string };
       /** Why the runtime API could not take this change (a reload did), when it was considered. */
       reloadReason?: string;
+      /**
+       * The proxy's check did not run: only servers and map entries of shapes the running render
+       * already had changed (checkedByConstruction).
+       */
+      checkSkipped?: true;
     }
   | {
       kind: 'rejected';
@@ -182,25 +187,112 @@ function gist(text: string, max = 600): string {
 
 /**
  * The runtime plan from the files on disk (what the running proxy was loaded with, or was brought
- * to by earlier runtime changes) to `planned`; undefined when the output cannot take one.
+ * to by earlier runtime changes) to `planned`, for an HAProxy output; undefined for other kinds
+ * and when nothing is on disk yet. Used with or without a runtime socket: it also says whether the
+ * new files need the proxy's check at all (RuntimePlan's `recheck`).
  */
-async function runtimePlan(planned: PlannedOutput): Promise<{ plan: RuntimePlan; configFile: string } | undefined> {
-  if (!runtimeSocketOf(planned.output)) return undefined;
+async function diskPlan(
+  planned: PlannedOutput,
+  /** The main file's content on disk, when the caller has just read it. */
+  onDisk?: string,
+): Promise<{ plan: RuntimePlan; configFile: string; old: { path: string; content: string }[] } | undefined> {
+  if (planned.output.kind !== 'haproxy') return undefined;
   const main = planned.files[planned.files.length - 1];
   if (!main) return undefined;
-  const oldConfig = await readIfExists(main.path);
+  const oldConfig = onDisk ?? (await readIfExists(main.path));
   if (oldConfig === undefined) return undefined;
-  const mapOf = (config: string) => /\bmap(?:_[a-z]+)?\(([^),\s]+)/.exec(config)?.[1];
   const dir = path.dirname(main.path);
   const oldMapName = mapOf(oldConfig);
-  const newMapName = mapOf(main.content);
   const oldMap = oldMapName ? await readIfExists(path.resolve(dir, oldMapName)) : undefined;
-  const newMap = newMapName
-    ? planned.files.find((f) => path.resolve(f.path) === path.resolve(dir, newMapName))?.content
-    : undefined;
   return {
-    plan: planHaproxyRuntime({ config: oldConfig, map: oldMap }, { config: main.content, map: newMap }),
+    plan: planFrom({ config: oldConfig, map: oldMap }, planned),
     configFile: main.path,
+    // To put back if a runtime update fails and the proxy then rejects files it did not check.
+    old: [
+      ...(oldMapName && oldMap !== undefined ? [{ path: path.resolve(dir, oldMapName), content: oldMap }] : []),
+      { path: main.path, content: oldConfig },
+    ],
+  };
+}
+
+const mapOf = (config: string) => /\bmap(?:_[a-z]+)?\(([^),\s]+)/.exec(config)?.[1];
+
+/** The runtime plan from `old` (an accepted render's main file and host map) to `planned`. */
+function planFrom(old: { config: string; map: string | undefined }, planned: PlannedOutput): RuntimePlan {
+  return planFiles(old, planned.files);
+}
+
+/** The same, for files in write order (main file last) with absolute paths. */
+function planFiles(
+  old: { config: string; map: string | undefined },
+  files: readonly { path: string; content: string }[],
+): RuntimePlan {
+  const main = files[files.length - 1] as { path: string; content: string };
+  const dir = path.dirname(main.path);
+  const newMapName = mapOf(main.content);
+  const newMap = newMapName
+    ? files.find((f) => path.resolve(f.path) === path.resolve(dir, newMapName))?.content
+    : undefined;
+  return planHaproxyRuntime(old, { config: main.content, map: newMap });
+}
+
+/**
+ * True when `planned` may skip the proxy's check: the output uses the proxy's own check (not a
+ * command of the user's), and the plan from an accepted render says nothing new needs it.
+ */
+function checkedByConstruction(
+  planned: PlannedOutput,
+  plan: RuntimePlan | undefined,
+  accepted: (file: string) => string | undefined,
+): boolean {
+  const validate = planned.output.validate?.kind ?? 'binary';
+  return validate === 'binary' && plan !== undefined && skipsCheck(plan, planned.files, accepted);
+}
+
+/**
+ * Whether HAProxy files (main file last) need no check, given the plan from the files the proxy
+ * accepted and those files' contents (`accepted`, by path): the plan needs no recheck, and every
+ * file but the main file and its host map (an error page, a users file, a certificate an agent
+ * received) is the one the proxy accepted. Shared by the controller and `interlock agent`.
+ */
+export function skipsCheck(
+  plan: RuntimePlan,
+  files: readonly { path: string; content: string }[],
+  accepted: (file: string) => string | undefined,
+): boolean {
+  if (plan.kind !== 'runtime' || plan.recheck !== undefined) return false;
+  const main = files[files.length - 1] as { path: string; content: string };
+  const mapName = mapOf(main.content);
+  const map = mapName ? path.resolve(path.dirname(main.path), mapName) : undefined;
+  return files.every((f) => f === main || path.resolve(f.path) === map || accepted(f.path) === f.content);
+}
+
+/**
+ * For `interlock agent`: whether HAProxy files about to replace the ones on disk (which its proxy
+ * checked and runs) may skip the check. Reads the files on disk.
+ */
+export async function agentSkipsCheck(files: readonly { path: string; content: string }[]): Promise<boolean> {
+  const main = files[files.length - 1];
+  if (!main) return false;
+  const oldConfig = await readIfExists(main.path);
+  if (oldConfig === undefined) return false;
+  const oldMapName = mapOf(oldConfig);
+  const oldMap = oldMapName ? await readIfExists(path.resolve(path.dirname(main.path), oldMapName)) : undefined;
+  const plan = planFiles({ config: oldConfig, map: oldMap }, files);
+  if (plan.kind !== 'runtime' || plan.recheck !== undefined) return false;
+  const onDisk = new Map<string, string | undefined>();
+  for (const f of files) if (f !== main) onDisk.set(f.path, await readIfExists(f.path));
+  return skipsCheck(plan, files, (f) => onDisk.get(f));
+}
+
+/** What stands for the check a render skipped (checkedByConstruction). */
+function constructionCheck(planned: PlannedOutput): ProxyCheck {
+  return {
+    ok: true,
+    output: '',
+    command: `${planned.output.kind} check skipped: only servers and map entries of shapes the proxy accepted changed`,
+    skipped: true,
+    byConstruction: true,
   };
 }
 
@@ -218,6 +310,11 @@ export class Applier {
   readonly #rejected = new Map<string, { hash: string; result: ApplyResult & { kind: 'rejected' } }>();
   readonly #reloadPending = new Set<string>();
   readonly #blamed = new Map<string, Map<string, { fingerprint: string; entry: LeftOut }>>();
+  /** prepare(): the last HAProxy render accepted per output (main file and host map), for checkedByConstruction. */
+  readonly #accepted = new Map<
+    string,
+    { config: string; map: string | undefined; files: ReadonlyMap<string, string> }
+  >();
 
   constructor(options: ApplyOptions) {
     this.#options = options;
@@ -320,8 +417,27 @@ export class Applier {
   /** Checks a planned output with the proxy and leaves out what it rejects; writes nothing. */
   async prepare(planned: PlannedOutput): Promise<Prepared> {
     const key = planned.files[planned.files.length - 1]?.path ?? planned.name;
-    const prepared = await this.#settle(planned, await this.#known(planned, key));
+    const known = await this.#known(planned, key);
+    // Nothing is on disk to compare with (a served-only output): the last render accepted here.
+    const accepted = this.#accepted.get(key);
+    const plan = accepted && known.planned.output.kind === 'haproxy' ? planFrom(accepted, known.planned) : undefined;
+    const prepared: Prepared = checkedByConstruction(known.planned, plan, (f) => accepted?.files.get(f))
+      ? { ok: true, planned: known.planned, check: constructionCheck(known.planned), leftOut: known.leftOut }
+      : await this.#settle(planned, known);
     this.#remember(key, planned, prepared);
+    if (prepared.ok && prepared.planned.output.kind === 'haproxy') {
+      const main = prepared.planned.files[prepared.planned.files.length - 1] as { path: string; content: string };
+      const mapName = mapOf(main.content);
+      const dir = path.dirname(main.path);
+      const map = mapName
+        ? prepared.planned.files.find((f) => path.resolve(f.path) === path.resolve(dir, mapName))?.content
+        : undefined;
+      this.#accepted.set(key, {
+        config: main.content,
+        map,
+        files: new Map(prepared.planned.files.map((f) => [f.path, f.content])),
+      });
+    } else if (prepared.ok) this.#accepted.delete(key);
     return prepared;
   }
 
@@ -349,11 +465,22 @@ export class Applier {
       return { kind: 'unchanged', ...extra(known.leftOut, planned) };
     }
 
-    const hash = renderHash(planned);
+    // Hashed only when a rejection is on record (3 MB at 10,000 services), and for a new one.
+    let hashed: string | undefined;
+    const hash = () => {
+      hashed ??= renderHash(planned);
+      return hashed;
+    };
     const rejected = this.#rejected.get(key);
-    if (rejected && rejected.hash === hash) return { ...rejected.result, repeated: true };
+    if (rejected && rejected.hash === hash()) return { ...rejected.result, repeated: true };
 
-    const prepared = await this.#settle(original, known);
+    // The files on disk are what the proxy accepted and runs: compared with them, a render that
+    // only moves servers and map entries needs no check (checkedByConstruction).
+    const fromDisk = await diskPlan(planned, current[current.length - 1]);
+    const onDisk = new Map(planned.files.map((f, i) => [f.path, current[i]]));
+    const prepared: Prepared = checkedByConstruction(planned, fromDisk?.plan, (f) => onDisk.get(f))
+      ? { ok: true, planned, check: constructionCheck(planned), leftOut: known.leftOut }
+      : await this.#settle(original, known);
     if (!prepared.ok) {
       const result = {
         kind: 'rejected' as const,
@@ -362,20 +489,27 @@ export class Applier {
         services: prepared.services,
         repeated: false,
       };
-      this.#rejected.set(key, { hash, result });
+      this.#rejected.set(key, { hash: hash(), result });
       return result;
     }
     this.#rejected.delete(key);
     this.#remember(key, original, prepared);
     const final = prepared.planned;
+    const skipped = prepared.check.byConstruction ? { checkSkipped: true as const } : {};
 
     // Read before the write replaces the files the running proxy was loaded from.
-    const runtime = o.reload && o.runtime && !this.#reloadPending.has(key) ? await runtimePlan(final) : undefined;
+    const runtime =
+      o.reload && o.runtime && runtimeSocketOf(final.output) && !this.#reloadPending.has(key)
+        ? final === planned
+          ? fromDisk
+          : await diskPlan(final)
+        : undefined;
     const { files: written, failed } = await writePlanned(final);
     if (failed) return failed;
     if (!written.some((w) => w.result !== 'unchanged') && !(o.reload && this.#reloadPending.has(key)))
       return { kind: 'unchanged', ...extra(prepared.leftOut, final) };
-    if (!o.reload) return { kind: 'applied', files: written, reload: undefined, ...extra(prepared.leftOut, final) };
+    if (!o.reload)
+      return { kind: 'applied', files: written, reload: undefined, ...skipped, ...extra(prepared.leftOut, final) };
     if (runtime?.plan.kind === 'runtime') {
       const socket = runtimeSocketOf(final.output);
       try {
@@ -391,21 +525,45 @@ export class Applier {
           files: written,
           reload: undefined,
           runtime: { ok: true, commands },
+          ...skipped,
           ...extra(prepared.leftOut, final),
         };
       } catch (error) {
-        // The files are written: the reload loads exactly the state the runtime change meant.
+        // The files are written: the reload loads exactly the state the runtime change meant,
+        // once the proxy has checked them when that was skipped.
+        let checkedNow = false;
+        if (prepared.check.byConstruction) {
+          checkedNow = true;
+          const check = await this.#check(final);
+          if (!check.ok) {
+            // Back to the files the proxy accepted, and the proxy back to them.
+            await writeOutputFiles(final.output, runtime.old);
+            await this.#reload(final, key, [], false, {});
+            const result = {
+              kind: 'rejected' as const,
+              command: check.command,
+              error: check.output || `${check.command} failed`,
+              services: [],
+              repeated: false,
+            };
+            this.#rejected.set(key, { hash: hash(), result });
+            return result;
+          }
+        }
         const result = await this.#reload(final, key, written, false, extra(prepared.leftOut, final));
         return {
           ...result,
-          ...(result.kind === 'applied' ? { runtime: { ok: false, reason: (error as Error).message } } : {}),
+          ...(result.kind === 'applied'
+            ? { runtime: { ok: false, reason: (error as Error).message }, ...(checkedNow ? {} : skipped) }
+            : {}),
         };
       }
     }
     const result = await this.#reload(final, key, written, false, extra(prepared.leftOut, final));
-    return runtime?.plan.kind === 'reload' && result.kind === 'applied'
+    if (result.kind !== 'applied') return result;
+    return runtime?.plan.kind === 'reload'
       ? { ...result, reloadReason: runtime.plan.reason }
-      : result;
+      : { ...result, ...skipped };
   }
 
   async #reload(

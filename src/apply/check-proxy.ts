@@ -21,6 +21,8 @@ export interface ProxyCheck {
   command: string;
   /** True when no check ran (validate kind `none`, or the binary is missing and that was allowed). */
   skipped?: boolean;
+  /** No check ran because the render only changed servers and map entries the proxy accepted (src/apply/apply.ts). */
+  byConstruction?: boolean;
 }
 
 export function run(

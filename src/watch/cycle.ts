@@ -439,6 +439,7 @@ export class ApplyCycle {
             ? `none (runtime API, ${result.runtime.commands} command(s))`
             : (result.reload?.detail ?? (this.#c.outDir ? 'skipped (--out-dir)' : 'none configured')),
           ...(result.reloadReason ? { why_reload: result.reloadReason } : {}),
+          ...(result.checkSkipped ? { check: 'skipped: only servers and map entries changed' } : {}),
           ms: now - startedMs,
         });
         return;

@@ -171,6 +171,53 @@ describe('interlock agent', () => {
     expect(hub.health().list[0]?.error).toBeNull();
   });
 
+  it('skips the local check when only servers and map entries moved (as the controller does); checks anything else', async () => {
+    const { hub, server } = await controller();
+    const dir = await folder();
+    const calls = path.join(dir, '..', `${path.basename(dir)}-calls`);
+    const binary = path.join(dir, '..', `${path.basename(dir)}-haproxy.sh`);
+    await writeFile(binary, `#!/bin/sh\necho "$@" >> ${calls}\nexit 0\n`);
+    await chmod(binary, 0o755);
+    cleanups.push(() => rm(binary, { force: true }));
+    cleanups.push(() => rm(calls, { force: true }));
+    const checks = async () => (await readFile(calls, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+    const edge = (address: string, cert: string, extraBackend = '') =>
+      makeBundle('edge', 'haproxy', '/srv/edge', [
+        { name: 'certs/site.pem', content: cert, secret: true },
+        { name: 'haproxy.hosts.0123456789ab.map', content: 'h.test/ be\n' },
+        {
+          name: 'haproxy.cfg',
+          content: [
+            'frontend http',
+            '    bind 127.0.0.1:80',
+            '    http-request set-var(txn.backend) var(txn.host),map_beg(haproxy.hosts.0123456789ab.map)',
+            'backend be',
+            `    server s1 ${address}:80 check`,
+            extraBackend,
+          ].join('\n'),
+        },
+      ]);
+    const { a, count } = agent(server.address.port, dir, { check: { kind: 'binary', path: binary } });
+    hub.publish(edge('10.0.0.1', 'CERT 1\n'));
+    await a.start();
+    await converged(hub, edge('10.0.0.1', 'CERT 1\n').hash);
+    expect(await checks()).toBe(1);
+    // A task moved: applied with no check, and says so.
+    hub.publish(edge('10.0.0.2', 'CERT 1\n'));
+    await converged(hub, edge('10.0.0.2', 'CERT 1\n').hash);
+    expect(await checks()).toBe(1);
+    expect(count(/check="skipped: only servers and map entries changed"/)).toBe(1);
+    expect(await readFile(path.join(dir, 'haproxy.cfg'), 'utf8')).toContain('server s1 10.0.0.2:80 check');
+    // A certificate renewed along with it: checked.
+    hub.publish(edge('10.0.0.3', 'CERT 2\n'));
+    await converged(hub, edge('10.0.0.3', 'CERT 2\n').hash);
+    expect(await checks()).toBe(2);
+    // A new backend: checked.
+    hub.publish(edge('10.0.0.3', 'CERT 2\n', 'backend other\n    server s1 10.0.0.9:80'));
+    await converged(hub, edge('10.0.0.3', 'CERT 2\n', 'backend other\n    server s1 10.0.0.9:80').hash);
+    expect(await checks()).toBe(3);
+  });
+
   it('a failed reload is retried on its own (the proxy was not up yet), not on the next change', async () => {
     const { hub, server } = await controller();
     const dir = await folder();

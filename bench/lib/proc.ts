@@ -145,9 +145,10 @@ function statFields(pid: number): string[] | undefined {
 
 /**
  * CPU time (user + system, ms) used so far by `pid` and every live descendant (Linux /proc; NaN
- * elsewhere). For a proxy's master and workers: read before and after a load run.
+ * elsewhere). For a proxy's master and workers: read before and after a load run. `reaped` adds the
+ * children that exited (the commands an agent runs).
  */
-export function processTreeCpuMs(pid: number): number {
+export function processTreeCpuMs(pid: number, options: { reaped?: boolean } = {}): number {
   let entries: string[];
   try {
     entries = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
@@ -168,6 +169,8 @@ export function processTreeCpuMs(pid: number): number {
     // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
     const f = statFields(p);
     if (f) ticks += Number(f[11]) + Number(f[12]);
+    // cutime and cstime: children that exited and were waited for (a check or reload command).
+    if (f && options.reaped) ticks += Number(f[13]) + Number(f[14]);
     queue.push(...(children.get(p) ?? []));
   }
   return (ticks * 1000) / ticksPerSecond();

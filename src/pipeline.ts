@@ -246,7 +246,29 @@ export function withAbsolutePaths<O extends FileOutput>(output: O, configDir: st
 }
 
 function countBackends(routes: readonly Route[]): number {
-  const seen = new Set<string>();
-  for (const r of routes) for (const b of r.backends) seen.add(`${r.cluster}/${r.service}/${b.address}:${b.port}`);
-  return seen.size;
+  // Most services have one route: its distinct backends are counted once per route object (the
+  // watch daemon keeps unchanged services' routes from render to render).
+  const perService = new Map<string, Route[]>();
+  for (const r of routes) {
+    const key = serviceKey(r);
+    const list = perService.get(key);
+    if (list) list.push(r);
+    else perService.set(key, [r]);
+  }
+  let n = 0;
+  for (const list of perService.values()) {
+    if (list.length === 1) n += distinctBackends(list[0] as Route);
+    else n += new Set(list.flatMap((r) => r.backends.map((b) => `${b.address}:${b.port}`))).size;
+  }
+  return n;
+}
+
+const distinctCounts = new WeakMap<Route, number>();
+function distinctBackends(route: Route): number {
+  let n = distinctCounts.get(route);
+  if (n === undefined) {
+    n = new Set(route.backends.map((b) => `${b.address}:${b.port}`)).size;
+    distinctCounts.set(route, n);
+  }
+  return n;
 }

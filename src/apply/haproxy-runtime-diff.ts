@@ -155,7 +155,7 @@ function cliSafe(text: string): boolean {
   return text === '' || text.split(' ').every((w) => CLI_WORD.test(w));
 }
 
-/** A config cut into sections (a line starting with neither a space nor `#` begins one), the host map's name replaced. */
+/** A config cut into sections (a line starting with neither a space nor `#` begins one). */
 interface Sectioned {
   mapName?: string;
   chunks: string[];
@@ -171,8 +171,7 @@ function sectioned(text: string): Sectioned {
     if (!text.slice(lineStart, m.index).trimStart().startsWith('#')) maps.add(m[1] as string);
   }
   const mapName = maps.size === 1 ? ([...maps][0] as string) : undefined;
-  const body = mapName ? text.split(mapName).join(MAP_PLACEHOLDER) : text;
-  const chunks = body.split(/\n(?=[^\s#])/);
+  const chunks = text.split(/\n(?=[^\s#])/);
   const headers = chunks.map((c) => {
     const nl = c.indexOf('\n');
     return (nl === -1 ? c : c.slice(0, nl)).trim();
@@ -202,11 +201,18 @@ export function planHaproxyRuntime(
   if (sa.headers.length === sb.headers.length && sa.headers.every((h, i) => h === sb.headers[i])) {
     const da: string[] = [];
     const db: string[] = [];
+    // The map's name (it carries the map's content hash) is replaced only in the few sections
+    // that differ, not in the whole 2.4 MB text.
+    const unnamed = (chunk: string, name: string | undefined) =>
+      name ? chunk.split(name).join(MAP_PLACEHOLDER) : chunk;
     sa.chunks.forEach((chunk, i) => {
       const other = sb.chunks[i] as string;
-      if (chunk !== other) {
-        da.push(chunk);
-        db.push(other);
+      if (chunk === other) return;
+      const ca = unnamed(chunk, sa.mapName);
+      const cb = unnamed(other, sb.mapName);
+      if (ca !== cb) {
+        da.push(ca);
+        db.push(cb);
       }
     });
     a = { ...parseHaproxyConfig(da.join('\n')), ...(sa.mapName ? { mapName: sa.mapName } : {}) };

@@ -24,7 +24,7 @@ import { type PlannedOutput, serviceKey } from '../pipeline.ts';
 import { type BlameLine, blame } from './blame.ts';
 import { checkRendered, type ProxyCheck } from './check-proxy.ts';
 import { applyRuntime, runtimeSocketOf } from './haproxy-runtime.ts';
-import { planHaproxyRuntime, type RuntimePlan } from './haproxy-runtime-diff.ts';
+import { mapUses, planHaproxyRuntime, type RuntimePlan } from './haproxy-runtime-diff.ts';
 import { type ReloadResult, reloadProxy, type SignalTarget } from './reload.ts';
 import { readIfExists, type WriteResult, writeOutputFiles } from './write.ts';
 
@@ -215,7 +215,7 @@ async function diskPlan(
   };
 }
 
-const mapOf = (config: string) => /\bmap(?:_[a-z]+)?\(([^),\s]+)/.exec(config)?.[1];
+const mapOf = (config: string) => mapUses(config)[0]?.name;
 
 /** The runtime plan from `old` (an accepted render's main file and host map) to `planned`. */
 function planFrom(old: { config: string; map: string | undefined }, planned: PlannedOutput): RuntimePlan {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Applier } from '../../src/apply/apply.ts';
 import type { ProxyCheck } from '../../src/apply/check-proxy.ts';
-import { planHaproxyRuntime } from '../../src/apply/haproxy-runtime-diff.ts';
+import { mapUses, planHaproxyRuntime } from '../../src/apply/haproxy-runtime-diff.ts';
 import { mapSnapshots } from '../../src/cluster/sources.ts';
 import { type Config, configSchema } from '../../src/config/schema.ts';
 import { type PlannedOutput, planRender } from '../../src/pipeline.ts';
@@ -189,6 +189,18 @@ describe('Applier: the check a render does not need', () => {
     expect(rejected).toMatchObject({ kind: 'rejected', error: '[ALERT] something' });
     expect(await mainText()).toBe(before);
     expect(before).not.toBe(accepted);
+  });
+});
+
+describe('mapUses', () => {
+  it('finds map converters as a word boundary regex would, in order', () => {
+    const text = 'map_beg(a.map) x,map(b.map,def) amap(c) map_str(d)\n# map_dom(e)';
+    expect(mapUses(text)).toEqual([
+      { name: 'a.map', index: 0 },
+      { name: 'b.map', index: text.indexOf('map(b') },
+      { name: 'd', index: text.indexOf('map_str') },
+      { name: 'e', index: text.indexOf('map_dom') },
+    ]);
   });
 });
 

@@ -292,7 +292,7 @@ export class Agent {
     // As the controller does (src/apply/apply.ts): HAProxy files that differ from the ones this
     // proxy checked and runs only in servers and map entries of shapes it accepted need no check.
     const skip =
-      bundle.kind === 'haproxy' &&
+      driverFor({ kind: bundle.kind } as FileOutput).runtimeApi &&
       this.#o.check.kind === 'binary' &&
       this.#applied !== undefined &&
       (await agentSkipsCheck(files).catch(() => false));

@@ -20,6 +20,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FileOutput } from '../config/schema.ts';
 import type { Diagnostic } from '../diagnostics.ts';
+import { driverFor } from '../outputs/drivers.ts';
 import { type PlannedOutput, serviceKey } from '../pipeline.ts';
 import { type BlameLine, blame } from './blame.ts';
 import { checkRendered, type ProxyCheck } from './check-proxy.ts';
@@ -196,7 +197,7 @@ async function diskPlan(
   /** The main file's content on disk, when the caller has just read it. */
   onDisk?: string,
 ): Promise<{ plan: RuntimePlan; configFile: string; old: { path: string; content: string }[] } | undefined> {
-  if (planned.output.kind !== 'haproxy') return undefined;
+  if (!driverFor(planned.output).runtimeApi) return undefined;
   const main = planned.files[planned.files.length - 1];
   if (!main) return undefined;
   const oldConfig = onDisk ?? (await readIfExists(main.path));
@@ -420,12 +421,12 @@ export class Applier {
     const known = await this.#known(planned, key);
     // Nothing is on disk to compare with (a served-only output): the last render accepted here.
     const accepted = this.#accepted.get(key);
-    const plan = accepted && known.planned.output.kind === 'haproxy' ? planFrom(accepted, known.planned) : undefined;
+    const plan = accepted && driverFor(known.planned.output).runtimeApi ? planFrom(accepted, known.planned) : undefined;
     const prepared: Prepared = checkedByConstruction(known.planned, plan, (f) => accepted?.files.get(f))
       ? { ok: true, planned: known.planned, check: constructionCheck(known.planned), leftOut: known.leftOut }
       : await this.#settle(planned, known);
     this.#remember(key, planned, prepared);
-    if (prepared.ok && prepared.planned.output.kind === 'haproxy') {
+    if (prepared.ok && driverFor(prepared.planned.output).runtimeApi) {
       const main = prepared.planned.files[prepared.planned.files.length - 1] as { path: string; content: string };
       const mapName = mapOf(main.content);
       const dir = path.dirname(main.path);

@@ -22,6 +22,7 @@ import type { FileOutput } from '../config/schema.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import { driverFor } from '../outputs/drivers.ts';
 import { type PlannedOutput, serviceKey } from '../pipeline.ts';
+import { updateText } from '../render/text-hash.ts';
 import { type BlameLine, blame } from './blame.ts';
 import { checkRendered, type ProxyCheck } from './check-proxy.ts';
 import { applyRuntime, runtimeSocketOf } from './haproxy-runtime.ts';
@@ -144,7 +145,7 @@ export function checkFiles(planned: PlannedOutput): { name: string; content: str
 
 function renderHash(planned: PlannedOutput): string {
   const h = createHash('sha256');
-  for (const f of planned.files) h.update(f.path).update('\0').update(f.content).update('\0');
+  for (const f of planned.files) updateText(h.update(f.path).update('\0'), f.content).update('\0');
   return h.digest('hex');
 }
 

@@ -162,18 +162,10 @@ export class ListDiff {
   readonly #table: EntryTable = new Map();
   readonly #owners = new Set<string>();
   #unowned = false;
-  readonly #parsed: readonly unknown[] | undefined;
-  #index = 0;
 
-  /** `parsed`: the list already parsed (a full read), so entries are not parsed again to find their owner. */
-  constructor(
-    last: EntryTable | undefined,
-    owner: (entry: unknown) => string | undefined,
-    parsed?: readonly unknown[],
-  ) {
+  constructor(last: EntryTable | undefined, owner: (entry: unknown) => string | undefined) {
     this.#last = last;
     this.#owner = owner;
-    this.#parsed = parsed;
     this.#splitter = new EntrySplitter((bytes) => this.#entry(bytes));
   }
 
@@ -182,7 +174,7 @@ export class ListDiff {
   }
 
   end(): ListChanges {
-    if (!this.#splitter.end() || (this.#parsed && this.#parsed.length !== this.#index)) this.#unowned = true;
+    if (!this.#splitter.end()) this.#unowned = true;
     if (this.#last) {
       for (const [hash, owner] of this.#last) if (!this.#table.has(hash)) this.#owners.add(owner);
     }
@@ -190,7 +182,6 @@ export class ListDiff {
   }
 
   #entry(bytes: Buffer): void {
-    const index = this.#index++;
     const hash = createHash('sha1').update(bytes).digest('base64');
     const known = this.#last?.get(hash);
     if (known !== undefined) {
@@ -199,7 +190,7 @@ export class ListDiff {
     }
     let owner: string | undefined;
     try {
-      owner = this.#owner(this.#parsed ? this.#parsed[index] : JSON.parse(bytes.toString('utf8')));
+      owner = this.#owner(JSON.parse(bytes.toString('utf8')));
     } catch {
       owner = undefined;
     }
@@ -209,6 +200,41 @@ export class ListDiff {
     }
     this.#table.set(hash, owner);
     if (this.#last) this.#owners.add(owner);
+  }
+}
+
+/**
+ * A list's entries hashed as its body streams in, for a caller that parses the body itself (a
+ * full read): the table's owners are read from its parse afterwards (table), so nothing is
+ * parsed twice and the body is never held as bytes.
+ */
+export class EntryHashes {
+  readonly #splitter: EntrySplitter;
+  readonly #hashes: string[] = [];
+
+  constructor() {
+    this.#splitter = new EntrySplitter((bytes) => {
+      this.#hashes.push(createHash('sha1').update(bytes).digest('base64'));
+    });
+  }
+
+  push(chunk: Buffer): void {
+    this.#splitter.push(chunk);
+  }
+
+  /**
+   * hash → owner, the owners read from `parsed` (the same body, parsed): as ListDiff with no last
+   * table. Undefined when an entry has no owner or the body did not cut into `parsed`'s entries.
+   */
+  table(parsed: readonly unknown[], owner: (entry: unknown) => string | undefined): EntryTable | undefined {
+    if (!this.#splitter.end() || parsed.length !== this.#hashes.length) return undefined;
+    const table: EntryTable = new Map();
+    for (const [i, hash] of this.#hashes.entries()) {
+      const o = owner(parsed[i]);
+      if (o === undefined) return undefined;
+      table.set(hash, o);
+    }
+    return table;
   }
 }
 

@@ -6,9 +6,10 @@
  * Every failure becomes one line naming the cluster, the endpoint and the reason, within a bound.
  */
 import { createHash } from 'node:crypto';
+import { StringDecoder } from 'node:string_decoder';
 import { formatDuration } from '../config/duration.ts';
 import { ClusterError } from '../errors.ts';
-import { ENTRY_OWNERS, type EntryTable, ListDiff } from './list-diff.ts';
+import { ENTRY_OWNERS, EntryHashes, type EntryTable, ListDiff } from './list-diff.ts';
 import type { SnapshotDocument } from './snapshot.ts';
 
 export interface CallOptions {
@@ -136,7 +137,8 @@ export interface RawGetApi {
   /**
    * The body's SHA-256 (base64), hashed as it streams in; with `keep`, the body too. Without it
    * nothing of the body is held: an idle reconcile of 10,000 services (~80 MB of lists) must not
-   * hold the lists to find that they did not change.
+   * hold the lists to find that they did not change. `each` gets every chunk of the body, in
+   * order, as it arrives: the daemon's reads take the body in from there (they never keep).
    */
   getRaw(
     path: string,
@@ -188,23 +190,52 @@ function othersOf(wanted: ReturnType<typeof listsOf>, answers: ReadonlyArray<{ d
     .join('\0');
 }
 
-/** The entry tables of bodies already held (a full read), for the next reconcile. */
+/**
+ * One list of a full read, taken in as it streams: decoded into text a chunk at a time (the body
+ * is never one Buffer: see readSnapshotIfChanged), and, for the lists tracked per entry, cut into
+ * entries and hashed, so the next reconcile has its table (./list-diff.ts) without a second pass.
+ */
+class ListText {
+  readonly #decoder = new StringDecoder('utf8');
+  #parts: string[] = [];
+  readonly hashes: EntryHashes | undefined;
+
+  constructor(tracked: boolean) {
+    this.hashes = tracked ? new EntryHashes() : undefined;
+  }
+
+  push(chunk: Buffer): void {
+    this.hashes?.push(chunk);
+    const text = this.#decoder.write(chunk);
+    if (text !== '') this.#parts.push(text);
+  }
+
+  /** The whole text, once: the parts are let go. */
+  text(): string {
+    const parts = this.#parts;
+    this.#parts = [];
+    parts.push(this.#decoder.end());
+    return parts.join('');
+  }
+}
+
+/** The entry tables of a full read's lists, for the next reconcile. */
 function baselineOf(
   swarm: boolean,
   wanted: ReturnType<typeof listsOf>,
-  answers: ReadonlyArray<{ digest: string; body?: Buffer }>,
+  answers: ReadonlyArray<{ digest: string }>,
+  lists: readonly ListText[],
   doc: Record<string, unknown>,
 ): ChangeBaseline | undefined {
   if (!swarm) return undefined;
   const tables = {} as Record<TrackedList, EntryTable>;
   for (const [i, [key]] of wanted.entries()) {
-    if (!TRACKED.includes(key as TrackedList)) continue;
-    const diff = new ListDiff(undefined, ENTRY_OWNERS[key as TrackedList], doc[key] as unknown[]);
-    diff.push(answers[i]?.body ?? Buffer.alloc(0));
-    const changes = diff.end();
+    const hashes = lists[i]?.hashes;
+    if (!hashes) continue;
+    const table = hashes.table(doc[key] as unknown[], ENTRY_OWNERS[key as TrackedList]);
     // A standalone container (or an entry that cannot be read) changes what a full read says: no baseline.
-    if (changes.unowned) return undefined;
-    tables[key as TrackedList] = changes.table;
+    if (!table) return undefined;
+    tables[key as TrackedList] = table;
   }
   return { digest: digestOf(swarm, answers), tables, others: othersOf(wanted, answers) };
 }
@@ -360,17 +391,35 @@ export async function readSnapshotIfChanged(
     const { engine, info } = await engineOf(docker, call);
     const swarm = isSwarmManager(info);
     const wanted = listsOf(swarm);
-    const fetch = (keep: boolean) =>
-      Promise.all(
+    if (last !== undefined) {
+      const answers = await Promise.all(
         wanted.map(([, path, query]) =>
-          step(`GET ${path.slice(0, -1)}`, getRaw(path, query, { ...call, keep, each: progress })),
+          step(`GET ${path.slice(0, -1)}`, getRaw(path, query, { ...call, keep: false, each: progress })),
         ),
       );
-    if (last !== undefined && digestOf(swarm, await fetch(false)) === last) return { digest: last };
-    // Changed (or nothing to compare with): fetch again, keeping the bodies, and parse them.
-    const answers = await fetch(true);
+      if (digestOf(swarm, answers) === last) return { digest: last };
+    }
+    // Changed (or nothing to compare with): fetch again, taking the bodies in as text as they
+    // stream (issue 12). Never one Buffer per body: at 10,000 services a body is 20-35 MB, and
+    // freeing a malloc'd block that large makes glibc keep up to twice its size of freed memory
+    // resident from then on (its mmap threshold follows the largest block freed): ~65 MB of RSS.
+    const lists = wanted.map(([key]) => new ListText(TRACKED.includes(key as TrackedList)));
+    const answers = await Promise.all(
+      wanted.map(([, path, query], i) =>
+        step(
+          `GET ${path.slice(0, -1)}`,
+          getRaw(path, query, {
+            ...call,
+            keep: false,
+            each: (chunk: Buffer) => {
+              progress();
+              lists[i]?.push(chunk);
+            },
+          }),
+        ),
+      ),
+    );
     const digest = digestOf(swarm, answers);
-    const bodies = answers.map((a) => a.body ?? Buffer.alloc(0));
     const doc: Record<string, unknown> = {
       metadata: {
         cluster: options.cluster,
@@ -384,14 +433,14 @@ export async function readSnapshotIfChanged(
       const call = `GET ${path.slice(0, -1)}`;
       let value: unknown;
       try {
-        value = JSON.parse((bodies[i] as Buffer).toString('utf8'));
+        value = JSON.parse((lists[i] as ListText).text());
       } catch {
         throw new CallFailed(call, new NotDocker(`${call} did not answer JSON`));
       }
       if (!Array.isArray(value)) throw new CallFailed(call, new NotDocker(`${call} did not answer with a list`));
       doc[key] = value;
     });
-    const baseline = baselineOf(swarm, wanted, answers, doc);
+    const baseline = baselineOf(swarm, wanted, answers, lists, doc);
     return { digest, doc: doc as unknown as SnapshotDocument, ...(baseline ? { baseline } : {}) };
   });
 }

@@ -599,6 +599,15 @@ function mapServices(
     );
   }
   const boundPorts = taskContainerPorts(doc.containers);
+  // Network names repeat in every task: one string each, not one per task (issue 12: the
+  // daemon holds 30,000 tasks at 10,000 services).
+  const networkNames = new Map<string, string>();
+  const once = (name: string): string => {
+    const held = networkNames.get(name);
+    if (held !== undefined) return held;
+    networkNames.set(name, name);
+    return name;
+  };
   // Only running tasks are backends; history (shut down, failed) is not even validated.
   for (const t of m.entries('tasks', doc.tasks, taskSchema, taskOk, isRunning)) {
     const service = byId.get(t.ServiceID);
@@ -610,7 +619,7 @@ function mapServices(
       if (!usable(network)) continue;
       for (const cidr of a.Addresses ?? []) {
         const address = parseAddress(stripPrefixLength(cidr));
-        if (address.ok) addresses.push({ network, address: address.value });
+        if (address.ok) addresses.push({ network: once(network), address: address.value });
         else bad = cidr;
       }
     }
@@ -624,7 +633,8 @@ function mapServices(
     const containerId = t.Status.ContainerStatus?.ContainerID;
     const task: TaskState = {
       id: t.ID,
-      nodeId: t.NodeID ?? '',
+      // The node's own id string when it is known (one per node, not one per task).
+      nodeId: node?.id ?? t.NodeID ?? '',
       nodeAddress: reachedAt,
       addresses: addresses.sort(compareAddresses),
       hostPorts: taskHostPorts(

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
+import { updateText } from '../render/text-hash.ts';
 
 export const BUNDLE_VERSION = 1;
 
@@ -50,9 +51,7 @@ export function bundleHash(kind: string, root: string, files: readonly BundleFil
   const h = createHash('sha256');
   h.update(`interlock-bundle-v${BUNDLE_VERSION}\0${kind}\0${root}\0`);
   for (const f of files)
-    h.update(`${f.name}\0${f.secret ? 1 : f.private ? 2 : 0}\0`)
-      .update(f.content)
-      .update('\0');
+    updateText(h.update(`${f.name}\0${f.secret ? 1 : f.private ? 2 : 0}\0`), f.content).update('\0');
   return h.digest('hex');
 }
 

@@ -40,6 +40,7 @@ import {
   pageContent,
   trustedSources,
 } from './policies.ts';
+import { updateText } from './text-hash.ts';
 import {
   ACME_CHALLENGE_PATH,
   type AcmeRender,
@@ -176,7 +177,7 @@ export function haproxyLoadsKey(cert: string, key: string | undefined): boolean 
  * `haproxy.<12 hex>.crt-list`), so it switches with the config that names it, like the map.
  */
 export function crtListFileName(file: string, content: string): string {
-  const hash = createHash('sha256').update(content).digest('hex').slice(0, MAP_HASH_LENGTH);
+  const hash = updateText(createHash('sha256'), content).digest('hex').slice(0, MAP_HASH_LENGTH);
   const name = path.basename(haproxyCrtListFile(file, hash));
   if (!/^[A-Za-z0-9._-]+$/.test(name)) {
     throw new RenderError(
@@ -263,7 +264,7 @@ function pathKey(p: string): string {
 
 /** The map's name carries its content hash, so a config and the map it names always change together. */
 function mapFileName(file: string, map: string): string {
-  const hash = createHash('sha256').update(map).digest('hex').slice(0, MAP_HASH_LENGTH);
+  const hash = updateText(createHash('sha256'), map).digest('hex').slice(0, MAP_HASH_LENGTH);
   const name = path.basename(haproxyMapFile(file, hash));
   // It is written inside map_beg(...), where `,` `)` and spaces would end the argument.
   if (!/^[A-Za-z0-9._-]+$/.test(name)) {

@@ -138,9 +138,14 @@ describe('WatchDaemon (fake engines, fake timers)', () => {
     };
     const rawApi = {
       ...api,
-      getRaw: async (path: string, _query: unknown, { keep }: { keep: boolean }) => {
+      getRaw: async (
+        path: string,
+        _query: unknown,
+        { keep, each }: { keep: boolean; each?: (chunk: Buffer) => void },
+      ) => {
         raw++;
         const body = Buffer.from(JSON.stringify(await (lists[path] as () => Promise<unknown>)()));
+        each?.(body);
         return { digest: createHash('sha256').update(body).digest('base64'), ...(keep ? { body } : {}) };
       },
     };

@@ -257,18 +257,17 @@ function countBackends(routes: readonly Route[]): number {
   }
   let n = 0;
   for (const list of perService.values()) {
-    if (list.length === 1) n += distinctBackends(list[0] as Route);
-    else n += new Set(list.flatMap((r) => r.backends.map((b) => `${b.address}:${b.port}`))).size;
+    if (list.length > 1) n += distinct(list.flatMap((r) => r.backends));
+    else {
+      const route = list[0] as Route;
+      const one = distinctCounts.get(route) ?? distinct(route.backends);
+      distinctCounts.set(route, one);
+      n += one;
+    }
   }
   return n;
 }
 
 const distinctCounts = new WeakMap<Route, number>();
-function distinctBackends(route: Route): number {
-  let n = distinctCounts.get(route);
-  if (n === undefined) {
-    n = new Set(route.backends.map((b) => `${b.address}:${b.port}`)).size;
-    distinctCounts.set(route, n);
-  }
-  return n;
-}
+const distinct = (backends: readonly { address: string; port: number }[]) =>
+  new Set(backends.map((b) => `${b.address}:${b.port}`)).size;

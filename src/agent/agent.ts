@@ -18,7 +18,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { agentSkipsCheck } from '../apply/apply.ts';
+import { agentSkipsCheck, CHECK_SKIPPED } from '../apply/apply.ts';
 import { findBinary, proxyWords, run as runArgv } from '../apply/check-proxy.ts';
 import { reloadProxy } from '../apply/reload.ts';
 import { readIfExists, writeIfChanged, writeOutputFiles } from '../apply/write.ts';
@@ -344,7 +344,7 @@ export class Agent {
       hash: short,
       files: bundle.files.length,
       reload: reload.detail,
-      ...(skip ? { check: 'skipped: only servers and map entries changed' } : {}),
+      ...(skip ? { check: CHECK_SKIPPED } : {}),
     });
     await this.#report();
     return 'done';

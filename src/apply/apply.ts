@@ -187,55 +187,65 @@ function gist(text: string, max = 600): string {
   return picked.length > max ? `${picked.slice(0, max - 3)}...` : picked;
 }
 
+/** What the `applied` log lines (daemon and agent) say when the check was skipped. */
+export const CHECK_SKIPPED = 'skipped: only servers and map entries changed';
+
+type TextFile = { path: string; content: string };
+
+const mapOf = (config: string) => mapUses(config)[0]?.name;
+
+/** The host map the main file (last of `files`) names, when it is among `files`. */
+function mapFileOf(files: readonly TextFile[]): TextFile | undefined {
+  const main = files[files.length - 1];
+  const name = main ? mapOf(main.content) : undefined;
+  if (!main || !name) return undefined;
+  const wanted = path.resolve(path.dirname(main.path), name);
+  return files.find((f) => path.resolve(f.path) === wanted);
+}
+
+/**
+ * The files on disk the proxy runs: the main file at `mainPath` (`onDisk`, when the caller has
+ * just read it) and the host map it names; undefined when nothing is there yet. Map first.
+ */
+async function readRunning(mainPath: string, onDisk?: string): Promise<TextFile[] | undefined> {
+  const config = onDisk ?? (await readIfExists(mainPath));
+  if (config === undefined) return undefined;
+  const mapName = mapOf(config);
+  const mapPath = mapName ? path.resolve(path.dirname(mainPath), mapName) : undefined;
+  const map = mapPath ? await readIfExists(mapPath) : undefined;
+  return [
+    ...(mapPath && map !== undefined ? [{ path: mapPath, content: map }] : []),
+    { path: mainPath, content: config },
+  ];
+}
+
+/** The runtime plan from accepted files (main file last) to new ones. */
+function planFiles(accepted: readonly TextFile[], files: readonly TextFile[]): RuntimePlan {
+  const config = (accepted[accepted.length - 1] as TextFile).content;
+  const main = files[files.length - 1] as TextFile;
+  return planHaproxyRuntime(
+    { config, map: mapFileOf(accepted)?.content },
+    { config: main.content, map: mapFileOf(files)?.content },
+  );
+}
+
 /**
  * The runtime plan from the files on disk (what the running proxy was loaded with, or was brought
- * to by earlier runtime changes) to `planned`, for an HAProxy output; undefined for other kinds
- * and when nothing is on disk yet. Used with or without a runtime socket: it also says whether the
- * new files need the proxy's check at all (RuntimePlan's `recheck`).
+ * to by earlier runtime changes) to `planned`, for an output whose files take it; undefined for
+ * other kinds and when nothing is on disk yet. Used with or without a runtime socket: it also
+ * says whether the new files need the proxy's check at all (RuntimePlan's `recheck`). `old` is
+ * what to put back if a runtime update fails and the proxy then rejects files it did not check.
  */
 async function diskPlan(
   planned: PlannedOutput,
   /** The main file's content on disk, when the caller has just read it. */
   onDisk?: string,
-): Promise<{ plan: RuntimePlan; configFile: string; old: { path: string; content: string }[] } | undefined> {
+): Promise<{ plan: RuntimePlan; configFile: string; old: TextFile[] } | undefined> {
   if (!driverFor(planned.output).runtimeApi) return undefined;
   const main = planned.files[planned.files.length - 1];
-  if (!main) return undefined;
-  const oldConfig = onDisk ?? (await readIfExists(main.path));
-  if (oldConfig === undefined) return undefined;
-  const dir = path.dirname(main.path);
-  const oldMapName = mapOf(oldConfig);
-  const oldMap = oldMapName ? await readIfExists(path.resolve(dir, oldMapName)) : undefined;
-  return {
-    plan: planFrom({ config: oldConfig, map: oldMap }, planned),
-    configFile: main.path,
-    // To put back if a runtime update fails and the proxy then rejects files it did not check.
-    old: [
-      ...(oldMapName && oldMap !== undefined ? [{ path: path.resolve(dir, oldMapName), content: oldMap }] : []),
-      { path: main.path, content: oldConfig },
-    ],
-  };
-}
-
-const mapOf = (config: string) => mapUses(config)[0]?.name;
-
-/** The runtime plan from `old` (an accepted render's main file and host map) to `planned`. */
-function planFrom(old: { config: string; map: string | undefined }, planned: PlannedOutput): RuntimePlan {
-  return planFiles(old, planned.files);
-}
-
-/** The same, for files in write order (main file last) with absolute paths. */
-function planFiles(
-  old: { config: string; map: string | undefined },
-  files: readonly { path: string; content: string }[],
-): RuntimePlan {
-  const main = files[files.length - 1] as { path: string; content: string };
-  const dir = path.dirname(main.path);
-  const newMapName = mapOf(main.content);
-  const newMap = newMapName
-    ? files.find((f) => path.resolve(f.path) === path.resolve(dir, newMapName))?.content
-    : undefined;
-  return planHaproxyRuntime(old, { config: main.content, map: newMap });
+  const old = main ? await readRunning(main.path, onDisk) : undefined;
+  if (!main || !old) return undefined;
+  return { plan: planFiles(old, planned.files), configFile: main.path, old };
 }
 
 /**
@@ -257,30 +267,27 @@ function checkedByConstruction(
  * file but the main file and its host map (an error page, a users file, a certificate an agent
  * received) is the one the proxy accepted. Shared by the controller and `interlock agent`.
  */
-export function skipsCheck(
+function skipsCheck(
   plan: RuntimePlan,
-  files: readonly { path: string; content: string }[],
+  files: readonly TextFile[],
   accepted: (file: string) => string | undefined,
 ): boolean {
   if (plan.kind !== 'runtime' || plan.recheck !== undefined) return false;
-  const main = files[files.length - 1] as { path: string; content: string };
-  const mapName = mapOf(main.content);
-  const map = mapName ? path.resolve(path.dirname(main.path), mapName) : undefined;
-  return files.every((f) => f === main || path.resolve(f.path) === map || accepted(f.path) === f.content);
+  const main = files[files.length - 1];
+  const map = mapFileOf(files);
+  return files.every((f) => f === main || f === map || accepted(f.path) === f.content);
 }
 
 /**
  * For `interlock agent`: whether HAProxy files about to replace the ones on disk (which its proxy
- * checked and runs) may skip the check. Reads the files on disk.
+ * checked and runs) may skip the check. Reads the files on disk (the others only when the plan
+ * allows it).
  */
-export async function agentSkipsCheck(files: readonly { path: string; content: string }[]): Promise<boolean> {
+export async function agentSkipsCheck(files: readonly TextFile[]): Promise<boolean> {
   const main = files[files.length - 1];
-  if (!main) return false;
-  const oldConfig = await readIfExists(main.path);
-  if (oldConfig === undefined) return false;
-  const oldMapName = mapOf(oldConfig);
-  const oldMap = oldMapName ? await readIfExists(path.resolve(path.dirname(main.path), oldMapName)) : undefined;
-  const plan = planFiles({ config: oldConfig, map: oldMap }, files);
+  const running = main ? await readRunning(main.path) : undefined;
+  if (!main || !running) return false;
+  const plan = planFiles(running, files);
   if (plan.kind !== 'runtime' || plan.recheck !== undefined) return false;
   const onDisk = new Map<string, string | undefined>();
   for (const f of files) if (f !== main) onDisk.set(f.path, await readIfExists(f.path));
@@ -312,11 +319,8 @@ export class Applier {
   readonly #rejected = new Map<string, { hash: string; result: ApplyResult & { kind: 'rejected' } }>();
   readonly #reloadPending = new Set<string>();
   readonly #blamed = new Map<string, Map<string, { fingerprint: string; entry: LeftOut }>>();
-  /** prepare(): the last HAProxy render accepted per output (main file and host map), for checkedByConstruction. */
-  readonly #accepted = new Map<
-    string,
-    { config: string; map: string | undefined; files: ReadonlyMap<string, string> }
-  >();
+  /** prepare(): the files of the last render accepted per output, for checkedByConstruction. */
+  readonly #accepted = new Map<string, readonly TextFile[]>();
 
   constructor(options: ApplyOptions) {
     this.#options = options;
@@ -422,24 +426,15 @@ export class Applier {
     const known = await this.#known(planned, key);
     // Nothing is on disk to compare with (a served-only output): the last render accepted here.
     const accepted = this.#accepted.get(key);
-    const plan = accepted && driverFor(known.planned.output).runtimeApi ? planFrom(accepted, known.planned) : undefined;
-    const prepared: Prepared = checkedByConstruction(known.planned, plan, (f) => accepted?.files.get(f))
+    const plan =
+      accepted && driverFor(known.planned.output).runtimeApi ? planFiles(accepted, known.planned.files) : undefined;
+    const byPath = new Map(accepted?.map((f) => [f.path, f.content]));
+    const prepared: Prepared = checkedByConstruction(known.planned, plan, (f) => byPath.get(f))
       ? { ok: true, planned: known.planned, check: constructionCheck(known.planned), leftOut: known.leftOut }
       : await this.#settle(planned, known);
     this.#remember(key, planned, prepared);
-    if (prepared.ok && driverFor(prepared.planned.output).runtimeApi) {
-      const main = prepared.planned.files[prepared.planned.files.length - 1] as { path: string; content: string };
-      const mapName = mapOf(main.content);
-      const dir = path.dirname(main.path);
-      const map = mapName
-        ? prepared.planned.files.find((f) => path.resolve(f.path) === path.resolve(dir, mapName))?.content
-        : undefined;
-      this.#accepted.set(key, {
-        config: main.content,
-        map,
-        files: new Map(prepared.planned.files.map((f) => [f.path, f.content])),
-      });
-    } else if (prepared.ok) this.#accepted.delete(key);
+    if (prepared.ok && driverFor(prepared.planned.output).runtimeApi) this.#accepted.set(key, prepared.planned.files);
+    else if (prepared.ok) this.#accepted.delete(key);
     return prepared;
   }
 

@@ -8,7 +8,7 @@
  */
 
 import type { CertificateStatus } from '../acme/issuer.ts';
-import type { Applier, ApplyResult } from '../apply/apply.ts';
+import { type Applier, type ApplyResult, CHECK_SKIPPED } from '../apply/apply.ts';
 import type { ServiceLists } from '../cluster/read.ts';
 import { type HeldState, patchServices, shareUnchanged } from '../cluster/snapshot-patch.ts';
 import { mapSnapshots } from '../cluster/sources.ts';
@@ -439,7 +439,7 @@ export class ApplyCycle {
             ? `none (runtime API, ${result.runtime.commands} command(s))`
             : (result.reload?.detail ?? (this.#c.outDir ? 'skipped (--out-dir)' : 'none configured')),
           ...(result.reloadReason ? { why_reload: result.reloadReason } : {}),
-          ...(result.checkSkipped ? { check: 'skipped: only servers and map entries changed' } : {}),
+          ...(result.checkSkipped ? { check: CHECK_SKIPPED } : {}),
           ms: now - startedMs,
         });
         return;

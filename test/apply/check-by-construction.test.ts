@@ -12,11 +12,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Applier } from '../../src/apply/apply.ts';
 import type { ProxyCheck } from '../../src/apply/check-proxy.ts';
 import { mapUses, planHaproxyRuntime } from '../../src/apply/haproxy-runtime-diff.ts';
-import { mapSnapshots } from '../../src/cluster/sources.ts';
 import { type Config, configSchema } from '../../src/config/schema.ts';
-import { type PlannedOutput, planRender } from '../../src/pipeline.ts';
-import { templateTexts } from '../helpers/render.ts';
+import type { PlannedOutput } from '../../src/pipeline.ts';
 import { FakeSwarm, httpService } from '../watch/fake-swarm.ts';
+import { planFromSwarm } from './plan-from-swarm.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -33,20 +32,7 @@ function configFor(extra: Record<string, unknown> = {}): Config {
   });
 }
 
-async function plan(config: Config, swarm: FakeSwarm): Promise<PlannedOutput> {
-  const api = swarm.api();
-  const doc = {
-    version: await api.version(),
-    info: await api.info(),
-    services: await api.listServices(),
-    tasks: await api.listTasks(),
-    networks: await api.listNetworks(),
-    nodes: await api.listNodes(),
-    containers: await api.listContainers(),
-  };
-  const states = mapSnapshots([{ cluster: 'local', doc: doc as never }], config).states;
-  return planRender(config, states, { configDir: dir, templates: templateTexts() }).outputs[0] as PlannedOutput;
-}
+const plan = (config: Config, swarm: FakeSwarm) => planFromSwarm(config, swarm, dir);
 
 const OK: ProxyCheck = { ok: true, output: 'Configuration file is valid', command: 'haproxy -c -f haproxy.cfg' };
 

@@ -9,7 +9,8 @@
 #   serve until the controller answers.
 # - HAProxy runs in master-worker mode (`-W -S $PROXY_MASTER_SOCKET`) so the agent reloads it
 #   hitlessly through the master socket; Nginx runs in the foreground and reloads on SIGHUP (pid
-#   file in $PROXY_RUN_DIR).
+#   file in $PROXY_RUN_DIR). The agent is pointed at that socket or pid file, and at the folder of
+#   the proxy's config, unless INTERLOCK_RELOAD_* / INTERLOCK_DIR say otherwise.
 # - When either process exits, the other is stopped and the container exits, so Swarm restarts the
 #   task: a replica never runs a proxy that nothing updates, or an agent with no proxy.
 # Run it with `init: true` (the engine's docker-init as PID 1).
@@ -35,7 +36,7 @@ haproxy)
   ;;
 nginx)
   conf=${PROXY_CONFIG:-/etc/nginx/nginx.conf}
-  run=${PROXY_RUN_DIR:-/run/nginx}
+  run=${PROXY_RUN_DIR:-/etc/nginx/run}
   mkdir -p "$(dirname "$conf")" "$run"
   if [ ! -s "$conf" ]; then
     echo "interlock-proxy: no $conf yet: nginx starts with no listener until the agent applies a bundle" >&2
@@ -50,6 +51,16 @@ nginx)
   exit 2
   ;;
 esac
+
+# The agent's folder and reload method default to the proxy this script started (the stack sets
+# neither, so one stack file serves both images); a variable or flag given wins.
+if [ -z "${INTERLOCK_RELOAD_MASTER_SOCKET:-}${INTERLOCK_RELOAD_PID_FILE:-}${INTERLOCK_RELOAD_COMMAND:-}" ]; then
+  case "$kind" in
+  haproxy) export INTERLOCK_RELOAD_MASTER_SOCKET="$sock" ;;
+  nginx) export INTERLOCK_RELOAD_PID_FILE="$run/nginx.pid" ;;
+  esac
+fi
+[ -n "${INTERLOCK_DIR:-}" ] || export INTERLOCK_DIR="$(dirname "$conf")"
 
 interlock agent "$@" &
 agent=$!

@@ -313,6 +313,7 @@ export class Agent {
     const main = files[files.length - 1]?.path as string;
     const fileOutput = { kind: bundle.kind, file: main, reload: this.#o.reload } as unknown as FileOutput;
     try {
+      for (const d of bundle.dirs ?? []) await mkdir(path.join(this.#o.dir, d), { recursive: true });
       for (const f of files.filter((x) => x.secret)) await writeSecret(f.path, f.content);
       await writeOutputFiles(
         fileOutput,
@@ -358,6 +359,8 @@ export class Agent {
     try {
       const files = rebase(bundle, scratch);
       for (const f of files) await writeIfChanged(f.path, f.content);
+      // `nginx -t` opens the pid file and temp paths of its run folder
+      for (const d of bundle.dirs ?? []) await mkdir(path.join(scratch, d), { recursive: true });
       const main = files[files.length - 1]?.path as string;
       let argv: string[];
       if (check.kind === 'command') argv = check.command.map((a) => a.replaceAll('{file}', main));

@@ -5,8 +5,11 @@
  * - `files` are named relative to `root`, the folder of the output's file as the controller
  *   rendered it (the path on the proxy hosts). Write order: TLS files, then the files next to the
  *   main file (maps, crt-list), the main file last.
- * - `hash` is sha256 over the kind, the root and every file's name, secrecy and bytes: equal hashes
- *   mean byte-identical files, so an agent compares hashes, never contents.
+ * - `dirs` are folders the proxy needs that hold no file of the bundle, relative to `root`: Nginx's
+ *   `runDir` (pid file, temp paths, error log; `nginx -t` opens them too). An agent creates them
+ *   in its scratch folder for the check and in its own folder before it writes.
+ * - `hash` is sha256 over the kind, the root, the dirs and every file's name, secrecy and bytes:
+ *   equal hashes mean byte-identical files, so an agent compares hashes, never contents.
  * - An agent writes into its own folder: every occurrence of `root` as a path in the contents
  *   (certificates, Nginx's run folder, HAProxy's stats socket) is rebased onto that folder.
  */
@@ -45,27 +48,44 @@ export interface Bundle {
   /** The main file's name (also the last of `files`). */
   main: string;
   files: BundleFile[];
+  /** Folders to create under the root that hold no file (sorted, relative); absent when none. */
+  dirs?: string[];
 }
 
-export function bundleHash(kind: string, root: string, files: readonly BundleFile[]): string {
+export function bundleHash(
+  kind: string,
+  root: string,
+  files: readonly BundleFile[],
+  dirs: readonly string[] = [],
+): string {
   const h = createHash('sha256');
   h.update(`interlock-bundle-v${BUNDLE_VERSION}\0${kind}\0${root}\0`);
+  // Only when there are some: the hashes of bundles without folders stay what they were.
+  if (dirs.length > 0) h.update(`dirs\0${dirs.join('\0')}\0\0`);
   for (const f of files)
     updateText(h.update(`${f.name}\0${f.secret ? 1 : f.private ? 2 : 0}\0`), f.content).update('\0');
   return h.digest('hex');
 }
 
-export function makeBundle(output: string, kind: Bundle['kind'], root: string, files: readonly BundleFile[]): Bundle {
+export function makeBundle(
+  output: string,
+  kind: Bundle['kind'],
+  root: string,
+  files: readonly BundleFile[],
+  dirs: readonly string[] = [],
+): Bundle {
   const main = files[files.length - 1];
   if (!main) throw new Error(`output ${output} rendered no files`);
+  const sorted = [...new Set(dirs)].sort();
   return {
     version: BUNDLE_VERSION,
     output,
     kind,
-    hash: bundleHash(kind, root, files),
+    hash: bundleHash(kind, root, files, sorted),
     root,
     main: main.name,
     files: [...files],
+    ...(sorted.length > 0 ? { dirs: sorted } : {}),
   };
 }
 
@@ -97,6 +117,7 @@ const bundleSchema = z.strictObject({
   root: z.string().min(1),
   main: z.string().min(1),
   files: z.array(fileSchema).min(1),
+  dirs: z.array(z.string()).max(64).optional(),
 });
 
 /**
@@ -112,8 +133,12 @@ export function parseBundle(value: unknown): Bundle {
     const why = badName(f.name);
     if (why) throw new Error(`bundle file name ${JSON.stringify(f.name)} ${why}`);
   }
+  for (const d of b.dirs ?? []) {
+    const why = badName(d);
+    if (why) throw new Error(`bundle folder name ${JSON.stringify(d)} ${why}`);
+  }
   if (b.files[b.files.length - 1]?.name !== b.main) throw new Error('bundle main file is not its last file');
-  if (bundleHash(b.kind, b.root, b.files) !== b.hash) throw new Error('bundle hash does not match its files');
+  if (bundleHash(b.kind, b.root, b.files, b.dirs) !== b.hash) throw new Error('bundle hash does not match its files');
   return b;
 }
 

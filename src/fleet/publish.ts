@@ -63,5 +63,9 @@ export async function bundleOf(planned: PlannedOutput, configDir: string): Promi
         throw new Error(`cannot point ${f.path} at the carried copy of the ACME certificate ${from}`);
     return { name, content, ...(f.private ? { private: true } : {}) };
   });
-  return makeBundle(planned.name, planned.output.kind, root, [...tls, ...rendered]);
+  // The proxy's run folder (Nginx's runDir), for the agents to create: `validate` keeps a served
+  // output's under its folder. (Under `--out-dir` the files move and the run folder does not: the
+  // files then name it where it is, and there is nothing to carry.)
+  const dirs = (planned.runDirs ?? []).flatMap((d) => inside(root, d) ?? []);
+  return makeBundle(planned.name, planned.output.kind, root, [...tls, ...rendered], dirs);
 }

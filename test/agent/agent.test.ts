@@ -121,6 +121,29 @@ describe('interlock agent', () => {
     ).not.toBe(b.hash);
   });
 
+  it("creates the bundle's folders (Nginx's run folder) for the check and in its own folder", async () => {
+    const { hub, server } = await controller();
+    const dir = await folder();
+    const b = makeBundle(
+      'edge',
+      'nginx',
+      '/srv/edge',
+      [{ name: 'nginx.conf', content: 'pid /srv/edge/run/nginx.pid;\n' }],
+      ['run'],
+    );
+    hub.publish(b);
+    // the check runs in a scratch copy of the folder: it fails unless run/ is there too
+    const check = {
+      kind: 'command' as const,
+      command: ['sh', '-c', 'test -d "$(dirname "$1")/run"', 'check', '{file}'],
+    };
+    const { a } = agent(server.address.port, dir, { check });
+    await a.start();
+    await converged(hub, b.hash);
+    expect((await stat(path.join(dir, 'run'))).isDirectory()).toBe(true);
+    expect(await readFile(path.join(dir, 'nginx.conf'), 'utf8')).toBe(`pid ${dir}/run/nginx.pid;\n`);
+  });
+
   it('removes the ACME certificate copies a renewal replaced (no old keys left on the proxy node)', async () => {
     const { hub, server } = await controller();
     const dir = await folder();

@@ -22,45 +22,83 @@ interface Stack {
   services: Record<string, Service>;
 }
 interface ControllerConfig {
-  outputs: { name?: string; serve?: boolean; file: string; masterSocket?: string }[];
+  outputs: { kind?: string; name?: string; serve?: boolean; file: string; masterSocket?: string; runDir?: string }[];
   agents: { listen: string; tokenFile: string };
 }
 
 describe('deploy/', () => {
   const stack = read<Stack>('stack.yml');
-  const controller = read<ControllerConfig>('controller.yaml');
   const service = (name: string): Service => {
     const s = stack.services[name];
     if (!s) throw new Error(`deploy/stack.yml has no service ${name}`);
     return s;
   };
 
-  it.each(['controller.yaml', 'stats.yaml'])('%s passes `interlock validate`', async (file) => {
-    const r = await interlock(['validate', '--config', deploy(file)]);
-    expect(r.stderr + r.stdout).toContain('valid');
-    expect(r.code).toBe(0);
-  });
+  it.each(['controller.yaml', 'controller-nginx.yaml', 'stats.yaml'])(
+    '%s passes `interlock validate`',
+    async (file) => {
+      const r = await interlock(['validate', '--config', deploy(file)]);
+      expect(r.stderr + r.stdout).toContain('valid');
+      expect(r.code).toBe(0);
+    },
+  );
 
-  it('the agents ask for the output the controller serves, where the proxy reads it', () => {
+  // The entry point (deploy/proxy-entrypoint.sh) starts the proxy on PROXY_CONFIG (default per
+  // kind) and points the agent at the config's folder and at the reload the proxy listens for.
+  const entrypoint = readFileSync(deploy('proxy-entrypoint.sh'), 'utf8');
+  const kinds = [
+    {
+      kind: 'haproxy',
+      config: 'controller.yaml',
+      dir: undefined,
+      file: '/etc/haproxy/haproxy.cfg',
+      defaults: [
+        'conf=${PROXY_CONFIG:-/etc/haproxy/haproxy.cfg}',
+        'sock=${PROXY_MASTER_SOCKET:-/run/haproxy/master.sock}',
+      ],
+    },
+    {
+      kind: 'nginx',
+      config: 'controller-nginx.yaml',
+      dir: '/etc/nginx',
+      file: '/etc/nginx/nginx.conf',
+      defaults: ['conf=${PROXY_CONFIG:-/etc/nginx/nginx.conf}', 'run=${PROXY_RUN_DIR:-/etc/nginx/run}'],
+    },
+  ];
+  it.each(kinds)('$kind: the agents ask for the output the controller serves, where the proxy reads it', (k) => {
     const env = service('proxy').environment ?? {};
-    const served = (
-      controller.outputs as { name?: string; serve?: boolean; file: string; masterSocket?: string }[]
-    ).filter((o) => o.serve);
+    const controller = read<ControllerConfig>(k.config);
+    const served = controller.outputs.filter((o) => o.serve);
     expect(served.map((o) => o.name)).toEqual([env.INTERLOCK_OUTPUT]);
-    const output = served[0] as { file: string; masterSocket?: string };
-    expect(path.dirname(output.file)).toBe(env.INTERLOCK_DIR);
-    // the entry point starts HAProxy on this file and with this master socket
-    expect(output.file).toBe('/etc/haproxy/haproxy.cfg');
-    expect(env.INTERLOCK_RELOAD_MASTER_SOCKET).toBe('/run/haproxy/master.sock');
-    expect(output.masterSocket).toBe('/run/haproxy/admin.sock');
+    const output = served[0] as { kind?: string; file: string; masterSocket?: string; runDir?: string };
+    expect(output.kind).toBe(k.kind);
+    // the entry point starts the proxy on this file (and HAProxy with this master socket)
+    expect(output.file).toBe(k.file);
+    for (const line of k.defaults) expect(entrypoint).toContain(line);
+    if (k.kind === 'haproxy') expect(output.masterSocket).toBe('/run/haproxy/admin.sock');
+    else expect(output.runDir).toBe('/etc/nginx/run');
+    // the agent's folder and reload come from the entry point: the stack sets neither
+    expect(env.INTERLOCK_DIR).toBeUndefined();
+    expect(Object.keys(env).filter((v) => v.startsWith('INTERLOCK_RELOAD'))).toEqual([]);
+    expect(entrypoint).toContain('export INTERLOCK_DIR="$(dirname "$conf")"');
+    // the last good files survive a restart: the volume holds the proxy's config folder
+    // (INTERLOCK_PROXY_DIR, set for Nginx, default HAProxy's)
+    expect(service('proxy').volumes).toContain('proxy-files:${INTERLOCK_PROXY_DIR:-/etc/haproxy}');
+    expect(path.dirname(output.file)).toBe(k.dir ?? '/etc/haproxy');
     // the agents' listener, as the agents address it (the stack's short service name)
     expect(env.INTERLOCK_CONTROLLER).toBe(`http://controller:${String(controller.agents.listen).split(':')[1]}`);
     // the token: the controller and the agents read the same secret
     const secretPath = (s: string) => `/run/secrets/${(service(s).secrets ?? []).map((x) => x.target)[0]}`;
     expect(controller.agents.tokenFile).toBe(secretPath('controller'));
     expect(env.INTERLOCK_TOKEN_FILE).toBe(secretPath('proxy'));
-    // the last good files survive a restart: the volume holds the agent's folder
-    expect(service('proxy').volumes).toContain(`proxy-files:${env.INTERLOCK_DIR}`);
+  });
+
+  it('the entry point sets the reload for the proxy it started, unless one is given', () => {
+    expect(entrypoint).toContain('haproxy) export INTERLOCK_RELOAD_MASTER_SOCKET="$sock" ;;');
+    expect(entrypoint).toContain('nginx) export INTERLOCK_RELOAD_PID_FILE="$run/nginx.pid" ;;');
+    expect(entrypoint).toContain(
+      'if [ -z "${INTERLOCK_RELOAD_MASTER_SOCKET:-}${INTERLOCK_RELOAD_PID_FILE:-}${INTERLOCK_RELOAD_COMMAND:-}" ]; then',
+    );
   });
 
   it('needs no VIP and no routing mesh: dnsrr everywhere, ports in host mode', () => {

@@ -61,6 +61,21 @@ describe('parseBundle', () => {
     expect(() => parseBundle({ ...good, kind: 'caddy' })).toThrow(/not a bundle/);
   });
 
+  it('carries the folders to create (Nginx run folder): in the hash, names checked like file names', () => {
+    const withRun = makeBundle('edge', 'nginx', '/srv/p', files, ['run', 'run']);
+    expect(withRun.dirs).toEqual(['run']);
+    expect(withRun.hash).not.toBe(makeBundle('edge', 'nginx', '/srv/p', files).hash);
+    // without folders the hash is what it was before bundles could carry them
+    expect(makeBundle('edge', 'nginx', '/srv/p', files, []).hash).toBe(bundleHash('nginx', '/srv/p', files));
+    expect(makeBundle('edge', 'nginx', '/srv/p', files)).not.toHaveProperty('dirs');
+    expect(parseBundle(JSON.parse(JSON.stringify(withRun)))).toEqual(withRun);
+    expect(() => parseBundle({ ...withRun, dirs: ['other'] })).toThrow(/hash does not match/);
+    for (const d of ['../run', '/run/nginx', 'a/../../b', '']) {
+      const hash = bundleHash('nginx', '/srv/p', files, [d]);
+      expect(() => parseBundle({ ...withRun, dirs: [d], hash })).toThrow(/folder name/);
+    }
+  });
+
   it('badName accepts plain relative names', () => {
     expect(badName('certs/a.pem')).toBeUndefined();
     expect(badName('haproxy.cfg')).toBeUndefined();

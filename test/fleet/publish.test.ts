@@ -118,6 +118,15 @@ describe('bundleOf', () => {
   });
 });
 
+describe('run folders', () => {
+  it("carry Nginx's run folder under the output's folder for the agents to create; not the folder itself", async () => {
+    const base = planned('edge/certs');
+    const inside = await bundleOf({ ...base, runDirs: [path.join(dir, 'edge', 'run')] }, dir);
+    expect(inside.dirs).toEqual(['run']);
+    expect(await bundleOf({ ...base, runDirs: [path.join(dir, 'edge')] }, dir)).not.toHaveProperty('dirs');
+  });
+});
+
 describe('files with password hashes', () => {
   it('travel marked private, so agents write them 0640 as the controller does', async () => {
     const base = planned('edge/certs');

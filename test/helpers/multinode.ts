@@ -74,8 +74,12 @@ export function describeMultinode(name: string, fn: () => void): void {
 }
 
 /** Runs `scripts/multinode-swarm.sh ARGS`; throws with its output when it fails. */
-export async function multinodeScript(args: readonly string[], timeoutMs = 600_000): Promise<string> {
-  const r = await run('bash', [MULTINODE_SCRIPT, ...args], { timeoutMs });
+export async function multinodeScript(
+  args: readonly string[],
+  timeoutMs = 600_000,
+  env?: Record<string, string>,
+): Promise<string> {
+  const r = await run('bash', [MULTINODE_SCRIPT, ...args], { timeoutMs, ...(env ? { env } : {}) });
   if (r.code !== 0) {
     throw new Error(`scripts/multinode-swarm.sh ${args.join(' ')} failed (${r.code}):\n${r.stderr.slice(-6000)}`);
   }

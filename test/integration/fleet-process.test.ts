@@ -120,6 +120,9 @@ describeIntegration('proxy fleet: controller and agents as processes', ['haproxy
             kind: 'nginx',
             name: 'web',
             file: '/srv/fleet/nginx/nginx.conf',
+            // a run folder of its own (as deploy/controller-nginx.yaml): the agent creates it,
+            // in its scratch folder too, where the real `nginx -t` opens the pid file
+            runDir: '/srv/fleet/nginx/run',
             http: { address: '127.0.0.1', port: np },
             serve: true,
             write: false,
@@ -143,7 +146,7 @@ describeIntegration('proxy fleet: controller and agents as processes', ['haproxy
         '--instance',
         'n1',
         '--reload-pid-file',
-        path.join(agentDir('n1'), 'nginx.pid'),
+        path.join(agentDir('n1'), 'run', 'nginx.pid'),
       ]),
     );
     // The proxies start on the files their agent wrote (their first reload is retried until then).

@@ -155,11 +155,13 @@ function renderHash(planned: PlannedOutput): string {
  */
 export async function writePlanned(
   planned: PlannedOutput,
+  /** The files' contents on disk as just read (by path), when the caller has them. */
+  onDisk?: ReadonlyMap<string, string | undefined>,
 ): Promise<{ files: { path: string; result: WriteResult }[]; failed?: ApplyResult & { kind: 'failed' } }> {
   const written: { path: string; result: WriteResult }[] = [];
   try {
     // The maps the switch left unused are removed after it.
-    await writeOutputFiles(planned.output, planned.files, written);
+    await writeOutputFiles(planned.output, planned.files, written, onDisk);
   } catch (error) {
     const failed = {
       kind: 'failed' as const,
@@ -501,7 +503,8 @@ export class Applier {
           ? fromDisk
           : await diskPlan(final)
         : undefined;
-    const { files: written, failed } = await writePlanned(final);
+    // The files were read at the start of this apply; only this applier writes them.
+    const { files: written, failed } = await writePlanned(final, onDisk);
     if (failed) return failed;
     if (!written.some((w) => w.result !== 'unchanged') && !(o.reload && this.#reloadPending.has(key)))
       return { kind: 'unchanged', ...extra(prepared.leftOut, final) };

@@ -115,8 +115,18 @@ export function tempName(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-export async function writeIfChanged(file: string, content: string, secret = false): Promise<WriteResult> {
-  const current = await readIfExists(file);
+/**
+ * Writes `content` to `file` atomically unless the file already holds it. `known`: the file's
+ * content as the caller has just read it (`undefined`: absent), so a 2.4 MB config is not read
+ * again; without it the file is read here.
+ */
+export async function writeIfChanged(
+  file: string,
+  content: string,
+  secret = false,
+  known?: { current: string | undefined },
+): Promise<WriteResult> {
+  const current = known ? known.current : await readIfExists(file);
   if (current === content) {
     // A file that now holds secrets is closed up even when its bytes did not change.
     if (secret) await tighten(file);
@@ -152,13 +162,19 @@ export async function writeIfChanged(file: string, content: string, secret = fal
 export async function removeUnusedMaps(
   output: FileOutput,
   main: string,
-  options: { keep?: readonly string[]; previousMain?: string | undefined; now?: number } = {},
+  options: {
+    keep?: readonly string[];
+    previousMain?: string | undefined;
+    now?: number;
+    /** The main file's content, when the caller has just written it. */
+    current?: string;
+  } = {},
 ): Promise<string[]> {
   const families = driverFor(output).families(main);
   if (families.length === 0) return [];
   const dir = path.dirname(main);
   const matches = (name: string) => families.some((f) => f.pattern.test(name));
-  const current = await readIfExists(main);
+  const current = options.current ?? (await readIfExists(main));
   if (current === undefined) return [];
   const keep = new Set((options.keep ?? []).map((f) => path.basename(f)));
   const now = options.now ?? Date.now();
@@ -188,23 +204,31 @@ export async function removeUnusedMaps(
  * Writes an output's files in order (the maps first, the main file last, each atomically), so a
  * main file on disk always names maps that are there. Then removes the maps the switch left
  * unused. `written` fills as files are written, so a caller can tell which write failed.
+ * `onDisk`: the files' contents as the caller has just read them (by path; `undefined`: absent),
+ * so they are not read again (at 10,000 services the main file was read three times a cycle).
  */
 export async function writeOutputFiles(
   output: FileOutput,
   files: readonly { path: string; content: string; private?: true }[],
   written: { path: string; result: WriteResult }[] = [],
+  onDisk?: ReadonlyMap<string, string | undefined>,
 ): Promise<{ path: string; result: WriteResult }[]> {
   const main = files[files.length - 1];
   if (!main) return written;
-  const previousMain = await readIfExists(main.path);
+  const known = (file: string) => (onDisk?.has(file) ? { current: onDisk.get(file) } : undefined);
+  const previousMain = known(main.path)?.current ?? (await readIfExists(main.path));
   const switching = previousMain !== main.content;
   for (const f of files) {
-    const result = await writeIfChanged(f.path, f.content, f.private === true);
+    const result = await writeIfChanged(f.path, f.content, f.private === true, known(f.path));
     // A map reused as it is counts as fresh: a second writer's clean-up must not take it away
     // between here and the main file's switch.
     if (switching && result === 'unchanged' && f !== main) await utimes(f.path, new Date(), new Date()).catch(() => {});
     written.push({ path: f.path, result });
   }
-  await removeUnusedMaps(output, main.path, { keep: files.map((f) => f.path), previousMain });
+  await removeUnusedMaps(output, main.path, {
+    keep: files.map((f) => f.path),
+    previousMain,
+    current: main.content,
+  });
   return written;
 }

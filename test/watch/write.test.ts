@@ -169,6 +169,32 @@ describe('writeOutputFiles: maps switch with the main file', () => {
     expect(await readFile(cfg, 'utf8')).toContain(c);
   });
 
+  it('with the contents the caller just read (onDisk), writes and cleans up the same way', async () => {
+    const a = 'aaaaaaaaaaaa';
+    const b = 'bbbbbbbbbbbb';
+    const c = 'cccccccccccc';
+    const read = async (files: { path: string }[]) =>
+      new Map(await Promise.all(files.map(async (f) => [f.path, await readIfExists(f.path)] as const)));
+    expect((await writeOutputFiles(haproxy, render(a), [], await read(render(a)))).map((w) => w.result)).toEqual([
+      'created',
+      'created',
+    ]);
+    expect((await writeOutputFiles(haproxy, render(a), [], await read(render(a)))).map((w) => w.result)).toEqual([
+      'unchanged',
+      'unchanged',
+    ]);
+    await age(map(a), 2 * MAP_GRACE_MS);
+    await writeOutputFiles(haproxy, render(b), [], await read(render(b)));
+    await age(map(b), 2 * MAP_GRACE_MS);
+    expect((await writeOutputFiles(haproxy, render(c), [], await read(render(c)))).map((w) => w.result)).toEqual([
+      'created',
+      'replaced',
+    ]);
+    // a was named by neither the config written nor the one it replaced (b's)
+    expect((await readdir(dir)).sort()).toEqual(['haproxy.cfg', `haproxy.hosts.${b}.map`, `haproxy.hosts.${c}.map`]);
+    expect(await readFile(cfg, 'utf8')).toContain(c);
+  });
+
   it('keeps a young unused map (another writer may be about to name it), and other files', async () => {
     await writeOutputFiles(haproxy, render('aaaaaaaaaaaa'));
     const young = map('dddddddddddd');

@@ -15,6 +15,52 @@ import type { HaproxyBackendView } from './haproxy.ts';
 import type { FastSection } from './mustache.ts';
 import type { NginxLocationView, NginxServerView, NginxUpstreamView } from './nginx.ts';
 
+/**
+ * Where a section item's view comes from, for the writers' memo: `of` is the object the item is
+ * drawn from (a route; routes are never changed once built, and the watch daemon's RouteCache
+ * hands an unchanged service's routes to the next render as the same objects), `tag` everything
+ * else the item's text depends on (its name, the output's settings it reads). A sourced item is
+ * written once per (of, tag) and its text reused: at 10,000 services a label change re-renders
+ * one backend, not 10,000. An item without a source is written every time. A symbol: templates
+ * cannot see it.
+ */
+export const VIEW_SOURCE: unique symbol = Symbol('interlock.view-source');
+
+export interface ViewSource {
+  of: object;
+  tag: string;
+}
+
+/** Texts kept per source object: one per tag (an output), a few outputs at most. */
+const TAGS_PER_SOURCE = 4;
+
+/** `write` for each item of a section, with the texts of sourced items kept (see VIEW_SOURCE). */
+function memoized(write: (item: unknown) => string): (items: readonly unknown[]) => string {
+  const texts = new WeakMap<object, Map<string, string>>();
+  return (items) => {
+    let out = '';
+    for (const item of items) {
+      const source = (item as { [VIEW_SOURCE]?: ViewSource })[VIEW_SOURCE];
+      if (source === undefined) {
+        out += write(item);
+        continue;
+      }
+      let byTag = texts.get(source.of);
+      let text = byTag?.get(source.tag);
+      if (text === undefined) {
+        text = write(item);
+        if (byTag === undefined) {
+          byTag = new Map();
+          texts.set(source.of, byTag);
+        } else if (byTag.size >= TAGS_PER_SOURCE) byTag.clear();
+        byTag.set(source.tag, text);
+      }
+      out += text;
+    }
+    return out;
+  };
+}
+
 /** `{{name}}`: nothing for null and undefined, else the value as a string. */
 function text(v: unknown): string {
   return v === null || v === undefined ? '' : String(v);
@@ -31,48 +77,41 @@ export const BODY = {
     '\n\n    server {\n        listen {{listen}};\n        server_name {{serverNames}};\n{{#certificate}}\n        ssl_certificate {{cert}};\n        ssl_certificate_key {{key}};\n{{/certificate}}\n{{#rejectHandshake}}\n        ssl_reject_handshake on;\n{{/rejectHandshake}}\n{{#redirect}}\n        return {{.}};\n{{/redirect}}\n{{#acme}}\n\n        # ACME HTTP-01: the controller answers the challenges of every host\n        location ^~ {{path}} {\n            proxy_pass {{pass}};\n        }\n{{/acme}}\n{{#locations}}\n\n        location {{match}} {\n{{#internalPage}}\n            # a route\'s error / maintenance page\n            internal;\n            default_type "text/html; charset=utf-8";\n            add_header Cache-Control no-store always;\n            alias {{file}};\n{{/internalPage}}\n{{#redirect}}\n            return 301 {{.}};\n{{/redirect}}\n{{#unavailable}}\n            return 503;\n{{/unavailable}}\n{{#proxy}}\n            # {{about}}\n            proxy_pass {{pass}};\n{{#websocket}}\n            proxy_set_header Host $http_host;\n            proxy_set_header X-Real-IP $remote_addr;\n            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n            proxy_set_header X-Forwarded-Proto $scheme;\n            proxy_set_header Upgrade $http_upgrade;\n            proxy_set_header Connection $connection_upgrade;\n            proxy_read_timeout 1h;\n            proxy_send_timeout 1h;\n{{/websocket}}\n{{#verifyTls}}\n            proxy_ssl_server_name on;\n            proxy_ssl_name $host;\n            proxy_ssl_verify on;\n            proxy_ssl_trusted_certificate {{trustedCertificate}};\n{{/verifyTls}}\n{{#hsts}}\n            add_header Strict-Transport-Security "{{.}}" always;\n{{/hsts}}\n{{#setCookie}}\n            add_header Set-Cookie ${{.}};\n{{/setCookie}}\n{{#policyLines}}\n            {{.}}\n{{/policyLines}}\n{{/proxy}}\n        }\n{{/locations}}\n    }\n',
 } as const;
 
-function haproxyBackends(items: readonly unknown[]): string {
-  let out = '';
-  for (const item of items) {
-    const b = item as HaproxyBackendView;
-    out += `\n# ${text(b.about)}\nbackend ${text(b.name)}\n    mode ${text(b.mode)}\n    balance ${text(b.balance)}\n`;
-    const hashType = b.hashType;
-    if (hashType) out += `    hash-type ${text(hashType)}\n`;
-    const check = b.healthCheck;
-    if (check) {
-      out += `    option httpchk\n    http-check send ${text(check.send)}\n    http-check expect status ${text(check.expectStatus)}\n`;
-    }
-    const cookie = b.cookie;
-    if (cookie) out += `    cookie ${text(cookie.name)} prefix\n`;
-    const tunnel = b.tunnelTimeout;
-    if (tunnel) out += `    timeout tunnel ${text(tunnel)}\n`;
-    const sslOnly = b.sslOnly;
-    if (sslOnly) {
-      out += `    http-request redirect location ${text(sslOnly.location)} code 301 unless { ssl_fc }\n`;
-      out += `    http-response set-header Strict-Transport-Security "${text(sslOnly.hsts)}" if { ssl_fc }\n`;
-    }
-    const strip = b.stripPath;
-    if (strip) out += `    http-request replace-path ${text(strip.regex)} ${text(strip.replacement)}\n`;
-    for (const line of b.policyLines) out += `    ${text(line)}\n`;
-    for (const line of b.rawOptions) out += `    ${text(line)}\n`;
-    for (const s of b.servers) {
-      out += `    server ${text(s.name)} ${text(s.address)}${s.params ? ` ${text(s.params)}` : ''}\n`;
-    }
+function haproxyBackend(item: unknown): string {
+  const b = item as HaproxyBackendView;
+  let out = `\n# ${text(b.about)}\nbackend ${text(b.name)}\n    mode ${text(b.mode)}\n    balance ${text(b.balance)}\n`;
+  const hashType = b.hashType;
+  if (hashType) out += `    hash-type ${text(hashType)}\n`;
+  const check = b.healthCheck;
+  if (check) {
+    out += `    option httpchk\n    http-check send ${text(check.send)}\n    http-check expect status ${text(check.expectStatus)}\n`;
+  }
+  const cookie = b.cookie;
+  if (cookie) out += `    cookie ${text(cookie.name)} prefix\n`;
+  const tunnel = b.tunnelTimeout;
+  if (tunnel) out += `    timeout tunnel ${text(tunnel)}\n`;
+  const sslOnly = b.sslOnly;
+  if (sslOnly) {
+    out += `    http-request redirect location ${text(sslOnly.location)} code 301 unless { ssl_fc }\n`;
+    out += `    http-response set-header Strict-Transport-Security "${text(sslOnly.hsts)}" if { ssl_fc }\n`;
+  }
+  const strip = b.stripPath;
+  if (strip) out += `    http-request replace-path ${text(strip.regex)} ${text(strip.replacement)}\n`;
+  for (const line of b.policyLines) out += `    ${text(line)}\n`;
+  for (const line of b.rawOptions) out += `    ${text(line)}\n`;
+  for (const s of b.servers) {
+    out += `    server ${text(s.name)} ${text(s.address)}${s.params ? ` ${text(s.params)}` : ''}\n`;
   }
   return out;
 }
 
-function nginxUpstreams(items: readonly unknown[]): string {
-  let out = '';
-  for (const item of items) {
-    const u = item as NginxUpstreamView;
-    out += `\n    # ${text(u.about)}\n    upstream ${text(u.name)} {\n`;
-    const balance = u.balance;
-    if (balance) out += `        ${text(balance)};\n`;
-    for (const s of u.servers) out += `        server ${text(s.address)}${s.params ? ` ${text(s.params)}` : ''};\n`;
-    out += `        keepalive ${text(u.keepalive)};\n    }\n`;
-  }
-  return out;
+function nginxUpstream(item: unknown): string {
+  const u = item as NginxUpstreamView;
+  let out = `\n    # ${text(u.about)}\n    upstream ${text(u.name)} {\n`;
+  const balance = u.balance;
+  if (balance) out += `        ${text(balance)};\n`;
+  for (const s of u.servers) out += `        server ${text(s.address)}${s.params ? ` ${text(s.params)}` : ''};\n`;
+  return `${out}        keepalive ${text(u.keepalive)};\n    }\n`;
 }
 
 /** The proxy headers a websocket location sets again (a location's own proxy_set_header drops the http block's). */
@@ -140,11 +179,11 @@ function nginxServers(items: readonly unknown[]): string {
 
 /** For renderHaproxy: the `backends` section of the built-in template. */
 export const HAPROXY_FAST: readonly FastSection[] = [
-  { name: 'backends', body: BODY.haproxyBackends, write: haproxyBackends },
+  { name: 'backends', body: BODY.haproxyBackends, write: memoized(haproxyBackend) },
 ];
 
 /** For renderNginx: the `upstreams` and `servers` sections of the built-in template's http block. */
 export const NGINX_FAST: readonly FastSection[] = [
-  { name: 'upstreams', body: BODY.nginxUpstreams, write: nginxUpstreams },
+  { name: 'upstreams', body: BODY.nginxUpstreams, write: memoized(nginxUpstream) },
   { name: 'servers', body: BODY.nginxServers, write: nginxServers },
 ];

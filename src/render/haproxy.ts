@@ -30,7 +30,7 @@ import { haproxyCrtListFile, haproxyMapFile, MAP_HASH_LENGTH, policyFileBase } f
 import type { HaproxyOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type RedirectCode, type Route } from '../routes/types.ts';
 import { haproxyAccessLogLines } from './access-log.ts';
-import { HAPROXY_FAST } from './fast-sections.ts';
+import { HAPROXY_FAST, VIEW_SOURCE, type ViewSource } from './fast-sections.ts';
 import { renderTemplate } from './mustache.ts';
 import {
   haproxyPolicyLines,
@@ -327,6 +327,18 @@ class BackendView implements HaproxyBackendView {
   get #http(): boolean {
     const r = this.#named.route;
     return r.mode === 'http' && !r.sslPassthrough;
+  }
+
+  /**
+   * For the backends writer's memo: the text depends on the route (its servers are named from
+   * it), the backend's name, the HTTPS redirect and the policy files' names, nothing else.
+   */
+  get [VIEW_SOURCE](): ViewSource {
+    const files = this.#files;
+    return {
+      of: this.#named.route,
+      tag: `${this.#named.name}\n${this.#httpsRedirect}\n${files?.page ?? ''}\n${files?.users ?? ''}`,
+    };
   }
 
   get name(): string {

@@ -34,7 +34,7 @@ import { policyFileBase } from '../config/paths.ts';
 import type { NginxOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type Route } from '../routes/types.ts';
 import { nginxAccessLogFormat } from './access-log.ts';
-import { NGINX_FAST } from './fast-sections.ts';
+import { NGINX_FAST, VIEW_SOURCE, type ViewSource } from './fast-sections.ts';
 import { renderTemplate } from './mustache.ts';
 import {
   hstsValue,
@@ -424,6 +424,11 @@ class UpstreamView implements NginxUpstreamView {
 
   get name(): string {
     return this.#named.name;
+  }
+
+  /** For the upstreams writer's memo: the route (servers included), the name and the sticky key. */
+  get [VIEW_SOURCE](): ViewSource {
+    return { of: this.#named.route, tag: `${this.#named.name}\n${this.#sticky?.keyVariable ?? ''}` };
   }
 
   get about(): string {

@@ -144,3 +144,46 @@ describe('specialised section writers', () => {
     expect(c2.size).toBe(0);
   });
 });
+
+/** The same routes as new objects: nothing the writers kept applies to them. */
+const fresh = (routes: readonly Route[]): Route[] => routes.map((r) => structuredClone(r));
+
+/** The same output with other settings a section's text depends on (HTTPS port, file name). */
+function other<O extends HaproxyOutput | NginxOutput>(o: O): O {
+  const file = o.file.replace(/([^/]+)$/, 'other-$1');
+  return { ...o, file, ...(o.https ? { https: { ...o.https, port: o.https.port + 1000 } } : {}) };
+}
+
+describe("the writers' memo (a section's text kept per route object)", () => {
+  for (const c of CASES) {
+    it(`renders what a fresh render writes, whatever was rendered before: ${c.name}`, () => {
+      const opts = c.acme ? { acme: c.acme } : {};
+      for (const output of [c.haproxy, other(c.haproxy), c.haproxy]) {
+        const memo = renderHaproxy(c.routes, output, opts).map((f) => f.content);
+        expect(memo).toEqual(renderHaproxy(fresh(c.routes), output, opts).map((f) => f.content));
+      }
+      for (const output of [c.nginx, other(c.nginx), c.nginx]) {
+        const memo = renderNginx(c.routes, output, { runDir: '.', ...opts }).map((f) => f.content);
+        expect(memo).toEqual(renderNginx(fresh(c.routes), output, { runDir: '.', ...opts }).map((f) => f.content));
+      }
+    });
+  }
+
+  it('writes a changed route again (a new object), and only names move with the order', () => {
+    const routes = generated(50);
+    const before = renderHaproxy(routes, https.haproxy)[0]?.content ?? '';
+    const i = routes.findIndex((r) => r.backends.length > 0);
+    const r = routes[i] as Route;
+    const changed = [...routes];
+    changed[i] = { ...r, backends: r.backends.map((b) => ({ ...b, address: '10.99.99.99' })) };
+    const after = renderHaproxy(changed, https.haproxy)[0]?.content ?? '';
+    expect(before).not.toContain('10.99.99.99');
+    expect(after).toContain('10.99.99.99');
+    expect(after).toBe(renderHaproxy(fresh(changed), https.haproxy)[0]?.content);
+    // a route gone: the others keep their texts, the file is what a fresh render writes
+    const fewer = routes.filter((_, k) => k !== i);
+    expect(renderHaproxy(fewer, https.haproxy)[0]?.content).toBe(
+      renderHaproxy(fresh(fewer), https.haproxy)[0]?.content,
+    );
+  });
+});

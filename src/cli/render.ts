@@ -105,14 +105,12 @@ export function runRender(io: Io, args: RenderOptions): Promise<void> {
     const plan = await planFromArgs(io, checked, args);
     // Every output is checked by its proxy before anything is written (or printed, or compared):
     // what `render` writes is what `watch` would apply. One rejected output writes nothing at all.
+    // The outputs are checked at the same time: each is its own proxy run in its own scratch folder.
     const applier = renderApplier(io, checked.configDir);
-    const prepared: Prepared[] = [];
-    const found: Diagnostic[] = [];
-    for (const o of plan.outputs) {
-      const p = await applier.prepare(o);
-      prepared.push(p);
-      found.push(...preparedDiagnostics(p, o, checked.loaded.displayFile));
-    }
+    const prepared: Prepared[] = await Promise.all(plan.outputs.map((o) => applier.prepare(o)));
+    const found: Diagnostic[] = prepared.flatMap((p, i) =>
+      preparedDiagnostics(p, plan.outputs[i] as PlannedOutput, checked.loaded.displayFile),
+    );
     const rejected = prepared.some((p) => !p.ok);
     const diagnostics = sortDiagnostics([
       ...checked.diagnostics,
@@ -193,8 +191,9 @@ export async function validateRendered(
   const plan = await planFromArgs(io, checked, args);
   const out: Diagnostic[] = [...plan.sourceDiagnostics, ...plan.diagnostics];
   const applier = renderApplier(io, checked.configDir);
-  for (const o of plan.outputs)
-    out.push(...preparedDiagnostics(await applier.prepare(o), o, checked.loaded.displayFile));
+  const prepared = await Promise.all(plan.outputs.map((o) => applier.prepare(o)));
+  for (const [i, o] of plan.outputs.entries())
+    out.push(...preparedDiagnostics(prepared[i] as Prepared, o, checked.loaded.displayFile));
   // Traffic policies the two proxies cannot carry out the same way (README, Traffic policies).
   const kinds = new Set(plan.outputs.map((o) => o.output.kind));
   const differences = policyDifferences(

@@ -4,7 +4,6 @@ import { Applier, type Prepared, writePlanned } from '../apply/apply.ts';
 import { removeLeftovers } from '../apply/cleanup.ts';
 import { materialCheck } from '../apply/material.ts';
 import { readIfExists } from '../apply/write.ts';
-import { readLiveStates } from '../cluster/live.ts';
 import { type LoadedStates, mapSnapshots, missingSnapshots, readSnapshotFiles } from '../cluster/sources.ts';
 import { readPolicyFiles } from '../config/policy-files.ts';
 import type { Config } from '../config/schema.ts';
@@ -27,6 +26,15 @@ async function fromSnapshotFiles(files: readonly string[], config: Config, cwd: 
   return { states: loaded.states, diagnostics: [...missingSnapshots(docs, config), ...loaded.diagnostics] };
 }
 
+/**
+ * The live clusters' states. The Docker connection code (and Node's http, https and tls modules it
+ * imports) is loaded only for a live read, not for `--snapshot` (start-up, issue 12).
+ */
+async function readLive(io: Io, config: Config, configDir: string): Promise<LoadedStates> {
+  const { readLiveStates } = await import('../cluster/live.ts');
+  return readLiveStates(config, { configDir, env: io.env, warn: (m) => io.stderr(`interlock: warning: ${m}`) });
+}
+
 /** Loads states (snapshot files or live) and plans every file output. */
 export async function planFromArgs(
   io: Io,
@@ -37,7 +45,7 @@ export async function planFromArgs(
   const loaded =
     args.snapshot && args.snapshot.length > 0
       ? await fromSnapshotFiles(args.snapshot, config, io.cwd)
-      : await readLiveStates(config, { configDir, env: io.env, warn: (m) => io.stderr(`interlock: warning: ${m}`) });
+      : await readLive(io, config, configDir);
   const policyFiles = await readPolicyFiles(config, configDir);
   const plan = planRender(config, loaded.states, {
     configDir,

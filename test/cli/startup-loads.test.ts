@@ -139,11 +139,14 @@ describe('a command loads only what it uses', () => {
       ['validate', '-c', 'interlock.config.ts'],
       ['render', '-c', 'interlock.config.ts', '--snapshot', 'examples/swarm-demo.snapshot.json', '--dry-run'],
     ]) {
-      const { result, loaded } = await loads(args);
+      const { result, loaded, files } = await loads(args);
       expect(result.code, result.stderr.replace(/^LOADED .*\n/gm, '')).toBe(0);
       for (const heavy of ['dockerode', 'ssh2', 'prom-client', 'dist/watch']) {
         expect(loaded, `${args[0]}: ${heavy}`).not.toContain(heavy);
       }
+      // --snapshot: no Docker connection code either (nor the http, https and tls modules it imports).
+      for (const file of ['cluster/connect.js', 'cluster/read.js'])
+        expect(files, `${args[0]}: ${file}`).not.toContain(file);
     }
   });
 

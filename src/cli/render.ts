@@ -4,7 +4,6 @@ import { Applier, type Prepared, writePlanned } from '../apply/apply.ts';
 import { removeLeftovers } from '../apply/cleanup.ts';
 import { materialCheck } from '../apply/material.ts';
 import { readIfExists } from '../apply/write.ts';
-import { readLiveStates } from '../cluster/live.ts';
 import { type LoadedStates, mapSnapshots, missingSnapshots, readSnapshotFiles } from '../cluster/sources.ts';
 import { readPolicyFiles } from '../config/policy-files.ts';
 import type { Config } from '../config/schema.ts';
@@ -27,6 +26,15 @@ async function fromSnapshotFiles(files: readonly string[], config: Config, cwd: 
   return { states: loaded.states, diagnostics: [...missingSnapshots(docs, config), ...loaded.diagnostics] };
 }
 
+/**
+ * The live clusters' states. The Docker connection code (and Node's http, https and tls modules it
+ * imports) is loaded only for a live read, not for `--snapshot` (start-up, issue 12).
+ */
+async function readLive(io: Io, config: Config, configDir: string): Promise<LoadedStates> {
+  const { readLiveStates } = await import('../cluster/live.ts');
+  return readLiveStates(config, { configDir, env: io.env, warn: (m) => io.stderr(`interlock: warning: ${m}`) });
+}
+
 /** Loads states (snapshot files or live) and plans every file output. */
 export async function planFromArgs(
   io: Io,
@@ -37,7 +45,7 @@ export async function planFromArgs(
   const loaded =
     args.snapshot && args.snapshot.length > 0
       ? await fromSnapshotFiles(args.snapshot, config, io.cwd)
-      : await readLiveStates(config, { configDir, env: io.env, warn: (m) => io.stderr(`interlock: warning: ${m}`) });
+      : await readLive(io, config, configDir);
   const policyFiles = await readPolicyFiles(config, configDir);
   const plan = planRender(config, loaded.states, {
     configDir,
@@ -105,14 +113,12 @@ export function runRender(io: Io, args: RenderOptions): Promise<void> {
     const plan = await planFromArgs(io, checked, args);
     // Every output is checked by its proxy before anything is written (or printed, or compared):
     // what `render` writes is what `watch` would apply. One rejected output writes nothing at all.
+    // The outputs are checked at the same time: each is its own proxy run in its own scratch folder.
     const applier = renderApplier(io, checked.configDir);
-    const prepared: Prepared[] = [];
-    const found: Diagnostic[] = [];
-    for (const o of plan.outputs) {
-      const p = await applier.prepare(o);
-      prepared.push(p);
-      found.push(...preparedDiagnostics(p, o, checked.loaded.displayFile));
-    }
+    const prepared: Prepared[] = await Promise.all(plan.outputs.map((o) => applier.prepare(o)));
+    const found: Diagnostic[] = prepared.flatMap((p, i) =>
+      preparedDiagnostics(p, plan.outputs[i] as PlannedOutput, checked.loaded.displayFile),
+    );
     const rejected = prepared.some((p) => !p.ok);
     const diagnostics = sortDiagnostics([
       ...checked.diagnostics,
@@ -193,8 +199,9 @@ export async function validateRendered(
   const plan = await planFromArgs(io, checked, args);
   const out: Diagnostic[] = [...plan.sourceDiagnostics, ...plan.diagnostics];
   const applier = renderApplier(io, checked.configDir);
-  for (const o of plan.outputs)
-    out.push(...preparedDiagnostics(await applier.prepare(o), o, checked.loaded.displayFile));
+  const prepared = await Promise.all(plan.outputs.map((o) => applier.prepare(o)));
+  for (const [i, o] of plan.outputs.entries())
+    out.push(...preparedDiagnostics(prepared[i] as Prepared, o, checked.loaded.displayFile));
   // Traffic policies the two proxies cannot carry out the same way (README, Traffic policies).
   const kinds = new Set(plan.outputs.map((o) => o.output.kind));
   const differences = policyDifferences(

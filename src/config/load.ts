@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { accessSync, existsSync, constants as fsConstants, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,13 @@ import type { ConfigEnv } from './define.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { type Config, configSchema, dataConfigSchema } from './schema.ts';
 import { schemaKeysAt } from './schema-keys.ts';
+
+/**
+ * How a config is parsed: once per load, so zod's fast path, which compiles a parser per object
+ * shape (`new Function`) on the first parse, costs more than it saves (~15 ms of every run;
+ * start-up, issue 12). The result is the same either way.
+ */
+const ONCE = { jitless: true } as const;
 
 export const CONFIG_NAMES = [
   'interlock.config.ts',
@@ -144,7 +152,7 @@ async function loadData(file: string, displayFile: string, format: 'yaml' | 'jso
   }
   const locate: LoadedConfig['locate'] = (configPath, opts) =>
     locateInDocument(yaml, doc, lineCounter, configPath, opts?.key ?? false);
-  const parsed = dataConfigSchema.safeParse(raw);
+  const parsed = dataConfigSchema.safeParse(raw, ONCE);
   const diagnostics = parsed.success ? [] : schemaDiagnostics(parsed.error, displayFile, locate, raw);
   return {
     file,
@@ -280,7 +288,9 @@ async function loadCode(file: string, displayFile: string, env: ConfigEnv): Prom
     );
   const cacheDir = configCacheDir(env.env);
   const marker = cacheDir ? seenMarker(cacheDir, file, await readFile(file)) : undefined;
-  const { createJiti } = await import('jiti');
+  // jiti's CommonJS entry: its ES module entry imports the same 190 kB CommonJS file, which Node
+  // then scans for export names (~15 ms of every run with a code config; start-up, issue 12).
+  const { createJiti } = createRequire(import.meta.url)('jiti') as typeof import('jiti');
   const jiti = createJiti(import.meta.url, {
     moduleCache: false,
     fsCache: cacheDir ?? false,
@@ -342,7 +352,7 @@ async function loadCode(file: string, displayFile: string, env: ConfigEnv): Prom
   // What it returns is plain data; custom rule functions are the only code kept.
   let parsed: ReturnType<typeof configSchema.safeParse>;
   try {
-    parsed = await bounded(() => configSchema.safeParse(raw), deadline, timedOut);
+    parsed = await bounded(() => configSchema.safeParse(raw, ONCE), deadline, timedOut);
   } catch (error) {
     if (error instanceof ConfigLoadError) throw error;
     throw new ConfigLoadError(`${displayFile}: reading the exported config ${threw(error)}`, { cause: error });

@@ -309,12 +309,23 @@ function checkHeaderRules(p: Problems, field: 'requestHeaders' | 'responseHeader
 }
 
 /**
+ * zod compiles a parser for an object shape on its first parse (`new Function`): worth it over
+ * the thousands of specs of a large cluster, not for the few of a small one, where it was ~10 ms
+ * of a demo render (start-up, issue 12). The first specs of a process are parsed without it; the
+ * result is the same either way.
+ */
+const SPEC_PARSES_INTERPRETED = 64;
+const INTERPRETED = { jitless: true } as const;
+let specParses = 0;
+
+/**
  * Checks a spec from any rule: its shape, every value with the field parsers (normalizing them),
  * and the combinations that cannot work. Returns the normalized spec, or diagnostics.
  */
 export function checkSpec(raw: unknown, where: SpecWhere): { spec?: RouteSpec; diagnostics: Diagnostic[] } {
   const p = new Problems(where);
-  const shape = specSchema.safeParse(raw);
+  specParses += 1;
+  const shape = specSchema.safeParse(raw, specParses > SPEC_PARSES_INTERPRETED ? undefined : INTERPRETED);
   if (!shape.success) {
     for (const issue of shape.error.issues.slice(0, 5)) {
       const at = issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('');

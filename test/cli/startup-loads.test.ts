@@ -4,10 +4,10 @@
  * module) and by jiti's own debug lines, never by timing (the figures are `npm run bench` rows).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/commands.ts';
 import type { Io } from '../../src/cli/io.ts';
@@ -44,18 +44,40 @@ function run(
   });
 }
 
-/** The packages (node_modules/NAME) and interlock folders (dist/NAME) an `interlock ARGS` run loads. */
-async function loads(args: readonly string[]): Promise<{ result: ExecResult; loaded: Set<string> }> {
+/**
+ * The modules a loaded file holds: a chunk of the command line's bundle (dist/cli-bundle/, see
+ * rolldown.config.mjs) holds the modules its source map lists (dist/NAME/*.js, node_modules/...),
+ * any other file itself. A chunk is loaded whole, so each of them was loaded.
+ */
+function modulesOf(url: string): string[] {
+  if (!url.startsWith('file://') || !/\/dist\/cli-bundle\/[^/]+\.js$/.test(url)) return [url];
+  const file = fileURLToPath(url);
+  // A chunk without a map only re-exports another chunk's (which is listed when it loads).
+  if (!existsSync(`${file}.map`)) return [];
+  const map = JSON.parse(readFileSync(`${file}.map`, 'utf8')) as { sources: string[] };
+  return map.sources.map((s) => pathToFileURL(path.resolve(path.dirname(file), s)).href);
+}
+
+/**
+ * The packages (node_modules/NAME) and interlock folders (dist/NAME) an `interlock ARGS` run
+ * loads, and interlock's own modules (`files`, as dist/NAME/FILE.js without `dist/`).
+ */
+async function loads(args: readonly string[]): Promise<{ result: ExecResult; loaded: Set<string>; files: string[] }> {
   const result = await run(['--import', register], args);
   const loaded = new Set<string>();
+  const files: string[] = [];
   for (const m of result.stderr.matchAll(/^LOADED (\S+)$/gm)) {
-    const url = m[1] as string;
-    const pkg = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1];
-    if (pkg) loaded.add(pkg);
-    const own = /\/dist\/([^/]+)\//.exec(url)?.[1];
-    if (own && !pkg) loaded.add(`dist/${own}`);
+    for (const url of modulesOf(m[1] as string)) {
+      const pkg = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1];
+      if (pkg) loaded.add(pkg);
+      const own = /\/dist\/(([^/]+)\/\S+)$/.exec(url);
+      if (own && !pkg && own[2] !== 'cli-bundle') {
+        loaded.add(`dist/${own[2]}`);
+        files.push(own[1] as string);
+      }
+    }
   }
-  return { result, loaded };
+  return { result, loaded, files };
 }
 
 beforeAll(() => {
@@ -117,18 +139,21 @@ describe('a command loads only what it uses', () => {
       ['validate', '-c', 'interlock.config.ts'],
       ['render', '-c', 'interlock.config.ts', '--snapshot', 'examples/swarm-demo.snapshot.json', '--dry-run'],
     ]) {
-      const { result, loaded } = await loads(args);
+      const { result, loaded, files } = await loads(args);
       expect(result.code, result.stderr.replace(/^LOADED .*\n/gm, '')).toBe(0);
       for (const heavy of ['dockerode', 'ssh2', 'prom-client', 'dist/watch']) {
         expect(loaded, `${args[0]}: ${heavy}`).not.toContain(heavy);
       }
+      // --snapshot: no Docker connection code either (nor the http, https and tls modules it imports).
+      for (const file of ['cluster/connect.js', 'cluster/read.js'])
+        expect(files, `${args[0]}: ${file}`).not.toContain(file);
     }
   });
 
   it('validate without --snapshot loads no render, apply, snapshot-reading or Docker-connection code', async () => {
-    const { result, loaded } = await loads(['validate', '-c', 'interlock.config.ts']);
+    const { result, loaded, files } = await loads(['validate', '-c', 'interlock.config.ts']);
     expect(result.code, result.stderr.replace(/^LOADED .*\n/gm, '')).toBe(0);
-    const files = [...result.stderr.matchAll(/^LOADED \S*\/dist\/(\S+)$/gm)].map((m) => m[1]);
+    expect(files, 'what validate needs').toContain('config/schema.js');
     // tldts (the Public Suffix List) only for a wildcard host, which this config has none of.
     for (const heavy of ['dist/apply', 'dockerode', 'ssh2', 'tldts']) expect(loaded, heavy).not.toContain(heavy);
     for (const file of [

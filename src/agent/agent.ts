@@ -10,9 +10,13 @@
  *   controller.
  * - The applied hash is kept in `dir/.interlock-agent.json`, so a restarted agent reports what its
  *   proxy runs and does not apply it again.
+ * - Reports: every poll carries the applied hash, and the agent polls again as soon as it applied
+ *   a bundle, so that poll is the report of a success. A refusal or a failure (and the first
+ *   success after one) is also POSTed to /v1/reports with its error.
  * - Each problem is logged once when it starts (and once when it is over), not on every retry.
  */
-import { mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -336,10 +340,11 @@ export class Agent {
       return 'retry';
     }
     this.#applied = bundle.hash;
+    const recovered = this.#error !== undefined;
     this.#error = undefined;
     this.applies++;
     await writeState(this.#o.dir, { output, hash: bundle.hash, kind: bundle.kind });
-    await removeReplacedAcme(this.#o.dir, files);
+    removeReplacedAcme(this.#o.dir, files);
     this.#log.info('applied', {
       output,
       hash: short,
@@ -347,7 +352,9 @@ export class Agent {
       reload: reload.detail,
       ...(skip ? { check: CHECK_SKIPPED } : {}),
     });
-    await this.#report();
+    // The next poll, sent at once, carries the applied hash: a report is only needed to clear an
+    // error the controller shows (one request per change instead of two, on both sides).
+    if (recovered) await this.#report();
     return 'done';
   }
 
@@ -426,16 +433,18 @@ async function writeState(dir: string, state: SavedState): Promise<void> {
  * After a reload, the ACME certificate copies the bundle no longer carries (a renewal named a new
  * file) are removed: no old keys pile up on proxy nodes. Only the issuer's file names are touched.
  */
-async function removeReplacedAcme(dir: string, files: readonly { path: string }[]): Promise<void> {
+function removeReplacedAcme(dir: string, files: readonly { path: string }[]): void {
   const acmeDir = path.join(dir, ACME_BUNDLE_DIR);
-  const kept = new Set(files.map((f) => path.resolve(f.path)));
   let names: string[];
   try {
-    names = await readdir(acmeDir);
+    // Most proxies have no ACME certificates: no folder, no exception to pay for.
+    if (!statSync(acmeDir, { throwIfNoEntry: false })?.isDirectory()) return;
+    names = readdirSync(acmeDir);
   } catch {
     return;
   }
+  const kept = new Set(files.map((f) => path.resolve(f.path)));
   for (const name of names)
     if (ACME_FILE_NAME.test(name) && !kept.has(path.join(acmeDir, name)))
-      await rm(path.join(acmeDir, name), { force: true });
+      rmSync(path.join(acmeDir, name), { force: true });
 }

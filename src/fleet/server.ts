@@ -223,13 +223,14 @@ export class FleetHub {
       req.resume();
       return;
     }
-    if (bundleMatch) this.#getBundle(decodeURIComponent(bundleMatch[1] as string), identity, req, res);
+    if (bundleMatch) this.#getBundle(decodeURIComponent(bundleMatch[1] as string), identity, q, req, res);
     else this.#postReport(req, res);
   }
 
   #getBundle(
     output: string,
     identity: (output: string) => AgentIdentity,
+    q: URLSearchParams,
     req: http.IncomingMessage,
     res: http.ServerResponse,
   ): void {
@@ -240,7 +241,6 @@ export class FleetHub {
       return;
     }
     const id = identity(output);
-    const q = new URL(req.url ?? '/', 'http://a').searchParams;
     // `after`: the last hash the agent received (applied or refused); `applied`: what its proxy runs.
     const after = clean(q.get('after'), 80);
     this.state.seen(
@@ -305,9 +305,7 @@ export class FleetHub {
         res.writeHead(400, { 'content-type': 'text/plain' }).end('a report names its output and instance\n');
         return;
       }
-      const previous = this.state
-        .list((o) => this.current(o), this.#now())
-        .find((a) => a.output === output && a.instance === instance && a.state !== 'unauthorized');
+      const previousError = this.state.errorOf(output, instance);
       const error = clean(r.error, 2000);
       this.state.report(
         {
@@ -322,9 +320,9 @@ export class FleetHub {
         req.socket.remoteAddress,
       );
       // Said once when an agent starts failing (or fails differently), once when it recovers.
-      if (error && previous?.error !== error)
+      if (error && previousError !== error)
         this.#o.log.warn('agent could not apply', { output, instance, node: clean(r.node), error });
-      else if (!error && previous?.error)
+      else if (!error && previousError)
         this.#o.log.info('agent applies again', { output, instance, applied: clean(r.applied, 80).slice(0, 12) });
       res.writeHead(204).end();
     });

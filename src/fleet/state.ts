@@ -109,6 +109,11 @@ export class FleetState {
     r.polls = Math.max(0, r.polls - 1);
   }
 
+  /** The last error an (authorized) agent reported, if any: one lookup, not a listing. */
+  errorOf(output: string, instance: string): string | undefined {
+    return this.#agents.get(this.#key({ output, instance, node: '' }))?.error;
+  }
+
   report(report: AgentReport, nowMs: number, address?: string): void {
     const r = this.#upsert(report, nowMs, address);
     r.applied = report.applied || undefined;

@@ -166,6 +166,35 @@ describe('interlock agent', () => {
     ]);
   });
 
+  it('a success is reported by the next poll alone; a POST carries a refusal and the success that clears it', async () => {
+    const { hub, server } = await controller();
+    const posts: string[] = [];
+    const handle = hub.handle.bind(hub);
+    hub.handle = (req, res) => {
+      if (req.method === 'POST') posts.push(req.url ?? '');
+      handle(req, res);
+    };
+    const dir = await folder();
+    const check = path.join(dir, '..', `${path.basename(dir)}-check.sh`);
+    await writeFile(check, '#!/bin/sh\nif grep -q forbidden "$1"; then echo "forbidden here" >&2; exit 1; fi\n');
+    await chmod(check, 0o755);
+    cleanups.push(() => rm(check, { force: true }));
+    hub.publish(bundle(1));
+    const { a } = agent(server.address.port, dir, { check: { kind: 'command', command: [check, '{file}'] } });
+    await a.start();
+    await converged(hub, bundle(1).hash);
+    hub.publish(bundle(2));
+    await converged(hub, bundle(2).hash);
+    expect(posts).toEqual([]);
+    hub.publish(bundle(3, 'forbidden\n'));
+    await waitFor('the refusal reported', () => hub.health().list.find((x) => x.error !== null), { timeoutMs: 10_000 });
+    expect(posts).toEqual(['/v1/reports']);
+    hub.publish(bundle(4));
+    await converged(hub, bundle(4).hash);
+    await waitFor('the error cleared', () => hub.health().list[0]?.error === null, { timeoutMs: 10_000 });
+    expect(posts).toEqual(['/v1/reports', '/v1/reports']);
+  });
+
   it('a bundle its check rejects: files kept, the check words reported, said once; the next one applies', async () => {
     const { hub, server } = await controller();
     const dir = await folder();

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the file checks shell and compose `${VAR:-default}` text
 /**
  * deploy/: the stack file and the configs it ships stay valid and agree with each other (the
  * multi-node integration tests deploy them for real; this catches drift without a Swarm).

@@ -56,6 +56,10 @@ export function sharedSources(
   return sources;
 }
 
+/** Never written: a reader with no label under its prefix keeps these. */
+const NO_SINGLE: Map<string, LabelValue> = new Map();
+const NO_MULTI: Map<string, LabelValue[]> = new Map();
+
 type KnownLabels = { single: readonly string[]; multi: readonly string[]; ignore?: readonly string[] };
 const KNOWN_SETS = new WeakMap<KnownLabels, { single: Set<string>; multi: Set<string>; ignore: Set<string> }>();
 
@@ -116,8 +120,10 @@ export class LabelReader {
   readonly diagnostics: Diagnostic[] = [];
   /** true when the service has at least one label under the prefix. */
   readonly any: boolean;
-  private readonly single = new Map<string, LabelValue>();
-  private readonly multi = new Map<string, LabelValue[]>();
+  // Shared empty maps until a label under the prefix is found: most services carry one dialect's
+  // labels, and every rule reads every service.
+  private single: Map<string, LabelValue> = NO_SINGLE;
+  private multi: Map<string, LabelValue[]> = NO_MULTI;
   private readonly service: ServiceState;
   private readonly cluster: string;
 
@@ -138,7 +144,11 @@ export class LabelReader {
       if (!key.startsWith(lead)) continue;
       const rest = key.slice(lead.length);
       if (sets.ignore.has(rest)) continue;
-      any = true;
+      if (!any) {
+        any = true;
+        this.single = new Map();
+        this.multi = new Map();
+      }
       const value = service.labels[key] ?? '';
       if (sets.single.has(rest)) {
         this.single.set(rest, { key, value });

@@ -155,6 +155,15 @@ export function readPolicyLabels(
   spec: RouteSpec,
   names: PolicyLabelNames,
 ): Readonly<Partial<Record<SpecField, string>>> {
+  // Most services set no policy label: nothing to read, the default sources.
+  let any = false;
+  for (const k of POLICY_KEYS) {
+    if (labels.has(names[k])) {
+      any = true;
+      break;
+    }
+  }
+  if (!any) return policySources(labels, names, 'requestHeaderRemove', 'responseHeaderRemove');
   const multi = multiOf(names);
   // Every value of a label: all `name.N` values for a multi label, the one value otherwise.
   const values = <T>(k: PolicyKey, parse: (raw: string) => FieldResult<T>): T[] | undefined => {

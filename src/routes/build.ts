@@ -104,16 +104,23 @@ function plainData(value: unknown, depth: number): unknown {
 
 /** Per rule, its dialect options for the last cluster: the same object for every service. */
 type DialectRule = Exclude<RuleConfig, { kind: 'custom' }>;
-const DIALECT_OPTIONS = new WeakMap<DialectRule, { key: string; options: DialectOptions }>();
+const DIALECT_OPTIONS = new WeakMap<DialectRule, DialectOptions>();
 
 function dialectOptions(rule: DialectRule, cluster: string): DialectOptions {
   const allowBroadWildcards = rule.allowBroadWildcards ?? false;
-  // Rules are parsed config (not changed after), but the key holds every field read, to be sure.
-  const key = `${cluster}\u0000${rule.prefix ?? ''}\u0000${rule.prefix === undefined}\u0000${rule.allowRawDirectives}\u0000${allowBroadWildcards}`;
+  // Rules are parsed config (not changed after), but every field read is compared, to be sure.
   const held = DIALECT_OPTIONS.get(rule);
-  if (held?.key === key) return held.options;
+  if (
+    held &&
+    held.cluster === cluster &&
+    held.prefix === rule.prefix &&
+    held.allowRawDirectives === (rule.allowRawDirectives ?? false) &&
+    held.allowBroadWildcards === allowBroadWildcards
+  ) {
+    return held;
+  }
   const built = { cluster, ...options(rule), allowBroadWildcards };
-  DIALECT_OPTIONS.set(rule, { key, options: built });
+  DIALECT_OPTIONS.set(rule, built);
   return built;
 }
 

@@ -227,6 +227,10 @@ export function readPolicyLabels(
 }
 
 const SOURCES = new WeakMap<PolicyLabelNames, Map<string, Readonly<Partial<Record<SpecField, string>>>>>();
+const LAST = new WeakMap<
+  PolicyLabelNames,
+  { prefix: string; request: PolicyKey; response: PolicyKey; sources: Readonly<Partial<Record<SpecField, string>>> }
+>();
 
 /**
  * The label behind each policy field: fixed by the prefix and which header labels are used, so one
@@ -238,6 +242,11 @@ function policySources(
   request: PolicyKey,
   response: PolicyKey,
 ): Readonly<Partial<Record<SpecField, string>>> {
+  // Usually the same choice as for the service before: no key string to build and hash.
+  const last = LAST.get(names);
+  if (last && last.prefix === labels.prefix && last.request === request && last.response === response) {
+    return last.sources;
+  }
   let byChoice = SOURCES.get(names);
   if (byChoice === undefined) {
     byChoice = new Map();
@@ -251,6 +260,7 @@ function policySources(
     if (byChoice.size > 256) byChoice.clear();
     byChoice.set(id, sources);
   }
+  LAST.set(names, { prefix: labels.prefix, request, response, sources });
   return sources;
 }
 

@@ -259,7 +259,7 @@ function bindingFamily(ip: string | undefined): Family | undefined {
  */
 function taskHostPorts(
   ports: readonly z.infer<typeof apiPort>[] | null | undefined,
-  boundPorts: ReadonlyMap<string, readonly ContainerPort[]>,
+  boundPorts: { get(containerId: string): readonly ContainerPort[] | undefined },
   containerId: string | undefined,
   family: Family,
 ): PublishedPort[] {
@@ -637,7 +637,14 @@ function mapServices(
       'include the body of GET /tasks',
     );
   }
-  const boundPorts = taskContainerPorts(doc.containers);
+  // Read from the containers list only when a task publishes a port (most route over networks).
+  let bound: Map<string, ContainerPort[]> | undefined;
+  const boundPorts = {
+    get: (containerId: string) => {
+      bound ??= taskContainerPorts(doc.containers);
+      return bound.get(containerId);
+    },
+  };
   // Network names repeat in every task: one string each, not one per task (issue 12: the
   // daemon holds 30,000 tasks at 10,000 services).
   const networkNames = new Map<string, string>();

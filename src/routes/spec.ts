@@ -59,7 +59,8 @@ const headerRuleSchema = z.strictObject({
 });
 
 // The shape a custom rule must return; values are then checked one by one with the field parsers.
-const specSchema = z.strictObject({
+/** @internal Exported for the test that holds plainSpec to it. */
+export const specSchema = z.strictObject({
   hosts: z.array(z.string()).optional(),
   port: z.number().optional(),
   network: z.string().optional(),
@@ -445,7 +446,8 @@ const SHAPE: { [K in SpecKey]-?: Check } = {
   weight: isNumber,
   acme: isBoolean,
 };
-const plainSpec = strict(SHAPE) as (v: unknown) => v is SpecShape;
+/** @internal Exported for test/routes/spec-shape.test.ts: never looser than specSchema. */
+export const plainSpec = strict(SHAPE) as (v: unknown) => v is SpecShape;
 
 /** The traffic-policy fields: HTTP routes terminated by the proxy only. */
 export const POLICY_FIELDS = [

@@ -509,9 +509,11 @@ function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
   const lostHosts = new Map<Route, Set<string>>();
   const lostDefault = new Set<Route>();
   const dropped = new Set<Route>();
-  for (const claim of [...holders.keys()].sort()) {
+  // Only contested claims do anything: sorted (for the order of the diagnostics) without the rest.
+  const contested: string[] = [];
+  for (const [claim, list] of holders) if (list.length > 1) contested.push(claim);
+  for (const claim of contested.sort()) {
     const list = holders.get(claim) ?? [];
-    if (list.length < 2) continue;
     const sorted = [...list].sort(compareSeniority);
     const holder = sorted[0] as Route;
     const losers = sorted.slice(1);

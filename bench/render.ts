@@ -23,6 +23,7 @@
  *     --profile     CPU-profile the largest render and list hotspots (default: only when it misses)
  *     --no-profile  never profile
  *     --parts       which of render,start-up,throughput to run (default: all)
+ *     --sizes       render sizes, e.g. 1000,10000 (default: 100,1000,10000; --quick: 100,1000)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
     parts: { type: 'string', default: 'render,start-up,throughput' },
+    sizes: { type: 'string' },
   },
 });
 const PARTS = new Set((args.parts ?? '').split(','));
@@ -52,7 +54,12 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const JITI = path.join(ROOT, 'node_modules/jiti/lib/jiti-cli.mjs');
 const WORKER = path.join(ROOT, 'bench/lib/render-worker.ts');
 
-const SIZES = QUICK ? [100, 1_000] : [100, 1_000, 10_000];
+const SIZES = args.sizes
+  ? args.sizes.split(',').map((s) => Number(s.replaceAll('_', '')))
+  : QUICK
+    ? [100, 1_000]
+    : [100, 1_000, 10_000];
+if (SIZES.some((s) => !Number.isInteger(s) || s < 1)) throw new Error(`--sizes: whole numbers, e.g. 1000,10000`);
 /** Small sizes run in milliseconds: more warm-ups and runs, so the JIT has settled and the median holds. */
 const plan = (size: number) =>
   size >= 10_000 ? { warmup: 1, runs: 5 } : QUICK ? { warmup: 2, runs: 5 } : { warmup: 3, runs: 9 };

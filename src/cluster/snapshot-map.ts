@@ -178,6 +178,25 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * Sorts in place, like `list.sort(order)` (stable), without the work arrays Array#sort allocates
+ * per call: the lists sorted per service and per task (tasks, labels, addresses) hold a handful of
+ * items, and at 10,000 services those allocations were a third of the mapping's garbage.
+ */
+function sortSmall<T>(list: T[], order: (a: T, b: T) => number): T[] {
+  if (list.length > 16) return list.sort(order);
+  for (let i = 1; i < list.length; i++) {
+    const item = list[i] as T;
+    let j = i - 1;
+    while (j >= 0 && order(list[j] as T, item) > 0) {
+      list[j + 1] = list[j] as T;
+      j--;
+    }
+    list[j + 1] = item;
+  }
+  return list;
+}
+
 function protocol(p: string | undefined): PublishedPort['protocol'] | undefined {
   const v = (p ?? 'tcp').toLowerCase();
   return v === 'tcp' || v === 'udp' || v === 'sctp' ? v : undefined;
@@ -205,7 +224,8 @@ function apiPorts(
   mode: PublishedPort['mode'],
 ): PublishedPort[] {
   const out: PublishedPort[] = [];
-  for (const p of ports ?? []) {
+  if (!ports || ports.length === 0) return out;
+  for (const p of ports) {
     const proto = protocol(p.Protocol);
     const publishMode = p.PublishMode ?? 'ingress';
     if (!proto || !p.PublishedPort || publishMode !== mode) continue;
@@ -239,11 +259,15 @@ function bindingFamily(ip: string | undefined): Family | undefined {
  */
 function taskHostPorts(
   ports: readonly z.infer<typeof apiPort>[] | null | undefined,
-  bound: readonly ContainerPort[] | undefined,
+  boundPorts: { get(containerId: string): readonly ContainerPort[] | undefined },
+  containerId: string | undefined,
   family: Family,
 ): PublishedPort[] {
   const listed: PublishedPort[] = [];
-  for (const p of ports ?? []) {
+  // Most tasks publish nothing: no container lookup, no set.
+  if (!ports || ports.length === 0) return listed;
+  const bound = containerId ? boundPorts.get(containerId) : undefined;
+  for (const p of ports) {
     const proto = protocol(p.Protocol);
     if (!proto || !p.PublishedPort || (p.PublishMode ?? 'ingress') !== 'host') continue;
     const port: PublishedPort = { target: p.TargetPort, published: p.PublishedPort, protocol: proto, mode: 'host' };
@@ -273,7 +297,16 @@ function compareAddresses(a: NetworkAddress, b: NetworkAddress): number {
 
 function sortedLabels(raw: Record<string, string> | null | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const key of Object.keys(raw ?? {}).sort()) out[key] = raw?.[key] ?? '';
+  if (!raw) return out;
+  const keys = Object.keys(raw);
+  for (let i = 1; i < keys.length; i++) {
+    if ((keys[i - 1] as string) > (keys[i] as string)) {
+      for (const key of sortSmall(keys, cmp)) out[key] = raw[key] ?? '';
+      return out;
+    }
+  }
+  // Already in order (the Engine API sorts map keys): a copy of the same keys and values.
+  for (const key of keys) out[key] = raw[key] ?? '';
   return out;
 }
 
@@ -516,9 +549,8 @@ export function mapSnapshot(doc: SnapshotDocument, options: MapOptions): MapResu
     nodes.sort((a, b) => cmp(a.id, b.id));
   }
 
-  const services: ServiceState[] = [];
   const prefixes = options.labelPrefixes ?? DEFAULT_LABEL_PREFIXES;
-  if (swarm) services.push(...mapServices(m, doc, nodeById, nameOf, usable, nodeOverride, prefixes));
+  const services = swarm ? mapServices(m, doc, nodeById, nameOf, usable, nodeOverride, prefixes) : [];
   const taken = new Set(services.map((s) => s.name));
   for (const c of mapContainers(m, doc, swarm, nameOf, nodeOverride, prefixes)) {
     if (taken.has(c.name)) {
@@ -568,9 +600,16 @@ function mapServices(
       const address = v.Addr ? parseAddress(stripPrefixLength(v.Addr)) : undefined;
       if (usable(network) && address?.ok) vips.push({ network, address: address.value });
     }
-    vips.sort(compareAddresses);
-    const refs = [...(s.Spec.TaskTemplate?.Networks ?? []), ...(s.Spec.Networks ?? [])].map((n) => nameOf(n.Target));
-    const networks = [...new Set([...refs, ...vips.map((v) => v.network)])].filter(usable).sort(cmp);
+    sortSmall(vips, compareAddresses);
+    // The networks named in the spec and those with a VIP, once each, usable ones only, sorted.
+    const networks: string[] = [];
+    const add = (name: string) => {
+      if (!networks.includes(name) && usable(name)) networks.push(name);
+    };
+    for (const n of s.Spec.TaskTemplate?.Networks ?? []) add(nameOf(n.Target));
+    for (const n of s.Spec.Networks ?? []) add(nameOf(n.Target));
+    for (const v of vips) add(v.network);
+    sortSmall(networks, cmp);
     const mode = s.Spec.Mode;
     const global = mode?.Global !== undefined || mode?.GlobalJob !== undefined;
     const service: ServiceState = {
@@ -598,7 +637,14 @@ function mapServices(
       'include the body of GET /tasks',
     );
   }
-  const boundPorts = taskContainerPorts(doc.containers);
+  // Read from the containers list only when a task publishes a port (most route over networks).
+  let bound: Map<string, ContainerPort[]> | undefined;
+  const boundPorts = {
+    get: (containerId: string) => {
+      bound ??= taskContainerPorts(doc.containers);
+      return bound.get(containerId);
+    },
+  };
   // Network names repeat in every task: one string each, not one per task (issue 12: the
   // daemon holds 30,000 tasks at 10,000 services).
   const networkNames = new Map<string, string>();
@@ -631,28 +677,30 @@ function mapServices(
     // Empty when the node is unknown: published ports on it cannot be reached.
     const reachedAt = nodeOverride ?? node?.address ?? '';
     const containerId = t.Status.ContainerStatus?.ContainerID;
-    const task: TaskState = {
-      id: t.ID,
-      // The node's own id string when it is known (one per node, not one per task).
-      nodeId: node?.id ?? t.NodeID ?? '',
-      nodeAddress: reachedAt,
-      addresses: addresses.sort(compareAddresses),
-      hostPorts: taskHostPorts(
-        t.Status.PortStatus?.Ports,
-        containerId ? boundPorts.get(containerId) : undefined,
-        familyOf(reachedAt),
-      ),
-    };
-    if (t.Slot !== undefined && service.mode === 'replicated') task.slot = t.Slot;
-    if (containerId) task.containerId = containerId;
-    service.tasks.push(task);
-  }
-  for (const s of byId.values()) {
-    s.tasks.sort(
-      (a, b) => (a.slot ?? Number.MAX_SAFE_INTEGER) - (b.slot ?? Number.MAX_SAFE_INTEGER) || cmp(a.id, b.id),
+    // The node's own id string when it is known (one per node, not one per task).
+    const nodeId = node?.id ?? t.NodeID ?? '';
+    sortSmall(addresses, compareAddresses);
+    const hostPorts = taskHostPorts(t.Status.PortStatus?.Ports, boundPorts, containerId, familyOf(reachedAt));
+    const slot = t.Slot !== undefined && service.mode === 'replicated' ? t.Slot : undefined;
+    // One literal per combination of the optional fields, in the same key order: a field added
+    // afterwards gives each of 30,000 tasks a second, out-of-object property store (issue 12).
+    service.tasks.push(
+      slot !== undefined
+        ? containerId
+          ? { id: t.ID, nodeId, nodeAddress: reachedAt, addresses, hostPorts, slot, containerId }
+          : { id: t.ID, nodeId, nodeAddress: reachedAt, addresses, hostPorts, slot }
+        : containerId
+          ? { id: t.ID, nodeId, nodeAddress: reachedAt, addresses, hostPorts, containerId }
+          : { id: t.ID, nodeId, nodeAddress: reachedAt, addresses, hostPorts },
     );
   }
+  for (const s of byId.values()) if (s.tasks.length > 1) sortSmall(s.tasks, compareTasks);
   return [...byId.values()];
+}
+
+/** By slot (tasks without one last), then id. */
+function compareTasks(a: TaskState, b: TaskState): number {
+  return (a.slot ?? Number.MAX_SAFE_INTEGER) - (b.slot ?? Number.MAX_SAFE_INTEGER) || cmp(a.id, b.id);
 }
 
 /**

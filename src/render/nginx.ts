@@ -674,11 +674,15 @@ export function nginxView(
         rejectHandshake: false,
         redirect,
         locations,
-        ...(acmeLocation && !tls ? { acme: acmeLocation } : {}),
       };
+      if (acmeLocation && !tls) server.acme = acmeLocation;
       groups.set(key, { names: [h], server });
     }
-    for (const { names, server } of groups.values()) servers.push({ ...server, serverNames: names.join(' ') });
+    // Each group's server object is its own: named in place, not copied.
+    for (const { names, server } of groups.values()) {
+      server.serverNames = names.length === 1 ? (names[0] as string) : names.join(' ');
+      servers.push(server);
+    }
   }
 
   const longest = hosts.reduce((max, h) => Math.max(max, h.length), 1);

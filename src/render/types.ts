@@ -127,16 +127,19 @@ export function nameRoutes(routes: readonly Route[]): NamedRoute[] {
   keyed.sort(compareRoutes);
   const perService = new Map<string, number>();
   const used = new Set<string>();
-  return keyed.map(({ route, servers }) => {
+  const out: NamedRoute[] = new Array(keyed.length);
+  for (let i = 0; i < keyed.length; i++) {
+    const { route, servers } = keyed[i] as Keyed;
     const base = `${safeIdentifier(route.service)}__${safeIdentifier(route.cluster)}`;
     let n = perService.get(base) ?? 0;
     // Only sanitizing can make two services share a base; the counter keeps names apart anyway.
-    while (used.has(`${base}__${n}`)) n++;
+    let name = `${base}__${n}`;
+    while (used.has(name)) name = `${base}__${++n}`;
     perService.set(base, n + 1);
-    const name = `${base}__${n}`;
     used.add(name);
-    return { route, name, servers };
-  });
+    out[i] = { route, name, servers };
+  }
+  return out;
 }
 
 /** `addr:port`, with IPv6 addresses in brackets (both proxies accept that form). */

@@ -92,7 +92,11 @@ function needPort(spec: RouteSpec, p: Problems): number | undefined {
 function checked(p: Problems, backend: Backend): Backend | undefined {
   const address = parseAddress(backend.address);
   const name = parseIdentifier(backend.name);
-  if (address.ok && name.ok) return { ...backend, address: address.value };
+  if (address.ok && name.ok) {
+    if (address.value === backend.address) return backend;
+    backend.address = address.value;
+    return backend;
+  }
   p.add(
     'backend-invalid',
     undefined,

@@ -18,7 +18,7 @@ import { describeThrown, threw } from '../errors.ts';
 import { parseRedirectSource } from '../parse/fields.ts';
 import { dockerLbDialect } from './dialect-docker-lb.ts';
 import { interlockDialect } from './dialect-interlock.ts';
-import type { DialectResult, SourcedSpec } from './labels.ts';
+import type { DialectOptions, DialectResult, SourcedSpec } from './labels.ts';
 import { resolveRoute } from './resolve.ts';
 import type { Backend, CanaryShare, PolicyFiles, Route } from './types.ts';
 
@@ -102,13 +102,34 @@ function plainData(value: unknown, depth: number): unknown {
   return Object.fromEntries([...keys].map((k) => [k, plainData((value as Record<string, unknown>)[k], depth + 1)]));
 }
 
-function runRule(rule: RuleConfig, service: ServiceState, cluster: string): DialectResult {
+/** Per rule, its dialect options for the last cluster: the same object for every service. */
+type DialectRule = Exclude<RuleConfig, { kind: 'custom' }>;
+const DIALECT_OPTIONS = new WeakMap<DialectRule, DialectOptions>();
+
+function dialectOptions(rule: DialectRule, cluster: string): DialectOptions {
   const allowBroadWildcards = rule.allowBroadWildcards ?? false;
+  // Rules are parsed config (not changed after), but every field read is compared, to be sure.
+  const held = DIALECT_OPTIONS.get(rule);
+  if (
+    held &&
+    held.cluster === cluster &&
+    held.prefix === rule.prefix &&
+    held.allowRawDirectives === (rule.allowRawDirectives ?? false) &&
+    held.allowBroadWildcards === allowBroadWildcards
+  ) {
+    return held;
+  }
+  const built = { cluster, ...options(rule), allowBroadWildcards };
+  DIALECT_OPTIONS.set(rule, built);
+  return built;
+}
+
+function runRule(rule: RuleConfig, service: ServiceState, cluster: string): DialectResult {
   switch (rule.kind) {
     case 'interlock':
-      return interlockDialect(service, { cluster, ...options(rule), allowBroadWildcards });
+      return interlockDialect(service, dialectOptions(rule, cluster));
     case 'docker-lb':
-      return dockerLbDialect(service, { cluster, ...options(rule), allowBroadWildcards });
+      return dockerLbDialect(service, dialectOptions(rule, cluster));
     case 'custom': {
       const r = runCustom(rule.name, rule.routes, service, cluster);
       return { matched: r.specs.length > 0, ...r };
@@ -205,25 +226,50 @@ function buildService(
   const diagnostics: Diagnostic[] = [];
   const skipped: SkippedService[] = [];
   const routes: Route[] = [];
-  const reasons = new Set<string>();
+  let reasons: Set<string> | undefined;
   for (const rule of activeRules) {
     const result = runRule(rule, service, state.cluster);
-    diagnostics.push(...result.diagnostics);
-    if (result.skip) reasons.add(result.skip);
+    for (const d of result.diagnostics) diagnostics.push(d);
+    if (result.skip) {
+      reasons ??= new Set();
+      reasons.add(result.skip);
+    }
     for (const spec of result.specs) {
-      const resolved = resolveRoute(spec, ruleName(rule), service, state, {
-        allowBroadWildcards: rule.allowBroadWildcards ?? false,
-        ...(policyFiles ? { policyFiles } : {}),
-      });
-      diagnostics.push(...resolved.diagnostics);
-      if (resolved.skipped) reasons.add(resolved.skipped);
+      const resolved = resolveRoute(spec, ruleName(rule), service, state, resolveOptions(rule, policyFiles));
+      for (const d of resolved.diagnostics) diagnostics.push(d);
+      if (resolved.skipped) {
+        reasons ??= new Set();
+        reasons.add(resolved.skipped);
+      }
       if (resolved.route) routes.push(resolved.route);
     }
   }
-  if (routes.length === 0) {
+  if (routes.length === 0 && reasons) {
     for (const reason of [...reasons].sort()) skipped.push({ cluster: state.cluster, service: service.name, reason });
   }
   return { routes, diagnostics, skipped };
+}
+
+/** Per rule, the options of its last resolve: the same object for every service (issue 12). */
+const RESOLVE_OPTIONS = new WeakMap<
+  RuleConfig,
+  { policyFiles: PolicyFiles | undefined; options: { allowBroadWildcards: boolean; policyFiles?: PolicyFiles } }
+>();
+
+function resolveOptions(
+  rule: RuleConfig,
+  policyFiles: PolicyFiles | undefined,
+): { allowBroadWildcards: boolean; policyFiles?: PolicyFiles } {
+  const held = RESOLVE_OPTIONS.get(rule);
+  if (
+    held &&
+    held.policyFiles === policyFiles &&
+    held.options.allowBroadWildcards === (rule.allowBroadWildcards ?? false)
+  )
+    return held.options;
+  const options = { allowBroadWildcards: rule.allowBroadWildcards ?? false, ...(policyFiles ? { policyFiles } : {}) };
+  RESOLVE_OPTIONS.set(rule, { policyFiles, options });
+  return options;
 }
 
 function cachedBuild(
@@ -463,9 +509,11 @@ function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
   const lostHosts = new Map<Route, Set<string>>();
   const lostDefault = new Set<Route>();
   const dropped = new Set<Route>();
-  for (const claim of [...holders.keys()].sort()) {
+  // Only contested claims do anything: sorted (for the order of the diagnostics) without the rest.
+  const contested: string[] = [];
+  for (const [claim, list] of holders) if (list.length > 1) contested.push(claim);
+  for (const claim of contested.sort()) {
     const list = holders.get(claim) ?? [];
-    if (list.length < 2) continue;
     const sorted = [...list].sort(compareSeniority);
     const holder = sorted[0] as Route;
     const losers = sorted.slice(1);

@@ -124,7 +124,7 @@ export function interlockDialect(service: ServiceState, options: DialectOptions)
     else labels.invalid(hostname, domain ? `${host.error} (with the domain ${domain})` : host.error, host.fix);
   }
   const aliases = labels.getAll('alias_domain', parseHost);
-  if (spec.hosts) spec.hosts = [...new Set([...spec.hosts, ...aliases])];
+  if (spec.hosts && aliases.length > 0) spec.hosts = [...new Set([...spec.hosts, ...aliases])];
 
   // ---- backends ----
   const port = labels.get('port', parsePort);

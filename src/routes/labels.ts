@@ -20,6 +20,11 @@ export interface SourcedSpec {
 }
 
 const SOURCES = new Map<string, Readonly<Partial<Record<SpecField, string>>>>();
+/** Per dialect, the policy object, prefix and sources of the last call. */
+const LAST = new Map<
+  string,
+  { policy: object; prefix: string; sources: Readonly<Partial<Record<SpecField, string>>> }
+>();
 
 /**
  * The label behind each spec field of a dialect: the same for every service with the same prefix
@@ -33,6 +38,10 @@ export function sharedSources(
   policy: Readonly<Partial<Record<SpecField, string>>>,
   build: () => Partial<Record<SpecField, string>>,
 ): Readonly<Partial<Record<SpecField, string>>> {
+  // The dialects pass the shared policy objects of ./policy-labels.ts: the same object for the
+  // same choices, so the last one found is usually the one asked for (no key string to build).
+  const last = LAST.get(dialect);
+  if (last !== undefined && last.policy === policy && last.prefix === prefix) return last.sources;
   let id = `${dialect}\u0000${prefix}`;
   for (const key in policy) id += `\u0000${key}=${policy[key as SpecField]}`;
   let sources = SOURCES.get(id);
@@ -42,7 +51,35 @@ export function sharedSources(
     if (SOURCES.size > 256) SOURCES.clear();
     SOURCES.set(id, sources);
   }
+  // Only a frozen policy object can stand for its content (an unfrozen one could change).
+  if (Object.isFrozen(policy)) LAST.set(dialect, { policy, prefix, sources });
   return sources;
+}
+
+/** Never written: a reader with no label under its prefix keeps these. */
+const NO_SINGLE: Map<string, LabelValue> = new Map();
+const NO_MULTI: Map<string, LabelValue[]> = new Map();
+
+type KnownLabels = { single: readonly string[]; multi: readonly string[]; ignore?: readonly string[] };
+const KNOWN_SETS = new WeakMap<KnownLabels, { single: Set<string>; multi: Set<string>; ignore: Set<string> }>();
+
+/** A dialect's label names as sets, made once per dialect (the lists are module constants). */
+function knownSets(known: KnownLabels): { single: Set<string>; multi: Set<string>; ignore: Set<string> } {
+  let sets = KNOWN_SETS.get(known);
+  if (sets === undefined) {
+    sets = { single: new Set(known.single), multi: new Set(known.multi), ignore: new Set(known.ignore ?? []) };
+    KNOWN_SETS.set(known, sets);
+  }
+  return sets;
+}
+
+/** The keys in code-unit order: the mapper already sorts labels (cluster/snapshot-map.ts), so usually no sort. */
+function sortedKeys(labels: Readonly<Record<string, string>>): string[] {
+  const keys = Object.keys(labels);
+  for (let i = 1; i < keys.length; i++) {
+    if ((keys[i - 1] as string) > (keys[i] as string)) return keys.sort();
+  }
+  return keys;
 }
 
 export interface DialectResult {
@@ -83,8 +120,10 @@ export class LabelReader {
   readonly diagnostics: Diagnostic[] = [];
   /** true when the service has at least one label under the prefix. */
   readonly any: boolean;
-  private readonly single = new Map<string, LabelValue>();
-  private readonly multi = new Map<string, LabelValue[]>();
+  // Shared empty maps until a label under the prefix is found: most services carry one dialect's
+  // labels, and every rule reads every service.
+  private single: Map<string, LabelValue> = NO_SINGLE;
+  private multi: Map<string, LabelValue[]> = NO_MULTI;
   private readonly service: ServiceState;
   private readonly cluster: string;
 
@@ -98,31 +137,35 @@ export class LabelReader {
     this.cluster = cluster;
     this.prefix = prefix;
     const lead = `${prefix}.`;
-    const all = [...known.single, ...known.multi];
+    const sets = knownSets(known);
     const numbered: { name: string; n: number; label: LabelValue }[] = [];
     let any = false;
-    for (const key of Object.keys(service.labels).sort()) {
+    for (const key of sortedKeys(service.labels)) {
       if (!key.startsWith(lead)) continue;
       const rest = key.slice(lead.length);
-      if (known.ignore?.includes(rest)) continue;
-      any = true;
+      if (sets.ignore.has(rest)) continue;
+      if (!any) {
+        any = true;
+        this.single = new Map();
+        this.multi = new Map();
+      }
       const value = service.labels[key] ?? '';
-      if (known.single.includes(rest)) {
+      if (sets.single.has(rest)) {
         this.single.set(rest, { key, value });
         continue;
       }
-      if (known.multi.includes(rest)) {
+      if (sets.multi.has(rest)) {
         numbered.push({ name: rest, n: -1, label: { key, value } });
         continue;
       }
       const m = /^([a-z_]+)\.([0-9]{1,9})$/.exec(rest);
-      if (m && known.multi.includes(m[1] ?? '')) {
+      if (m && sets.multi.has(m[1] ?? '')) {
         numbered.push({ name: m[1] ?? '', n: Number(m[2]), label: { key, value } });
         continue;
       }
-      this.unknown(key, rest, all, known, m?.[1]);
+      this.unknown(key, rest, [...known.single, ...known.multi], known, m?.[1]);
     }
-    numbered.sort((a, b) => a.n - b.n || (a.label.key < b.label.key ? -1 : 1));
+    if (numbered.length > 1) numbered.sort((a, b) => a.n - b.n || (a.label.key < b.label.key ? -1 : 1));
     for (const { name, label } of numbered) {
       const list = this.multi.get(name) ?? [];
       list.push(label);

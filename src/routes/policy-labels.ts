@@ -131,6 +131,18 @@ export function policyLabelLists(names: PolicyLabelNames): { single: string[]; m
   };
 }
 
+const MULTI = new WeakMap<PolicyLabelNames, ReadonlySet<PolicyKey>>();
+
+/** The multi-valued policy labels of a dialect as a set, made once per dialect. */
+function multiOf(names: PolicyLabelNames): ReadonlySet<PolicyKey> {
+  let set = MULTI.get(names);
+  if (set === undefined) {
+    set = new Set(names.multi);
+    MULTI.set(names, set);
+  }
+  return set;
+}
+
 /** Header names only (`X-Debug, X-Internal`): to remove. */
 const parseNames = parseList(',', parseHeaderName);
 
@@ -142,8 +154,17 @@ export function readPolicyLabels(
   labels: LabelReader,
   spec: RouteSpec,
   names: PolicyLabelNames,
-): Partial<Record<SpecField, string>> {
-  const multi = new Set(names.multi);
+): Readonly<Partial<Record<SpecField, string>>> {
+  // Most services set no policy label: nothing to read, the default sources.
+  let any = false;
+  for (const k of POLICY_KEYS) {
+    if (labels.has(names[k])) {
+      any = true;
+      break;
+    }
+  }
+  if (!any) return policySources(labels, names, 'requestHeaderRemove', 'responseHeaderRemove');
+  const multi = multiOf(names);
   // Every value of a label: all `name.N` values for a multi label, the one value otherwise.
   const values = <T>(k: PolicyKey, parse: (raw: string) => FieldResult<T>): T[] | undefined => {
     if (!labels.has(names[k])) return undefined;
@@ -196,17 +217,66 @@ export function readPolicyLabels(
   const weight = labels.get(names.weight, parseWeight);
   if (weight !== undefined) spec.weight = weight;
 
+  const requestSource = labels.has(names.requestHeaderSet) ? 'requestHeaderSet' : 'requestHeaderRemove';
+  const responseSource = labels.has(names.responseHeaderSet)
+    ? 'responseHeaderSet'
+    : labels.has(names.responseHeaderAdd)
+      ? 'responseHeaderAdd'
+      : 'responseHeaderRemove';
+  return policySources(labels, names, requestSource, responseSource);
+}
+
+const SOURCES = new WeakMap<PolicyLabelNames, Map<string, Readonly<Partial<Record<SpecField, string>>>>>();
+const LAST = new WeakMap<
+  PolicyLabelNames,
+  { prefix: string; request: PolicyKey; response: PolicyKey; sources: Readonly<Partial<Record<SpecField, string>>> }
+>();
+
+/**
+ * The label behind each policy field: fixed by the prefix and which header labels are used, so one
+ * frozen object per such choice, shared by every service (issue 12: one per service was garbage).
+ */
+function policySources(
+  labels: LabelReader,
+  names: PolicyLabelNames,
+  request: PolicyKey,
+  response: PolicyKey,
+): Readonly<Partial<Record<SpecField, string>>> {
+  // Usually the same choice as for the service before: no key string to build and hash.
+  const last = LAST.get(names);
+  if (last && last.prefix === labels.prefix && last.request === request && last.response === response) {
+    return last.sources;
+  }
+  let byChoice = SOURCES.get(names);
+  if (byChoice === undefined) {
+    byChoice = new Map();
+    SOURCES.set(names, byChoice);
+  }
+  const id = `${labels.prefix}\u0000${request}\u0000${response}`;
+  let sources = byChoice.get(id);
+  if (sources === undefined) {
+    sources = Object.freeze(sourcesOf(labels, names, request, response));
+    // A few prefixes; the cap only guards against a leak.
+    if (byChoice.size > 256) byChoice.clear();
+    byChoice.set(id, sources);
+  }
+  LAST.set(names, { prefix: labels.prefix, request, response, sources });
+  return sources;
+}
+
+function sourcesOf(
+  labels: LabelReader,
+  names: PolicyLabelNames,
+  request: PolicyKey,
+  response: PolicyKey,
+): Partial<Record<SpecField, string>> {
   const key = (k: PolicyKey) => labels.key(names[k]);
   return {
     allowIps: key('allowIps'),
     denyIps: key('denyIps'),
     rateLimit: key('rateLimit'),
-    requestHeaders: labels.has(names.requestHeaderSet) ? key('requestHeaderSet') : key('requestHeaderRemove'),
-    responseHeaders: labels.has(names.responseHeaderSet)
-      ? key('responseHeaderSet')
-      : labels.has(names.responseHeaderAdd)
-        ? key('responseHeaderAdd')
-        : key('responseHeaderRemove'),
+    requestHeaders: key(request),
+    responseHeaders: key(response),
     hsts: key('hsts'),
     requestId: key('requestId'),
     compress: key('compress'),

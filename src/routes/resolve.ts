@@ -70,58 +70,52 @@ export function resolveRoute(
 
   const path = spec.path ?? '/';
   // One fixed key order, optional keys in place, so a dumped route reads the same every time.
-  const route: Route = {
-    cluster: state.cluster,
-    service: service.name,
-    ...(service.createdAt ? { createdAt: service.createdAt } : {}),
-    rule,
-    mode: spec.mode ?? 'http',
-    hosts: spec.hosts ?? [],
-    path,
-    stripPath: (spec.stripPath ?? false) && path !== '/',
-    ...(spec.listenPort !== undefined ? { listenPort: spec.listenPort } : {}),
-    backends,
-    // ip hash is HAProxy's `balance source`; set it so a renderer cannot miss it.
-    balance: spec.ipHash && spec.balance === undefined ? 'source' : (spec.balance ?? 'roundrobin'),
-    ...(spec.healthCheck
-      ? {
-          healthCheck: {
-            path: spec.healthCheck.path,
-            intervalMs: spec.healthCheck.intervalMs ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS,
-          },
-        }
-      : {}),
-    ...(spec.stickyCookie !== undefined ? { stickyCookie: spec.stickyCookie } : {}),
-    ipHash: spec.ipHash ?? false,
-    websocketPaths: spec.websocketPaths ?? [],
-    sslOnly: spec.sslOnly ?? false,
-    ...(spec.sslCert !== undefined ? { sslCert: spec.sslCert } : {}),
-    ...(spec.sslKey !== undefined ? { sslKey: spec.sslKey } : {}),
-    ...(spec.backendTls ? { backendTls: { verify: spec.backendTls.verify ?? false } } : {}),
-    sslPassthrough: spec.sslPassthrough ?? false,
-    redirects: spec.redirects ?? [],
-    ...(spec.redirectCode !== undefined ? { redirectCode: spec.redirectCode } : {}),
-    defaultBackend: spec.defaultBackend ?? false,
-    rawBackendOptions: spec.rawBackendOptions ?? [],
-    ...policiesOf(spec, files),
-    ...(spec.acme ? { acme: true as const } : {}),
-    ...(spec.canaryGroup !== undefined
-      ? {
-          canary: {
-            group: spec.canaryGroup,
-            split: spec.weight !== undefined ? ('weight' as const) : ('replicas' as const),
-            members: [
-              {
-                service: service.name,
-                ...(spec.weight !== undefined ? { weight: spec.weight } : {}),
-                backends: backends.length,
-                share: 100,
-              },
-            ],
-          },
-        }
-      : {}),
-  };
+  // Assigned one by one rather than spread from small objects: this runs once per service.
+  const route = { cluster: state.cluster, service: service.name } as Route;
+  if (service.createdAt) route.createdAt = service.createdAt;
+  route.rule = rule;
+  route.mode = spec.mode ?? 'http';
+  route.hosts = spec.hosts ?? [];
+  route.path = path;
+  route.stripPath = (spec.stripPath ?? false) && path !== '/';
+  if (spec.listenPort !== undefined) route.listenPort = spec.listenPort;
+  route.backends = backends;
+  // ip hash is HAProxy's `balance source`; set it so a renderer cannot miss it.
+  route.balance = spec.ipHash && spec.balance === undefined ? 'source' : (spec.balance ?? 'roundrobin');
+  if (spec.healthCheck) {
+    route.healthCheck = {
+      path: spec.healthCheck.path,
+      intervalMs: spec.healthCheck.intervalMs ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS,
+    };
+  }
+  if (spec.stickyCookie !== undefined) route.stickyCookie = spec.stickyCookie;
+  route.ipHash = spec.ipHash ?? false;
+  route.websocketPaths = spec.websocketPaths ?? [];
+  route.sslOnly = spec.sslOnly ?? false;
+  if (spec.sslCert !== undefined) route.sslCert = spec.sslCert;
+  if (spec.sslKey !== undefined) route.sslKey = spec.sslKey;
+  if (spec.backendTls) route.backendTls = { verify: spec.backendTls.verify ?? false };
+  route.sslPassthrough = spec.sslPassthrough ?? false;
+  route.redirects = spec.redirects ?? [];
+  if (spec.redirectCode !== undefined) route.redirectCode = spec.redirectCode;
+  route.defaultBackend = spec.defaultBackend ?? false;
+  route.rawBackendOptions = spec.rawBackendOptions ?? [];
+  const policies = policiesOf(spec, files);
+  if (policies) route.policies = policies;
+  if (spec.acme) route.acme = true;
+  if (spec.canaryGroup !== undefined) {
+    const member: NonNullable<Route['canary']>['members'][number] = {
+      service: service.name,
+      ...(spec.weight !== undefined ? { weight: spec.weight } : {}),
+      backends: backends.length,
+      share: 100,
+    };
+    route.canary = {
+      group: spec.canaryGroup,
+      split: spec.weight !== undefined ? 'weight' : 'replicas',
+      members: [member],
+    };
+  }
   return { route, diagnostics: [] };
 }
 
@@ -189,7 +183,7 @@ function readPolicyFiles(
 function policiesOf(
   spec: RouteSpec,
   files: { basicAuth?: BasicAuth; errorPage?: PolicyPage },
-): { policies?: RoutePolicies } {
+): RoutePolicies | undefined {
   const p: RoutePolicies = {};
   if (spec.denyIps && spec.denyIps.length > 0) p.denyIps = spec.denyIps;
   if (spec.allowIps && spec.allowIps.length > 0) p.allowIps = spec.allowIps;
@@ -202,5 +196,5 @@ function policiesOf(
   if (files.basicAuth) p.basicAuth = files.basicAuth;
   if (files.errorPage) p.errorPage = files.errorPage;
   if (spec.maintenance) p.maintenance = true;
-  return Object.keys(p).length > 0 ? { policies: p } : {};
+  return Object.keys(p).length > 0 ? p : undefined;
 }

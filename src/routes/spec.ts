@@ -59,7 +59,8 @@ const headerRuleSchema = z.strictObject({
 });
 
 // The shape a custom rule must return; values are then checked one by one with the field parsers.
-const specSchema = z.strictObject({
+/** @internal Exported for the test that holds plainSpec to it. */
+export const specSchema = z.strictObject({
   hosts: z.array(z.string()).optional(),
   port: z.number().optional(),
   network: z.string().optional(),
@@ -324,6 +325,9 @@ let specParses = 0;
  */
 export function checkSpec(raw: unknown, where: SpecWhere): { spec?: RouteSpec; diagnostics: Diagnostic[] } {
   const p = new Problems(where);
+  // A spec from a label dialect (or a plain one from a custom rule) passes the hand-written shape
+  // check and is read as it is; anything else goes through the schema, which says what is wrong.
+  if (plainSpec(raw)) return checkFields(raw, p, where);
   specParses += 1;
   const shape = specSchema.safeParse(raw, specParses > SPEC_PARSES_INTERPRETED ? undefined : INTERPRETED);
   if (!shape.success) {
@@ -338,7 +342,10 @@ export function checkSpec(raw: unknown, where: SpecWhere): { spec?: RouteSpec; d
     }
     return { diagnostics: p.diagnostics };
   }
-  const s = shape.data;
+  return checkFields(shape.data, p, where);
+}
+
+function checkFields(s: SpecShape, p: Problems, where: SpecWhere): { spec?: RouteSpec; diagnostics: Diagnostic[] } {
   const out: RouteSpec = {};
   // Every field goes through its checker, in FIELD_CHECKS' order; FIELD_CHECKS' type needs one
   // for each field, so a field added to RouteSpec and not checked here does not compile.
@@ -353,6 +360,94 @@ export function checkSpec(raw: unknown, where: SpecWhere): { spec?: RouteSpec; d
   checkCombinations(out, p);
   return p.failed ? { diagnostics: p.diagnostics } : { spec: out, diagnostics: [] };
 }
+
+// ---------- the shape, checked by hand ----------
+
+type Check = (v: unknown) => boolean;
+const isString: Check = (v) => typeof v === 'string';
+const isBoolean: Check = (v) => typeof v === 'boolean';
+const isNumber: Check = (v) => typeof v === 'number' && Number.isFinite(v);
+const oneOf =
+  (values: readonly string[]): Check =>
+  (v) =>
+    typeof v === 'string' && values.includes(v);
+const listOf =
+  (item: Check): Check =>
+  (v) => {
+    if (!Array.isArray(v)) return false;
+    for (let i = 0; i < v.length; i++) if (!item(v[i])) return false;
+    return true;
+  };
+/** A plain object with only the given fields, each absent, undefined, or passing its check. */
+function strict(fields: Record<string, Check>, required: readonly string[] = []): Check {
+  return (v) => {
+    if (!isPlainObject(v)) return false;
+    for (const key in v) {
+      const value = v[key];
+      const check = Object.hasOwn(fields, key) ? fields[key] : undefined;
+      if (check === undefined || (value !== undefined && !check(value))) return false;
+    }
+    for (const key of required) if (v[key] === undefined) return false;
+    return true;
+  };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+const strings = listOf(isString);
+const headerRules = listOf(
+  strict({ action: oneOf(['set', 'add', 'remove']), name: isString, value: isString }, ['name', 'action']),
+);
+
+/**
+ * specSchema as hand-written checks, one per field (the same record type, so none is missing).
+ * May be stricter than the schema, never looser: a spec that fails here goes through the schema.
+ * Why: the schema copies every spec, and the label dialects give one per service (issue 12).
+ */
+const SHAPE: { [K in SpecKey]-?: Check } = {
+  hosts: strings,
+  port: isNumber,
+  network: isString,
+  backendMode: oneOf(['task', 'vip', 'published']),
+  path: isString,
+  stripPath: isBoolean,
+  mode: oneOf(['http', 'tcp']),
+  listenPort: isNumber,
+  balance: oneOf(BALANCE_ALGORITHMS),
+  healthCheck: strict({ path: isString, intervalMs: isNumber }, ['path']),
+  stickyCookie: isString,
+  ipHash: isBoolean,
+  websocketPaths: strings,
+  sslOnly: isBoolean,
+  sslCert: isString,
+  sslKey: isString,
+  backendTls: strict({ verify: isBoolean }),
+  sslPassthrough: isBoolean,
+  redirects: listOf(strict({ from: isString, to: isString }, ['from', 'to'])),
+  redirectCode: isNumber,
+  defaultBackend: isBoolean,
+  rawBackendOptions: strings,
+  allowIps: strings,
+  denyIps: strings,
+  rateLimit: strict({ perSecond: isNumber, burst: isNumber }, ['perSecond']),
+  requestHeaders: headerRules,
+  responseHeaders: headerRules,
+  hsts: strict({ maxAge: isNumber, includeSubDomains: isBoolean, preload: isBoolean }, ['maxAge']),
+  requestId: isBoolean,
+  compress: strings,
+  basicAuth: strict({ usersFile: isString, realm: isString }, ['usersFile']),
+  errorPage: isString,
+  maintenance: isBoolean,
+  canaryGroup: isString,
+  weight: isNumber,
+  acme: isBoolean,
+};
+/** @internal Exported for test/routes/spec-shape.test.ts: never looser than specSchema. */
+export const plainSpec = strict(SHAPE) as (v: unknown) => v is SpecShape;
 
 /** The traffic-policy fields: HTTP routes terminated by the proxy only. */
 export const POLICY_FIELDS = [

@@ -30,7 +30,7 @@ import { haproxyCrtListFile, haproxyMapFile, MAP_HASH_LENGTH, policyFileBase } f
 import type { HaproxyOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type RedirectCode, type Route } from '../routes/types.ts';
 import { haproxyAccessLogLines } from './access-log.ts';
-import { HAPROXY_FAST, VIEW_SOURCE, type ViewSource } from './fast-sections.ts';
+import { flattened, HAPROXY_FAST, VIEW_SOURCE, type ViewSource } from './fast-sections.ts';
 import { renderTemplate } from './mustache.ts';
 import {
   haproxyPolicyLines,
@@ -431,6 +431,60 @@ function expectProxyView(output: HaproxyOutput): HaproxyView['http']['expectProx
   return { sources: trustedSources(trusted, 'http.proxyProtocol.trusted'), port: output.http.port };
 }
 
+/**
+ * An HTTP route's host-map entries as `[key, line, key, line, ...]` in the order they are put
+ * (hosts, then the default, then redirects), its `/` fallbacks (a known host without a route at
+ * `/` answers 503 there), the wildcard depths of its hosts and its redirect code when it
+ * redirects. They depend on the route and its name only: kept per route object (routes are never
+ * changed once built; the watch daemon hands an unchanged service's routes to the next render as
+ * the same objects), so a cycle at 10,000 services builds the lines of the services that changed.
+ */
+interface HttpEntries {
+  name: string;
+  lines: string[];
+  fallback: string[];
+  depths: number[];
+  redirectCode?: RedirectCode;
+}
+
+const keptHttpEntries = new WeakMap<Route, HttpEntries>();
+
+function httpEntries(n: NamedRoute): HttpEntries {
+  const r = n.route;
+  const kept = keptHttpEntries.get(r);
+  if (kept !== undefined && kept.name === n.name) return kept;
+  const lines: string[] = [];
+  const put = (raw: string, value: string) => {
+    const key = flattened(raw);
+    lines.push(key, flattened(`${key} ${value}\n`));
+  };
+  const depths: number[] = [];
+  const key = pathKey(r.path);
+  for (const h of r.hosts) {
+    const depth = wildcardDepth(h);
+    if (depth !== undefined) depths.push(depth);
+    put(`${h}${key}`, n.name);
+  }
+  if (r.defaultBackend) put(key, n.name);
+  const code = r.redirectCode ?? DEFAULT_REDIRECT_CODE;
+  for (const x of r.redirects) {
+    const source = redirectSource(x.from);
+    for (const scheme of source.schemes) put(`${scheme}://${source.host}/`, `${code}:${x.to}`);
+  }
+  const fallback: string[] = [];
+  if (r.path !== '/')
+    for (const h of r.hosts) fallback.push(flattened(`${h}/`), flattened(`${h}/ ${NO_ROUTE_BACKEND}\n`));
+  const entries: HttpEntries = {
+    name: n.name,
+    lines,
+    fallback,
+    depths,
+    ...(r.redirects.length > 0 ? { redirectCode: code } : {}),
+  };
+  keptHttpEntries.set(r, entries);
+  return entries;
+}
+
 /** Builds the view and the map in one pass over the routes. */
 export function haproxyView(
   routes: readonly Route[],
@@ -449,12 +503,14 @@ export function haproxyView(
   // this only keeps the output deterministic.
   const keys = new Set<string>();
   const lines: string[] = [];
-  const put = (key: string, value: string) => {
+  const putLine = (key: string, line: string) => {
     if (keys.has(key)) return;
     keys.add(key);
-    lines.push(`${key} ${value}\n`);
+    lines.push(line);
   };
+  const put = (key: string, value: string) => putLine(key, `${key} ${value}\n`);
   const httpRoutes: NamedRoute[] = [];
+  const httpEntryList: HttpEntries[] = [];
   const httpDepths = new Set<number>();
   const sniDepths = new Set<number>();
   const notes: string[] = [];
@@ -485,27 +541,16 @@ export function haproxyView(
       continue;
     }
     httpRoutes.push(n);
-    const key = pathKey(r.path);
-    for (const h of r.hosts) {
-      const depth = wildcardDepth(h);
-      if (depth !== undefined) httpDepths.add(depth);
-      put(`${h}${key}`, n.name);
-    }
-    if (r.defaultBackend) {
-      hasDefault = true;
-      put(key, n.name);
-    }
-    const code = r.redirectCode ?? DEFAULT_REDIRECT_CODE;
-    for (const x of r.redirects) {
-      const source = redirectSource(x.from);
-      for (const scheme of source.schemes) put(`${scheme}://${source.host}/`, `${code}:${x.to}`);
-      redirectCodes.add(code);
-    }
+    const e = httpEntries(n);
+    httpEntryList.push(e);
+    for (let i = 0; i < e.lines.length; i += 2) putLine(e.lines[i] as string, e.lines[i + 1] as string);
+    for (const d of e.depths) httpDepths.add(d);
+    if (r.defaultBackend) hasDefault = true;
+    if (e.redirectCode !== undefined) redirectCodes.add(e.redirectCode);
   }
   // A known host without a route at `/` answers 503 there rather than falling through to a wildcard.
-  for (const n of httpRoutes) {
-    if (n.route.path !== '/') for (const h of n.route.hosts) put(`${h}/`, NO_ROUTE_BACKEND);
-  }
+  for (const e of httpEntryList)
+    for (let i = 0; i < e.fallback.length; i += 2) putLine(e.fallback[i] as string, e.fallback[i + 1] as string);
   if (passthroughCount > 0 && !https) {
     notes.push(
       `${passthroughCount} TLS passthrough route(s) are not routed: passthrough needs the https listener of this output`,

@@ -178,7 +178,34 @@ function assertLoopback(host: string): void {
 }
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await unboundPort();
+    // Swarm publishes a service's ports with iptables rules, not with a listening socket: a port
+    // no process here is bound to can still be answered by a container (a test's service, or one
+    // still being removed). Such a port is not free: a daemon listening there would never see
+    // its requests (seen once: /healthz answered by busybox httpd's 404 page).
+    if (!(await somethingAnswers(port))) return port;
+  }
+  throw new Error('no free loopback port found in 20 tries');
+}
+
+/** True when a TCP connection to 127.0.0.1:port is accepted (or hangs) within 300 ms. */
+function somethingAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    const done = (answered: boolean) => {
+      socket.destroy();
+      resolve(answered);
+    };
+    socket.setTimeout(300, () => done(true));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** A port the kernel would give a listener on 127.0.0.1 now. */
+function unboundPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();

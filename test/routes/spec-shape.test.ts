@@ -12,6 +12,7 @@ import { mapSnapshot } from '../../src/cluster/snapshot-map.ts';
 import { dockerLbDialect } from '../../src/routes/dialect-docker-lb.ts';
 import { interlockDialect } from '../../src/routes/dialect-interlock.ts';
 import { plainSpec, specSchema } from '../../src/routes/spec.ts';
+import { everyField } from '../fixtures/routes/every-field.ts';
 
 const state = mapSnapshot(syntheticSnapshot({ services: 60 }) as SnapshotDocument, { cluster: 'c' }).state;
 const specs = state.services.flatMap((service) => [
@@ -19,44 +20,8 @@ const specs = state.services.flatMap((service) => [
   ...dockerLbDialect(service, { cluster: 'c', allowRawDirectives: true }).specs,
 ]);
 
-const FULL = {
-  hosts: ['a.example.com'],
-  port: 80,
-  network: 'net',
-  backendMode: 'task',
-  path: '/api',
-  stripPath: true,
-  mode: 'http',
-  listenPort: 9000,
-  balance: 'leastconn',
-  healthCheck: { path: '/h', intervalMs: 1000 },
-  stickyCookie: 'S',
-  ipHash: false,
-  websocketPaths: ['/api/ws'],
-  sslOnly: true,
-  sslCert: 'c.pem',
-  sslKey: 'k.pem',
-  backendTls: { verify: true },
-  sslPassthrough: false,
-  redirects: [{ from: 'a.example.com', to: 'https://b.example.com' }],
-  redirectCode: 302,
-  defaultBackend: false,
-  rawBackendOptions: ['option forwardfor'],
-  allowIps: ['10.0.0.0/8'],
-  denyIps: ['10.1.0.0/16'],
-  rateLimit: { perSecond: 10, burst: 5 },
-  requestHeaders: [{ action: 'set', name: 'X-A', value: '1' }],
-  responseHeaders: [{ action: 'remove', name: 'X-B' }],
-  hsts: { maxAge: 100, includeSubDomains: true, preload: false },
-  requestId: true,
-  compress: ['text/html'],
-  basicAuth: { usersFile: 'users', realm: 'R' },
-  errorPage: 'page.html',
-  maintenance: false,
-  canaryGroup: 'g',
-  weight: 10,
-  acme: true,
-};
+/** Every field set (the spec tests' fixture). */
+const FULL = everyField;
 
 describe('plainSpec', () => {
   it('passes every spec of the label dialects, and the schema reads them the same', () => {

@@ -247,24 +247,30 @@ export function withAbsolutePaths<O extends FileOutput>(output: O, configDir: st
 
 function countBackends(routes: readonly Route[]): number {
   // Most services have one route: its distinct backends are counted once per route object (the
-  // watch daemon keeps unchanged services' routes from render to render).
-  const perService = new Map<string, Route[]>();
+  // watch daemon keeps unchanged services' routes from render to render). Grouped by cluster,
+  // then service: no key string nor list per route.
+  const perCluster = new Map<string, Map<string, Route | Route[]>>();
   for (const r of routes) {
-    const key = serviceKey(r);
-    const list = perService.get(key);
-    if (list) list.push(r);
-    else perService.set(key, [r]);
+    let services = perCluster.get(r.cluster);
+    if (services === undefined) {
+      services = new Map();
+      perCluster.set(r.cluster, services);
+    }
+    const had = services.get(r.service);
+    if (had === undefined) services.set(r.service, r);
+    else if (Array.isArray(had)) had.push(r);
+    else services.set(r.service, [had, r]);
   }
   let n = 0;
-  for (const list of perService.values()) {
-    if (list.length > 1) n += distinct(list.flatMap((r) => r.backends));
-    else {
-      const route = list[0] as Route;
-      const one = distinctCounts.get(route) ?? distinct(route.backends);
-      distinctCounts.set(route, one);
-      n += one;
+  for (const services of perCluster.values())
+    for (const one of services.values()) {
+      if (Array.isArray(one)) n += distinct(one.flatMap((r) => r.backends));
+      else {
+        const count = distinctCounts.get(one) ?? distinct(one.backends);
+        distinctCounts.set(one, count);
+        n += count;
+      }
     }
-  }
   return n;
 }
 

@@ -78,6 +78,10 @@ const MAP_AT = /map(?:_[a-z]+)?\(([^),\s]+)/y;
 
 /** Every map file named by a map converter in `text`, with where, in order (comments included). */
 export function mapUses(text: string): { name: string; index: number }[] {
+  return findMapUses(text);
+}
+
+function findMapUses(text: string): { name: string; index: number }[] {
   const found: { name: string; index: number }[] = [];
   for (let i = text.indexOf('map'); i !== -1; i = text.indexOf('map', i + 3)) {
     if (i > 0 && /\w/.test(text[i - 1] as string)) continue;
@@ -171,47 +175,164 @@ function cliSafe(text: string): boolean {
 
 /** A config cut into sections (a line starting with neither a space nor `#` begins one). */
 interface Sectioned {
-  mapName?: string;
   chunks: string[];
   /** Each section's first line, trimmed. */
   headers: string[];
 }
 
 function sectioned(text: string): Sectioned {
-  const maps = new Set<string>();
-  for (const m of mapUses(text)) {
-    // As parseHaproxyConfig: a comment naming a map names none.
-    const lineStart = text.lastIndexOf('\n', m.index) + 1;
-    if (!text.slice(lineStart, m.index).trimStart().startsWith('#')) maps.add(m.name);
-  }
-  const mapName = maps.size === 1 ? ([...maps][0] as string) : undefined;
-  const chunks = text.split(/\n(?=[^\s#])/);
+  const chunks = text === '' ? [] : text.split(/\n(?=[^\s#])/);
   const headers = chunks.map((c) => {
     const nl = c.indexOf('\n');
     return (nl === -1 ? c : c.slice(0, nl)).trim();
   });
-  return { ...(mapName ? { mapName } : {}), chunks, headers };
+  return { chunks, headers };
+}
+
+/** The one map file the config's map converters name (comments left out, as parseHaproxyConfig). */
+function mapNameOf(text: string): string | undefined {
+  const maps = new Set<string>();
+  for (const m of mapUses(text)) {
+    const lineStart = text.lastIndexOf('\n', m.index) + 1;
+    if (!text.slice(lineStart, m.index).trimStart().startsWith('#')) maps.add(m.name);
+  }
+  return maps.size === 1 ? ([...maps][0] as string) : undefined;
+}
+
+const BLOCK = 4096;
+
+/** How many leading characters `a` and `b` share (block by block: native compares, ~0.2 ms per 2 MB). */
+export function commonPrefixLength(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i + BLOCK <= n && a.slice(i, i + BLOCK) === b.slice(i, i + BLOCK)) i += BLOCK;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  return i;
+}
+
+/** How many trailing characters `a` and `b` share, at most `max`. */
+export function commonSuffixLength(a: string, b: string, max: number): number {
+  let i = 0;
+  while (
+    i + BLOCK <= max &&
+    a.slice(a.length - i - BLOCK, a.length - i) === b.slice(b.length - i - BLOCK, b.length - i)
+  )
+    i += BLOCK;
+  while (i < max && a.charCodeAt(a.length - 1 - i) === b.charCodeAt(b.length - 1 - i)) i++;
+  return i;
+}
+
+/** Whether a section starts at `i`: the text's start, or a line whose first character is neither a space nor `#`. */
+function sectionStartsAt(text: string, i: number): boolean {
+  if (i === 0) return true;
+  if (i >= text.length || text.charCodeAt(i - 1) !== 10) return false;
+  return /[^\s#]/.test(text[i] as string);
+}
+
+/**
+ * The part of `a` and of `b` that holds every difference between them, cut at section starts,
+ * with the sections both share before and after left out: a change to one backend or to the map's
+ * name compares a few sections, not 10,000. Both parts start at the same offset (the shared
+ * prefix); the separator before the first section after them is left out, as a split would.
+ */
+function differingSections(a: string, b: string): { a: string; b: string } {
+  const prefix = commonPrefixLength(a, b);
+  const suffix = commonSuffixLength(a, b, Math.min(a.length, b.length) - prefix);
+  // A section start before the first difference: both characters around it are shared.
+  let start = prefix === 0 ? 0 : prefix - 1;
+  while (!sectionStartsAt(a, start)) start = a.lastIndexOf('\n', start - 2) + 1;
+  // The first section start after the last difference in `a` whose newline is shared too.
+  const endA = a.length - suffix;
+  let end = endA + 1;
+  while (end < a.length && !sectionStartsAt(a, end)) {
+    const nl = a.indexOf('\n', end);
+    end = nl === -1 ? a.length : nl + 1;
+  }
+  const cut = (text: string, at: number) => (at >= text.length ? text.length : at - 1);
+  const endB = end - endA + (b.length - suffix);
+  return { a: a.slice(start, cut(a, end)), b: b.slice(start, cut(b, endB)) };
+}
+
+/** As differingSections, cut at line starts: the lines of `a` and of `b` that hold every difference. */
+function differingLines(a: string, b: string): { a: string; b: string } {
+  const prefix = commonPrefixLength(a, b);
+  const suffix = commonSuffixLength(a, b, Math.min(a.length, b.length) - prefix);
+  const start = prefix === 0 ? 0 : a.lastIndexOf('\n', prefix - 1) + 1;
+  const endA = a.length - suffix;
+  const nl = a.indexOf('\n', endA);
+  if (nl === -1) return { a: a.slice(start), b: b.slice(start) };
+  return { a: a.slice(start, nl), b: b.slice(start, nl - endA + (b.length - suffix)) };
+}
+
+/** The backend a section header line (trimmed) opens, if any. */
+const BACKEND_HEADER = /^backend\s+(\S+)$/;
+
+/** The names of the config's backends, read from its section headers. */
+function backendNamesOf(text: string): Set<string> {
+  const names = new Set<string>();
+  for (
+    let i = text.startsWith('backend') ? 0 : text.indexOf('\nbackend');
+    i !== -1;
+    i = text.indexOf('\nbackend', i + 1)
+  ) {
+    const from = text.charCodeAt(i) === 10 ? i + 1 : i;
+    const nl = text.indexOf('\n', from);
+    const m = BACKEND_HEADER.exec(text.slice(from, nl === -1 ? text.length : nl).trim());
+    if (m) names.add(m[1] as string);
+  }
+  return names;
+}
+
+/**
+ * Whether the config opens a backend `name`: looked up where the name occurs (a few places), so a
+ * plan with a few new map entries does not read 10,000 headers; past a few lookups, all of them
+ * are read once.
+ */
+function backendLookup(text: string): (name: string) => boolean {
+  let asked = 0;
+  let all: Set<string> | undefined;
+  return (name) => {
+    if (all === undefined && ++asked > 8) all = backendNamesOf(text);
+    if (all !== undefined) return all.has(name);
+    if (name === '') return false;
+    for (let i = text.indexOf(name); i !== -1; i = text.indexOf(name, i + 1)) {
+      const from = text.lastIndexOf('\n', i) + 1;
+      const nl = text.indexOf('\n', i);
+      if (
+        BACKEND_HEADER.exec(text.slice(from, nl === -1 ? text.length : nl).trim())?.[1] === name &&
+        /[^\s#]/.test(text[from] as string)
+      )
+        return true;
+    }
+    return false;
+  };
 }
 
 /**
  * Compares the running render (`old`: the files on disk, which the proxy runs) with the new one.
  * `map` is the host map's content, absent when the config names none.
  *
- * At 10,000 services the config is 2.4 MB: parsing all of it on every change cost ~0.5 s. So both
- * are cut into sections first (native string splits), and only the sections that differ are
- * parsed; when the section headers differ (a backend added or removed) it reloads anyway, found
- * by the full parse. The servers the running proxy must show (`expected`) are parsed only when
- * asked for: only a runtime update reads them.
+ * At 10,000 services the config is 2.4 MB: parsing all of it on every change cost ~0.5 s, and
+ * cutting both into sections still ~100 ms. So the sections both files share at the start and
+ * at the end are left out first (block compares), the rest is cut into sections, and only the
+ * sections that differ are parsed; when the section headers differ (a backend added or removed)
+ * it reloads anyway, found by the full parse. The servers the running proxy must show
+ * (`expected`) and the backend names are read only when asked for.
  */
 export function planHaproxyRuntime(
   old: { config: string; map?: string | undefined },
   next: { config: string; map?: string | undefined },
+  /** `whole: true` cuts the whole files into sections and lines (the same plan, slower: for tests). */
+  options: { whole?: boolean } = {},
 ): RuntimePlan {
-  const sa = sectioned(old.config);
-  const sb = sectioned(next.config);
+  const oldMapName = mapNameOf(old.config);
+  const newMapName = mapNameOf(next.config);
+  const part = options.whole ? { a: old.config, b: next.config } : differingSections(old.config, next.config);
+  const sa = sectioned(part.a);
+  const sb = sectioned(part.b);
   let a: ParsedHaproxy;
   let b: ParsedHaproxy;
-  let backendNames: ReadonlySet<string>;
+  let isBackend: (name: string) => boolean;
   if (sa.headers.length === sb.headers.length && sa.headers.every((h, i) => h === sb.headers[i])) {
     const da: string[] = [];
     const db: string[] = [];
@@ -222,27 +343,25 @@ export function planHaproxyRuntime(
     sa.chunks.forEach((chunk, i) => {
       const other = sb.chunks[i] as string;
       if (chunk === other) return;
-      const ca = unnamed(chunk, sa.mapName);
-      const cb = unnamed(other, sb.mapName);
+      const ca = unnamed(chunk, oldMapName);
+      const cb = unnamed(other, newMapName);
       if (ca !== cb) {
         da.push(ca);
         db.push(cb);
       }
     });
-    a = { ...parseHaproxyConfig(da.join('\n')), ...(sa.mapName ? { mapName: sa.mapName } : {}) };
-    b = { ...parseHaproxyConfig(db.join('\n')), ...(sb.mapName ? { mapName: sb.mapName } : {}) };
-    backendNames = new Set(
-      sb.headers.flatMap((h) => {
-        const m = /^backend\s+(\S+)$/.exec(h);
-        return m ? [m[1] as string] : [];
-      }),
-    );
+    a = { ...parseHaproxyConfig(da.join('\n')), ...(oldMapName ? { mapName: oldMapName } : {}) };
+    b = { ...parseHaproxyConfig(db.join('\n')), ...(newMapName ? { mapName: newMapName } : {}) };
+    if (options.whole) {
+      const names = backendNamesOf(next.config);
+      isBackend = (name) => names.has(name);
+    } else isBackend = backendLookup(next.config);
   } else {
     a = parseHaproxyConfig(old.config);
     b = parseHaproxyConfig(next.config);
-    backendNames = new Set(b.backends.keys());
+    isBackend = (name) => b.backends.has(name);
   }
-  return planParsed(a, b, backendNames, old.map, next.map, () => parseHaproxyConfig(next.config));
+  return planParsed(a, b, isBackend, old.map, next.map, () => parseHaproxyConfig(next.config), options.whole === true);
 }
 
 /**
@@ -252,10 +371,11 @@ export function planHaproxyRuntime(
 function planParsed(
   a: ParsedHaproxy,
   b: ParsedHaproxy,
-  backendNames: ReadonlySet<string>,
+  isBackend: (name: string) => boolean,
   oldMap: string | undefined,
   newMap: string | undefined,
   full: () => ParsedHaproxy,
+  whole: boolean,
 ): RuntimePlan {
   if (a.skeleton !== b.skeleton) return { kind: 'reload', reason: 'the config changed beyond servers and map entries' };
   const ops: RuntimeOp[] = [];
@@ -289,9 +409,11 @@ function planParsed(
     if (a.mapName === undefined || b.mapName === undefined || oldMap === undefined || newMap === undefined)
       return { kind: 'reload', reason: 'the host map cannot be compared' };
     // Only the lines that differ are parsed (20,000 lines at 10,000 services); the renderer
-    // writes each key once, so a key's old and new lines are both among them.
-    const oldLines = oldMap.split('\n');
-    const newLines = newMap.split('\n');
+    // writes each key once, so a key's old and new lines are both among them. The lines both
+    // maps share at the start and at the end are not even split.
+    const part = whole ? { a: oldMap, b: newMap } : differingLines(oldMap, newMap);
+    const oldLines = part.a.split('\n');
+    const newLines = part.b.split('\n');
     const oldSet = new Set(oldLines);
     const newSet = new Set(newLines);
     const om = parseHaproxyMap(oldLines.filter((l) => !newSet.has(l)).join('\n'));
@@ -312,7 +434,7 @@ function planParsed(
     const text = newMap;
     map = () => parseHaproxyMap(text);
   }
-  const recheck = checkNeeded(a, backendNames, ops);
+  const recheck = checkNeeded(a, isBackend, ops);
   let expected: RuntimeExpected | undefined;
   const plan = {
     kind: 'runtime' as const,
@@ -349,7 +471,11 @@ function planParsed(
  * runtime API and the state read back after it (src/apply/haproxy-runtime.ts) still stand behind
  * a runtime update.
  */
-function checkNeeded(a: ParsedHaproxy, backends: ReadonlySet<string>, ops: readonly RuntimeOp[]): string | undefined {
+function checkNeeded(
+  a: ParsedHaproxy,
+  isBackend: (name: string) => boolean,
+  ops: readonly RuntimeOp[],
+): string | undefined {
   let accepted: Set<string> | undefined;
   for (const op of ops) {
     if (op.op === 'add-server' || op.op === 'set-addr') {
@@ -360,7 +486,7 @@ function checkNeeded(a: ParsedHaproxy, backends: ReadonlySet<string>, ops: reado
         if (!accepted.has(op.server.params)) return `${where} has parameters no server of the running render has`;
       }
     } else if (op.op === 'map-add' || op.op === 'map-set') {
-      if (!backends.has(op.value) && !/^\d{3}:\S+$/.test(op.value))
+      if (!/^\d{3}:\S+$/.test(op.value) && !isBackend(op.value))
         return `map entry ${op.key} names ${op.value}, which is neither a backend nor a redirect`;
     }
   }

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseHaproxyConfig, planHaproxyRuntime, type RuntimePlan } from '../../src/apply/haproxy-runtime-diff.ts';
 
@@ -173,5 +174,114 @@ describe('parseHaproxyConfig', () => {
     expect(parsed.skeleton).not.toContain('web-1');
     expect(parsed.backends.get('interlock_tls_terminate')?.opaque).toBe(true);
     expect(parsed.mapName).toBe('haproxy.hosts.aaa.map');
+  });
+});
+
+describe('planHaproxyRuntime compares only what differs', () => {
+  // The plan leaves out the sections (and map lines) both files share at the start and at the
+  // end; `whole: true` cuts everything. Both must give the same plan for any pair of renders.
+  interface Model {
+    global: string[];
+    map: string;
+    backends: { name: string; lines: string[]; servers: string[] }[];
+    comments: Record<number, string>;
+    entries: Record<string, string>;
+  }
+  const text = (m: Model) =>
+    [
+      '# Generated',
+      'global',
+      ...m.global.map((l) => `    ${l}`),
+      'frontend http',
+      '    bind 127.0.0.1:80',
+      `    http-request set-var(txn.backend) var(txn.route_key),map_beg(${m.map})`,
+      '',
+      ...m.backends.flatMap((b, i) => [
+        ...(m.comments[i] ? [`# ${m.comments[i]}`] : []),
+        `backend ${b.name}`,
+        ...b.lines.map((l) => `    ${l}`),
+        ...b.servers.map((s) => `    server ${s}`),
+        '',
+      ]),
+    ].join('\n');
+  const mapText = (m: Model) =>
+    `${Object.keys(m.entries)
+      .sort()
+      .map((k) => `${k} ${m.entries[k]}`)
+      .join('\n')}\n`;
+  const server = fc
+    .tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 4 }), fc.constantFrom('', ' check', ' weight 2'))
+    .map(([n, host, params]) => `s${n} 10.0.0.${host}:${8000 + n}${params}`);
+  const backend = fc.record({
+    name: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'),
+    lines: fc.subarray(['mode http', 'balance roundrobin', 'cookie SRV insert', 'balance source']),
+    servers: fc.uniqueArray(server, { maxLength: 4, selector: (s) => s.split(' ')[0] }),
+  });
+  const model = fc.record({
+    global: fc.subarray(['master-worker', 'maxconn 1000', 'log stdout local0']),
+    map: fc.constantFrom('haproxy.hosts.aaa.map', 'haproxy.hosts.bbb.map'),
+    backends: fc.uniqueArray(backend, { minLength: 1, maxLength: 8, selector: (b) => b.name }),
+    comments: fc.dictionary(fc.constantFrom('0', '2', '5'), fc.constantFrom('cluster x', 'service y')),
+    entries: fc.dictionary(
+      fc.constantFrom('a.test/', 'b.test/', 'c.test/', 'd.test/', 'e.test/'),
+      fc.constantFrom('a', 'b', 'c', '301:https://x', 'zz'),
+    ),
+  }) as fc.Arbitrary<Model>;
+  const edit = fc.oneof(
+    fc.record({ kind: fc.constant('server' as const), at: fc.nat(), server }),
+    fc.record({ kind: fc.constant('drop' as const), at: fc.nat() }),
+    fc.record({ kind: fc.constant('map' as const) }),
+    fc.record({
+      kind: fc.constant('line' as const),
+      at: fc.nat(),
+      line: fc.constantFrom('balance leastconn', 'mode tcp'),
+    }),
+    fc.record({ kind: fc.constant('global' as const), line: fc.constantFrom('nbthread 2', 'maxconn 9') }),
+    fc.record({
+      kind: fc.constant('entry' as const),
+      key: fc.constantFrom('a.test/', 'f.test/'),
+      value: fc.constantFrom('a', 'h', ''),
+    }),
+    fc.record({ kind: fc.constant('comment' as const), at: fc.nat() }),
+  );
+  const apply = (m: Model, edits: ReadonlyArray<Record<string, unknown>>) => {
+    const n: Model = structuredClone(m);
+    for (const e of edits) {
+      const b = n.backends[((e.at as number | undefined) ?? 0) % n.backends.length] as Model['backends'][number];
+      if (e.kind === 'server') {
+        const name = (e.server as string).split(' ')[0];
+        b.servers = [...b.servers.filter((s) => s.split(' ')[0] !== name), e.server as string];
+      } else if (e.kind === 'drop') b.servers = b.servers.slice(1);
+      else if (e.kind === 'map') n.map = n.map.endsWith('aaa.map') ? 'haproxy.hosts.ccc.map' : 'haproxy.hosts.aaa.map';
+      else if (e.kind === 'line') b.lines = [...b.lines, e.line as string];
+      else if (e.kind === 'global') n.global = [...n.global, e.line as string];
+      else if (e.kind === 'entry') {
+        if (e.value === '') delete n.entries[e.key as string];
+        else n.entries[e.key as string] = e.value as string;
+      } else if (e.kind === 'comment') n.comments[(e.at as number) % 7] = 'moved';
+    }
+    return n;
+  };
+
+  it('gives the plan a comparison of the whole files gives', () => {
+    fc.assert(
+      fc.property(model, fc.array(edit, { minLength: 0, maxLength: 4 }), (m, edits) => {
+        const next = apply(m, edits as Array<Record<string, unknown>>);
+        const a = { config: text(m), map: mapText(m) };
+        const b = { config: text(next), map: mapText(next) };
+        const fast = planHaproxyRuntime(a, b);
+        const whole = planHaproxyRuntime(a, b, { whole: true });
+        expect(fast.kind).toBe(whole.kind);
+        if (fast.kind === 'reload' || whole.kind === 'reload') {
+          expect(fast).toEqual(whole);
+          return;
+        }
+        expect(fast.ops).toEqual(whole.ops);
+        expect(fast.expected).toEqual(whole.expected);
+        // `recheck` looks at the servers of the backends that changed only, which are the same.
+        expect(fast.recheck).toEqual(whole.recheck);
+      }),
+      { numRuns: 600 },
+    );
   });
 });

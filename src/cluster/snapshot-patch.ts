@@ -48,10 +48,22 @@ export function patchServices(
   const { state } = held;
   if (!held.raw || !state.swarm) return undefined;
   const cluster = state.cluster;
-  const index = new Map<string, number>();
-  state.services.forEach((s, i) => {
-    if (s.mode !== 'container') index.set(s.id, i);
-  });
+  // A few updates (a label change, a task event) look their service up; a storm's many, by an index.
+  let index: Map<string, number> | undefined;
+  const indexOf = (id: string): number | undefined => {
+    if (updates.size <= 8) {
+      const at = state.services.findIndex((s) => s.id === id && s.mode !== 'container');
+      return at === -1 ? undefined : at;
+    }
+    if (index === undefined) {
+      index = new Map();
+      for (let i = 0; i < state.services.length; i++) {
+        const s = state.services[i] as ServiceState;
+        if (s.mode !== 'container') index.set(s.id, i);
+      }
+    }
+    return index.get(id);
+  };
   const replaced = new Map<number, ServiceState | undefined>();
   const added: ServiceState[] = [];
   const goneNames = new Set<string>();
@@ -75,7 +87,7 @@ export function patchServices(
     const mini = mapped.states[0];
     if (!mini?.swarm) return undefined;
     const next = mini.services.find((s) => s.id === id && s.mode !== 'container');
-    const at = index.get(id);
+    const at = indexOf(id);
     const old = at === undefined ? undefined : state.services[at];
     if (old) goneNames.add(old.name);
     if (next) goneNames.add(next.name);
@@ -85,20 +97,26 @@ export function patchServices(
       if (next) added.push(next);
     } else replaced.set(at, next);
   }
-  // Names must stay unique among the services kept and added (a full read leaves one of two out).
-  const names = new Set<string>();
+  // Names must stay unique among the services kept and added (a full read leaves one of two out),
+  // and the list sorted by name. When every service read kept its name and none is new, both
+  // still hold: no check, no sort (a label change at 10,000 services).
   const services: ServiceState[] = [];
   state.services.forEach((s, i) => {
     const r = replaced.has(i) ? replaced.get(i) : s;
     if (r) services.push(r);
   });
   services.push(...added);
-  for (const s of services) {
-    if (names.has(s.name)) return undefined;
-    names.add(s.name);
+  const renamed =
+    added.length > 0 || [...replaced].some(([i, r]) => r !== undefined && r.name !== state.services[i]?.name);
+  if (renamed) {
+    const names = new Set<string>();
+    for (const s of services) {
+      if (names.has(s.name)) return undefined;
+      names.add(s.name);
+    }
   }
   const changed = replaced.size > 0 || added.length > 0;
-  if (changed) services.sort((a, b) => cmp(a.name, b.name));
+  if (renamed) services.sort((a, b) => cmp(a.name, b.name));
 
   // The diagnostics about the services read are theirs now; the others stay.
   const kept = held.diagnostics.filter((d) => !(d.cluster === cluster && d.service && goneNames.has(d.service)));

@@ -30,7 +30,7 @@ import { haproxyCrtListFile, haproxyMapFile, MAP_HASH_LENGTH, policyFileBase } f
 import type { HaproxyOutput } from '../config/schema.ts';
 import { DEFAULT_REDIRECT_CODE, type RedirectCode, type Route } from '../routes/types.ts';
 import { haproxyAccessLogLines } from './access-log.ts';
-import { flattened, HAPROXY_FAST, VIEW_SOURCE, type ViewSource } from './fast-sections.ts';
+import { HAPROXY_FAST, VIEW_SOURCE, type ViewSource } from './fast-sections.ts';
 import { renderTemplate } from './mustache.ts';
 import {
   haproxyPolicyLines,
@@ -46,6 +46,7 @@ import {
   type AcmeRender,
   certificatePath,
   compareStrings,
+  flattened,
   GENERATED_NOTICE,
   haproxyWord,
   hostPort,

@@ -333,8 +333,8 @@ export class Applier {
     // Nginx's check opens the pid file and temp paths of the run folder (by default the file's
     // folder), so the folder must exist before the first file is ever written there.
     const main = planned.files[planned.files.length - 1];
-    for (const d of [...(main ? [path.dirname(main.path)] : []), ...(planned.runDirs ?? [])])
-      await mkdir(d, { recursive: true });
+    const dirs = [...(main ? [path.dirname(main.path)] : []), ...(planned.runDirs ?? [])];
+    await Promise.all(dirs.map((d) => mkdir(d, { recursive: true })));
     return (o.check ?? checkRendered)(planned.output as FileOutput, checkFiles(planned), {
       env: o.env,
       missingBinary: o.missingBinary,

@@ -43,22 +43,26 @@ export function run(
   });
 }
 
-/** Finds a binary on PATH (and the usual sbin folders, which a non-root PATH lacks). */
+/**
+ * Finds a binary on PATH (and the usual sbin folders, which a non-root PATH lacks): the first
+ * folder in that order that has it. The folders are looked at all at once (start-up, issue 12:
+ * one after the other, a long PATH cost a round trip through the thread pool each).
+ */
 export async function findBinary(
   name: string,
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<string | undefined> {
   const dirs = [...(env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'].filter(Boolean);
-  for (const dir of dirs) {
-    const candidate = path.join(dir, name);
-    try {
-      await access(candidate, 1);
-      return candidate;
-    } catch {
-      // keep looking
-    }
-  }
-  return undefined;
+  const candidates = dirs.map((dir) => path.join(dir, name));
+  const found = await Promise.all(
+    candidates.map((candidate) =>
+      access(candidate, 1).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  return candidates[found.indexOf(true)];
 }
 
 /** The proxy's words without what it says on every run (its version, its path, the pid). */
@@ -84,26 +88,27 @@ export async function checkRendered(
   if (validate.kind === 'none') return { ok: true, output: '', command: 'none', skipped: true };
   const main = files[0];
   if (!main) return { ok: false, output: 'nothing was rendered', command: '' };
+  // Looked up while the files are written (start-up, issue 12: the proxies' checks start sooner).
+  const binary = validate.kind === 'binary' ? (validate.path ?? findBinary(output.kind, options.env)) : undefined;
   // The pid in the name lets a start-up clean-up tell a folder whose process is gone (see cleanup.ts).
   const dir = await mkdtemp(path.join(tmpdir(), `${SCRATCH_PREFIX}${process.pid}-${output.kind}-`));
   try {
-    for (const f of files) {
-      await mkdir(path.dirname(path.join(dir, f.name)), { recursive: true });
-      await writeFile(path.join(dir, f.name), f.content);
-    }
+    const subdirs = new Set(files.map((f) => path.dirname(path.join(dir, f.name))).filter((d) => d !== dir));
+    await Promise.all([...subdirs].map((d) => mkdir(d, { recursive: true })));
+    await Promise.all(files.map((f) => writeFile(path.join(dir, f.name), f.content)));
     const file = path.join(dir, main.name);
     let argv: string[];
     if (validate.kind === 'command') {
       argv = validate.command.map((a) => a.replaceAll('{file}', file));
     } else {
-      const binary = validate.path ?? (await findBinary(output.kind, options.env));
-      if (!binary) {
+      const found = await binary;
+      if (!found) {
         const message = `${output.kind} is not installed, so the rendered file was not checked`;
         return options.missingBinary === 'skip'
           ? { ok: true, output: message, command: output.kind, skipped: true }
           : { ok: false, output: message, command: output.kind };
       }
-      argv = driverFor(output).checkArgv(binary, file, dir);
+      argv = driverFor(output).checkArgv(found, file, dir);
     }
     const result = await run(argv, dir);
     // Name the file as the user knows it, not the scratch copy.

@@ -10,22 +10,43 @@
  * split where the code imports on demand (each command, the render code, the schema's JSON
  * Schema), so a command still loads only what it uses.
  *
- * Inlined: interlock's code, zod and yargs (with what they import). Left as packages in
+ * Inlined: interlock's code, zod and yargs' CommonJS build (with what they import). Left as packages in
  * node_modules, loaded as before and only when needed: every other dependency (jiti, yaml,
  * dockerode, ssh2, acme-client, prom-client, mustache, tldts).
  * The chunks stay two folders below the package root, as dist/cli/ is: the code finds
  * templates/, package.json and dist/index.js relative to its own file.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { defineConfig } from 'rolldown';
 
-const INLINED = new Set(['zod']);
+const INLINED = new Set(['zod', 'yargs']);
+const require = createRequire(import.meta.url);
+
+/**
+ * yargs as its CommonJS build (src/cli/main.ts says why), inlined with what it requires. Its
+ * messages in the user's language stay where yargs keeps them: y18n reads them from yargs'
+ * own locales/ folder, found from the package, not next to the chunk.
+ */
+const yargsCommonJs = {
+  name: 'yargs-commonjs-locales',
+  transform(code, id) {
+    if (!id.endsWith(`${path.sep}yargs${path.sep}build${path.sep}index.cjs`)) return null;
+    const from = 're(__dirname,"../locales")';
+    if (!code.includes(from)) this.error(`yargs' build no longer has ${from}: see rolldown.config.mjs`);
+    // map: null keeps the mappings: the change is inside one line of a one-line file.
+    return { code: code.replace(from, 're(require.resolve("yargs/package.json"),"../locales")'), map: null };
+  },
+};
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 const packages = Object.keys(pkg.dependencies).filter((name) => !INLINED.has(name));
 
 export default defineConfig({
   input: { main: 'dist/cli/main.js' },
   platform: 'node',
+  resolve: { alias: { 'yargs/yargs': require.resolve('yargs/yargs') } },
+  plugins: [yargsCommonJs],
   external: [/^node:/, ...packages.map((name) => new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(/|$)`))],
   output: { dir: 'dist/cli-bundle', cleanDir: true, format: 'esm', sourcemap: true },
 });

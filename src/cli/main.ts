@@ -8,7 +8,6 @@
  * none of them (no zod, dockerode, jiti, ...).
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type YargsFactory from 'yargs/yargs';
 import { COMMANDS } from './commands.ts';
 import { type Io, processIo, reportUsage } from './io.ts';
@@ -19,13 +18,15 @@ function version(): string {
 }
 
 /**
- * yargs, as its CommonJS build (start-up, issue 12): a dozen small files on Node's fast
- * `require` path, ~40 ms of CPU. Its ES module build lays help out with a wrapper that cuts
- * words in two, and yargs 18 (ES modules only) loads a width library that starts ICU's text
- * segmenter as it loads: ~100 ms of every command.
+ * yargs, as its CommonJS build (start-up, issue 12). Its ES module build lays help out with a
+ * wrapper that cuts words in two, and yargs 18 (ES modules only) loads a width library that
+ * starts ICU's text segmenter as it loads: ~100 ms of every command. The bundle inlines the
+ * CommonJS build and the dozen packages it requires (rolldown.config.mjs: Node's lookup of each
+ * package was ~15 ms of CPU), in a chunk of its own that this loads.
  */
-function argumentParser(): typeof YargsFactory {
-  return createRequire(import.meta.url)('yargs/yargs') as typeof YargsFactory;
+async function argumentParser(): Promise<typeof YargsFactory> {
+  const loaded = (await import('yargs/yargs')) as unknown as { default: typeof YargsFactory };
+  return loaded.default;
 }
 
 /**
@@ -44,7 +45,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<void> 
     return;
   }
   const named = namedCommands(argv);
-  const yargs = argumentParser();
+  const yargs = await argumentParser();
   const cli = yargs(argv)
     .scriptName('interlock')
     .usage(

@@ -173,6 +173,13 @@ describe('a command loads only what it uses', () => {
     expect(result.stdout).toContain('valid');
   });
 
+  it('yargs, inlined in the bundle, still speaks the user’s language (its locales/ folder)', async () => {
+    const german = await run([], ['--bogus-option'], { LANG: 'de_DE.UTF-8' });
+    expect(german.stderr).toContain('Unbekannte Argumente: bogus-option');
+    const english = await run([], ['--bogus-option'], { LANG: 'C' });
+    expect(english.stderr).toContain('Unknown arguments: bogus-option');
+  });
+
   it('the description --help lists is the command’s own', async () => {
     const io = {} as Io;
     for (const [name, entry] of Object.entries(COMMANDS)) {

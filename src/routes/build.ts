@@ -478,25 +478,12 @@ const ANY_HOST = 'any host ';
  * route names (a default backend, or a context root without hosts) claims its path there, so
  * `/app` and `/shop` without hosts, and a default backend at `/`, live side by side.
  */
-function claims(r: Route): readonly string[] {
-  const kept = keptClaims.get(r);
-  if (kept !== undefined) return kept;
-  let out: string[];
-  if (r.mode === 'tcp') out = r.listenPort === undefined ? [] : [`tcp port ${r.listenPort}`];
-  else {
-    out = r.hosts.map((h) => (r.sslPassthrough ? `tls ${h}` : `${h}${r.path}`));
-    if (r.defaultBackend) out.push(r.path === '/' || r.sslPassthrough ? 'default backend' : `${ANY_HOST}${r.path}`);
-  }
-  keptClaims.set(r, out);
+function claims(r: Route): string[] {
+  if (r.mode === 'tcp') return r.listenPort === undefined ? [] : [`tcp port ${r.listenPort}`];
+  const out = r.hosts.map((h) => (r.sslPassthrough ? `tls ${h}` : `${h}${r.path}`));
+  if (r.defaultBackend) out.push(r.path === '/' || r.sslPassthrough ? 'default backend' : `${ANY_HOST}${r.path}`);
   return out;
 }
-
-/**
- * Claims per route object: routes are not changed once built, and the watch daemon hands the
- * same objects over for the services that did not change (RouteCache), so a cycle at 10,000
- * services builds the claim texts of the few that did.
- */
-const keptClaims = new WeakMap<Route, readonly string[]>();
 
 function describeClaim(claim: string): string {
   if (claim.startsWith('tls ')) return `TLS for ${claim.slice(4)} (passed through by one of them)`;
@@ -513,7 +500,22 @@ function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
     else if (Array.isArray(had)) had.push(r);
     else holders.set(claim, [had, r]);
   };
-  for (const r of routes) for (const c of claims(r)) hold(c, r);
+  // The bulk, `HOST/PATH` claims of HTTP routes, are first held by host (the route's own host
+  // strings: no claim text is made per route); only a host several routes answer is looked at by
+  // path. A host holds no `/`, so HOST + PATH splits one way only: the same claims.
+  const byHost = new Map<string, Route | Route[]>();
+  for (const r of routes) {
+    if (r.mode === 'http' && !r.sslPassthrough) {
+      for (const h of r.hosts) {
+        const had = byHost.get(h);
+        if (had === undefined) byHost.set(h, r);
+        else if (Array.isArray(had)) had.push(r);
+        else byHost.set(h, [had, r]);
+      }
+      if (r.defaultBackend) hold(r.path === '/' ? 'default backend' : `${ANY_HOST}${r.path}`, r);
+    } else for (const c of claims(r)) hold(c, r);
+  }
+  for (const [h, had] of byHost) if (Array.isArray(had)) for (const r of had) hold(`${h}${r.path}`, r);
   // A host passed through as TLS cannot also be terminated by the proxy for another route.
   const passthroughHosts = new Set(routes.filter((r) => r.mode === 'http' && r.sslPassthrough).flatMap((r) => r.hosts));
   for (const r of routes) {

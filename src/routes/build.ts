@@ -504,18 +504,22 @@ function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
   // strings: no claim text is made per route); only a host several routes answer is looked at by
   // path. A host holds no `/`, so HOST + PATH splits one way only: the same claims.
   const byHost = new Map<string, Route | Route[]>();
+  const shared: string[] = [];
   for (const r of routes) {
     if (r.mode === 'http' && !r.sslPassthrough) {
       for (const h of r.hosts) {
         const had = byHost.get(h);
         if (had === undefined) byHost.set(h, r);
         else if (Array.isArray(had)) had.push(r);
-        else byHost.set(h, [had, r]);
+        else {
+          byHost.set(h, [had, r]);
+          shared.push(h);
+        }
       }
       if (r.defaultBackend) hold(r.path === '/' ? 'default backend' : `${ANY_HOST}${r.path}`, r);
     } else for (const c of claims(r)) hold(c, r);
   }
-  for (const [h, had] of byHost) if (Array.isArray(had)) for (const r of had) hold(`${h}${r.path}`, r);
+  for (const h of shared) for (const r of byHost.get(h) as Route[]) hold(`${h}${r.path}`, r);
   // A host passed through as TLS cannot also be terminated by the proxy for another route.
   const passthroughHosts = new Set(routes.filter((r) => r.mode === 'http' && r.sslPassthrough).flatMap((r) => r.hosts));
   for (const r of routes) {

@@ -295,10 +295,12 @@ function compareAddresses(a: NetworkAddress, b: NetworkAddress): number {
   return cmp(a.network, b.network) || v6(a) - v6(b) || cmp(a.address, b.address);
 }
 
-function sortedLabels(raw: Record<string, string> | null | undefined): Record<string, string> {
+function sortedLabels(
+  raw: Record<string, string> | null | undefined,
+  keys: string[] = raw ? Object.keys(raw) : [],
+): Record<string, string> {
   const out: Record<string, string> = {};
   if (!raw) return out;
-  const keys = Object.keys(raw);
   for (let i = 1; i < keys.length; i++) {
     if ((keys[i - 1] as string) > (keys[i] as string)) {
       for (const key of sortSmall(keys, cmp)) out[key] = raw[key] ?? '';
@@ -322,8 +324,8 @@ function cappedLabels(
   prefixes: readonly string[],
   name: string,
 ): Record<string, string> {
-  const keys = Object.keys(raw ?? {});
-  if (keys.length <= MAX_LABELS) return sortedLabels(raw);
+  const keys = raw ? Object.keys(raw) : [];
+  if (keys.length <= MAX_LABELS) return sortedLabels(raw, keys);
   const leads = prefixes.map((p) => `${p}.`);
   const ruled = new Set(keys.filter((k) => leads.some((l) => k.startsWith(l))));
   const under = prefixes.length > 0 ? prefixes.map((p) => `${p}.*`).join(', ') : 'no prefix';
@@ -582,8 +584,12 @@ function mapServices(
   prefixes: readonly string[],
 ): ServiceState[] {
   const byId = new Map<string, ServiceState>();
+  // The services in the order read (byId's order), without iterating the map.
+  const list: ServiceState[] = [];
   const names = new Set<string>();
-  for (const s of m.entries('services', doc.services, serviceSchema, serviceOk)) {
+  const entries = m.entries('services', doc.services, serviceSchema, serviceOk);
+  for (let si = 0; si < entries.length; si++) {
+    const s = entries[si] as (typeof entries)[number];
     if (names.has(s.Spec.Name) || byId.has(s.ID)) {
       m.problem(
         'error',
@@ -594,22 +600,26 @@ function mapServices(
       continue;
     }
     names.add(s.Spec.Name);
-    const vips: NetworkAddress[] = [];
-    for (const v of s.Endpoint?.VirtualIPs ?? []) {
+    let vips: NetworkAddress[] | undefined;
+    const virtualIps = s.Endpoint?.VirtualIPs;
+    for (let vi = 0; virtualIps && vi < virtualIps.length; vi++) {
+      const v = virtualIps[vi] as NonNullable<typeof virtualIps>[number];
       const network = nameOf(v.NetworkID);
       const address = v.Addr ? parseAddress(stripPrefixLength(v.Addr)) : undefined;
-      if (usable(network) && address?.ok) vips.push({ network, address: address.value });
+      if (usable(network) && address?.ok) vips = append(vips, { network, address: address.value });
     }
-    sortSmall(vips, compareAddresses);
+    if (vips) sortSmall(vips, compareAddresses);
     // The networks named in the spec and those with a VIP, once each, usable ones only, sorted.
-    const networks: string[] = [];
-    const add = (name: string) => {
-      if (!networks.includes(name) && usable(name)) networks.push(name);
-    };
-    for (const n of s.Spec.TaskTemplate?.Networks ?? []) add(nameOf(n.Target));
-    for (const n of s.Spec.Networks ?? []) add(nameOf(n.Target));
-    for (const v of vips) add(v.network);
-    sortSmall(networks, cmp);
+    let networks: string[] | undefined;
+    const template = s.Spec.TaskTemplate?.Networks;
+    for (let ni = 0; template && ni < template.length; ni++)
+      networks = addNetwork(networks, nameOf((template[ni] as { Target: string }).Target), usable);
+    const own = s.Spec.Networks;
+    for (let ni = 0; own && ni < own.length; ni++)
+      networks = addNetwork(networks, nameOf((own[ni] as { Target: string }).Target), usable);
+    for (let vi = 0; vips && vi < vips.length; vi++)
+      networks = addNetwork(networks, (vips[vi] as NetworkAddress).network, usable);
+    if (networks) sortSmall(networks, cmp);
     const mode = s.Spec.Mode;
     const global = mode?.Global !== undefined || mode?.GlobalJob !== undefined;
     const service: ServiceState = {
@@ -617,8 +627,8 @@ function mapServices(
       name: s.Spec.Name,
       mode: global ? 'global' : 'replicated',
       labels: cappedLabels(m, s.Spec.Labels, prefixes, s.Spec.Name),
-      networks,
-      vips,
+      networks: networks ?? [],
+      vips: vips ?? [],
       ingressPorts: apiPorts(s.Endpoint?.Ports, 'ingress'),
       tasks: [],
     };
@@ -628,6 +638,7 @@ function mapServices(
     if (created) service.createdAt = created;
     else if (s.CreatedAt) m.badTime('service', s.Spec.Name, `CreatedAt ${quoteValue(s.CreatedAt)}`);
     byId.set(s.ID, service);
+    list.push(service);
   }
 
   if (byId.size > 0 && doc.tasks === undefined) {
@@ -655,18 +666,27 @@ function mapServices(
     return name;
   };
   // Only running tasks are backends; history (shut down, failed) is not even validated.
-  for (const t of m.entries('tasks', doc.tasks, taskSchema, taskOk, isRunning)) {
+  // Indexed loops here and below: this function runs once per render, mostly before the optimizing
+  // compiler has it, and each for-of step then allocated an iterator result (issue 12).
+  const tasks = m.entries('tasks', doc.tasks, taskSchema, taskOk, isRunning);
+  for (let ti = 0; ti < tasks.length; ti++) {
+    const t = tasks[ti] as (typeof tasks)[number];
     const service = byId.get(t.ServiceID);
     if (!service) continue;
-    const addresses: NetworkAddress[] = [];
+    // Usually one address: an array of one, not one with room for 17 (an empty array's first push).
+    let addresses: NetworkAddress[] | undefined;
     let bad: string | undefined;
-    for (const a of t.NetworksAttachments ?? []) {
+    const attachments = t.NetworksAttachments;
+    for (let ai = 0; attachments && ai < attachments.length; ai++) {
+      const a = attachments[ai] as NonNullable<typeof attachments>[number];
       const network = a.Network?.Spec?.Name ?? nameOf(a.Network?.ID ?? '');
-      if (!usable(network)) continue;
-      for (const cidr of a.Addresses ?? []) {
+      const cidrs = a.Addresses;
+      if (!cidrs || !usable(network)) continue;
+      for (let ci = 0; ci < cidrs.length; ci++) {
+        const cidr = cidrs[ci] as string;
         const address = parseAddress(stripPrefixLength(cidr));
-        if (address.ok) addresses.push({ network: once(network), address: address.value });
-        else bad = cidr;
+        if (!address.ok) bad = cidr;
+        else addresses = append(addresses, { network: once(network), address: address.value });
       }
     }
     if (bad !== undefined) {
@@ -679,7 +699,8 @@ function mapServices(
     const containerId = t.Status.ContainerStatus?.ContainerID;
     // The node's own id string when it is known (one per node, not one per task).
     const nodeId = node?.id ?? t.NodeID ?? '';
-    sortSmall(addresses, compareAddresses);
+    if (addresses === undefined) addresses = [];
+    else sortSmall(addresses, compareAddresses);
     const hostPorts = taskHostPorts(t.Status.PortStatus?.Ports, boundPorts, containerId, familyOf(reachedAt));
     const slot = t.Slot !== undefined && service.mode === 'replicated' ? t.Slot : undefined;
     // One literal per combination of the optional fields, in the same key order: a field added
@@ -694,8 +715,31 @@ function mapServices(
           : { id: t.ID, nodeId, nodeAddress: reachedAt, addresses, hostPorts },
     );
   }
-  for (const s of byId.values()) if (s.tasks.length > 1) sortSmall(s.tasks, compareTasks);
-  return [...byId.values()];
+  for (let i = 0; i < list.length; i++) {
+    const s = list[i] as ServiceState;
+    if (s.tasks.length > 1) sortSmall(s.tasks, compareTasks);
+  }
+  return list;
+}
+
+/** Adds a network name once, when a proxy can use it. */
+function addNetwork(
+  networks: string[] | undefined,
+  name: string,
+  usable: (network: string) => boolean,
+): string[] | undefined {
+  if (networks?.includes(name) || !usable(name)) return networks;
+  return append(networks, name);
+}
+
+/**
+ * `list` with `item` added; a new array of one when there is no list yet. Most of a service's lists
+ * hold one item, and an empty array's first push makes room for 17 (issue 12).
+ */
+function append<T>(list: T[] | undefined, item: T): T[] {
+  if (list === undefined) return [item];
+  list.push(item);
+  return list;
 }
 
 /** By slot (tasks without one last), then id. */

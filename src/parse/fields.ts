@@ -68,6 +68,8 @@ const HOST_PORT_RE = /^([A-Za-z0-9.-]+):([0-9]+)$/;
 // ---------- host names ----------
 
 const HOST_LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** A whole name of HOST_LABEL_RE parts joined by `.` (checkHostname's fast path). */
+const HOSTNAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
@@ -128,6 +130,8 @@ function checkHostname(raw: string, options: HostnameOptions): FieldResult<strin
   const wildcard = host.startsWith('*.');
   if (wildcard && options.wildcard === false) return fail('a wildcard (`*.`) is not allowed here');
   const rest = wildcard ? host.slice(2) : host;
+  // The usual name passes one whole-name test; only a wrong one is split, to say which part is wrong.
+  if (HOSTNAME_RE.test(rest)) return wildcard && !options.broadWildcards ? checkBroad(host, rest) : ok(host);
   const labels = rest.split('.');
   for (const label of labels) {
     if (label.length === 0) return fail('a host name has no empty parts (no leading, trailing or double `.`)');
@@ -143,14 +147,17 @@ function checkHostname(raw: string, options: HostnameOptions): FieldResult<strin
       );
     }
   }
-  if (wildcard && !options.broadWildcards) {
-    const broad = broadWildcardBase(rest, labels.length);
-    if (broad !== undefined) {
-      return fail(
-        `${host} would take every host ${broad} that no other route names`,
-        'name the hosts, or a wildcard under a domain you own (e.g. *.apps.example.com); to trust every deployer with such wildcards, set `allowBroadWildcards: true` on the rule',
-      );
-    }
+  return wildcard && !options.broadWildcards ? checkBroad(host, rest) : ok(host);
+}
+
+/** A wildcard host `host` (`*.` + `rest`, whose parts are valid): refused when it is too broad. */
+function checkBroad(host: string, rest: string): FieldResult<string> {
+  const broad = broadWildcardBase(rest, rest.split('.').length);
+  if (broad !== undefined) {
+    return fail(
+      `${host} would take every host ${broad} that no other route names`,
+      'name the hosts, or a wildcard under a domain you own (e.g. *.apps.example.com); to trust every deployer with such wildcards, set `allowBroadWildcards: true` on the rule',
+    );
   }
   return ok(host);
 }

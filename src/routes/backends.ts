@@ -16,7 +16,8 @@ import type { Backend, RouteSpec } from './types.ts';
 type Mode = 'task' | 'vip' | 'published';
 
 function firstAddress(task: TaskState, network: string): string | undefined {
-  return task.addresses.find((a) => a.network === network)?.address;
+  for (const a of task.addresses) if (a.network === network) return a.address;
+  return undefined;
 }
 
 /** `<service>-<slot>` or `<service>-<first 12 characters of the task id>`; unique within the route. */
@@ -31,6 +32,31 @@ export function backendNames(service: string, tasks: readonly TaskState[]): Map<
     else names.set(t, (slots.get(t.slot) ?? 0) > 1 ? `${service}-${t.slot}-${id}` : `${service}-${t.slot}`);
   }
   return names;
+}
+
+/**
+ * The name of each task's backend, in the order of `tasks` (as {@link backendNames}). Without the
+ * two maps for the usual handful of tasks: at 10,000 services they were a fifth of the route
+ * builder's garbage (issue 12).
+ */
+function taskBackendNames(service: string, tasks: readonly TaskState[]): string[] {
+  if (tasks.length > 32) {
+    const names = backendNames(service, tasks);
+    return tasks.map((t) => names.get(t) ?? t.id);
+  }
+  const out: string[] = new Array(tasks.length);
+  for (let i = 0; i < tasks.length; i++) {
+    const t = tasks[i] as TaskState;
+    const slot = t.slot;
+    if (slot === undefined) {
+      out[i] = `${service}-${t.id.slice(0, 12)}`;
+      continue;
+    }
+    let shared = false;
+    for (let j = 0; j < tasks.length && !shared; j++) shared = j !== i && tasks[j]?.slot === slot;
+    out[i] = shared ? `${service}-${slot}-${t.id.slice(0, 12)}` : `${service}-${slot}`;
+  }
+  return out;
 }
 
 function networkFor(spec: RouteSpec, service: ServiceState, p: Problems, why: string): string | undefined {
@@ -110,12 +136,14 @@ export function taskBackends(spec: RouteSpec, service: ServiceState, p: Problems
   const network = networkFor(spec, service, p, 'task backends need a network');
   const port = needPort(spec, p);
   if (network === undefined || port === undefined) return undefined;
-  const names = backendNames(service.name, service.tasks);
+  const tasks = service.tasks;
+  const names = taskBackendNames(service.name, tasks);
   const out: Backend[] = [];
-  for (const task of service.tasks) {
+  for (let i = 0; i < tasks.length; i++) {
+    const task = tasks[i] as TaskState;
     const address = firstAddress(task, network);
     if (address === undefined) continue;
-    const b = checked(p, { name: names.get(task) ?? task.id, address, port });
+    const b = checked(p, { name: names[i] as string, address, port });
     if (b) out.push(b);
   }
   if (out.length === 0 && !p.failed) {
@@ -188,12 +216,14 @@ export function publishedBackends(
       return undefined;
     }
   }
-  const names = backendNames(service.name, service.tasks);
+  const tasks = service.tasks;
+  const names = taskBackendNames(service.name, tasks);
   const out: Backend[] = [];
-  for (const task of service.tasks) {
+  for (let i = 0; i < tasks.length; i++) {
+    const task = tasks[i] as TaskState;
     const hp = task.hostPorts.find((x) => x.target === port && x.protocol === 'tcp');
     if (!hp || task.nodeAddress === '') continue;
-    const b = checked(p, { name: names.get(task) ?? task.id, address: task.nodeAddress, port: hp.published });
+    const b = checked(p, { name: names[i] as string, address: task.nodeAddress, port: hp.published });
     if (b) out.push(b);
   }
   if (out.length > 0 || p.failed) return p.failed ? undefined : out;

@@ -532,7 +532,10 @@ function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
   const dropped = new Set<Route>();
   // Only contested claims do anything: sorted (for the order of the diagnostics) without the rest.
   const contested: string[] = [];
-  for (const [claim, held] of holders) if (Array.isArray(held)) contested.push(claim);
+  // forEach, not for-of: no [claim, held] array per entry (this runs once per build, mostly unoptimized).
+  holders.forEach((held, claim) => {
+    if (Array.isArray(held)) contested.push(claim);
+  });
   for (const claim of contested.sort()) {
     const list = holders.get(claim) as Route[];
     const sorted = [...list].sort(compareSeniority);

@@ -73,6 +73,8 @@ function knownSets(known: KnownLabels): { single: Set<string>; multi: Set<string
   return sets;
 }
 
+const NO_KEYS: readonly string[] = [];
+
 /** The keys in code-unit order: the mapper already sorts labels (cluster/snapshot-map.ts), so usually no sort. */
 function sortedKeys(labels: Readonly<Record<string, string>>): string[] {
   const keys = Object.keys(labels);
@@ -140,17 +142,22 @@ export class LabelReader {
     const sets = knownSets(known);
     const numbered: { name: string; n: number; label: LabelValue }[] = [];
     let any = false;
-    for (const key of sortedKeys(service.labels)) {
+    // Most services carry no label of a given dialect: found out without a list of the keys.
+    let under = false;
+    for (const key in service.labels) {
+      if (key.startsWith(lead)) {
+        under = true;
+        break;
+      }
+    }
+    for (const key of under ? sortedKeys(service.labels) : NO_KEYS) {
       if (!key.startsWith(lead)) continue;
       const rest = key.slice(lead.length);
       if (sets.ignore.has(rest)) continue;
-      if (!any) {
-        any = true;
-        this.single = new Map();
-        this.multi = new Map();
-      }
+      any = true;
       const value = service.labels[key] ?? '';
       if (sets.single.has(rest)) {
+        if (this.single === NO_SINGLE) this.single = new Map();
         this.single.set(rest, { key, value });
         continue;
       }
@@ -166,6 +173,7 @@ export class LabelReader {
       this.unknown(key, rest, [...known.single, ...known.multi], known, m?.[1]);
     }
     if (numbered.length > 1) numbered.sort((a, b) => a.n - b.n || (a.label.key < b.label.key ? -1 : 1));
+    if (numbered.length > 0) this.multi = new Map();
     for (const { name, label } of numbered) {
       const list = this.multi.get(name) ?? [];
       list.push(label);

@@ -154,13 +154,25 @@ type FieldCheck<K extends SpecKey> = (
   where: SpecWhere,
 ) => RouteSpec[K] | undefined;
 const same = <T>(value: T): T => value;
+const BROAD_HOSTS = { broadWildcards: true };
+const NARROW_HOSTS = { broadWildcards: false };
 
 /** One checker per field, none optional: the order is the order diagnostics come in. */
 const FIELD_CHECKS: { [K in SpecKey]-?: FieldCheck<K> } = {
   hosts: (hosts, p, where) => {
-    const broadWildcards = where.allowBroadWildcards ?? false;
-    const out = hosts.map((h, i) => check(p, 'hosts', `host ${i + 1}`, h, parseHostname(h, { broadWildcards })));
-    return [...new Set(out.filter((h): h is string => h !== undefined))];
+    const options = where.allowBroadWildcards ? BROAD_HOSTS : NARROW_HOSTS;
+    // Once each, in order. A plain loop: this runs once per service (issue 12).
+    const out: string[] = [];
+    const seen = hosts.length > 16 ? new Set<string>() : undefined;
+    for (let i = 0; i < hosts.length; i++) {
+      const h = hosts[i] as string;
+      const r = parseHostname(h, options);
+      const host = r.ok ? r.value : check<string>(p, 'hosts', `host ${i + 1}`, h, r);
+      if (host === undefined || (seen ? seen.has(host) : out.includes(host))) continue;
+      seen?.add(host);
+      out.push(host);
+    }
+    return out;
   },
   port: (port, p) => check(p, 'port', 'port', String(port), parsePort(String(port))),
   listenPort: (port, p) => check(p, 'listenPort', 'listen port', String(port), parsePort(String(port))),
@@ -251,6 +263,9 @@ const FIELD_CHECKS: { [K in SpecKey]-?: FieldCheck<K> } = {
   canaryGroup: (group, p) => check(p, 'canaryGroup', 'canary group', group, parseGroupName(group)),
   weight: (weight, p) => check(p, 'weight', 'weight', String(weight), parseWeight(String(weight))),
 };
+
+/** FIELD_CHECKS' keys, in order: listed once, not per spec. */
+const FIELD_KEYS = Object.keys(FIELD_CHECKS) as SpecKey[];
 
 function checkCidrs(p: Problems, field: 'allowIps' | 'denyIps', cidrs: string[]): string[] {
   const out = cidrs.map((c) => check(p, field, 'address or network', c, parseCidr(c)));
@@ -349,7 +364,7 @@ function checkFields(s: SpecShape, p: Problems, where: SpecWhere): { spec?: Rout
   const out: RouteSpec = {};
   // Every field goes through its checker, in FIELD_CHECKS' order; FIELD_CHECKS' type needs one
   // for each field, so a field added to RouteSpec and not checked here does not compile.
-  for (const key of Object.keys(FIELD_CHECKS) as SpecKey[]) {
+  for (const key of FIELD_KEYS) {
     const value = s[key];
     if (value === undefined) continue;
     const checked = (FIELD_CHECKS[key] as FieldCheck<typeof key>)(value as never, p, where);
@@ -574,9 +589,11 @@ function checkCombinations(s: RouteSpec, p: Problems): void {
       );
     }
   }
+  const redirects = s.redirects;
+  if (redirects === undefined || redirects.length === 0) return;
   const hosts = new Set(s.hosts ?? []);
   const sources = new Set<string>();
-  for (const r of s.redirects ?? []) {
+  for (const r of redirects) {
     const from = parseRedirectSource(r.from);
     if (from.ok && !hosts.has(from.value.host)) {
       // Otherwise a service could redirect, and so take over, a host that belongs to another.

@@ -521,7 +521,10 @@ export function haproxyView(
   let sniDefault: string | undefined;
   let passthroughCount = 0;
 
-  for (const n of named) {
+  // Indexed loops: this runs once per render, mostly before the optimizing compiler has it, and
+  // each for-of step then allocated an iterator result (issue 12).
+  for (let i = 0; i < named.length; i++) {
+    const n = named[i] as NamedRoute;
     const r = n.route;
     if (r.mode === 'tcp') {
       if (r.listenPort === undefined) notes.push(`tcp route ${r.cluster}/${r.service} has no listen port; not routed`);
@@ -545,13 +548,15 @@ export function haproxyView(
     const e = httpEntries(n);
     httpEntryList.push(e);
     for (let i = 0; i < e.lines.length; i += 2) putLine(e.lines[i] as string, e.lines[i + 1] as string);
-    for (const d of e.depths) httpDepths.add(d);
+    for (let j = 0; j < e.depths.length; j++) httpDepths.add(e.depths[j] as number);
     if (r.defaultBackend) hasDefault = true;
     if (e.redirectCode !== undefined) redirectCodes.add(e.redirectCode);
   }
   // A known host without a route at `/` answers 503 there rather than falling through to a wildcard.
-  for (const e of httpEntryList)
+  for (let k = 0; k < httpEntryList.length; k++) {
+    const e = httpEntryList[k] as HttpEntries;
     for (let i = 0; i < e.fallback.length; i += 2) putLine(e.fallback[i] as string, e.fallback[i + 1] as string);
+  }
   if (passthroughCount > 0 && !https) {
     notes.push(
       `${passthroughCount} TLS passthrough route(s) are not routed: passthrough needs the https listener of this output`,

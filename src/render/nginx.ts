@@ -232,7 +232,8 @@ interface Listener {
 }
 
 interface Context {
-  upstreamOf: Map<NamedRoute, string>;
+  /** The upstream of an http route: its name, when it has servers. */
+  upstreamOf: (named: NamedRoute) => string | undefined;
   stickyOf: Map<string, NginxStickyView>;
   /** The policy files of the routes that have some (absolute paths, as Nginx words). */
   filesOf: Map<NamedRoute, PolicyFileNames>;
@@ -291,12 +292,12 @@ class LocationView implements NginxLocationView {
   }
 
   get unavailable(): boolean {
-    return !this.#redirects && !this.#ctx.upstreamOf.has(this.#entry.named);
+    return !this.#redirects && this.#ctx.upstreamOf(this.#entry.named) === undefined;
   }
 
   get proxy(): NginxLocationView['proxy'] {
     const { named } = this.#entry;
-    const upstream = this.#ctx.upstreamOf.get(named);
+    const upstream = this.#ctx.upstreamOf(named);
     if (this.#redirects || upstream === undefined) return false;
     const r = named.route;
     const sticky = r.stickyCookie === undefined ? undefined : this.#ctx.stickyOf.get(r.stickyCookie);
@@ -335,12 +336,17 @@ function entryOrder(a: LocationEntry, b: LocationEntry): number {
 }
 
 /** The locations of one server, and the internal ones serving its routes' pages. */
+/** The upstream of an http route (see Context). */
+function httpUpstream(named: NamedRoute): string | undefined {
+  return named.servers.length > 0 ? named.name : undefined;
+}
+
 function locationsFor(routes: readonly NamedRoute[], listener: Listener, ctx: Context): NginxLocationView[] {
   const views = routeLocations(routes, listener, ctx);
   if (ctx.filesOf.size === 0) return views;
   for (const named of routes) {
     const page = ctx.filesOf.get(named)?.page;
-    const upstream = ctx.upstreamOf.get(named);
+    const upstream = ctx.upstreamOf(named);
     if (page === undefined || upstream === undefined) continue;
     views.push({
       match: `= ${nginxPageUri(upstream)}`,
@@ -527,7 +533,10 @@ export function nginxView(
   const http: NamedRoute[] = [];
   const tcp: NamedRoute[] = [];
   const passthrough: NamedRoute[] = [];
-  for (const n of named) {
+  // Indexed loops: this runs once per render, mostly before the optimizing compiler has it, and
+  // each for-of step then allocated an iterator result (issue 12).
+  for (let i = 0; i < named.length; i++) {
+    const n = named[i] as NamedRoute;
     const r = n.route;
     if (r.mode === 'tcp') tcp.push(n);
     else if (r.sslPassthrough) passthrough.push(n);
@@ -539,11 +548,13 @@ export function nginxView(
   cookies.sort(compareStrings);
   const stickyOf = new Map(cookies.map((c, i) => [c, stickyView(c, i)]));
 
-  const upstreamOf = new Map<NamedRoute, string>();
+  // The http routes with an upstream (those with servers), in order.
+  const served: NamedRoute[] = [];
   const upstreams: NginxUpstreamView[] = [];
-  for (const n of http) {
+  for (let i = 0; i < http.length; i++) {
+    const n = http[i] as NamedRoute;
     if (n.servers.length === 0) continue;
-    upstreamOf.set(n, n.name);
+    served.push(n);
     const cookie = n.route.stickyCookie;
     upstreams.push(new UpstreamView(n, cookie === undefined ? undefined : stickyOf.get(cookie)));
   }
@@ -553,7 +564,8 @@ export function nginxView(
   const base = policyFileBase(output.file);
   const filesOf = new Map<NamedRoute, PolicyFileNames>();
   const policyFiles: RenderedFile[] = [];
-  for (const n of upstreamOf.keys()) {
+  for (let i = 0; i < served.length; i++) {
+    const n = served[i] as NamedRoute;
     const page = pageContent(n.route);
     const users = htpasswdContent(n.route);
     if (page === undefined && users === undefined) continue;
@@ -570,13 +582,16 @@ export function nginxView(
     }
     filesOf.set(n, files);
   }
-  const ctx: Context = { upstreamOf, stickyOf, filesOf };
+  const ctx: Context = { upstreamOf: httpUpstream, stickyOf, filesOf };
 
   // Routes per host, in canonical order.
   const byHost = new Map<string, NamedRoute[]>();
   const defaults: NamedRoute[] = [];
-  for (const n of http) {
-    for (const h of n.route.hosts) {
+  for (let i = 0; i < http.length; i++) {
+    const n = http[i] as NamedRoute;
+    const routeHosts = n.route.hosts;
+    for (let j = 0; j < routeHosts.length; j++) {
+      const h = routeHosts[j] as string;
       const list = byHost.get(h);
       if (list) list.push(n);
       else byHost.set(h, [n]);
@@ -645,7 +660,8 @@ export function nginxView(
     // and the locations are built once per set of routes.
     const groups = new Map<string, { names: string[]; server: NginxServerView }>();
     const locationsByRoutes = new Map<string, NginxLocationView[]>();
-    for (const h of hosts) {
+    for (let i = 0; i < hosts.length; i++) {
+      const h = hosts[i] as string;
       const routesOfHost = byHost.get(h) ?? [];
       const routesKey =
         routesOfHost.length === 1 ? (routesOfHost[0] as NamedRoute).name : routesOfHost.map((n) => n.name).join(' ');
@@ -679,16 +695,16 @@ export function nginxView(
       groups.set(key, { names: [h], server });
     }
     // Each group's server object is its own: named in place, not copied.
-    for (const { names, server } of groups.values()) {
+    groups.forEach(({ names, server }) => {
       server.serverNames = names.length === 1 ? (names[0] as string) : names.join(' ');
       servers.push(server);
-    }
+    });
   }
 
   const longest = hosts.reduce((max, h) => Math.max(max, h.length), 1);
   const servedRoutes = http.length;
   let backendCount = 0;
-  for (const n of upstreamOf.keys()) backendCount += n.servers.length;
+  for (let i = 0; i < served.length; i++) backendCount += (served[i] as NamedRoute).servers.length;
   return {
     notice: GENERATED_NOTICE,
     summary: `${servedRoutes} http route(s), ${hosts.length} host(s), ${backendCount} server(s)`,
@@ -709,7 +725,7 @@ export function nginxView(
     realIpFromUnix: stream !== false && stream.sni !== false,
     stream,
     notes,
-    rateZones: [...upstreamOf].flatMap(([n, upstream]) => nginxRateZone(n.route, upstream) ?? []),
+    rateZones: served.flatMap((n) => nginxRateZone(n.route, n.name) ?? []),
     proxyProtocol: proxyTrusted
       ? {
           trusted: trustedSources(proxyTrusted, 'http.proxyProtocol.trusted').split(' '),

@@ -132,7 +132,29 @@ interface Keyed {
  * first because nginx looks upstreams up by name linearly, comparing from the first character:
  * with the distinct part first, `nginx -t` at 10,000 routes took 2 s instead of 5.4 s.
  */
-export function nameRoutes(routes: readonly Route[]): NamedRoute[] {
+export function nameRoutes(routes: readonly Route[]): readonly NamedRoute[] {
+  const held = NAMED.get(routes);
+  if (held !== undefined && sameItems(held.input, routes)) return held.named;
+  const named = Object.freeze(nameRoutesNow(routes));
+  NAMED.set(routes, { input: routes.slice(), named });
+  return named;
+}
+
+/**
+ * The last naming of each routes list: every renderer of a render (HAProxy, Nginx, several
+ * outputs) names the same list, and at 10,000 routes each naming sorted and allocated anew
+ * (issue 12). Held by the list, checked item by item (a list changed in place is named again);
+ * the routes themselves are never changed once built.
+ */
+const NAMED = new WeakMap<readonly Route[], { input: readonly Route[]; named: readonly NamedRoute[] }>();
+
+function sameItems(a: readonly Route[], b: readonly Route[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function nameRoutesNow(routes: readonly Route[]): NamedRoute[] {
   const keyed: Keyed[] = routes.map((route) => ({ route, servers: namedServers(route) }));
   keyed.sort(compareRoutes);
   const perService = new Map<string, number>();

@@ -92,19 +92,38 @@ function oneHost(prefix: string, parse: (raw: string) => FieldResult<string>): (
   };
 }
 
+const NO_WILDCARD = { wildcard: false };
+const parseDomain = (v: string) => parseHostname(v, NO_WILDCARD);
+const parseBalance = (v: string) => parseEnum(v, BALANCE_ALGORITHMS);
+
+/** The host parser of each prefix and wildcard setting: made once, not per service (issue 12). */
+const HOST_PARSERS = {
+  narrow: new Map<string, (raw: string) => FieldResult<string>>(),
+  broad: new Map<string, (raw: string) => FieldResult<string>>(),
+};
+
+function hostParser(prefix: string, broadWildcards: boolean): (raw: string) => FieldResult<string> {
+  const parsers = broadWildcards ? HOST_PARSERS.broad : HOST_PARSERS.narrow;
+  let parser = parsers.get(prefix);
+  if (parser === undefined) {
+    const options = { broadWildcards };
+    parser = oneHost(prefix, (v) => parseHostname(v, options));
+    parsers.set(prefix, parser);
+  }
+  return parser;
+}
+
 export function interlockDialect(service: ServiceState, options: DialectOptions): DialectResult {
   const labels = new LabelReader(service, options.cluster, options.prefix ?? INTERLOCK_PREFIX, INTERLOCK_LABELS);
   if (!labels.any) return { matched: false, specs: [], diagnostics: [] };
   const key = (name: string) => labels.key(name);
   const spec: RouteSpec = {};
-  const hostOptions = { broadWildcards: options.allowBroadWildcards ?? false };
-  const parseHost = oneHost(labels.prefix, (v) => parseHostname(v, hostOptions));
+  const parseHost = hostParser(labels.prefix, options.allowBroadWildcards ?? false);
 
   // ---- hosts ----
   const hostname = labels.raw('hostname');
   const domainLabel = labels.raw('domain');
-  const domain =
-    hostname && domainLabel ? labels.parse(domainLabel, (v) => parseHostname(v, { wildcard: false })) : undefined;
+  const domain = hostname && domainLabel ? labels.parse(domainLabel, parseDomain) : undefined;
   if (!hostname && labels.has('context_root')) {
     // interlock 1.x: "a context root instead of a hostname": the path on every host that no route
     // names, which is what a default backend at that path answers (see README, Label dialects).
@@ -172,7 +191,7 @@ export function interlockDialect(service: ServiceState, options: DialectOptions)
   } else if (interval !== undefined && !labels.has('health_check')) {
     labels.ignored('health_check_interval', 'health_check');
   }
-  const balance = labels.get('balance_algorithm', (v) => parseEnum(v, BALANCE_ALGORITHMS));
+  const balance = labels.get('balance_algorithm', parseBalance);
   if (balance !== undefined) spec.balance = balance;
   const ipHash = labels.get('ip_hash', parseBoolean);
   if (ipHash !== undefined) spec.ipHash = ipHash;

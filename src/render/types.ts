@@ -157,6 +157,8 @@ function sameItems(a: readonly Route[], b: readonly Route[]): boolean {
 function nameRoutesNow(routes: readonly Route[]): NamedRoute[] {
   const keyed: Keyed[] = routes.map((route) => ({ route, servers: namedServers(route) }));
   keyed.sort(compareRoutes);
+  if (keyed.every((k) => PLAIN_NAME.test(k.route.service) && PLAIN_NAME.test(k.route.cluster)))
+    return plainNames(keyed);
   const perService = new Map<string, number>();
   const used = new Set<string>();
   const out: NamedRoute[] = new Array(keyed.length);
@@ -170,6 +172,37 @@ function nameRoutesNow(routes: readonly Route[]): NamedRoute[] {
     perService.set(base, n + 1);
     used.add(name);
     out[i] = { route, name, servers };
+  }
+  return out;
+}
+
+/**
+ * Identifier characters without `__` and without `_` at either end: `<service>__<cluster>__<n>`
+ * of such names splits back into its three parts one way only, so no two routes' names meet.
+ */
+const PLAIN_NAME = /^[A-Za-z0-9.-]+(?:_[A-Za-z0-9.-]+)*$/;
+
+/**
+ * nameRoutes when every service and cluster name is plain (the usual case): the routes of a
+ * service are next to each other in canonical order (cluster and service come first), so a
+ * counter per run of them gives the names the general case gives, without a map and a set of
+ * 10,000 names (issue 12).
+ */
+function plainNames(keyed: readonly Keyed[]): NamedRoute[] {
+  const out: NamedRoute[] = new Array(keyed.length);
+  let service: string | undefined;
+  let cluster: string | undefined;
+  let base = '';
+  let n = 0;
+  for (let i = 0; i < keyed.length; i++) {
+    const { route, servers } = keyed[i] as Keyed;
+    if (route.service !== service || route.cluster !== cluster) {
+      service = route.service;
+      cluster = route.cluster;
+      base = `${service}__${cluster}`;
+      n = 0;
+    }
+    out[i] = { route, name: `${base}__${n++}`, servers };
   }
   return out;
 }

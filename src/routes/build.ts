@@ -575,6 +575,8 @@ function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
     }
   }
 
+  // Nothing lost (the usual case): every route as it is, without a look-up per route.
+  if (dropped.size === 0 && lostHosts.size === 0 && lostDefault.size === 0) return routes;
   const out: Route[] = [];
   for (const r of routes) {
     if (dropped.has(r)) continue;

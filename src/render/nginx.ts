@@ -660,15 +660,32 @@ export function nginxView(
     // and the locations are built once per set of routes.
     const groups = new Map<string, { names: string[]; server: NginxServerView }>();
     const locationsByRoutes = new Map<string, NginxLocationView[]>();
+    // This listener's servers in the order of their first host.
+    const ordered: NginxServerView[] = [];
     for (let i = 0; i < hosts.length; i++) {
       const h = hosts[i] as string;
       const routesOfHost = byHost.get(h) ?? [];
-      const routesKey =
-        routesOfHost.length === 1 ? (routesOfHost[0] as NamedRoute).name : routesOfHost.map((n) => n.name).join(' ');
+      const only = routesOfHost.length === 1 ? (routesOfHost[0] as NamedRoute) : undefined;
       const redirect = redirectFor(routesOfHost, h, listener);
       const certificate = tls ? certificateFor(routesOfHost, h) : false;
       // No certificate for a TLS server yet (an ACME host): the default server refuses it.
       if (tls && certificate === false) continue;
+      if (only !== undefined && only.route.hosts.length === 1) {
+        // The one host of one route (the usual case): no other host has these routes, so no
+        // other shares its block or its locations. Written without the groups' look-ups.
+        const server: NginxServerView = {
+          listen,
+          serverNames: h,
+          certificate,
+          rejectHandshake: false,
+          redirect,
+          locations: locationsFor(routesOfHost, listener, ctx),
+        };
+        if (acmeLocation && !tls) server.acme = acmeLocation;
+        ordered.push(server);
+        continue;
+      }
+      const routesKey = only !== undefined ? only.name : routesOfHost.map((n) => n.name).join(' ');
       const key =
         redirect === false && certificate === false
           ? routesKey
@@ -693,12 +710,13 @@ export function nginxView(
       };
       if (acmeLocation && !tls) server.acme = acmeLocation;
       groups.set(key, { names: [h], server });
+      ordered.push(server);
     }
     // Each group's server object is its own: named in place, not copied.
     groups.forEach(({ names, server }) => {
       server.serverNames = names.length === 1 ? (names[0] as string) : names.join(' ');
-      servers.push(server);
     });
+    for (let i = 0; i < ordered.length; i++) servers.push(ordered[i] as NginxServerView);
   }
 
   const longest = hosts.reduce((max, h) => Math.max(max, h.length), 1);

@@ -336,6 +336,17 @@ function entryOrder(a: LocationEntry, b: LocationEntry): number {
 }
 
 /** The locations of one server, and the internal ones serving its routes' pages. */
+/** The `limit_req_zone` of each served route with a rate limit, in order (a loop: no array per route). */
+function rateZones(served: readonly NamedRoute[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < served.length; i++) {
+    const n = served[i] as NamedRoute;
+    const zone = nginxRateZone(n.route, n.name);
+    if (zone !== undefined) out.push(zone);
+  }
+  return out;
+}
+
 /** The upstream of an http route (see Context). */
 function httpUpstream(named: NamedRoute): string | undefined {
   return named.servers.length > 0 ? named.name : undefined;
@@ -743,7 +754,7 @@ export function nginxView(
     realIpFromUnix: stream !== false && stream.sni !== false,
     stream,
     notes,
-    rateZones: served.flatMap((n) => nginxRateZone(n.route, n.name) ?? []),
+    rateZones: rateZones(served),
     proxyProtocol: proxyTrusted
       ? {
           trusted: trustedSources(proxyTrusted, 'http.proxyProtocol.trusted').split(' '),

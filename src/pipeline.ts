@@ -10,7 +10,7 @@ import type { Diagnostic } from './diagnostics.ts';
 import { driverFor, isFileOutput } from './outputs/drivers.ts';
 import type { AcmeRender, TemplateName } from './render/types.ts';
 import { acmeHosts, acmeResponder } from './routes/acme.ts';
-import { buildRoutes, type RouteCache } from './routes/build.ts';
+import { buildRoutes, gather, type RouteCache } from './routes/build.ts';
 import type { PolicyFiles, Route } from './routes/types.ts';
 
 export interface TemplateTexts {
@@ -256,10 +256,7 @@ function countBackends(routes: readonly Route[]): number {
       services = new Map();
       perCluster.set(r.cluster, services);
     }
-    const had = services.get(r.service);
-    if (had === undefined) services.set(r.service, r);
-    else if (Array.isArray(had)) had.push(r);
-    else services.set(r.service, [had, r]);
+    gather(services, r.service, r);
   }
   let n = 0;
   for (const services of perCluster.values())

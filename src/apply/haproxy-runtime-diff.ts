@@ -78,10 +78,6 @@ const MAP_AT = /map(?:_[a-z]+)?\(([^),\s]+)/y;
 
 /** Every map file named by a map converter in `text`, with where, in order (comments included). */
 export function mapUses(text: string): { name: string; index: number }[] {
-  return findMapUses(text);
-}
-
-function findMapUses(text: string): { name: string; index: number }[] {
   const found: { name: string; index: number }[] = [];
   for (let i = text.indexOf('map'); i !== -1; i = text.indexOf('map', i + 3)) {
     if (i > 0 && /\w/.test(text[i - 1] as string)) continue;
@@ -202,7 +198,7 @@ function mapNameOf(text: string): string | undefined {
 const BLOCK = 4096;
 
 /** How many leading characters `a` and `b` share (block by block: native compares, ~0.2 ms per 2 MB). */
-export function commonPrefixLength(a: string, b: string): number {
+function commonPrefixLength(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   let i = 0;
   while (i + BLOCK <= n && a.slice(i, i + BLOCK) === b.slice(i, i + BLOCK)) i += BLOCK;
@@ -211,7 +207,7 @@ export function commonPrefixLength(a: string, b: string): number {
 }
 
 /** How many trailing characters `a` and `b` share, at most `max`. */
-export function commonSuffixLength(a: string, b: string, max: number): number {
+function commonSuffixLength(a: string, b: string, max: number): number {
   let i = 0;
   while (
     i + BLOCK <= max &&
@@ -220,6 +216,12 @@ export function commonSuffixLength(a: string, b: string, max: number): number {
     i += BLOCK;
   while (i < max && a.charCodeAt(a.length - 1 - i) === b.charCodeAt(b.length - 1 - i)) i++;
   return i;
+}
+
+/** How many characters `a` and `b` share at the start and (not overlapping it) at the end. */
+function sharedEnds(a: string, b: string): { prefix: number; suffix: number } {
+  const prefix = commonPrefixLength(a, b);
+  return { prefix, suffix: commonSuffixLength(a, b, Math.min(a.length, b.length) - prefix) };
 }
 
 /** Whether a section starts at `i`: the text's start, or a line whose first character is neither a space nor `#`. */
@@ -236,8 +238,7 @@ function sectionStartsAt(text: string, i: number): boolean {
  * prefix); the separator before the first section after them is left out, as a split would.
  */
 function differingSections(a: string, b: string): { a: string; b: string } {
-  const prefix = commonPrefixLength(a, b);
-  const suffix = commonSuffixLength(a, b, Math.min(a.length, b.length) - prefix);
+  const { prefix, suffix } = sharedEnds(a, b);
   // A section start before the first difference: both characters around it are shared.
   let start = prefix === 0 ? 0 : prefix - 1;
   while (!sectionStartsAt(a, start)) start = a.lastIndexOf('\n', start - 2) + 1;
@@ -255,8 +256,7 @@ function differingSections(a: string, b: string): { a: string; b: string } {
 
 /** As differingSections, cut at line starts: the lines of `a` and of `b` that hold every difference. */
 function differingLines(a: string, b: string): { a: string; b: string } {
-  const prefix = commonPrefixLength(a, b);
-  const suffix = commonSuffixLength(a, b, Math.min(a.length, b.length) - prefix);
+  const { prefix, suffix } = sharedEnds(a, b);
   const start = prefix === 0 ? 0 : a.lastIndexOf('\n', prefix - 1) + 1;
   const endA = a.length - suffix;
   const nl = a.indexOf('\n', endA);

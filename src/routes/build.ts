@@ -491,15 +491,25 @@ function describeClaim(claim: string): string {
   return claim;
 }
 
+/**
+ * Adds `route` under `key`: the route itself while it is the only one, a list from the second on
+ * (no list per key when most keys have one route). True when `key` just got its second route.
+ */
+export function gather<K>(map: Map<K, Route | Route[]>, key: K, route: Route): boolean {
+  const had = map.get(key);
+  if (had === undefined) map.set(key, route);
+  else if (Array.isArray(had)) had.push(route);
+  else {
+    map.set(key, [had, route]);
+    return true;
+  }
+  return false;
+}
+
 function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
   // A claim's holder, or its claimants when contested: no list per claim (10,000 services: 20,000 claims).
   const holders = new Map<string, Route | Route[]>();
-  const hold = (claim: string, r: Route) => {
-    const had = holders.get(claim);
-    if (had === undefined) holders.set(claim, r);
-    else if (Array.isArray(had)) had.push(r);
-    else holders.set(claim, [had, r]);
-  };
+  const hold = (claim: string, r: Route) => gather(holders, claim, r);
   // The bulk, `HOST/PATH` claims of HTTP routes, are first held by host (the route's own host
   // strings: no claim text is made per route); only a host several routes answer is looked at by
   // path. A host holds no `/`, so HOST + PATH splits one way only: the same claims.
@@ -507,15 +517,7 @@ function settleConflicts(routes: Route[], diagnostics: Diagnostic[]): Route[] {
   const shared: string[] = [];
   for (const r of routes) {
     if (r.mode === 'http' && !r.sslPassthrough) {
-      for (const h of r.hosts) {
-        const had = byHost.get(h);
-        if (had === undefined) byHost.set(h, r);
-        else if (Array.isArray(had)) had.push(r);
-        else {
-          byHost.set(h, [had, r]);
-          shared.push(h);
-        }
-      }
+      for (const h of r.hosts) if (gather(byHost, h, r)) shared.push(h);
       if (r.defaultBackend) hold(r.path === '/' ? 'default backend' : `${ANY_HOST}${r.path}`, r);
     } else for (const c of claims(r)) hold(c, r);
   }

@@ -39,14 +39,43 @@ const yargsCommonJs = {
     return { code: code.replace(from, 're(require.resolve("yargs/package.json"),"../locales")'), map: null };
   },
 };
+/** Fails the build if a chunk would be compiled without the code cache (src/cli/code-cache.ts). */
+const noDynamicImport = {
+  name: 'no-dynamic-import',
+  generateBundle(_options, bundle) {
+    for (const chunk of Object.values(bundle)) {
+      if (chunk.type === 'chunk' && DYNAMIC_IMPORT.test(chunk.code)) {
+        this.error(`${chunk.fileName} has a dynamic import(): it would load without the code cache`);
+      }
+    }
+  },
+};
+// The same test as src/cli/code-cache.ts.
+const DYNAMIC_IMPORT = /(?<![.\w$])(?<!async[ \t]+)import\s*\((?!\s*\))/;
+
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 const packages = Object.keys(pkg.dependencies).filter((name) => !INLINED.has(name));
 
 export default defineConfig({
-  input: { main: 'dist/cli/main.js' },
+  // code-cache: what bin/interlock.js loads first, to load main through it.
+  input: { main: 'dist/cli/main.js', 'code-cache': 'dist/cli/code-cache.js' },
   platform: 'node',
   resolve: { alias: { 'yargs/yargs': require.resolve('yargs/yargs') } },
-  plugins: [yargsCommonJs],
+  plugins: [yargsCommonJs, noDynamicImport],
   external: [/^node:/, ...packages.map((name) => new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(/|$)`))],
-  output: { dir: 'dist/cli-bundle', cleanDir: true, format: 'esm', sourcemap: true },
+  // CommonJS, so bin/interlock.js can load it through V8's code cache (src/cli/code-cache.ts: Node 20
+  // has no compile cache for ES modules). The on-demand imports become on-demand requires.
+  output: {
+    dir: 'dist/cli-bundle',
+    cleanDir: true,
+    format: 'cjs',
+    entryFileNames: '[name].cjs',
+    chunkFileNames: '[name]-[hash].cjs',
+    // Packages imported on demand (yaml) are required on demand too: a chunk with a dynamic import()
+    // would be compiled without the cache (code-cache.ts says why).
+    dynamicImportInCjs: false,
+    // JSDoc goes (a comment such as `typeof import('x')` reads as a dynamic import to the hook).
+    comments: { legal: true, annotation: true, jsdoc: false },
+    sourcemap: true,
+  },
 });

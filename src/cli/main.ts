@@ -86,5 +86,10 @@ function skipHelpCache(cli: object): void {
   if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
 }
 
-// As yargs' hideBin for node: the arguments after the script.
-await main(process.argv.slice(2));
+// As yargs' hideBin for node: the arguments after the script. Not a top-level await: the bundle is
+// CommonJS (rolldown.config.mjs, for the code cache). A rejection ends the process with its stack
+// and exit code 1, as an unhandled error always did (commands report their own errors; this is a bug).
+main(process.argv.slice(2)).catch((error: unknown) => {
+  process.exitCode = 1;
+  throw error;
+});

@@ -2,22 +2,21 @@
  * Finding, reading and checking a config file. The I/O edge of the config: it returns the parsed
  * config with every diagnostic, or throws ConfigLoadError when the file cannot be read at all.
  */
-import { createHash } from 'node:crypto';
-import { accessSync, existsSync, constants as fsConstants, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import os from 'node:os';
+import { createRequire, isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runInNewContext } from 'node:vm';
+import { compileFunction, runInNewContext } from 'node:vm';
 // jiti and yaml load with the config format that needs them (start-up, issue 12).
 import type { Jiti } from 'jiti';
 import type { Document, LineCounter, Node } from 'yaml';
 import type { z } from 'zod';
 import { type Diagnostic, formatConfigPath, maskCredentials } from '../diagnostics.ts';
 import { ConfigLoadError, describeThrown, threw } from '../errors.ts';
+import { entryName, privateCacheDir } from '../runtime/cache-dir.ts';
 import { closest } from '../suggest.ts';
-import type { ConfigEnv } from './define.ts';
+import { type ConfigEnv, defineConfig } from './define.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { type Config, configSchema, dataConfigSchema } from './schema.ts';
 import { schemaKeysAt } from './schema-keys.ts';
@@ -45,6 +44,8 @@ export interface LoadedConfig {
   /** The path as shown in messages (relative to the working directory when inside it). */
   displayFile: string;
   format: 'code' | 'yaml' | 'json';
+  /** How a code config was loaded: through jiti, or from its kept transpiled code (loadCode). */
+  loader?: 'jiti' | 'kept';
   /** The checked config; undefined when the schema rejected it. */
   config?: Config;
   /** Raw value as loaded (before the schema), for semantic checks that need it. */
@@ -250,33 +251,56 @@ export const CONFIG_CACHE_ENV = 'INTERLOCK_CONFIG_CACHE';
  * run as ours), means no cache: the config is transpiled on every run, as before.
  */
 export function configCacheDir(env: Readonly<Record<string, string | undefined>>): string | undefined {
-  const set = (name: string) => {
-    const v = env[name]?.trim();
-    return v === undefined || v === '' ? undefined : v;
-  };
-  const explicit = set(CONFIG_CACHE_ENV);
-  if (explicit !== undefined && /^(off|0|false|no)$/i.test(explicit)) return undefined;
-  const uid = process.getuid?.() ?? 0;
-  const dir =
-    explicit ??
-    (set('XDG_CACHE_HOME') ? path.join(set('XDG_CACHE_HOME') as string, 'interlock', 'config') : undefined) ??
-    (set('HOME') ? path.join(set('HOME') as string, '.cache', 'interlock', 'config') : undefined) ??
-    path.join(os.tmpdir(), `interlock-${uid}`, 'config');
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    accessSync(dir, fsConstants.W_OK);
-    const s = statSync(dir);
-    if (process.getuid && (s.uid !== uid || (s.mode & 0o022) !== 0)) return undefined;
-    return dir;
-  } catch {
-    return undefined;
-  }
+  return privateCacheDir(env, CONFIG_CACHE_ENV, 'config');
 }
 
 /** A marker per config file content already transpiled into `cacheDir`. */
-function seenMarker(cacheDir: string, file: string, source: Buffer): string {
-  const hash = createHash('sha256').update(file).update('\0').update(source).digest('hex').slice(0, 32);
-  return path.join(cacheDir, `seen-${hash}`);
+function seenMarker(cacheDir: string, file: string, source: string): string {
+  return path.join(cacheDir, `seen-${entryName(`${file}\0${source}`)}`);
+}
+
+/**
+ * A `.ts` config that imports nothing but `interlock` and Node's own modules is kept transpiled
+ * under a name of its path and content, and later runs evaluate that code themselves, without
+ * jiti (whose loading, with the Node modules it needs, was ~15 ms of every command; start-up,
+ * issue 12). The code is what jiti made of the file, evaluated as jiti does (a CommonJS module,
+ * its default export), under the same deadline. Anything else (a relative import, a package, a
+ * dynamic import, top-level await) loads through jiti on every run, as before.
+ */
+function compiledEntry(cacheDir: string, file: string, source: string): string {
+  return path.join(cacheDir, `compiled-${entryName(`${file}\0${source}`)}.cjs`);
+}
+
+/** What `require('interlock')` gives a config: the package entry's values (src/index.ts). */
+const ENTRY = Object.freeze({ __esModule: true, defineConfig });
+
+/** True when transpiled code requires only `interlock` and Node's modules, and nothing of jiti's. */
+export function selfContained(code: string): boolean {
+  if (code.includes('jiti')) return false;
+  const calls = [...code.matchAll(/\brequire\((["'])([^"'\\]+)\1\)/g)];
+  if (calls.length !== (code.match(/\brequire\b/g) ?? []).length) return false;
+  return calls.every(([, , id]) => id === 'interlock' || isBuiltin(id as string));
+}
+
+/** Compiles transpiled config code; undefined when it is not a plain module (top-level await). */
+function compileConfig(code: string, file: string): ((...args: unknown[]) => unknown) | undefined {
+  try {
+    return compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], {
+      filename: file,
+    }) as (...args: unknown[]) => unknown;
+  } catch (error) {
+    if (error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+}
+
+function evaluateConfig(compiled: (...args: unknown[]) => unknown, file: string): unknown {
+  const nodeRequire = createRequire(file);
+  const module = { exports: {} as Record<string, unknown> };
+  const require = (id: string) => (id === 'interlock' ? ENTRY : nodeRequire(id));
+  compiled.call(module.exports, module.exports, require, module, file, path.dirname(file));
+  const mod = module.exports as { default?: unknown } | null | undefined;
+  return mod?.default ?? mod;
 }
 
 async function loadCode(file: string, displayFile: string, env: ConfigEnv): Promise<LoadedConfig> {
@@ -287,7 +311,62 @@ async function loadCode(file: string, displayFile: string, env: ConfigEnv): Prom
       `${displayFile}: the config did not finish loading within ${formatDuration(timeoutMs)} (${why === 'loop' ? 'still running: an endless loop?' : 'waiting for a promise that never settles?'}); raise ${CONFIG_TIMEOUT_ENV} if it is just slow`,
     );
   const cacheDir = configCacheDir(env.env);
-  const marker = cacheDir ? seenMarker(cacheDir, file, await readFile(file)) : undefined;
+  const source = cacheDir ? await readFile(file, 'utf8') : undefined;
+  const typescript = /\.[mc]?ts$/i.test(file);
+  const entry = cacheDir && source !== undefined && typescript ? compiledEntry(cacheDir, file, source) : undefined;
+  const kept = entry ? readKept(entry) : undefined;
+  const compiled = kept !== undefined ? compileConfig(kept, file) : undefined;
+  if (compiled) {
+    const deadline = Date.now() + timeoutMs;
+    const exported = await evaluate(() => evaluateConfig(compiled, file), deadline, timedOut, file, displayFile);
+    return checkExported(exported, file, displayFile, env, deadline, timedOut, 'kept');
+  }
+  const { exported, deadline } = await loadWithJiti(file, displayFile, {
+    cacheDir,
+    source,
+    entry,
+    timeoutMs,
+    timedOut,
+  });
+  return checkExported(exported, file, displayFile, env, deadline, timedOut, 'jiti');
+}
+
+function readKept(entry: string): string | undefined {
+  try {
+    return readFileSync(entry, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+async function evaluate(
+  run: () => unknown,
+  deadline: number,
+  timedOut: (why: 'loop' | 'promise') => Error,
+  file: string,
+  displayFile: string,
+): Promise<unknown> {
+  try {
+    return await bounded(run, deadline, timedOut);
+  } catch (error) {
+    if (error instanceof ConfigLoadError) throw error;
+    throw codeLoadError(error, file, displayFile);
+  }
+}
+
+async function loadWithJiti(
+  file: string,
+  displayFile: string,
+  o: {
+    cacheDir: string | undefined;
+    source: string | undefined;
+    entry: string | undefined;
+    timeoutMs: number;
+    timedOut: (why: 'loop' | 'promise') => Error;
+  },
+): Promise<{ exported: unknown; deadline: number }> {
+  const { cacheDir, source, entry } = o;
+  const marker = cacheDir && source !== undefined ? seenMarker(cacheDir, file, source) : undefined;
   // jiti's CommonJS entry: its ES module entry imports the same 190 kB CommonJS file, which Node
   // then scans for export names (~15 ms of every run with a code config; start-up, issue 12).
   const { createJiti } = createRequire(import.meta.url)('jiti') as typeof import('jiti');
@@ -305,14 +384,8 @@ async function loadCode(file: string, displayFile: string, env: ConfigEnv): Prom
   // (a file the config imports that changed since is transpiled within the timeout).
   const cached = marker !== undefined && existsSync(marker);
   if (!cached) jiti.transform({ source: 'export {};', ts: true });
-  const deadline = Date.now() + timeoutMs;
-  let exported: unknown;
-  try {
-    exported = await bounded(() => importDefault(jiti, file), deadline, timedOut);
-  } catch (error) {
-    if (error instanceof ConfigLoadError) throw error;
-    throw codeLoadError(error, file, displayFile);
-  }
+  const deadline = Date.now() + o.timeoutMs;
+  const exported = await evaluate(() => importDefault(jiti, file), deadline, o.timedOut, file, displayFile);
   if (marker !== undefined && !cached) {
     try {
       writeFileSync(marker, '');
@@ -320,6 +393,32 @@ async function loadCode(file: string, displayFile: string, env: ConfigEnv): Prom
       // No marker: the next run warms the transformer up again, nothing worse.
     }
   }
+  // What jiti just transpiled (read back from its own cache), kept for the runs after this one
+  // when it needs nothing but `interlock` and Node's modules.
+  if (entry !== undefined && source !== undefined) {
+    try {
+      const code = jiti.transform({ source, filename: file, ts: true });
+      if (selfContained(code) && compileConfig(code, file)) {
+        const tmp = `${entry}.${process.pid}.tmp`;
+        writeFileSync(tmp, code, { mode: 0o600 });
+        renameSync(tmp, entry);
+      }
+    } catch {
+      // Not kept: the next run loads through jiti again.
+    }
+  }
+  return { exported, deadline };
+}
+
+async function checkExported(
+  exported: unknown,
+  file: string,
+  displayFile: string,
+  env: ConfigEnv,
+  deadline: number,
+  timedOut: (why: 'loop' | 'promise') => Error,
+  loader: 'kept' | 'jiti',
+): Promise<LoadedConfig> {
   let raw: unknown = exported;
   if (typeof exported === 'function') {
     try {
@@ -335,6 +434,7 @@ async function loadCode(file: string, displayFile: string, env: ConfigEnv): Prom
       file,
       displayFile,
       format: 'code',
+      loader,
       raw,
       locate,
       diagnostics: [
@@ -362,6 +462,7 @@ async function loadCode(file: string, displayFile: string, env: ConfigEnv): Prom
     file,
     displayFile,
     format: 'code',
+    loader,
     raw,
     diagnostics,
     locate,
@@ -371,9 +472,10 @@ async function loadCode(file: string, displayFile: string, env: ConfigEnv): Prom
 
 function selfEntry(): string {
   // src/config/load.ts (via a loader) or dist/config/load.js → the package entry next to it.
+  // The command line's bundle (dist/cli-bundle/*.cjs) sits next to dist/cli/, as dist/config/ does.
   const here = path.dirname(fileURLToPath(import.meta.url));
   const ext = path.extname(fileURLToPath(import.meta.url));
-  return path.join(here, '..', `index${ext}`);
+  return path.join(here, '..', `index${ext === '.cjs' ? '.js' : ext}`);
 }
 
 function codeLoadError(error: unknown, file: string, displayFile: string): ConfigLoadError {

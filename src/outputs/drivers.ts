@@ -67,6 +67,8 @@ export interface OutputDriver<O extends FileOutput = FileOutput> extends OutputK
   keyFileFor(cert: string): string | undefined;
   /** True when servers and map entries can change at run time with no reload (src/apply/haproxy-runtime.ts). */
   runtimeApi: boolean;
+  /** True when its check is the slow one, started before others that run at the same time (check-proxy.ts). */
+  checkFirst: boolean;
 }
 
 const DRIVERS: { [K in FileOutput['kind']]: OutputDriver<Extract<FileOutput, { kind: K }>> } = { haproxy, nginx };

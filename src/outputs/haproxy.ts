@@ -24,6 +24,8 @@ export const haproxy: OutputDriver<HaproxyOutput> = {
   checkArgv: (binary, file) => [binary, '-c', '-f', file],
   reloadSignal: 'SIGUSR2',
   runtimeApi: true,
+  // `haproxy -c` takes about twice as long as `nginx -t` on the same routes.
+  checkFirst: true,
   families: (main) => [haproxyMapPattern(main), haproxyCrtListPattern(main), policyFilePattern(main, 'haproxy')],
   listeners: (output) => [
     ...commonListeners(output),

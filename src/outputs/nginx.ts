@@ -45,6 +45,7 @@ export const nginx: OutputDriver<NginxOutput> = {
   checkArgv: (binary, file, dir) => [binary, '-t', '-q', '-p', dir, '-c', file],
   reloadSignal: 'SIGHUP',
   runtimeApi: false,
+  checkFirst: false,
   // Pages and htpasswd files of routes (README, Traffic policies), removed once no route needs them.
   families: (main) => [policyFilePattern(main, 'nginx')],
   listeners: commonListeners,

@@ -4,7 +4,7 @@
  * module) and by jiti's own debug lines, never by timing (the figures are `npm run bench` rows).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -50,7 +50,7 @@ function run(
  * any other file itself. A chunk is loaded whole, so each of them was loaded.
  */
 function modulesOf(url: string): string[] {
-  if (!url.startsWith('file://') || !/\/dist\/cli-bundle\/[^/]+\.js$/.test(url)) return [url];
+  if (!url.startsWith('file://') || !/\/dist\/cli-bundle\/[^/]+\.c?js$/.test(url)) return [url];
   const file = fileURLToPath(url);
   // A chunk without a map only re-exports another chunk's (which is listed when it loads).
   if (!existsSync(`${file}.map`)) return [];
@@ -188,15 +188,71 @@ describe('a command loads only what it uses', () => {
   });
 });
 
+describe('the command line’s compiled code is kept (src/cli/code-cache.ts)', () => {
+  it('the first run keeps what it compiled; the next run of the same code writes nothing new', async () => {
+    const folder = path.join(dir, 'code-cache');
+    const env = { INTERLOCK_CODE_CACHE: folder };
+    const args = [
+      'render',
+      '-c',
+      'interlock.config.ts',
+      '--snapshot',
+      'examples/swarm-demo.snapshot.json',
+      '--dry-run',
+    ];
+    const first = await run([], args, env);
+    expect(first.code, first.stderr).toBe(0);
+    const kept = readdirSync(folder).filter((n) => n.endsWith('.v8'));
+    // main, yargs, the schema, the render code, ... and jiti (CommonJS, no dynamic import).
+    expect(kept.length).toBeGreaterThanOrEqual(10);
+    const written = new Map(kept.map((n) => [n, statSync(path.join(folder, n)).mtimeMs]));
+    const second = await run([], args, env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toBe(first.stdout);
+    const after = readdirSync(folder).filter((n) => n.endsWith('.v8'));
+    expect(after.sort()).toEqual([...written.keys()].sort());
+    for (const n of after) expect(statSync(path.join(folder, n)).mtimeMs, n).toBe(written.get(n));
+  });
+
+  it('INTERLOCK_CODE_CACHE=off keeps nothing', async () => {
+    const home = mkdtempSync(path.join(dir, 'home-'));
+    const result = await run([], ['--help'], { INTERLOCK_CODE_CACHE: 'off', HOME: home });
+    expect(result.code).toBe(0);
+    expect(existsSync(path.join(home, '.cache', 'interlock', 'code'))).toBe(false);
+  });
+});
+
+const transpiled = (r: ExecResult) => /\[cache\] \S*\[miss\]\S* \S*interlock\.config\.ts/.test(r.stdout + r.stderr);
+const hit = (r: ExecResult) => /\[cache\] \S*\[hit\]\S* \S*interlock\.config\.ts/.test(r.stdout + r.stderr);
+
 describe('a .ts config is transpiled once per content', () => {
-  it('the second run reads the transpiled config from the cache; an edit transpiles again', async () => {
+  it('the second run runs the kept code without jiti; an edit transpiles again', async () => {
     const config = path.join(dir, 'interlock.config.ts');
     const body = (port: number) =>
       `const port: number = ${port};\nexport default { clusters: { local: {} }, outputs: [{ kind: 'haproxy', file: 'out/haproxy.cfg', http: { address: '127.0.0.1', port } }] };\n`;
     writeFileSync(config, body(8080));
     const env = { JITI_DEBUG: '1', XDG_CACHE_HOME: path.join(dir, 'cache') };
-    const transpiled = (r: ExecResult) => /\[cache\] \S*\[miss\]\S* \S*interlock\.config\.ts/.test(r.stdout + r.stderr);
-    const hit = (r: ExecResult) => /\[cache\] \S*\[hit\]\S* \S*interlock\.config\.ts/.test(r.stdout + r.stderr);
+    const first = await run([], ['validate', '-c', config], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(transpiled(first)).toBe(true);
+    const second = await run([], ['validate', '-c', config], env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout + second.stderr).not.toContain('[jiti]');
+    writeFileSync(config, body(8081));
+    const edited = await run([], ['validate', '-c', config], env);
+    expect(edited.code, edited.stderr).toBe(0);
+    expect(transpiled(edited)).toBe(true);
+  });
+
+  it('a config that imports its own files reads them back from jiti’s cache', async () => {
+    const sub = mkdtempSync(path.join(dir, 'parts-'));
+    const config = path.join(sub, 'interlock.config.ts');
+    writeFileSync(path.join(sub, 'port.ts'), 'export const port: number = 8080;\n');
+    writeFileSync(
+      config,
+      "import { port } from './port.ts';\nexport default { clusters: { local: {} }, outputs: [{ kind: 'haproxy', file: 'out/haproxy.cfg', http: { address: '127.0.0.1', port } }] };\n",
+    );
+    const env = { JITI_DEBUG: '1', XDG_CACHE_HOME: path.join(dir, 'cache') };
     const first = await run([], ['validate', '-c', config], env);
     expect(first.code, first.stderr).toBe(0);
     expect(transpiled(first)).toBe(true);
@@ -204,10 +260,6 @@ describe('a .ts config is transpiled once per content', () => {
     expect(second.code, second.stderr).toBe(0);
     expect(transpiled(second)).toBe(false);
     expect(hit(second)).toBe(true);
-    writeFileSync(config, body(8081));
-    const edited = await run([], ['validate', '-c', config], env);
-    expect(edited.code, edited.stderr).toBe(0);
-    expect(transpiled(edited)).toBe(true);
   });
 
   it('INTERLOCK_CONFIG_CACHE=off transpiles every time', async () => {

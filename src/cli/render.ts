@@ -108,14 +108,19 @@ export function runRender(io: Io, args: RenderOptions): Promise<void> {
   return runCommand(io, { ...spec, jsonReport: true, refused: 'nothing rendered' }, async (run) => {
     const format = args.format;
     const checked = await run.config(args);
-    if (!args.dryRun && !args.check)
-      await removeLeftovers(checked.config, { ...checked, cwd: io.cwd, outDir: args.outDir });
+    // Dead runs' leftovers go while the outputs are planned and checked (its reads and the
+    // render's work overlap; start-up, issue 12), and before anything is written. It never throws.
+    const cleaning =
+      !args.dryRun && !args.check
+        ? removeLeftovers(checked.config, { ...checked, cwd: io.cwd, outDir: args.outDir })
+        : undefined;
     const plan = await planFromArgs(io, checked, args);
     // Every output is checked by its proxy before anything is written (or printed, or compared):
     // what `render` writes is what `watch` would apply. One rejected output writes nothing at all.
     // The outputs are checked at the same time: each is its own proxy run in its own scratch folder.
     const applier = renderApplier(io, checked.configDir);
     const prepared: Prepared[] = await Promise.all(plan.outputs.map((o) => applier.prepare(o)));
+    await cleaning;
     const found: Diagnostic[] = prepared.flatMap((p, i) =>
       preparedDiagnostics(p, plan.outputs[i] as PlannedOutput, checked.loaded.displayFile),
     );

@@ -50,126 +50,154 @@ export interface MapResult {
 
 // ---------- schemas: only what is read; other fields are dropped, not copied (cheaper at 10k services) ----------
 
-const id = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'not a Docker id');
+/**
+ * The zod schemas of the API entries. They only explain an entry that fails the hand-written check
+ * (./snapshot-fast.ts), so they are built the first time one does, not on every start (start-up,
+ * issue 12).
+ */
 // Names end up in proxy identifiers and diagnostics: Docker's own character set, nothing more.
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-const name = z.string().regex(NAME_RE, 'not a Docker name');
-// A plain loop rather than z.record: a service may carry tens of thousands of labels (see
-// MAX_LABELS), and this runs on every re-list.
-const labels = z
-  .custom<Record<string, string> | null>((v) => v === null || isObject(v), { message: 'expected an object of labels' })
-  .superRefine((v, ctx) => {
-    for (const key in v ?? {}) {
-      if (typeof v?.[key] !== 'string') {
-        ctx.addIssue({ code: 'custom', path: [key], message: 'a label value must be a string' });
-        return;
+
+function buildEntrySchemas() {
+  const id = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'not a Docker id');
+  const name = z.string().regex(NAME_RE, 'not a Docker name');
+  // A plain loop rather than z.record: a service may carry tens of thousands of labels (see
+  // MAX_LABELS), and this runs on every re-list.
+  const labels = z
+    .custom<Record<string, string> | null>((v) => v === null || isObject(v), {
+      message: 'expected an object of labels',
+    })
+    .superRefine((v, ctx) => {
+      for (const key in v ?? {}) {
+        if (typeof v?.[key] !== 'string') {
+          ctx.addIssue({ code: 'custom', path: [key], message: 'a label value must be a string' });
+          return;
+        }
       }
-    }
-  })
-  .optional();
-const portNumber = z.number().int().min(1).max(65535);
-const apiPort = z.object({
-  Protocol: z.string().optional(),
-  TargetPort: portNumber,
-  PublishedPort: z.number().int().min(0).max(65535).optional(),
-  PublishMode: z.string().optional(),
-});
-const networkRef = z.object({ Target: z.string() });
+    })
+    .optional();
+  const portNumber = z.number().int().min(1).max(65535);
+  const apiPort = z.object({
+    Protocol: z.string().optional(),
+    TargetPort: portNumber,
+    PublishedPort: z.number().int().min(0).max(65535).optional(),
+    PublishMode: z.string().optional(),
+  });
+  const networkRef = z.object({ Target: z.string() });
 
-const networkSchema = z.object({
-  Id: id,
-  Name: name,
-  Driver: z.string().nullish(),
-  Scope: z.string().nullish(),
-  Ingress: z.boolean().nullish(),
-});
-
-const nodeSchema = z.object({
-  ID: id,
-  Description: z.object({ Hostname: z.string().optional() }).nullish(),
-  Spec: z.object({ Role: z.string().optional(), Availability: z.string().optional() }).nullish(),
-  Status: z.object({ State: z.string().optional(), Addr: z.string().optional() }).nullish(),
-  ManagerStatus: z.object({ Addr: z.string().optional() }).nullish(),
-});
-
-const serviceSchema = z.object({
-  ID: id,
-  CreatedAt: z.string().optional(),
-  Spec: z.object({
+  const networkSchema = z.object({
+    Id: id,
     Name: name,
-    Labels: labels,
-    Mode: z
+    Driver: z.string().nullish(),
+    Scope: z.string().nullish(),
+    Ingress: z.boolean().nullish(),
+  });
+
+  const nodeSchema = z.object({
+    ID: id,
+    Description: z.object({ Hostname: z.string().optional() }).nullish(),
+    Spec: z.object({ Role: z.string().optional(), Availability: z.string().optional() }).nullish(),
+    Status: z.object({ State: z.string().optional(), Addr: z.string().optional() }).nullish(),
+    ManagerStatus: z.object({ Addr: z.string().optional() }).nullish(),
+  });
+
+  const serviceSchema = z.object({
+    ID: id,
+    CreatedAt: z.string().optional(),
+    Spec: z.object({
+      Name: name,
+      Labels: labels,
+      Mode: z
+        .looseObject({
+          Replicated: z.object({ Replicas: z.number().int().min(0).optional() }).nullish(),
+          Global: z.unknown().optional(),
+          ReplicatedJob: z.unknown().optional(),
+          GlobalJob: z.unknown().optional(),
+        })
+        .nullish(),
+      TaskTemplate: z.object({ Networks: z.array(networkRef).nullish() }).nullish(),
+      // Before API 1.25 the networks sat on the service spec itself.
+      Networks: z.array(networkRef).nullish(),
+    }),
+    Endpoint: z
       .looseObject({
-        Replicated: z.object({ Replicas: z.number().int().min(0).optional() }).nullish(),
-        Global: z.unknown().optional(),
-        ReplicatedJob: z.unknown().optional(),
-        GlobalJob: z.unknown().optional(),
+        Ports: z.array(apiPort).nullish(),
+        VirtualIPs: z.array(z.object({ NetworkID: z.string(), Addr: z.string().optional() })).nullish(),
       })
       .nullish(),
-    TaskTemplate: z.object({ Networks: z.array(networkRef).nullish() }).nullish(),
-    // Before API 1.25 the networks sat on the service spec itself.
-    Networks: z.array(networkRef).nullish(),
-  }),
-  Endpoint: z
-    .looseObject({
-      Ports: z.array(apiPort).nullish(),
-      VirtualIPs: z.array(z.object({ NetworkID: z.string(), Addr: z.string().optional() })).nullish(),
-    })
-    .nullish(),
-});
+  });
 
-const taskSchema = z.object({
-  ID: id,
-  ServiceID: z.string(),
-  Slot: z.number().int().min(0).optional(),
-  NodeID: z.string().optional(),
-  Status: z.object({
-    State: z.string(),
-    ContainerStatus: z.object({ ContainerID: z.string().optional() }).nullish(),
-    PortStatus: z.object({ Ports: z.array(apiPort).nullish() }).nullish(),
-  }),
-  DesiredState: z.string(),
-  NetworksAttachments: z
+  const taskSchema = z.object({
+    ID: id,
+    ServiceID: z.string(),
+    Slot: z.number().int().min(0).optional(),
+    NodeID: z.string().optional(),
+    Status: z.object({
+      State: z.string(),
+      ContainerStatus: z.object({ ContainerID: z.string().optional() }).nullish(),
+      PortStatus: z.object({ Ports: z.array(apiPort).nullish() }).nullish(),
+    }),
+    DesiredState: z.string(),
+    NetworksAttachments: z
+      .array(
+        z.object({
+          Network: z
+            .looseObject({ ID: z.string().optional(), Spec: z.object({ Name: z.string().optional() }).nullish() })
+            .nullish(),
+          Addresses: z.array(z.string()).nullish(),
+        }),
+      )
+      .nullish(),
+  });
+
+  const containerPorts = z
     .array(
       z.object({
-        Network: z
-          .looseObject({ ID: z.string().optional(), Spec: z.object({ Name: z.string().optional() }).nullish() })
-          .nullish(),
-        Addresses: z.array(z.string()).nullish(),
+        IP: z.string().optional(),
+        PrivatePort: portNumber,
+        PublicPort: portNumber.optional(),
+        Type: z.string().optional(),
       }),
     )
-    .nullish(),
-});
+    .nullish();
 
-const containerPorts = z
-  .array(
-    z.object({
-      IP: z.string().optional(),
-      PrivatePort: portNumber,
-      PublicPort: portNumber.optional(),
-      Type: z.string().optional(),
-    }),
-  )
-  .nullish();
+  const containerSchema = z.object({
+    Id: id,
+    Created: z.number().optional(),
+    Names: z.array(z.string()).nullish(),
+    Labels: labels,
+    State: z.string().optional(),
+    Ports: containerPorts,
+    NetworkSettings: z
+      .looseObject({
+        Networks: z
+          .record(
+            z.string(),
+            z.object({ IPAddress: z.string().nullish(), GlobalIPv6Address: z.string().nullish() }).nullish(),
+          )
+          .nullish(),
+      })
+      .nullish(),
+  });
+  return {
+    services: serviceSchema,
+    tasks: taskSchema,
+    networks: networkSchema,
+    nodes: nodeSchema,
+    containers: containerSchema,
+    apiPort,
+    containerPorts,
+  };
+}
 
-const containerSchema = z.object({
-  Id: id,
-  Created: z.number().optional(),
-  Names: z.array(z.string()).nullish(),
-  Labels: labels,
-  State: z.string().optional(),
-  Ports: containerPorts,
-  NetworkSettings: z
-    .looseObject({
-      Networks: z
-        .record(
-          z.string(),
-          z.object({ IPAddress: z.string().nullish(), GlobalIPv6Address: z.string().nullish() }).nullish(),
-        )
-        .nullish(),
-    })
-    .nullish(),
-});
+let built: ReturnType<typeof buildEntrySchemas> | undefined;
+function entrySchemas(): ReturnType<typeof buildEntrySchemas> {
+  built ??= buildEntrySchemas();
+  return built;
+}
+
+type Schemas = ReturnType<typeof buildEntrySchemas>;
+type ApiPort = z.infer<Schemas['apiPort']>;
 
 // ---------- helpers ----------
 
@@ -219,10 +247,7 @@ function uniquePorts(ports: PublishedPort[]): PublishedPort[] {
   return out;
 }
 
-function apiPorts(
-  ports: readonly z.infer<typeof apiPort>[] | null | undefined,
-  mode: PublishedPort['mode'],
-): PublishedPort[] {
+function apiPorts(ports: readonly ApiPort[] | null | undefined, mode: PublishedPort['mode']): PublishedPort[] {
   const out: PublishedPort[] = [];
   if (!ports || ports.length === 0) return out;
   for (const p of ports) {
@@ -235,7 +260,7 @@ function apiPorts(
 }
 
 type Family = 4 | 6;
-type ContainerPort = NonNullable<z.infer<typeof containerPorts>>[number];
+type ContainerPort = NonNullable<z.infer<Schemas['containerPorts']>>[number];
 
 /** The address family a node address is reached over; a host name counts as IPv4 (tried first by the proxies). */
 function familyOf(address: string): Family {
@@ -258,7 +283,7 @@ function bindingFamily(ip: string | undefined): Family | undefined {
  * the first port listed for its target.
  */
 function taskHostPorts(
-  ports: readonly z.infer<typeof apiPort>[] | null | undefined,
+  ports: readonly ApiPort[] | null | undefined,
   boundPorts: { get(containerId: string): readonly ContainerPort[] | undefined },
   containerId: string | undefined,
   family: Family,
@@ -421,7 +446,7 @@ class Mapper {
   entries<T>(
     list: string,
     raw: unknown[] | undefined,
-    schema: z.ZodType<T>,
+    schema: () => z.ZodType<T>,
     ok: (e: Record<string, unknown>) => boolean,
     keep?: (e: Record<string, unknown>) => boolean,
   ): T[] {
@@ -439,7 +464,7 @@ class Mapper {
         out.push(entry as T);
         continue;
       }
-      const r = schema.safeParse(entry);
+      const r = schema().safeParse(entry);
       if (r.success) out.push(r.data);
       else this.malformed(entryName(list, i, entry), describeIssues(r.error));
     }
@@ -471,7 +496,7 @@ function hostOf(addr: string | undefined): string | undefined {
   return m?.[1];
 }
 
-function nodeAddress(node: z.infer<typeof nodeSchema>): string | undefined {
+function nodeAddress(node: z.infer<Schemas['nodes']>): string | undefined {
   const own = node.Status?.Addr;
   // A manager can report 0.0.0.0 (e.g. when it advertises on all interfaces); its manager
   // address is then the reachable one.
@@ -505,7 +530,7 @@ export function mapSnapshot(doc: SnapshotDocument, options: MapOptions): MapResu
   const networks: NetworkState[] = [];
   const networkName = new Map<string, string>();
   const ingressNetworks = new Set<string>();
-  for (const n of m.entries('networks', doc.networks, networkSchema, networkOk)) {
+  for (const n of m.entries('networks', doc.networks, () => entrySchemas().networks, networkOk)) {
     networkName.set(n.Id, n.Name);
     if (n.Ingress || (n.Name === 'ingress' && n.Driver === 'overlay')) ingressNetworks.add(n.Name);
     networks.push({ id: n.Id, name: n.Name, driver: n.Driver ?? '', scope: n.Scope ?? '' });
@@ -527,7 +552,7 @@ export function mapSnapshot(doc: SnapshotDocument, options: MapOptions): MapResu
   const nodes: NodeState[] = [];
   const nodeById = new Map<string, NodeState>();
   if (swarm) {
-    for (const n of m.entries('nodes', doc.nodes, nodeSchema, nodeOk)) {
+    for (const n of m.entries('nodes', doc.nodes, () => entrySchemas().nodes, nodeOk)) {
       const address = nodeAddress(n);
       const parsed = address === undefined ? undefined : parseAddress(address);
       if (!parsed?.ok) {
@@ -587,7 +612,7 @@ function mapServices(
   // The services in the order read (byId's order), without iterating the map.
   const list: ServiceState[] = [];
   const names = new Set<string>();
-  const entries = m.entries('services', doc.services, serviceSchema, serviceOk);
+  const entries = m.entries('services', doc.services, () => entrySchemas().services, serviceOk);
   for (let si = 0; si < entries.length; si++) {
     const s = entries[si] as (typeof entries)[number];
     if (names.has(s.Spec.Name) || byId.has(s.ID)) {
@@ -668,7 +693,7 @@ function mapServices(
   // Only running tasks are backends; history (shut down, failed) is not even validated.
   // Indexed loops here and below: this function runs once per render, mostly before the optimizing
   // compiler has it, and each for-of step then allocated an iterator result (issue 12).
-  const tasks = m.entries('tasks', doc.tasks, taskSchema, taskOk, isRunning);
+  const tasks = m.entries('tasks', doc.tasks, () => entrySchemas().tasks, taskOk, isRunning);
   for (let ti = 0; ti < tasks.length; ti++) {
     const t = tasks[ti] as (typeof tasks)[number];
     const service = byId.get(t.ServiceID);
@@ -762,7 +787,7 @@ function taskContainerPorts(containers: unknown[] | undefined): Map<string, Cont
       if (Array.isArray(c.Ports)) out.set(c.Id, c.Ports as ContainerPort[]);
       continue;
     }
-    const ports = containerPorts.safeParse(c.Ports);
+    const ports = entrySchemas().containerPorts.safeParse(c.Ports);
     if (ports.success && ports.data) out.set(c.Id, ports.data);
   }
   return out;
@@ -782,7 +807,7 @@ function mapContainers(
   // In Swarm mode the tasks' containers are already services.
   const standalone = (e: Record<string, unknown>) =>
     !swarm || !isObject(e.Labels) || !('com.docker.swarm.task.id' in e.Labels);
-  for (const c of m.entries('containers', doc.containers, containerSchema, containerOk, standalone)) {
+  for (const c of m.entries('containers', doc.containers, () => entrySchemas().containers, containerOk, standalone)) {
     const raw = (c.Names ?? []).map((n) => n.replace(/^\//, '')).find((n) => !n.includes('/'));
     const containerName = raw !== undefined && NAME_RE.test(raw) ? raw : undefined;
     if (containerName === undefined) {
@@ -851,13 +876,14 @@ function mapContainers(
 
 const SNAPSHOT_KEYS = ['services', 'tasks', 'networks', 'nodes', 'containers'] as const;
 
-const metadataSchema = z.object({
-  cluster: z.string().optional(),
-  takenAt: z.string().optional(),
-  durationMs: z.number().optional(),
-  apiVersion: z.string().optional(),
-  engineVersion: z.string().optional(),
-});
+const metadataSchema = () =>
+  z.object({
+    cluster: z.string().optional(),
+    takenAt: z.string().optional(),
+    durationMs: z.number().optional(),
+    apiVersion: z.string().optional(),
+    engineVersion: z.string().optional(),
+  });
 
 function lineColumn(text: string, position: number): string {
   const before = text.slice(0, position);
@@ -905,7 +931,7 @@ export function parseSnapshotText(raw: string, source: string): SnapshotDocument
   const doc: SnapshotDocument = {};
   for (const key of present) doc[key] = data[key] as unknown[];
   if ('metadata' in data) {
-    const meta = metadataSchema.safeParse(data.metadata);
+    const meta = metadataSchema().safeParse(data.metadata);
     if (!meta.success)
       throw new SnapshotError(`${source}: metadata is wrong: ${describeIssues(meta.error)}`, { location: source });
     const { cluster, takenAt, durationMs, apiVersion, engineVersion } = meta.data;
@@ -933,9 +959,19 @@ function isoTime(ms: number): string | undefined {
 
 /** The schema of each list's entries: exactly the fields the mapper reads (./snapshot-fields.ts keeps them). */
 export const ENTRY_SCHEMAS = {
-  services: serviceSchema,
-  tasks: taskSchema,
-  networks: networkSchema,
-  nodes: nodeSchema,
-  containers: containerSchema,
-} as const;
+  get services() {
+    return entrySchemas().services;
+  },
+  get tasks() {
+    return entrySchemas().tasks;
+  },
+  get networks() {
+    return entrySchemas().networks;
+  },
+  get nodes() {
+    return entrySchemas().nodes;
+  },
+  get containers() {
+    return entrySchemas().containers;
+  },
+};

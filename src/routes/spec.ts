@@ -52,56 +52,68 @@ export interface SpecWhere {
   allowBroadWildcards?: boolean;
 }
 
-const headerRuleSchema = z.strictObject({
-  action: z.enum(['set', 'add', 'remove']),
-  name: z.string(),
-  value: z.string().optional(),
-});
+const headerRuleSchema = () =>
+  z.strictObject({
+    action: z.enum(['set', 'add', 'remove']),
+    name: z.string(),
+    value: z.string().optional(),
+  });
 
-// The shape a custom rule must return; values are then checked one by one with the field parsers.
-/** @internal Exported for the test that holds plainSpec to it. */
-export const specSchema = z.strictObject({
-  hosts: z.array(z.string()).optional(),
-  port: z.number().optional(),
-  network: z.string().optional(),
-  backendMode: z.enum(['task', 'vip', 'published']).optional(),
-  path: z.string().optional(),
-  stripPath: z.boolean().optional(),
-  mode: z.enum(['http', 'tcp']).optional(),
-  listenPort: z.number().optional(),
-  balance: z.enum(BALANCE_ALGORITHMS).optional(),
-  healthCheck: z.strictObject({ path: z.string(), intervalMs: z.number().optional() }).optional(),
-  stickyCookie: z.string().optional(),
-  ipHash: z.boolean().optional(),
-  websocketPaths: z.array(z.string()).optional(),
-  sslOnly: z.boolean().optional(),
-  sslCert: z.string().optional(),
-  sslKey: z.string().optional(),
-  backendTls: z.strictObject({ verify: z.boolean().optional() }).optional(),
-  sslPassthrough: z.boolean().optional(),
-  redirects: z.array(z.strictObject({ from: z.string(), to: z.string() })).optional(),
-  // Any number passes the shape (a .js config is not type-checked); its checker says which are allowed.
-  redirectCode: z.custom<RedirectCode>((v) => typeof v === 'number').optional(),
-  defaultBackend: z.boolean().optional(),
-  rawBackendOptions: z.array(z.string()).optional(),
-  // Traffic policies (issue 14).
-  allowIps: z.array(z.string()).optional(),
-  denyIps: z.array(z.string()).optional(),
-  rateLimit: z.strictObject({ perSecond: z.number(), burst: z.number().optional() }).optional(),
-  requestHeaders: z.array(headerRuleSchema).optional(),
-  responseHeaders: z.array(headerRuleSchema).optional(),
-  hsts: z
-    .strictObject({ maxAge: z.number(), includeSubDomains: z.boolean().optional(), preload: z.boolean().optional() })
-    .optional(),
-  requestId: z.boolean().optional(),
-  compress: z.array(z.string()).optional(),
-  basicAuth: z.strictObject({ usersFile: z.string(), realm: z.string().optional() }).optional(),
-  errorPage: z.string().optional(),
-  maintenance: z.boolean().optional(),
-  canaryGroup: z.string().optional(),
-  weight: z.number().optional(),
-  acme: z.boolean().optional(),
-});
+const buildSpecSchema = () =>
+  z.strictObject({
+    hosts: z.array(z.string()).optional(),
+    port: z.number().optional(),
+    network: z.string().optional(),
+    backendMode: z.enum(['task', 'vip', 'published']).optional(),
+    path: z.string().optional(),
+    stripPath: z.boolean().optional(),
+    mode: z.enum(['http', 'tcp']).optional(),
+    listenPort: z.number().optional(),
+    balance: z.enum(BALANCE_ALGORITHMS).optional(),
+    healthCheck: z.strictObject({ path: z.string(), intervalMs: z.number().optional() }).optional(),
+    stickyCookie: z.string().optional(),
+    ipHash: z.boolean().optional(),
+    websocketPaths: z.array(z.string()).optional(),
+    sslOnly: z.boolean().optional(),
+    sslCert: z.string().optional(),
+    sslKey: z.string().optional(),
+    backendTls: z.strictObject({ verify: z.boolean().optional() }).optional(),
+    sslPassthrough: z.boolean().optional(),
+    redirects: z.array(z.strictObject({ from: z.string(), to: z.string() })).optional(),
+    // Any number passes the shape (a .js config is not type-checked); its checker says which are allowed.
+    redirectCode: z.custom<RedirectCode>((v) => typeof v === 'number').optional(),
+    defaultBackend: z.boolean().optional(),
+    rawBackendOptions: z.array(z.string()).optional(),
+    // Traffic policies (issue 14).
+    allowIps: z.array(z.string()).optional(),
+    denyIps: z.array(z.string()).optional(),
+    rateLimit: z.strictObject({ perSecond: z.number(), burst: z.number().optional() }).optional(),
+    requestHeaders: z.array(headerRuleSchema()).optional(),
+    responseHeaders: z.array(headerRuleSchema()).optional(),
+    hsts: z
+      .strictObject({ maxAge: z.number(), includeSubDomains: z.boolean().optional(), preload: z.boolean().optional() })
+      .optional(),
+    requestId: z.boolean().optional(),
+    compress: z.array(z.string()).optional(),
+    basicAuth: z.strictObject({ usersFile: z.string(), realm: z.string().optional() }).optional(),
+    errorPage: z.string().optional(),
+    maintenance: z.boolean().optional(),
+    canaryGroup: z.string().optional(),
+    weight: z.number().optional(),
+    acme: z.boolean().optional(),
+  });
+
+let builtSpecSchema: ReturnType<typeof buildSpecSchema> | undefined;
+
+/**
+ * The shape a custom rule must return; values are then checked one by one with the field parsers.
+ * Built on first use: a spec that passes the hand-written check (plainSpec) never needs it
+ * (start-up, issue 12). @internal Exported for the test that holds plainSpec to it.
+ */
+export function specSchema(): ReturnType<typeof buildSpecSchema> {
+  builtSpecSchema ??= buildSpecSchema();
+  return builtSpecSchema;
+}
 
 export class Problems {
   readonly diagnostics: Diagnostic[] = [];
@@ -145,7 +157,7 @@ function check<T>(p: Problems, field: SpecField, what: string, raw: string, r: F
   return undefined;
 }
 
-type SpecShape = z.infer<typeof specSchema>;
+type SpecShape = z.infer<ReturnType<typeof buildSpecSchema>>;
 type SpecKey = keyof SpecShape;
 /** Checks (and normalizes) one field's value; undefined when it is wrong (then `p` says why). */
 type FieldCheck<K extends SpecKey> = (
@@ -344,7 +356,7 @@ export function checkSpec(raw: unknown, where: SpecWhere): { spec?: RouteSpec; d
   // check and is read as it is; anything else goes through the schema, which says what is wrong.
   if (plainSpec(raw)) return checkFields(raw, p, where);
   specParses += 1;
-  const shape = specSchema.safeParse(raw, specParses > SPEC_PARSES_INTERPRETED ? undefined : INTERPRETED);
+  const shape = specSchema().safeParse(raw, specParses > SPEC_PARSES_INTERPRETED ? undefined : INTERPRETED);
   if (!shape.success) {
     for (const issue of shape.error.issues.slice(0, 5)) {
       const at = issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('');

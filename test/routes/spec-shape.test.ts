@@ -28,12 +28,12 @@ describe('plainSpec', () => {
     expect(specs.length).toBeGreaterThan(50);
     for (const { spec } of specs) {
       expect(plainSpec(spec)).toBe(true);
-      const parsed = specSchema.safeParse(spec);
+      const parsed = specSchema().safeParse(spec);
       expect(parsed.success).toBe(true);
       expect(parsed.data).toEqual(spec);
     }
     expect(plainSpec(FULL)).toBe(true);
-    expect(specSchema.safeParse(FULL).data).toEqual(FULL);
+    expect(specSchema().safeParse(FULL).data).toEqual(FULL);
   });
 
   it('is never looser than the schema: any field replaced by any value, or an extra one', () => {
@@ -45,7 +45,7 @@ describe('plainSpec', () => {
         (key, value) => {
           const spec: Record<string, unknown> = { ...FULL };
           Object.defineProperty(spec, key, { value, enumerable: true, configurable: true, writable: true });
-          if (plainSpec(spec)) expect(specSchema.safeParse(spec).success).toBe(true);
+          if (plainSpec(spec)) expect(specSchema().safeParse(spec).success).toBe(true);
         },
       ),
       { numRuns: 3000 },
@@ -79,7 +79,7 @@ describe('plainSpec', () => {
         fc.boolean(),
         (key, inner, list) => {
           const spec = { ...FULL, [key]: list ? [inner] : inner };
-          if (plainSpec(spec)) expect(specSchema.safeParse(spec).success).toBe(true);
+          if (plainSpec(spec)) expect(specSchema().safeParse(spec).success).toBe(true);
         },
       ),
       { numRuns: 3000 },

@@ -19,6 +19,8 @@
  * - What is not cached, and compiles as Node would: a file that imports dynamically (`import()`
  *   from a script needs Node's experimental loader hook, which prints a warning), and anything
  *   Node hands over as an ES module.
+ * - Entries are written whole or not at all (a temp file, then a rename), so a run that stops
+ *   while writing, or two that write at once, leave no half entry behind.
  * - Any failure to read or write the cache only means compiling from source, as before.
  */
 import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';

@@ -184,14 +184,6 @@ export function configLoadTimeout(env: Readonly<Record<string, string | undefine
 }
 
 /**
- * Runs config code under a deadline. The synchronous part runs inside `vm` with a timeout: V8
- * then stops whatever JavaScript runs, including the config's own code that jiti evaluates
- * while loading it (an endless loop at the top level), which no timer on this thread could
- * interrupt. A promise it returns (top-level await, an async config function) must settle
- * before the same deadline. What cannot be stopped: an endless loop that starts after an
- * `await` (top-level await, an async config function); it runs outside both.
- */
-/**
  * The script `bounded` runs `run` from: in this very context (a new context per call, as
  * `runInNewContext` makes, was ~1–2.5 ms each, two per command; start-up, issue 12). The timeout
  * stops whatever JavaScript runs either way.
@@ -201,6 +193,14 @@ const RUN_SCRIPT = new Script('globalThis[Symbol.for("interlock.config.run")]()'
   filename: 'interlock-config-deadline',
 });
 
+/**
+ * Runs config code under a deadline. The synchronous part runs inside `vm` with a timeout: V8
+ * then stops whatever JavaScript runs, including the config's own code that jiti evaluates
+ * while loading it (an endless loop at the top level), which no timer on this thread could
+ * interrupt. A promise it returns (top-level await, an async config function) must settle
+ * before the same deadline. What cannot be stopped: an endless loop that starts after an
+ * `await` (top-level await, an async config function); it runs outside both.
+ */
 async function bounded<T>(
   run: () => T,
   deadline: number,
@@ -310,7 +310,7 @@ function compileConfig(code: string, file: string): ((...args: unknown[]) => unk
 
 function evaluateConfig(compiled: (...args: unknown[]) => unknown, file: string): unknown {
   const nodeRequire = createRequire(file);
-  const module = { exports: {} as Record<string, unknown> };
+  const module = { exports: {} as Record<string, unknown>, id: file, filename: file, path: path.dirname(file) };
   const require = (id: string) => (id === 'interlock' ? ENTRY : nodeRequire(id));
   compiled.call(module.exports, module.exports, require, module, file, path.dirname(file));
   const mod = module.exports as { default?: unknown } | null | undefined;

@@ -161,7 +161,8 @@ export function prune(dir: string, keep: number): void {
   try {
     const names = readdirSync(dir);
     for (const n of names) if (n.endsWith('.tmp') && isStale(path.join(dir, n))) unlinkSync(path.join(dir, n));
-    const entries = names.filter((n) => n.endsWith('.v8'));
+    // Compiled code, and parsed templates (template-cache.ts).
+    const entries = names.filter((n) => n.endsWith('.v8') || (n.startsWith('tpl-') && n.endsWith('.json')));
     if (entries.length <= keep) return;
     const dated = entries.map((n) => ({ n, t: statSync(path.join(dir, n)).mtimeMs })).sort((a, b) => b.t - a.t);
     for (const { n } of dated.slice(keep)) unlinkSync(path.join(dir, n));

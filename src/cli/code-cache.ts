@@ -23,11 +23,11 @@
  *   while writing, or two that write at once, leave no half entry behind.
  * - Any failure to read or write the cache only means compiling from source, as before.
  */
-import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import path from 'node:path';
 import { Script } from 'node:vm';
-import { entryName, privateCacheDir } from '../runtime/cache-dir.ts';
+import { entryName, privateCacheDir, prune } from '../runtime/cache-dir.ts';
 
 export const CODE_CACHE_ENV = 'INTERLOCK_CODE_CACHE';
 
@@ -41,6 +41,9 @@ export const DYNAMIC_IMPORT = /(?<![.\w$])(?<!async[ \t]+)import\s*\((?!\s*\))/;
 
 /** Entries kept: beyond this many, the least recently written go (each upgrade adds a set). */
 export const MAX_ENTRIES = 400;
+
+/** The folder's entries: compiled code, and parsed templates (template-cache.ts). */
+export const isEntry = (name: string) => name.endsWith('.v8') || (name.startsWith('tpl-') && name.endsWith('.json'));
 
 interface Compiled {
   script: Script;
@@ -129,7 +132,7 @@ export function installCodeCache(env: Readonly<Record<string, string | undefined
           // No entry: the next run compiles this file from source again.
         }
       }
-      if (written > 0) prune(dir, MAX_ENTRIES);
+      if (written > 0) prune(dir, MAX_ENTRIES, isEntry);
       return written;
     },
     uninstall() {
@@ -154,27 +157,4 @@ function requireFor(M: ModuleInternals, mod: Module): NodeJS.Require {
   req.extensions = M._extensions as NodeJS.Require['extensions'];
   req.cache = M._cache as NodeJS.Require['cache'];
   return req;
-}
-
-/** Keeps the `keep` most recently written entries (and removes leftovers of interrupted writes). */
-export function prune(dir: string, keep: number): void {
-  try {
-    const names = readdirSync(dir);
-    for (const n of names) if (n.endsWith('.tmp') && isStale(path.join(dir, n))) unlinkSync(path.join(dir, n));
-    // Compiled code, and parsed templates (template-cache.ts).
-    const entries = names.filter((n) => n.endsWith('.v8') || (n.startsWith('tpl-') && n.endsWith('.json')));
-    if (entries.length <= keep) return;
-    const dated = entries.map((n) => ({ n, t: statSync(path.join(dir, n)).mtimeMs })).sort((a, b) => b.t - a.t);
-    for (const { n } of dated.slice(keep)) unlinkSync(path.join(dir, n));
-  } catch {
-    // A cache that cannot be tidied up now is tidied up by a later run.
-  }
-}
-
-function isStale(file: string): boolean {
-  try {
-    return Date.now() - statSync(file).mtimeMs > 60_000;
-  } catch {
-    return false;
-  }
 }

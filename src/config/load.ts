@@ -14,7 +14,7 @@ import type { Document, LineCounter, Node } from 'yaml';
 import type { z } from 'zod';
 import { type Diagnostic, formatConfigPath, maskCredentials } from '../diagnostics.ts';
 import { ConfigLoadError, describeThrown, threw } from '../errors.ts';
-import { entryName, privateCacheDir } from '../runtime/cache-dir.ts';
+import { entryName, privateCacheDir, prune } from '../runtime/cache-dir.ts';
 import { closest } from '../suggest.ts';
 import { type ConfigEnv, defineConfig } from './define.ts';
 import { formatDuration, parseDuration } from './duration.ts';
@@ -268,6 +268,9 @@ export function configCacheDir(env: Readonly<Record<string, string | undefined>>
   return privateCacheDir(env, CONFIG_CACHE_ENV, 'config');
 }
 
+/** Files the config cache keeps (jiti's transpiled files, markers, kept code; three per content). */
+export const MAX_CONFIG_ENTRIES = 300;
+
 /** A marker per config file content already transpiled into `cacheDir`. */
 function seenMarker(cacheDir: string, file: string, source: string): string {
   return path.join(cacheDir, `seen-${entryName(`${file}\0${source}`)}`);
@@ -421,6 +424,8 @@ async function loadWithJiti(
       // Not kept: the next run loads through jiti again.
     }
   }
+  // A new content added jiti's file, a marker and the kept code: the folder keeps the newest.
+  if (cacheDir !== undefined && !cached) prune(cacheDir, MAX_CONFIG_ENTRIES, () => true);
   return { exported, deadline };
 }
 

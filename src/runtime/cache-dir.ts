@@ -2,7 +2,7 @@
  * interlock's private cache folders (the transpiled `.ts` config, the command line's compiled
  * code). Only node: modules: the command line's code cache uses this before anything else loads.
  */
-import { accessSync, constants as fsConstants, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -56,4 +56,30 @@ export function entryName(key: string): string {
     out += (h >>> 0).toString(16).padStart(8, '0');
   }
   return out;
+}
+
+/**
+ * Keeps the `keep` most recently written entries of a cache folder (`isEntry` names them), and
+ * removes what interrupted writes left (`*.tmp` older than a minute). Each new config content or
+ * upgrade adds entries; without this the folder would only grow.
+ */
+export function prune(dir: string, keep: number, isEntry: (name: string) => boolean): void {
+  try {
+    const names = readdirSync(dir);
+    for (const n of names) if (n.endsWith('.tmp') && isStale(path.join(dir, n))) unlinkSync(path.join(dir, n));
+    const entries = names.filter((n) => !n.endsWith('.tmp') && isEntry(n));
+    if (entries.length <= keep) return;
+    const dated = entries.map((n) => ({ n, t: statSync(path.join(dir, n)).mtimeMs })).sort((a, b) => b.t - a.t);
+    for (const { n } of dated.slice(keep)) unlinkSync(path.join(dir, n));
+  } catch {
+    // A cache that cannot be tidied up now is tidied up by a later run.
+  }
+}
+
+function isStale(file: string): boolean {
+  try {
+    return Date.now() - statSync(file).mtimeMs > 60_000;
+  } catch {
+    return false;
+  }
 }

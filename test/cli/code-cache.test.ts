@@ -12,8 +12,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type CodeCache, DYNAMIC_IMPORT, installCodeCache, prune } from '../../src/cli/code-cache.ts';
-import { entryName } from '../../src/runtime/cache-dir.ts';
+import { type CodeCache, DYNAMIC_IMPORT, installCodeCache, isEntry } from '../../src/cli/code-cache.ts';
+import { entryName, prune } from '../../src/runtime/cache-dir.ts';
 import { ROOT } from '../helpers/exec.ts';
 
 const run = promisify(execFile);
@@ -142,7 +142,9 @@ describe('code cache', () => {
       writeFileSync(f, '');
       utimesSync(f, new Date(), new Date(Date.now() - (10 - i) * 60_000));
     }
-    prune(folder, 4);
+    writeFileSync(path.join(folder, 'not-ours.txt'), '');
+    prune(folder, 4, isEntry);
+    expect(readdirSync(folder)).toContain('not-ours.txt');
     const kept = entries(folder).sort();
     expect(kept).toEqual(['2', '3', '4', '5'].map((i) => `${entryName(i)}.v8`).sort());
   });

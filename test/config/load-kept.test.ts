@@ -4,11 +4,11 @@
  * config, the same errors and the same deadline; anything with other imports always goes through
  * jiti, so an edit of an imported file is never missed.
  */
-import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type LoadedConfig, loadConfig, selfContained } from '../../src/config/load.ts';
+import { type LoadedConfig, loadConfig, MAX_CONFIG_ENTRIES, selfContained } from '../../src/config/load.ts';
 import { ROOT } from '../helpers/exec.ts';
 
 let dir = '';
@@ -138,6 +138,23 @@ describe('a kept transpiled config', () => {
     expect((await load(awaiting)).config).toBeDefined();
     expect((await load(awaiting)).loader).toBe('jiti');
     expect(kept()).toHaveLength(0);
+  });
+
+  it('the folder keeps the newest entries, not every content ever loaded', async () => {
+    mkdirSync(cache, { recursive: true });
+    const old = Date.now() / 1000 - 3600;
+    for (let i = 0; i < MAX_CONFIG_ENTRIES + 10; i++) {
+      const f = path.join(cache, `seen-${String(i).padStart(32, '0')}`);
+      writeFileSync(f, '');
+      utimesSync(f, old + i, old + i);
+    }
+    const file = path.join(ROOT, 'interlock.config.ts');
+    expect((await load(file)).loader).toBe('jiti');
+    const names = readdirSync(cache);
+    expect(names.length).toBeLessThanOrEqual(MAX_CONFIG_ENTRIES);
+    expect(names).not.toContain(`seen-${'0'.repeat(32)}`);
+    expect(kept()).toHaveLength(1);
+    expect((await load(file)).loader).toBe('kept');
   });
 
   it('INTERLOCK_CONFIG_CACHE=off keeps nothing and always uses jiti', async () => {

@@ -225,6 +225,16 @@ describe('the command line’s compiled code is kept (src/cli/code-cache.ts)', (
 const transpiled = (r: ExecResult) => /\[cache\] \S*\[miss\]\S* \S*interlock\.config\.ts/.test(r.stdout + r.stderr);
 const hit = (r: ExecResult) => /\[cache\] \S*\[hit\]\S* \S*interlock\.config\.ts/.test(r.stdout + r.stderr);
 
+/** Validates `config` twice: the first run transpiles it; returns the second run. */
+async function validateTwice(config: string, env: Record<string, string>): Promise<ExecResult> {
+  const first = await run([], ['validate', '-c', config], env);
+  expect(first.code, first.stderr).toBe(0);
+  expect(transpiled(first)).toBe(true);
+  const second = await run([], ['validate', '-c', config], env);
+  expect(second.code, second.stderr).toBe(0);
+  return second;
+}
+
 describe('a .ts config is transpiled once per content', () => {
   it('the second run runs the kept code without jiti; an edit transpiles again', async () => {
     const config = path.join(dir, 'interlock.config.ts');
@@ -232,11 +242,7 @@ describe('a .ts config is transpiled once per content', () => {
       `const port: number = ${port};\nexport default { clusters: { local: {} }, outputs: [{ kind: 'haproxy', file: 'out/haproxy.cfg', http: { address: '127.0.0.1', port } }] };\n`;
     writeFileSync(config, body(8080));
     const env = { JITI_DEBUG: '1', XDG_CACHE_HOME: path.join(dir, 'cache') };
-    const first = await run([], ['validate', '-c', config], env);
-    expect(first.code, first.stderr).toBe(0);
-    expect(transpiled(first)).toBe(true);
-    const second = await run([], ['validate', '-c', config], env);
-    expect(second.code, second.stderr).toBe(0);
+    const second = await validateTwice(config, env);
     expect(second.stdout + second.stderr).not.toContain('[jiti]');
     writeFileSync(config, body(8081));
     const edited = await run([], ['validate', '-c', config], env);
@@ -252,12 +258,7 @@ describe('a .ts config is transpiled once per content', () => {
       config,
       "import { port } from './port.ts';\nexport default { clusters: { local: {} }, outputs: [{ kind: 'haproxy', file: 'out/haproxy.cfg', http: { address: '127.0.0.1', port } }] };\n",
     );
-    const env = { JITI_DEBUG: '1', XDG_CACHE_HOME: path.join(dir, 'cache') };
-    const first = await run([], ['validate', '-c', config], env);
-    expect(first.code, first.stderr).toBe(0);
-    expect(transpiled(first)).toBe(true);
-    const second = await run([], ['validate', '-c', config], env);
-    expect(second.code, second.stderr).toBe(0);
+    const second = await validateTwice(config, { JITI_DEBUG: '1', XDG_CACHE_HOME: path.join(dir, 'cache') });
     expect(transpiled(second)).toBe(false);
     expect(hit(second)).toBe(true);
   });

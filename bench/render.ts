@@ -460,8 +460,9 @@ const TARGET_COMMAND_RATIO = 3;
  * interlock.config.ts) and the README's demo render (`render --snapshot
  * examples/swarm-demo.snapshot.json`, its proxy checks included), with the built CLI (dist/).
  * Rounds alternate the commands; medians of wall and CPU time (the process and its children).
- * One unmeasured round first: the transpiled config is then in the cache, as on every run after
- * a config's first.
+ * One unmeasured round first: the transpiled config, the compiled code and the parsed templates
+ * are then in the user's caches (~/.cache/interlock), as on every run after a machine's first
+ * (src/cli/code-cache.ts; a first run is ~10–30 ms slower).
  */
 async function startupBench(work: string): Promise<void> {
   log();

@@ -96,8 +96,9 @@ export async function checkRendered(
   if (validate.kind === 'none') return { ok: true, output: '', command: 'none', skipped: true };
   const main = files[0];
   if (!main) return { ok: false, output: 'nothing was rendered', command: '' };
+  const first = driverFor(output).checkFirst;
   let started = () => {};
-  if (driverFor(output).checkFirst) {
+  if (first) {
     const starting = new Promise<void>((resolve) => {
       started = resolve;
     });
@@ -132,7 +133,7 @@ export async function checkRendered(
       }
       argv = driverFor(output).checkArgv(found, file, dir);
     }
-    if (leading.size > 0 && !driverFor(output).checkFirst) await Promise.all(leading);
+    if (!first && leading.size > 0) await Promise.all(leading);
     const running = run(argv, dir);
     started();
     const result = await running;

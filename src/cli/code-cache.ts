@@ -19,15 +19,14 @@
  * - What is not cached, and compiles as Node would: a file that imports dynamically (`import()`
  *   from a script needs Node's experimental loader hook, which prints a warning), and anything
  *   Node hands over as an ES module.
- * - Entries are written whole or not at all (a temp file, then a rename), so a run that stops
- *   while writing, or two that write at once, leave no half entry behind.
+ * - Entries are written whole or not at all (`writeEntry` in cache-dir.ts).
  * - Any failure to read or write the cache only means compiling from source, as before.
  */
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import Module from 'node:module';
 import path from 'node:path';
 import { Script } from 'node:vm';
-import { entryName, privateCacheDir, prune } from '../runtime/cache-dir.ts';
+import { entryName, privateCacheDir, prune, writeEntry } from '../runtime/cache-dir.ts';
 
 export const CODE_CACHE_ENV = 'INTERLOCK_CODE_CACHE';
 
@@ -122,16 +121,8 @@ export function installCodeCache(env: Readonly<Record<string, string | undefined
     },
     save() {
       let written = 0;
-      for (const { script, entry } of fresh.splice(0)) {
-        try {
-          const tmp = `${entry}.${process.pid}.tmp`;
-          writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
-          renameSync(tmp, entry);
-          written++;
-        } catch {
-          // No entry: the next run compiles this file from source again.
-        }
-      }
+      // An entry not written means the next run compiles that file from source again.
+      for (const { script, entry } of fresh.splice(0)) if (writeEntry(entry, script.createCachedData())) written++;
       if (written > 0) prune(dir, MAX_ENTRIES, isEntry);
       return written;
     },

@@ -6,10 +6,10 @@
  * name of mustache's version, the template text and its tags. The render core is unchanged: it
  * calls `Mustache.parse` as before, and a missing or unreadable entry means parsing as before.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Mustache from 'mustache';
-import { entryName, privateCacheDir } from '../runtime/cache-dir.ts';
+import { entryName, privateCacheDir, writeEntry } from '../runtime/cache-dir.ts';
 import { CODE_CACHE_ENV } from './code-cache.ts';
 
 let installedIn: string | undefined;
@@ -35,14 +35,8 @@ export function keepParsedTemplates(env: Readonly<Record<string, string | undefi
     },
     set(key: string, tokens: unknown) {
       memory.set(key, tokens);
-      try {
-        const to = file(key);
-        const tmp = `${to}.${process.pid}.tmp`;
-        writeFileSync(tmp, JSON.stringify(tokens), { mode: 0o600 });
-        renameSync(tmp, to);
-      } catch {
-        // Not kept: the next run parses it again.
-      }
+      // Not written: the next run parses it again.
+      writeEntry(file(key), JSON.stringify(tokens));
     },
     clear() {
       memory.clear();

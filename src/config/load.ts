@@ -2,7 +2,7 @@
  * Finding, reading and checking a config file. The I/O edge of the config: it returns the parsed
  * config with every diagnostic, or throws ConfigLoadError when the file cannot be read at all.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createRequire, isBuiltin } from 'node:module';
 import path from 'node:path';
@@ -14,7 +14,7 @@ import type { Document, LineCounter, Node } from 'yaml';
 import type { z } from 'zod';
 import { type Diagnostic, formatConfigPath, maskCredentials } from '../diagnostics.ts';
 import { ConfigLoadError, describeThrown, threw } from '../errors.ts';
-import { entryName, privateCacheDir, prune } from '../runtime/cache-dir.ts';
+import { entryName, privateCacheDir, prune, writeEntry } from '../runtime/cache-dir.ts';
 import { closest } from '../suggest.ts';
 import { type ConfigEnv, defineConfig } from './define.ts';
 import { formatDuration, parseDuration } from './duration.ts';
@@ -415,13 +415,10 @@ async function loadWithJiti(
   if (entry !== undefined && source !== undefined) {
     try {
       const code = jiti.transform({ source, filename: file, ts: true });
-      if (selfContained(code) && compileConfig(code, file)) {
-        const tmp = `${entry}.${process.pid}.tmp`;
-        writeFileSync(tmp, code, { mode: 0o600 });
-        renameSync(tmp, entry);
-      }
+      // Not written: the next run loads through jiti again.
+      if (selfContained(code) && compileConfig(code, file)) writeEntry(entry, code);
     } catch {
-      // Not kept: the next run loads through jiti again.
+      // Not transpiled again (jiti's own cache gone): the next run loads through jiti again.
     }
   }
   // A new content added jiti's file, a marker and the kept code: the folder keeps the newest.

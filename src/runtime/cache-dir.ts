@@ -2,7 +2,16 @@
  * interlock's private cache folders (the transpiled `.ts` config, the command line's compiled
  * code). Only node: modules: the command line's code cache uses this before anything else loads.
  */
-import { accessSync, constants as fsConstants, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import {
+  accessSync,
+  constants as fsConstants,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -56,6 +65,23 @@ export function entryName(key: string): string {
     out += (h >>> 0).toString(16).padStart(8, '0');
   }
   return out;
+}
+
+/**
+ * Writes a cache entry whole or not at all (a temp file, then a rename), readable by the user
+ * only: a run that stops while writing, or two that write at once, leave no half entry behind
+ * (`prune` removes a stale temp file). False when it could not be written: the entry is then
+ * made again by a later run.
+ */
+export function writeEntry(file: string, data: string | NodeJS.ArrayBufferView): boolean {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, data, { mode: 0o600 });
+    renameSync(tmp, file);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -41,9 +41,15 @@ describe('parsed templates kept between runs', () => {
     expect(Mustache.render('{{#a}}[{{b}}]{{/a}} {{c}}', { a: [{ b: 1 }, { b: 2 }], c: 'x' })).toBe(freshOut);
     for (const name of kept()) expect(() => JSON.parse(readFileSync(path.join(dir, name), 'utf8'))).not.toThrow();
 
-    // What interlock renders with it: the same text as without.
+    // interlock's renderer parses through it: a kept parse is what it renders from.
+    const own = '{{#backends}}<{{name}}>{{/backends}}done';
+    const view = { backends: [{ name: 'a' }, { name: 'b' }] };
+    Mustache.parse(own);
+    const entry = kept().find((n) => readFileSync(path.join(dir, n), 'utf8').includes('done'));
+    expect(entry).toBeDefined();
+    const tokens = JSON.parse(readFileSync(path.join(dir, entry as string), 'utf8')) as unknown[];
+    writeFileSync(path.join(dir, entry as string), JSON.stringify([...tokens, ['text', '!', 0, 0]]));
     Mustache.templateCache?.clear();
-    const view = { globals: [], frontends: [], backends: [] };
-    expect(renderTemplate('{{#backends}}x{{/backends}}done', view)).toBe('done');
+    expect(renderTemplate(own, view)).toBe('<a><b>done!');
   });
 });

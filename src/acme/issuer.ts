@@ -7,7 +7,9 @@
  *   response seen is the one of the order that failed (its Retry-After, its problem type).
  * - No duplicate across restarts: a stored certificate with more than a third of its lifetime
  *   left is used as it is; an order in flight is saved (its URL and its key) before its challenge
- *   is answered, and fetched again after a restart instead of ordering anew.
+ *   is answered, and fetched again after a restart instead of ordering anew. When the stopped
+ *   process had answered the challenge and the CA's validation fails after the restart (the old
+ *   responder was gone), one new order follows at once: that failure is interlock's, not the host's.
  * - Renewal when less than a third of the lifetime remains (day 60 of Let's Encrypt's 90).
  * - A failure keeps the old certificate (or the default one, before the first), says the host
  *   and the ACME error, and waits: capped exponential backoff from `acme.retry.min`, never less
@@ -403,32 +405,41 @@ export class AcmeIssuer {
         order = undefined;
       }
     }
+    // For a resumed order: whether the process that stopped had answered its challenge.
+    let inherited = order ? { answered: false } : undefined;
     let key = order ? await this.#store.read(keyFile) : undefined;
-    if (!order || key === undefined) {
-      key = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
-      await this.#store.write(keyFile, key);
-    }
-    if (!order) {
-      order = await client.createOrder({ identifiers: [{ type: 'dns', value: host }] });
-      st.order = { url: order.url, createdMs: this.#now() };
-      await this.#store.writeState(this.#state);
-      this.#log.info('ACME order created', { host });
-    }
-    if (order.status === 'pending') {
-      for (const authz of await client.getAuthorizations(order)) {
-        if (authz.status === 'valid') continue;
-        const challenge = authz.challenges.find((c) => c.type === 'http-01');
-        if (!challenge) throw new Error(`the ACME server offers no http-01 challenge for ${host}`);
-        const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
-        this.#responder.set(challenge.token, keyAuthorization);
-        try {
-          if (challenge.status === 'pending') await client.completeChallenge(challenge);
-          await client.waitForValidStatus(authz);
-        } finally {
-          this.#responder.delete(challenge.token);
-        }
+    for (;;) {
+      if (!order || key === undefined) {
+        key = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
+        await this.#store.write(keyFile, key);
       }
-      order = await client.getOrder(order);
+      if (!order) {
+        order = await client.createOrder({ identifiers: [{ type: 'dns', value: host }] });
+        st.order = { url: order.url, createdMs: this.#now() };
+        await this.#store.writeState(this.#state);
+        this.#log.info('ACME order created', { host });
+      }
+      if (order.status !== 'pending') break;
+      try {
+        await this.#authorize(client, host, order, inherited);
+        order = await client.getOrder(order);
+        break;
+      } catch (error) {
+        // A resumed order whose challenge the stopped process had already answered: the CA may
+        // still have been validating it when this process took over, against a responder that was
+        // gone or did not yet know the token. That failure is interlock's own doing, not the
+        // host's: one new order, now, rather than waiting out the retry delay (an hour, say).
+        // A new order that fails is an ordinary failure.
+        if (!inherited?.answered) throw error;
+        inherited = undefined;
+        const current = await client.getOrder(order).catch(() => undefined);
+        if (current?.status !== 'invalid') throw error;
+        this.#log.warn('ACME order in flight became invalid while interlock was down; ordering again', {
+          host,
+          error: await invalidReason(client, current),
+        });
+        order = undefined;
+      }
     }
     if (order.status === 'ready') {
       const [, csr] = await acme.crypto.createCsr({ commonName: host, altNames: [host] }, key);
@@ -448,6 +459,29 @@ export class AcmeIssuer {
     await this.#load(host, file);
     // The proxies read the old file until their reload: remove it a minute later.
     if (old && old !== file) setTimeout(() => void this.#store.remove(old).catch(() => undefined), 60_000).unref();
+  }
+
+  /** Answers the order's http-01 challenges and waits until the CA has validated each authorization. */
+  async #authorize(
+    client: acme.Client,
+    host: string,
+    order: acme.Order,
+    inherited?: { answered: boolean },
+  ): Promise<void> {
+    for (const authz of await client.getAuthorizations(order)) {
+      if (authz.status === 'valid') continue;
+      const challenge = authz.challenges.find((c) => c.type === 'http-01');
+      if (!challenge) throw new Error(`the ACME server offers no http-01 challenge for ${host}`);
+      const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
+      this.#responder.set(challenge.token, keyAuthorization);
+      try {
+        if (challenge.status === 'pending') await client.completeChallenge(challenge);
+        else if (inherited) inherited.answered = true;
+        await client.waitForValidStatus(authz);
+      } finally {
+        this.#responder.delete(challenge.token);
+      }
+    }
   }
 
   /** Reads a certificate file; it becomes the host's when it expires later than the one known. */

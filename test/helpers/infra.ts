@@ -177,10 +177,19 @@ function assertLoopback(host: string): void {
   }
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
+/** Ports `freePort` handed out in this process: none is given twice. */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port that was free on 127.0.0.1 a moment ago, and not one this process was given before.
+ * Tests take several at once and bind them later, so the kernel, asked again before the first is
+ * bound, may name the same port twice (seen: a daemon's health port was its own ACME responder's).
+ */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const port = await unboundPort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
     // Swarm publishes a service's ports with iptables rules, not with a listening socket: a port
     // no process here is bound to can still be answered by a container (a test's service, or one
     // still being removed). Such a port is not free: a daemon listening there would never see

@@ -87,6 +87,28 @@ function httpsGet(port: number, host: string, ca?: string): Promise<TlsAnswer> {
   });
 }
 
+/**
+ * For a wait that timed out: rethrows its error with what each process printed (the daemons' ACME
+ * and apply lines, the proxy's output), since which way a race went decides what to look at.
+ */
+function explain(parts: Record<string, WatchProcess | ProxyProcess | undefined>): (error: Error) => never {
+  return (error) => {
+    const sections = Object.entries(parts).map(([name, p]) => {
+      const text = !p
+        ? '(not started)'
+        : 'lines' in p
+          ? p
+              .lines()
+              .filter((l) => /ACME|acme|applied|reload|level=(warn|error)/.test(l))
+              .slice(-40)
+              .join('\n')
+          : p.output().slice(-4000);
+      return `--- ${name}:\n${text}`;
+    });
+    throw new Error(`${error.message}\n${sections.join('\n')}`);
+  };
+}
+
 async function writeConfig(file: string, config: object): Promise<void> {
   await writeFile(file, stringify(config));
 }
@@ -202,7 +224,7 @@ describeIntegration(
           return r.status === 200 && r.authorized ? r : undefined;
         },
         { timeoutMs: 60_000, intervalMs: 200 },
-      );
+      ).catch(explain({ daemon: h.watch, haproxy: h.haproxy }));
       const seconds = (Date.now() - started) / 1000;
       console.log(`[acme] HAProxy: first trusted certificate ${seconds.toFixed(1)} s after interlock watch started`);
       expect(answer.body).toBe('ok\n');
@@ -289,6 +311,7 @@ describeIntegration(
         () => killed.child.exitCode !== null || killed.child.signalCode !== null,
       );
       h.watch = await startHaproxyWatch();
+      const resumedBy = h.watch;
       const answer = await waitFor(
         `a trusted HTTPS answer for ${third}`,
         async () => {
@@ -296,11 +319,14 @@ describeIntegration(
           return r.status === 200 && r.authorized ? r : undefined;
         },
         { timeoutMs: 60_000, intervalMs: 200 },
-      );
+      ).catch(explain({ 'killed daemon': killed, 'next daemon': resumedBy, haproxy: h.haproxy }));
       expect(answer.cn).toBe(third);
       const resumed = h.watch.lines().some((l) => /ACME order resumed.*third-/.test(l));
       const issuedBeforeKill = killed.lines().some((l) => /ACME certificate issued.*third-/.test(l));
       const invalidated = h.watch.lines().find((l) => /ACME order in flight became invalid.*third-/.test(l));
+      console.log(
+        `[acme] killed mid-order: ${invalidated ? 'the order became invalid; one new order' : resumed ? 'the order was resumed' : 'issued before the kill'}`,
+      );
       if (invalidated) {
         // The kill landed while pebble was validating: the responder was gone, so the challenge
         // failed and the CA made the order invalid, which ACME never revives. Exactly one new
@@ -385,7 +411,7 @@ describeIntegration(
           return r.status === 200 && r.authorized ? r : undefined;
         },
         { timeoutMs: 60_000, intervalMs: 200 },
-      );
+      ).catch(explain({ daemon: n.watch, nginx }));
       console.log(
         `[acme] Nginx: first trusted certificate ${((Date.now() - started) / 1000).toFixed(1)} s after interlock watch started`,
       );

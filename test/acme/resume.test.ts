@@ -1,0 +1,226 @@
+/**
+ * An order in flight when interlock stopped, resumed by the next process. The ACME server is
+ * acme-client's `Client` with its network methods replaced, so the CA's answers come in an exact
+ * order: the real-CA version of these cases (pebble, a daemon killed mid-order) cannot choose when
+ * the kill lands. The case pinned here is the one that made that test time out: the stopped
+ * process had answered the challenge, the CA was still validating when the new process resumed the
+ * order, and the validation failed (the old responder was gone).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as acme from 'acme-client';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AcmeIssuer } from '../../src/acme/issuer.ts';
+import { AcmeStore } from '../../src/acme/store.ts';
+import type { AcmeConfig } from '../../src/config/schema.ts';
+import { createLogger } from '../../src/runtime/log.ts';
+import { selfSignedPair } from '../render/proxy-check.ts';
+import { waitFor } from '../watch/it-helpers.ts';
+
+const HOST = 'resumed.example.test';
+const DIRECTORY = 'https://acme.example.test/dir';
+const HOUR = 3_600_000;
+
+type Status = 'pending' | 'processing' | 'ready' | 'valid' | 'invalid';
+interface FakeOrder {
+  url: string;
+  status: Status;
+  authz: string;
+}
+interface FakeAuthz {
+  url: string;
+  status: Status;
+  challenge: { type: 'http-01'; url: string; token: string; status: Status; error?: unknown };
+  /** What the CA's validation concludes. */
+  outcome: 'valid' | 'invalid';
+}
+
+/** The CA: orders and authorizations by URL, and what was asked of it. */
+function fakeCa() {
+  const orders = new Map<string, FakeOrder>();
+  const authzs = new Map<string, FakeAuthz>();
+  const calls = { createOrder: 0, completeChallenge: [] as string[] };
+  const add = (n: number, challenge: Status, outcome: 'valid' | 'invalid') => {
+    const order: FakeOrder = { url: `https://acme.example.test/order/${n}`, status: 'pending', authz: `authz/${n}` };
+    orders.set(order.url, order);
+    authzs.set(order.authz, {
+      url: order.authz,
+      status: 'pending',
+      challenge: { type: 'http-01', url: `chal/${n}`, token: `token${n}`, status: challenge },
+      outcome,
+    });
+    return order;
+  };
+  const view = (o: FakeOrder) => ({
+    url: o.url,
+    status: o.status,
+    authorizations: [o.authz],
+    finalize: `${o.url}/fin`,
+  });
+  const authzView = (a: FakeAuthz) => ({
+    url: a.url,
+    status: a.status,
+    identifier: { type: 'dns', value: HOST },
+    challenges: [{ ...a.challenge }],
+  });
+  /** The CA validates: the authorization (and its order) becomes valid/ready or invalid. */
+  const validate = (a: FakeAuthz) => {
+    const order = [...orders.values()].find((o) => o.authz === a.url) as FakeOrder;
+    if (a.outcome === 'valid') {
+      a.status = a.challenge.status = 'valid';
+      order.status = 'ready';
+    } else {
+      a.status = a.challenge.status = 'invalid';
+      a.challenge.error = {
+        type: 'urn:ietf:params:acme:error:connection',
+        detail: '127.0.0.1: Fetching http://resumed.example.test/: connection refused',
+      };
+      order.status = 'invalid';
+    }
+  };
+  const p = acme.Client.prototype;
+  vi.spyOn(p, 'getOrder').mockImplementation(async (o) => view(orders.get(o.url) as FakeOrder) as acme.Order);
+  vi.spyOn(p, 'createOrder').mockImplementation(async () => {
+    calls.createOrder += 1;
+    return view(add(orders.size + 1, 'pending', 'valid')) as acme.Order;
+  });
+  vi.spyOn(p, 'getAuthorizations').mockImplementation(
+    async (o) => o.authorizations.map((u) => authzView(authzs.get(u) as FakeAuthz)) as acme.Authorization[],
+  );
+  vi.spyOn(p, 'getChallengeKeyAuthorization').mockImplementation(async (c) => `${c.token}.thumbprint`);
+  vi.spyOn(p, 'completeChallenge').mockImplementation(async (c) => {
+    calls.completeChallenge.push(c.url);
+    const a = [...authzs.values()].find((x) => x.challenge.url === c.url) as FakeAuthz;
+    a.challenge.status = 'processing';
+    return { ...a.challenge } as never;
+  });
+  vi.spyOn(p, 'waitForValidStatus').mockImplementation(async (value: unknown) => {
+    const item = value as { url: string };
+    const a = authzs.get(item.url);
+    if (a) {
+      if (a.challenge.status === 'processing') validate(a);
+      if (a.status !== 'valid') throw new Error(`Operation is invalid: ${JSON.stringify(authzView(a))}`);
+      return authzView(a) as never;
+    }
+    const o = orders.get(item.url) as FakeOrder;
+    if (o.status !== 'valid') throw new Error('Operation is invalid');
+    return view(o) as never;
+  });
+  vi.spyOn(p, 'finalizeOrder').mockImplementation(async (o) => {
+    const order = orders.get(o.url) as FakeOrder;
+    if (order.status !== 'ready') throw new Error('order not ready');
+    order.status = 'valid';
+    return view(order) as acme.Order;
+  });
+  vi.spyOn(p, 'getCertificate').mockImplementation(async () => selfSignedPair(HOST).cert);
+  vi.spyOn(p, 'createAccount').mockImplementation(async () => {
+    throw new Error('the account is known: no registration expected');
+  });
+  return { add, calls, orders };
+}
+
+describe('an order in flight across a restart', () => {
+  let dir = '';
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'interlock-acme-resume-'));
+  });
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Storage as the stopped process left it: account, the order's URL and its key. */
+  async function stoppedWith(orderUrl: string): Promise<void> {
+    const store = new AcmeStore(path.join(dir, 'acme'));
+    await store.init();
+    const key = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
+    await store.write(store.accountKeyFile, key);
+    await store.write(store.orderKeyFile(HOST), key);
+    await store.writeState({
+      version: 1,
+      accounts: { [DIRECTORY]: { url: 'https://acme.example.test/acct/1' } },
+      hosts: { [HOST]: { order: { url: orderUrl, createdMs: 0 } } },
+    });
+  }
+
+  async function issuer() {
+    const lines: string[] = [];
+    let changes = 0;
+    const config = {
+      directory: DIRECTORY,
+      storage: 'acme',
+      httpPort: 80,
+      challenge: { address: '127.0.0.1', port: 0 },
+      retry: { min: '1h', max: '1h' },
+    } as AcmeConfig;
+    const it = new AcmeIssuer({
+      config,
+      configDir: dir,
+      log: createLogger({ format: 'logfmt', level: 'info', write: (l) => lines.push(l.trimEnd()) }),
+      onChange: () => {
+        changes += 1;
+      },
+    });
+    await it.start();
+    return { it, lines, changes: () => changes };
+  }
+
+  it('the CA was still validating the answered challenge and it failed: one new order at once, not after the retry delay', async () => {
+    const ca = fakeCa();
+    const first = ca.add(1, 'processing', 'invalid');
+    await stoppedWith(first.url);
+    const { it: acmeIssuer, lines, changes } = await issuer();
+    try {
+      acmeIssuer.want([HOST]);
+      await waitFor('the certificate', () => changes() > 0 || lines.some((l) => /ACME order failed/.test(l)));
+      expect(lines.join('\n')).not.toMatch(/ACME order failed/);
+      expect(lines.some((l) => /msg="ACME order resumed".*status=pending/.test(l))).toBe(true);
+      const invalid = lines.find((l) => /ACME order in flight became invalid/.test(l)) ?? '';
+      expect(invalid).toMatch(/acme:connection.*connection refused/);
+      expect(ca.calls.createOrder).toBe(1);
+      // The old challenge was not answered again; the new one was.
+      expect(ca.calls.completeChallenge).toEqual(['chal/2']);
+      expect(acmeIssuer.status()[0]).toMatchObject({ state: 'valid', lastError: null });
+      expect(acmeIssuer.certificates().get(HOST)).toBeDefined();
+    } finally {
+      await acmeIssuer.stop();
+    }
+  });
+
+  it('the CA had not validated it yet and it succeeds: the resumed order gives the certificate, no new order', async () => {
+    const ca = fakeCa();
+    const first = ca.add(1, 'processing', 'valid');
+    await stoppedWith(first.url);
+    const { it: acmeIssuer, lines, changes } = await issuer();
+    try {
+      acmeIssuer.want([HOST]);
+      await waitFor('the certificate', () => changes() > 0 || lines.some((l) => /ACME order failed/.test(l)));
+      expect(ca.calls.createOrder).toBe(0);
+      expect(ca.calls.completeChallenge).toEqual([]);
+      expect(acmeIssuer.status()[0]).toMatchObject({ state: 'valid' });
+    } finally {
+      await acmeIssuer.stop();
+    }
+  });
+
+  it('a resumed challenge this process answers and the CA refuses is an ordinary failure: backoff, no second order', async () => {
+    const ca = fakeCa();
+    const first = ca.add(1, 'pending', 'invalid');
+    await stoppedWith(first.url);
+    const { it: acmeIssuer, lines } = await issuer();
+    try {
+      const before = Date.now();
+      acmeIssuer.want([HOST]);
+      await waitFor('the failure', () => lines.some((l) => /ACME order failed/.test(l)));
+      expect(ca.calls.createOrder).toBe(0);
+      expect(ca.calls.completeChallenge).toEqual(['chal/1']);
+      const status = acmeIssuer.status()[0];
+      expect(status?.state).toBe('failing');
+      expect(status?.lastError?.message).toMatch(/connection refused/);
+      expect(Date.parse(status?.nextAttempt ?? '') - before).toBeGreaterThanOrEqual(HOUR - 1000);
+    } finally {
+      await acmeIssuer.stop();
+    }
+  });
+});

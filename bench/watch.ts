@@ -17,11 +17,13 @@
  *
  *   node node_modules/jiti/lib/jiti-cli.mjs bench/watch.ts [--only latency,scale,burst,memory]
  *     [--changes 40] [--services 10000] [--events 10000] [--label-changes 20]
+ *     [--daemon-env deployed|none]   (deployed: the daemons get deploy/malloc.env, as the images do)
  */
 import { readFileSync, watch as watchDir } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   createService,
@@ -52,6 +54,8 @@ const { values: args } = parseArgs({
     services: { type: 'string', default: '10000' },
     events: { type: 'string', default: '10000' },
     'label-changes': { type: 'string', default: '20' },
+    // `deployed`: the daemons run with deploy/malloc.env, as the images run them; `none`: without.
+    'daemon-env': { type: 'string', default: 'deployed' },
   },
 });
 const parts = new Set((args.only ?? '').split(','));
@@ -60,6 +64,26 @@ const SERVICES = Number(args.services);
 const EVENTS = Number(args.events);
 const LABEL_CHANGES = Number(args['label-changes']);
 const PREFIX = 'bench-watch';
+
+/** The environment the images give interlock's processes (deploy/malloc.env), unless --daemon-env none. */
+function deployedEnv(): Record<string, string> {
+  if (args['daemon-env'] === 'none') return {};
+  if (args['daemon-env'] !== 'deployed') throw new Error('--daemon-env is deployed or none');
+  const file = fileURLToPath(new URL('../deploy/malloc.env', import.meta.url));
+  return Object.fromEntries(
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => /^[A-Z_]+=\S+$/.test(l))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+}
+const DAEMON_ENV = deployedEnv();
+const DAEMON_ENV_NOTE =
+  Object.keys(DAEMON_ENV).length > 0
+    ? `daemon env as in the images: ${Object.entries(DAEMON_ENV)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`
+    : 'daemon env: no malloc settings (--daemon-env none)';
 
 interface Row {
   measure: string;
@@ -159,7 +183,7 @@ async function haproxySetup() {
       ],
     }),
   );
-  const daemon = await startWatch({ config, listenPort: await freePort() });
+  const daemon = await startWatch({ config, listenPort: await freePort(), env: DAEMON_ENV });
   daemons.push(daemon);
   await waitFor('the first render', async () => (await mapText(dir)).includes(`${name}-0.test`));
   await startHaproxy(path.join(dir, 'haproxy.cfg'), { port: hp, cwd: dir });
@@ -294,7 +318,12 @@ async function scale(): Promise<void> {
       }),
     );
     const out = path.join(dir, 'out');
-    const daemon = await startWatch({ config, listenPort: await freePort(), args: ['--out-dir', out] });
+    const daemon = await startWatch({
+      config,
+      listenPort: await freePort(),
+      args: ['--out-dir', out],
+      env: DAEMON_ENV,
+    });
     daemons.push(daemon);
     const file = path.join(out, 'haproxy.cfg');
     // When each task address first appeared in the file.
@@ -388,6 +417,7 @@ async function memory(): Promise<void> {
       config,
       listenPort: await freePort(),
       args: ['--out-dir', out, '--log-level', 'warn'],
+      env: DAEMON_ENV,
     });
     daemons.push(daemon);
     const pid = daemon.child.pid ?? 0;
@@ -499,7 +529,7 @@ async function memory(): Promise<void> {
     peak = Math.max(peak, first.after, second.after);
     const metrics = await daemon.metrics();
     console.log(
-      `memory: ${SERVICES} services (bodies: ${Object.entries(fake.bodyBytes)
+      `memory (${DAEMON_ENV_NOTE}): ${SERVICES} services (bodies: ${Object.entries(fake.bodyBytes)
         .map(([k, v]) => `${k} ${(v / 1e6).toFixed(1)} MB`)
         .join(
           ', ',
@@ -508,7 +538,7 @@ async function memory(): Promise<void> {
         `${metricValue(metrics, 'interlock_relists_total')} re-lists, ${metricValue(metrics, 'interlock_applies_total')} applies; task lists ${fake.requests['/tasks'] ?? 0}`,
     );
     rows.push({
-      measure: `RSS with ${SERVICES} services (steady)`,
+      measure: `RSS with ${SERVICES} services (steady; ${DAEMON_ENV_NOTE})`,
       value: `${base.toFixed(1)} MB`,
       target: '≤ 150 MB',
       ok: base <= 150,

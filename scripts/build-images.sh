@@ -80,7 +80,7 @@ inputs_hash() {
   {
     echo "script $(sha256sum <"$0")"
     echo "tag $TAG"
-    find dist templates schema bin package.json package-lock.json deploy/proxy-entrypoint.sh -type f -print0 |
+    find dist templates schema bin package.json package-lock.json deploy/proxy-entrypoint.sh deploy/malloc.env -type f -print0 |
       sort -z | xargs -0 sha256sum
     stat -L -c '%n %s %Y' "$NODE_BIN" /bin/busybox
     case "$kind" in
@@ -144,6 +144,8 @@ build_one() {
   root=$(mktemp -d)
   base_rootfs "$root"
   changes=('ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin' 'WORKDIR /app' "LABEL org.interlock.image=$kind")
+  # malloc settings of the long-running processes (deploy/malloc.env says why)
+  while IFS= read -r setting; do changes+=("ENV $setting"); done < <(grep -E '^[A-Z_]+=[^ ]+$' "$REPO/deploy/malloc.env")
   case "$kind" in
   interlock)
     changes+=('ENTRYPOINT ["/usr/bin/node", "/app/bin/interlock.js"]' 'CMD ["--help"]')

@@ -78,6 +78,9 @@ function cheapToInspect(docker: object): void {
  * `--optimize-for-size` the storms take about half the CPU, but RSS is ~176 MB steady and ~243 MB
  * at peak. What stays is ~60 MB of heap (services and tasks ~19 MB, the route cache ~12 MB, the
  * reconcile's entry tables ~8 MB, code and modules the rest) and the node binary's ~41 MB of text.
+ * The rest of the storm peak was malloc's: freed chunks of the streamed lists left resident in a
+ * fragmented heap, and per-thread arenas. That part is not settable from here (glibc reads its
+ * settings at start-up): deploy/malloc.env, which the images set, takes the peak to ~145 MB.
  */
 interface MemoryKeeper {
   checkpoint: () => void;

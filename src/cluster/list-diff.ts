@@ -203,38 +203,90 @@ export class ListDiff {
   }
 }
 
-/**
- * A list's entries hashed as its body streams in, for a caller that parses the body itself (a
- * full read): the table's owners are read from its parse afterwards (table), so nothing is
- * parsed twice and the body is never held as bytes.
- */
-export class EntryHashes {
-  readonly #splitter: EntrySplitter;
-  readonly #hashes: string[] = [];
+/** What a full read's list body turned out to be. */
+export type ListShape = 'list' | 'not-a-list' | 'not-json';
 
-  constructor() {
-    this.#splitter = new EntrySplitter((bytes) => {
-      this.#hashes.push(createHash('sha1').update(bytes).digest('base64'));
-    });
+/** The most of a body that does not start as a list kept to tell "JSON, not a list" from "not JSON". */
+const NOT_A_LIST_KEPT = 1024 * 1024;
+
+/**
+ * A list's body taken in as it streams, for a full read: cut into its entries, each parsed as it
+ * arrives and, for a list tracked per entry, hashed for the next reconcile's table. Neither the
+ * body nor its text is ever held whole (issue 12: the three big lists of 10,000 services are
+ * ~83 MB; read alone, joining their text and parsing it peaked at ~290 MB of RSS in ~3.1 s, entry
+ * by entry ~160 MB in ~1.8 s. In the watch daemon the first read still peaks at ~255 MB: the
+ * parsed entries are held while they are mapped and the first render runs).
+ */
+export class ListEntries {
+  readonly entries: unknown[] = [];
+  readonly #hashes: string[] | undefined;
+  readonly #splitter: EntrySplitter;
+  /** The body's first bytes, while it does not start with `[` (an error answer: kept to name it). */
+  #head: Buffer[] | undefined;
+  #headBytes = 0;
+  #started = false;
+  #unparsable = false;
+
+  constructor(hashed: boolean) {
+    this.#hashes = hashed ? [] : undefined;
+    this.#splitter = new EntrySplitter((bytes) => this.#entry(bytes));
   }
 
   push(chunk: Buffer): void {
+    if (!this.#started) {
+      let i = 0;
+      while (i < chunk.length && isSpace(chunk[i] as number)) i++;
+      if (i < chunk.length) {
+        this.#started = true;
+        if (chunk[i] !== OPEN_BRACKET) this.#head = [];
+      }
+    }
+    if (this.#head) {
+      if (this.#headBytes < NOT_A_LIST_KEPT) this.#head.push(chunk);
+      this.#headBytes += chunk.length;
+      return;
+    }
     this.#splitter.push(chunk);
   }
 
+  /** Whether the body was a JSON list (then `entries` holds it), JSON of another kind, or not JSON. */
+  end(): ListShape {
+    if (this.#head) {
+      if (this.#headBytes > NOT_A_LIST_KEPT) return 'not-json';
+      try {
+        JSON.parse(Buffer.concat(this.#head).toString('utf8'));
+        return 'not-a-list';
+      } catch {
+        return 'not-json';
+      }
+    }
+    return this.#splitter.end() && !this.#unparsable ? 'list' : 'not-json';
+  }
+
   /**
-   * hash → owner, the owners read from `parsed` (the same body, parsed): as ListDiff with no last
-   * table. Undefined when an entry has no owner or the body did not cut into `parsed`'s entries.
+   * hash → owner, the owners read from the parsed entries: as ListDiff with no last table.
+   * Undefined when the list is not hashed or not whole, or an entry has no owner.
    */
-  table(parsed: readonly unknown[], owner: (entry: unknown) => string | undefined): EntryTable | undefined {
-    if (!this.#splitter.end() || parsed.length !== this.#hashes.length) return undefined;
+  table(owner: (entry: unknown) => string | undefined): EntryTable | undefined {
+    const hashes = this.#hashes;
+    if (!hashes || this.end() !== 'list' || hashes.length !== this.entries.length) return undefined;
     const table: EntryTable = new Map();
-    for (const [i, hash] of this.#hashes.entries()) {
-      const o = owner(parsed[i]);
+    for (let i = 0; i < hashes.length; i++) {
+      const o = owner(this.entries[i]);
       if (o === undefined) return undefined;
-      table.set(hash, o);
+      table.set(hashes[i] as string, o);
     }
     return table;
+  }
+
+  #entry(bytes: Buffer): void {
+    this.#hashes?.push(createHash('sha1').update(bytes).digest('base64'));
+    if (this.#unparsable) return;
+    try {
+      this.entries.push(JSON.parse(bytes.toString('utf8')));
+    } catch {
+      this.#unparsable = true;
+    }
   }
 }
 

@@ -6,10 +6,9 @@
  * Every failure becomes one line naming the cluster, the endpoint and the reason, within a bound.
  */
 import { createHash } from 'node:crypto';
-import { StringDecoder } from 'node:string_decoder';
 import { formatDuration } from '../config/duration.ts';
 import { ClusterError } from '../errors.ts';
-import { ENTRY_OWNERS, EntryHashes, type EntryTable, ListDiff } from './list-diff.ts';
+import { ENTRY_OWNERS, type EntryTable, ListDiff, ListEntries } from './list-diff.ts';
 import type { SnapshotDocument } from './snapshot.ts';
 
 export interface CallOptions {
@@ -190,49 +189,18 @@ function othersOf(wanted: ReturnType<typeof listsOf>, answers: ReadonlyArray<{ d
     .join('\0');
 }
 
-/**
- * One list of a full read, taken in as it streams: decoded into text a chunk at a time (the body
- * is never one Buffer: see readSnapshotIfChanged), and, for the lists tracked per entry, cut into
- * entries and hashed, so the next reconcile has its table (./list-diff.ts) without a second pass.
- */
-class ListText {
-  readonly #decoder = new StringDecoder('utf8');
-  #parts: string[] = [];
-  readonly hashes: EntryHashes | undefined;
-
-  constructor(tracked: boolean) {
-    this.hashes = tracked ? new EntryHashes() : undefined;
-  }
-
-  push(chunk: Buffer): void {
-    this.hashes?.push(chunk);
-    const text = this.#decoder.write(chunk);
-    if (text !== '') this.#parts.push(text);
-  }
-
-  /** The whole text, once: the parts are let go. */
-  text(): string {
-    const parts = this.#parts;
-    this.#parts = [];
-    parts.push(this.#decoder.end());
-    return parts.join('');
-  }
-}
-
 /** The entry tables of a full read's lists, for the next reconcile. */
 function baselineOf(
   swarm: boolean,
   wanted: ReturnType<typeof listsOf>,
   answers: ReadonlyArray<{ digest: string }>,
-  lists: readonly ListText[],
-  doc: Record<string, unknown>,
+  lists: readonly ListEntries[],
 ): ChangeBaseline | undefined {
   if (!swarm) return undefined;
   const tables = {} as Record<TrackedList, EntryTable>;
   for (const [i, [key]] of wanted.entries()) {
-    const hashes = lists[i]?.hashes;
-    if (!hashes) continue;
-    const table = hashes.table(doc[key] as unknown[], ENTRY_OWNERS[key as TrackedList]);
+    if (!TRACKED.includes(key as TrackedList)) continue;
+    const table = lists[i]?.table(ENTRY_OWNERS[key as TrackedList]);
     // A standalone container (or an entry that cannot be read) changes what a full read says: no baseline.
     if (!table) return undefined;
     tables[key as TrackedList] = table;
@@ -399,11 +367,12 @@ export async function readSnapshotIfChanged(
       );
       if (digestOf(swarm, answers) === last) return { digest: last };
     }
-    // Changed (or nothing to compare with): fetch again, taking the bodies in as text as they
-    // stream (issue 12). Never one Buffer per body: at 10,000 services a body is 20-35 MB, and
-    // freeing a malloc'd block that large makes glibc keep up to twice its size of freed memory
-    // resident from then on (its mmap threshold follows the largest block freed): ~65 MB of RSS.
-    const lists = wanted.map(([key]) => new ListText(TRACKED.includes(key as TrackedList)));
+    // Changed (or nothing to compare with): fetch again, each body cut into its entries and each
+    // entry parsed as it streams in (issue 12; ListEntries). Never one Buffer nor one text per
+    // body: at 10,000 services a body is 20-35 MB, and freeing a malloc'd block that large makes
+    // glibc keep up to twice its size of freed memory resident from then on (its mmap threshold
+    // follows the largest block freed): ~65 MB of RSS.
+    const lists = wanted.map(([key]) => new ListEntries(TRACKED.includes(key as TrackedList)));
     const answers = await Promise.all(
       wanted.map(([, path, query], i) =>
         step(
@@ -431,16 +400,13 @@ export async function readSnapshotIfChanged(
     };
     wanted.forEach(([key, path], i) => {
       const call = `GET ${path.slice(0, -1)}`;
-      let value: unknown;
-      try {
-        value = JSON.parse((lists[i] as ListText).text());
-      } catch {
-        throw new CallFailed(call, new NotDocker(`${call} did not answer JSON`));
-      }
-      if (!Array.isArray(value)) throw new CallFailed(call, new NotDocker(`${call} did not answer with a list`));
-      doc[key] = value;
+      const list = lists[i] as ListEntries;
+      const shape = list.end();
+      if (shape === 'not-json') throw new CallFailed(call, new NotDocker(`${call} did not answer JSON`));
+      if (shape === 'not-a-list') throw new CallFailed(call, new NotDocker(`${call} did not answer with a list`));
+      doc[key] = list.entries;
     });
-    const baseline = baselineOf(swarm, wanted, answers, lists, doc);
+    const baseline = baselineOf(swarm, wanted, answers, lists);
     return { digest, doc: doc as unknown as SnapshotDocument, ...(baseline ? { baseline } : {}) };
   });
 }

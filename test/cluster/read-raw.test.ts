@@ -7,6 +7,7 @@ import {
   ClusterUnavailableError,
   detectChanges,
   type RawGetApi,
+  readSnapshot,
   readSnapshotIfChanged,
 } from '../../src/cluster/read.ts';
 import { FakeSwarm, httpService } from '../watch/fake-swarm.ts';
@@ -56,5 +57,43 @@ describe('raw reads: the bound is on silence, not on size', () => {
     await expect(
       readSnapshotIfChanged(slowApi(swarm, { pieces: 4, gapMs: 0, stall: true }), options, undefined),
     ).rejects.toThrow(ClusterUnavailableError);
+  });
+});
+
+describe('raw full reads: each list is taken in entry by entry', () => {
+  const swarm = new FakeSwarm();
+  for (let i = 0; i < 5; i++) swarm.add(httpService(`s${i}`, 21_000 + i));
+
+  /** The fake's raw API with the body of `path` replaced, dribbled in 3-byte chunks. */
+  function answering(path: string, body: string) {
+    const api = swarm.api({ raw: true });
+    const fast = api.getRaw as RawGetApi['getRaw'];
+    api.getRaw = async (p, query, options) => {
+      if (p !== path) return fast(p, query, options);
+      const bytes = Buffer.from(body);
+      for (let at = 0; at < bytes.length; at += 3) options.each?.(bytes.subarray(at, at + 3));
+      return { digest: 'x' };
+    };
+    return api as typeof api & RawGetApi;
+  }
+
+  it('reads the same document as a parse of the whole bodies', async () => {
+    const whole = await readSnapshotIfChanged(swarm.api({ raw: true }) as never, options, undefined);
+    const api = swarm.api({ raw: true });
+    const plain = await readSnapshot(api as never, options);
+    expect(whole.doc?.services).toHaveLength(5);
+    expect(whole.doc?.tasks?.length).toBeGreaterThan(0);
+    for (const key of ['services', 'tasks', 'networks', 'nodes', 'containers'] as const) {
+      expect(whole.doc?.[key], key).toEqual(plain[key]);
+    }
+  });
+
+  it('names a list answered with JSON of another kind, or with what is not JSON', async () => {
+    await expect(
+      readSnapshotIfChanged(answering('/services?', '{"message":"not a manager"}'), options, undefined),
+    ).rejects.toThrow(/GET \/services did not answer with a list/);
+    await expect(readSnapshotIfChanged(answering('/tasks?', '[{"ID":'), options, undefined)).rejects.toThrow(
+      /GET \/tasks did not answer JSON/,
+    );
   });
 });

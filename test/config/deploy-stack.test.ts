@@ -110,4 +110,20 @@ describe('deploy/', () => {
     expect(service('controller').deploy.placement?.constraints).toContain('node.role == manager');
     expect(service('stats').deploy.mode).toBe('global');
   });
+
+  it('every image runs with the malloc settings of deploy/malloc.env, the ones the watch benchmark measures', () => {
+    const settings = readFileSync(deploy('malloc.env'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('#'));
+    // Only NAME=value lines (what the build script and the benchmark read), known to glibc.
+    expect(settings).toEqual(['MALLOC_ARENA_MAX=2', 'MALLOC_MMAP_THRESHOLD_=65536']);
+    const build = readFileSync(path.join(ROOT, 'scripts', 'build-images.sh'), 'utf8');
+    expect(build).toContain(
+      `while IFS= read -r setting; do changes+=("ENV $setting"); done < <(grep -E '^[A-Z_]+=[^ ]+$' "$REPO/deploy/malloc.env")`,
+    );
+    // A changed file rebuilds the images.
+    expect(build).toMatch(/find dist templates .*deploy\/malloc\.env -type f/);
+    const bench = readFileSync(path.join(ROOT, 'bench', 'watch.ts'), 'utf8');
+    expect(bench).toContain("new URL('../deploy/malloc.env', import.meta.url)");
+  });
 });

@@ -147,14 +147,15 @@ async function seenInMap(dir: string, text: string, timeoutMs: number): Promise<
   }
 }
 
-function rssMb(pid: number): number {
+/** The process's resident set (`VmRSS`), or its peak since it started (`VmHWM`), in MB. */
+function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   let status: string;
   try {
     status = readFileSync(`/proc/${pid}/status`, 'utf8');
   } catch {
     return Number.NaN; // the daemon is gone; the caller reports it
   }
-  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
@@ -431,6 +432,9 @@ async function memory(): Promise<void> {
       },
     );
     const firstRender = performance.now() - started;
+    // The peak so far: the first full read, its mapping and the first render (no target: what a
+    // memory limit must allow for at start-up and after a reconnect).
+    const firstPeak = rssMb(pid, 'VmHWM');
     await sleep(6000); // a reconcile re-list or so, then steady
     const base = rssMb(pid);
 
@@ -537,6 +541,12 @@ async function memory(): Promise<void> {
         `${first.after.toFixed(1)} MB after ${EVENTS} events (${ms(first.ms)} to converge), ${second.after.toFixed(1)} MB after ${EVENTS} more (${ms(second.ms)}); ` +
         `${metricValue(metrics, 'interlock_relists_total')} re-lists, ${metricValue(metrics, 'interlock_applies_total')} applies; task lists ${fake.requests['/tasks'] ?? 0}`,
     );
+    rows.push({
+      measure: `RSS peak of the first read and render at ${SERVICES} services (start-up, reconnects)`,
+      value: `${firstPeak.toFixed(1)} MB`,
+      target: '',
+      ok: undefined,
+    });
     rows.push({
       measure: `RSS with ${SERVICES} services (steady; ${DAEMON_ENV_NOTE})`,
       value: `${base.toFixed(1)} MB`,

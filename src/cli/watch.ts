@@ -80,7 +80,7 @@ function cheapToInspect(docker: object): void {
  * reconcile's entry tables ~8 MB, code and modules the rest) and the node binary's ~41 MB of text.
  * The rest of the storm peak was malloc's: freed chunks of the streamed lists left resident in a
  * fragmented heap, and per-thread arenas. That part is not settable from here (glibc reads its
- * settings at start-up): deploy/malloc.env, which the images set, takes the peak to ~145 MB.
+ * settings at start-up): deploy/malloc.env, which the images set, takes the peak to 144-152 MB.
  */
 interface MemoryKeeper {
   checkpoint: () => void;

@@ -214,8 +214,9 @@ const NOT_A_LIST_KEPT = 1024 * 1024;
  * arrives and, for a list tracked per entry, hashed for the next reconcile's table. Neither the
  * body nor its text is ever held whole (issue 12: the three big lists of 10,000 services are
  * ~83 MB; read alone, joining their text and parsing it peaked at ~290 MB of RSS in ~3.1 s, entry
- * by entry ~160 MB in ~1.8 s. In the watch daemon the first read still peaks at ~255 MB: the
- * parsed entries are held while they are mapped and the first render runs).
+ * by entry ~160 MB in ~1.8 s. In the watch daemon the first read peaked at ~255 MB either way:
+ * the parsed entries are held while they are mapped and the first render runs; `reduce` keeping
+ * only what mapping reads of task containers brought it to ~210 MB).
  */
 export class ListEntries {
   readonly entries: unknown[] = [];
@@ -227,8 +228,12 @@ export class ListEntries {
   #started = false;
   #unparsable = false;
 
-  constructor(hashed: boolean) {
+  readonly #reduce: ((entry: unknown) => unknown) | undefined;
+
+  /** `reduce`: what to keep of each parsed entry (the owner `table` reads must stay in it). */
+  constructor(hashed: boolean, reduce?: (entry: unknown) => unknown) {
     this.#hashes = hashed ? [] : undefined;
+    this.#reduce = reduce;
     this.#splitter = new EntrySplitter((bytes) => this.#entry(bytes));
   }
 
@@ -283,7 +288,8 @@ export class ListEntries {
     this.#hashes?.push(createHash('sha1').update(bytes).digest('base64'));
     if (this.#unparsable) return;
     try {
-      this.entries.push(JSON.parse(bytes.toString('utf8')));
+      const entry: unknown = JSON.parse(bytes.toString('utf8'));
+      this.entries.push(this.#reduce ? this.#reduce(entry) : entry);
     } catch {
       this.#unparsable = true;
     }

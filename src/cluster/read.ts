@@ -10,6 +10,7 @@ import { formatDuration } from '../config/duration.ts';
 import { ClusterError } from '../errors.ts';
 import { ENTRY_OWNERS, type EntryTable, ListDiff, ListEntries } from './list-diff.ts';
 import type { SnapshotDocument } from './snapshot.ts';
+import { taskContainerHint } from './snapshot-map.ts';
 
 export interface CallOptions {
   abortSignal?: AbortSignal;
@@ -372,7 +373,13 @@ export async function readSnapshotIfChanged(
     // body: at 10,000 services a body is 20-35 MB, and freeing a malloc'd block that large makes
     // glibc keep up to twice its size of freed memory resident from then on (its mmap threshold
     // follows the largest block freed): ~65 MB of RSS.
-    const lists = wanted.map(([key]) => new ListEntries(TRACKED.includes(key as TrackedList)));
+    const lists = wanted.map(
+      ([key]) =>
+        new ListEntries(
+          TRACKED.includes(key as TrackedList),
+          swarm && key === 'containers' ? taskContainerHint : undefined,
+        ),
+    );
     const answers = await Promise.all(
       wanted.map(([, path, query], i) =>
         step(

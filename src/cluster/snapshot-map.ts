@@ -772,6 +772,30 @@ function compareTasks(a: TaskState, b: TaskState): number {
   return (a.slot ?? Number.MAX_SAFE_INTEGER) - (b.slot ?? Number.MAX_SAFE_INTEGER) || cmp(a.id, b.id);
 }
 
+const TASK_ID_LABEL = 'com.docker.swarm.task.id';
+const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
+
+/**
+ * An entry of a Swarm manager's GET /containers/json, reduced to what mapping reads of it when it
+ * is a task's container (taskContainerPorts): its id, its task and service labels, its ports.
+ * Any other entry (a standalone container, something unreadable) is returned as it is. For the
+ * watch daemon's full reads (issue 12): 30,000 task containers held whole were ~38 MB of heap
+ * while the first read is mapped, ~4 MB reduced. Only for a document read from a Swarm manager:
+ * off Swarm every container is a service of its own and is read in full.
+ */
+export function taskContainerHint(entry: unknown): unknown {
+  if (!isObject(entry) || !isObject(entry.Labels) || !(TASK_ID_LABEL in entry.Labels)) return entry;
+  const labels = entry.Labels;
+  return {
+    Id: entry.Id,
+    Labels: {
+      [TASK_ID_LABEL]: labels[TASK_ID_LABEL],
+      ...(SERVICE_ID_LABEL in labels ? { [SERVICE_ID_LABEL]: labels[SERVICE_ID_LABEL] } : {}),
+    },
+    ...('Ports' in entry ? { Ports: entry.Ports } : {}),
+  };
+}
+
 /**
  * Host ports of task containers by container id, with the address each is bound to: the only
  * place the API says which family a task's host port belongs to. Task containers are hints here,

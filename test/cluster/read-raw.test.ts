@@ -3,6 +3,7 @@
  * cluster's bound for being large; an engine that stops answering still is.
  */
 import { describe, expect, it } from 'vitest';
+import { syntheticSnapshot } from '../../bench/lib/synthetic.ts';
 import {
   ClusterUnavailableError,
   detectChanges,
@@ -10,6 +11,8 @@ import {
   readSnapshot,
   readSnapshotIfChanged,
 } from '../../src/cluster/read.ts';
+import type { SnapshotDocument } from '../../src/cluster/snapshot.ts';
+import { mapSnapshot } from '../../src/cluster/snapshot-map.ts';
 import { FakeSwarm, httpService } from '../watch/fake-swarm.ts';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -95,5 +98,43 @@ describe('raw full reads: each list is taken in entry by entry', () => {
     await expect(readSnapshotIfChanged(answering('/tasks?', '[{"ID":'), options, undefined)).rejects.toThrow(
       /GET \/tasks did not answer JSON/,
     );
+  });
+
+  it("keeps of a task's container only what mapping reads, and maps to the same state", async () => {
+    const doc = syntheticSnapshot({ services: 12, backends: 'published' });
+    const standalone = {
+      ...(doc.containers?.[0] as Record<string, unknown>),
+      Id: 'f'.repeat(64),
+      Names: ['/standalone-web'],
+      Labels: { 'interlock.hostname': 'standalone' },
+    };
+    const containers = [...(doc.containers ?? []), standalone];
+    const serving = (lists: Record<string, unknown[]>) => {
+      const api = swarm.api({ raw: true });
+      api.getRaw = async (p, _query, o) => {
+        const key = p.replace(/^\/|\?$/g, '').replace('containers/json', 'containers');
+        const body = Buffer.from(JSON.stringify(lists[key] ?? []));
+        for (let at = 0; at < body.length; at += 500) o.each?.(body.subarray(at, at + 500));
+        return { digest: key };
+      };
+      return api as typeof api & RawGetApi;
+    };
+    const r = await readSnapshotIfChanged(serving({ ...doc, containers } as never), options, undefined);
+    const read = r.doc?.containers as Record<string, unknown>[];
+    expect(read).toHaveLength(containers.length);
+    const tasks = read.filter((c) => c.Id !== standalone.Id);
+    expect(tasks.length).toBeGreaterThan(0);
+    for (const c of tasks) expect(Object.keys(c).sort()).toEqual(['Id', 'Labels', 'Ports']);
+    expect(read.find((c) => c.Id === standalone.Id)).toEqual(standalone);
+    // Without the standalone container there is a reconcile table, and it names every container's service.
+    const swarmOnly = await readSnapshotIfChanged(serving(doc as never), options, undefined);
+    expect(swarmOnly.baseline?.tables.containers.size).toBe(tasks.length);
+    const at = { cluster: 'c' };
+    const reduced = mapSnapshot(r.doc as SnapshotDocument, at);
+    const whole = mapSnapshot({ ...doc, containers }, at);
+    expect(reduced.diagnostics).toEqual(whole.diagnostics);
+    expect(reduced.state).toEqual(whole.state);
+    // Host ports do come from the containers here: the test would see a reduction that lost them.
+    expect(whole.state.services.some((s) => s.tasks.some((t) => t.hostPorts.length > 0))).toBe(true);
   });
 });

@@ -7,9 +7,9 @@
  *   response seen is the one of the order that failed (its Retry-After, its problem type).
  * - No duplicate across restarts: a stored certificate with more than a third of its lifetime
  *   left is used as it is; an order in flight is saved (its URL and its key) before its challenge
- *   is answered, and fetched again after a restart instead of ordering anew. When the stopped
- *   process had answered the challenge and the CA's validation fails after the restart (the old
- *   responder was gone), one new order follows at once: that failure is interlock's, not the host's.
+ *   is answered, and fetched again after a restart instead of ordering anew. When the resumed
+ *   order turns invalid (the stopped process had answered the challenge and the CA's validation
+ *   failed, the old responder gone), one new order follows at once: that failure is interlock's.
  * - Renewal when less than a third of the lifetime remains (day 60 of Let's Encrypt's 90).
  * - A failure keeps the old certificate (or the default one, before the first), says the host
  *   and the ACME error, and waits: capped exponential backoff from `acme.retry.min`, never less
@@ -405,8 +405,7 @@ export class AcmeIssuer {
         order = undefined;
       }
     }
-    // For a resumed order: whether the process that stopped had answered its challenge.
-    let inherited = order ? { answered: false } : undefined;
+    let resumed = order !== undefined;
     let key = order ? await this.#store.read(keyFile) : undefined;
     for (;;) {
       if (!order || key === undefined) {
@@ -419,19 +418,19 @@ export class AcmeIssuer {
         await this.#store.writeState(this.#state);
         this.#log.info('ACME order created', { host });
       }
-      if (order.status !== 'pending') break;
       try {
-        await this.#authorize(client, host, order, inherited);
-        order = await client.getOrder(order);
+        order = await this.#complete(client, host, order, key);
         break;
       } catch (error) {
-        // A resumed order whose challenge the stopped process had already answered: the CA may
-        // still have been validating it when this process took over, against a responder that was
-        // gone or did not yet know the token. That failure is interlock's own doing, not the
-        // host's: one new order, now, rather than waiting out the retry delay (an hour, say).
-        // A new order that fails is an ordinary failure.
-        if (!inherited?.answered) throw error;
-        inherited = undefined;
+        // A resumed order that the CA makes invalid now: the stopped process had answered its
+        // challenge and the CA was still validating (HAProxy retries a dead responder for a few
+        // seconds) when this process took over, against a responder that was gone or did not yet
+        // know the token; the CA can also report it only when the order is finalized. That
+        // failure is interlock's own doing, not the host's: one new order, now, rather than
+        // waiting out the retry delay (an hour, say). A new order that fails is an ordinary
+        // failure, so a host the CA refuses costs at most one extra order per restart.
+        if (!resumed) throw error;
+        resumed = false;
         const current = await client.getOrder(order).catch(() => undefined);
         if (current?.status !== 'invalid') throw error;
         this.#log.warn('ACME order in flight became invalid while interlock was down; ordering again', {
@@ -441,11 +440,6 @@ export class AcmeIssuer {
         order = undefined;
       }
     }
-    if (order.status === 'ready') {
-      const [, csr] = await acme.crypto.createCsr({ commonName: host, altNames: [host] }, key);
-      order = await client.finalizeOrder(order, csr);
-    }
-    if (order.status !== 'valid') order = await client.waitForValidStatus(order);
     const chain = await client.getCertificate(order);
     // The proxies read one file: the chain (leaf first), then the key.
     const pem = `${chain.trimEnd()}\n${key.trimEnd()}\n`;
@@ -461,13 +455,23 @@ export class AcmeIssuer {
     if (old && old !== file) setTimeout(() => void this.#store.remove(old).catch(() => undefined), 60_000).unref();
   }
 
+  /** Takes an order to `valid`: its challenges answered and validated, then finalized with `key`. */
+  async #complete(client: acme.Client, host: string, order: acme.Order, key: string): Promise<acme.Order> {
+    let current = order;
+    if (current.status === 'pending') {
+      await this.#authorize(client, host, current);
+      current = await client.getOrder(current);
+    }
+    if (current.status === 'ready') {
+      const [, csr] = await acme.crypto.createCsr({ commonName: host, altNames: [host] }, key);
+      current = await client.finalizeOrder(current, csr);
+    }
+    if (current.status !== 'valid') current = await client.waitForValidStatus(current);
+    return current;
+  }
+
   /** Answers the order's http-01 challenges and waits until the CA has validated each authorization. */
-  async #authorize(
-    client: acme.Client,
-    host: string,
-    order: acme.Order,
-    inherited?: { answered: boolean },
-  ): Promise<void> {
+  async #authorize(client: acme.Client, host: string, order: acme.Order): Promise<void> {
     for (const authz of await client.getAuthorizations(order)) {
       if (authz.status === 'valid') continue;
       const challenge = authz.challenges.find((c) => c.type === 'http-01');
@@ -476,7 +480,6 @@ export class AcmeIssuer {
       this.#responder.set(challenge.token, keyAuthorization);
       try {
         if (challenge.status === 'pending') await client.completeChallenge(challenge);
-        else if (inherited) inherited.answered = true;
         await client.waitForValidStatus(authz);
       } finally {
         this.#responder.delete(challenge.token);

@@ -41,6 +41,10 @@ function fakeCa() {
   const orders = new Map<string, FakeOrder>();
   const authzs = new Map<string, FakeAuthz>();
   const calls = { createOrder: 0, completeChallenge: [] as string[] };
+  /** What the CA's validation of the next new order concludes. */
+  const next = { outcome: 'valid' as 'valid' | 'invalid' };
+  /** Orders the CA makes invalid when they are finalized (as pebble did once: "orderNotReady"). */
+  const refuseFinalize = new Set<string>();
   const add = (n: number, challenge: Status, outcome: 'valid' | 'invalid') => {
     const order: FakeOrder = { url: `https://acme.example.test/order/${n}`, status: 'pending', authz: `authz/${n}` };
     orders.set(order.url, order);
@@ -83,7 +87,7 @@ function fakeCa() {
   vi.spyOn(p, 'getOrder').mockImplementation(async (o) => view(orders.get(o.url) as FakeOrder) as acme.Order);
   vi.spyOn(p, 'createOrder').mockImplementation(async () => {
     calls.createOrder += 1;
-    return view(add(orders.size + 1, 'pending', 'valid')) as acme.Order;
+    return view(add(orders.size + 1, 'pending', next.outcome)) as acme.Order;
   });
   vi.spyOn(p, 'getAuthorizations').mockImplementation(
     async (o) => o.authorizations.map((u) => authzView(authzs.get(u) as FakeAuthz)) as acme.Authorization[],
@@ -109,7 +113,8 @@ function fakeCa() {
   });
   vi.spyOn(p, 'finalizeOrder').mockImplementation(async (o) => {
     const order = orders.get(o.url) as FakeOrder;
-    if (order.status !== 'ready') throw new Error('order not ready');
+    if (refuseFinalize.has(order.url)) order.status = 'invalid';
+    if (order.status !== 'ready') throw new Error(`Order's status ("${order.status}") was not ready`);
     order.status = 'valid';
     return view(order) as acme.Order;
   });
@@ -117,7 +122,7 @@ function fakeCa() {
   vi.spyOn(p, 'createAccount').mockImplementation(async () => {
     throw new Error('the account is known: no registration expected');
   });
-  return { add, calls, orders };
+  return { add, calls, orders, next, refuseFinalize };
 }
 
 describe('an order in flight across a restart', () => {
@@ -204,21 +209,43 @@ describe('an order in flight across a restart', () => {
     }
   });
 
-  it('a resumed challenge this process answers and the CA refuses is an ordinary failure: backoff, no second order', async () => {
+  it('the CA makes the resumed order invalid only when it is finalized: one new order at once', async () => {
+    const ca = fakeCa();
+    const first = ca.add(1, 'processing', 'valid');
+    ca.refuseFinalize.add(first.url);
+    await stoppedWith(first.url);
+    const { it: acmeIssuer, lines, changes } = await issuer();
+    try {
+      acmeIssuer.want([HOST]);
+      await waitFor('the certificate', () => changes() > 0 || lines.some((l) => /ACME order failed/.test(l)));
+      expect(lines.join('\n')).not.toMatch(/ACME order failed/);
+      expect(lines.some((l) => /ACME order in flight became invalid/.test(l))).toBe(true);
+      expect(ca.calls.createOrder).toBe(1);
+      expect(acmeIssuer.status()[0]).toMatchObject({ state: 'valid', lastError: null });
+    } finally {
+      await acmeIssuer.stop();
+    }
+  });
+
+  it('a resumed order the CA refuses gets one new order; when that fails too, the ordinary backoff', async () => {
     const ca = fakeCa();
     const first = ca.add(1, 'pending', 'invalid');
+    ca.next.outcome = 'invalid';
     await stoppedWith(first.url);
     const { it: acmeIssuer, lines } = await issuer();
     try {
       const before = Date.now();
       acmeIssuer.want([HOST]);
       await waitFor('the failure', () => lines.some((l) => /ACME order failed/.test(l)));
-      expect(ca.calls.createOrder).toBe(0);
-      expect(ca.calls.completeChallenge).toEqual(['chal/1']);
+      expect(ca.calls.createOrder).toBe(1);
+      expect(ca.calls.completeChallenge).toEqual(['chal/1', 'chal/2']);
       const status = acmeIssuer.status()[0];
       expect(status?.state).toBe('failing');
       expect(status?.lastError?.message).toMatch(/connection refused/);
       expect(Date.parse(status?.nextAttempt ?? '') - before).toBeGreaterThanOrEqual(HOUR - 1000);
+      // No third order meanwhile.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(ca.calls.createOrder).toBe(1);
     } finally {
       await acmeIssuer.stop();
     }

@@ -329,9 +329,12 @@ describeIntegration(
       );
       if (invalidated) {
         // The kill landed while pebble was validating: the responder was gone, so the challenge
-        // failed and the CA made the order invalid, which ACME never revives. Exactly one new
-        // order replaces it, and the log line says why.
-        expect(invalidated).toMatch(/connection|refused|reset|timeout|unauthorized|EOF|502|503/i);
+        // failed and the CA made the order invalid, which ACME never revives (seen at the resume,
+        // while waiting for the validation, or only at finalization). Exactly one new order
+        // replaces it, and the log line says why.
+        expect(invalidated).toMatch(
+          /connection|refused|reset|timeout|unauthorized|EOF|502|503|reports the order invalid/i,
+        );
         expect(pebble.orders()).toBe(ordersBefore + 2);
       } else {
         // Killed before the challenge was answered (or after issuance): one order for the new host.

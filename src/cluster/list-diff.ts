@@ -138,6 +138,14 @@ export class EntrySplitter {
   }
 }
 
+/**
+ * The hash an entry is known by: the same function for a full read's table (ListEntries) and a
+ * reconcile's look (ListDiff), which compares against it.
+ */
+function entryHash(bytes: Buffer): string {
+  return createHash('sha1').update(bytes).digest('base64');
+}
+
 /** hash of an entry → its owner (a service id), for one list. */
 export type EntryTable = Map<string, string>;
 
@@ -182,7 +190,7 @@ export class ListDiff {
   }
 
   #entry(bytes: Buffer): void {
-    const hash = createHash('sha1').update(bytes).digest('base64');
+    const hash = entryHash(bytes);
     const known = this.#last?.get(hash);
     if (known !== undefined) {
       this.#table.set(hash, known);
@@ -227,7 +235,6 @@ export class ListEntries {
   #headBytes = 0;
   #started = false;
   #unparsable = false;
-
   readonly #reduce: ((entry: unknown) => unknown) | undefined;
 
   /** `reduce`: what to keep of each parsed entry (the owner `table` reads must stay in it). */
@@ -285,7 +292,7 @@ export class ListEntries {
   }
 
   #entry(bytes: Buffer): void {
-    this.#hashes?.push(createHash('sha1').update(bytes).digest('base64'));
+    this.#hashes?.push(entryHash(bytes));
     if (this.#unparsable) return;
     try {
       const entry: unknown = JSON.parse(bytes.toString('utf8'));

@@ -21,6 +21,7 @@ import { waitFor } from '../watch/it-helpers.ts';
 const HOST = 'resumed.example.test';
 const DIRECTORY = 'https://acme.example.test/dir';
 const HOUR = 3_600_000;
+const FAILED = /ACME order failed/;
 
 type Status = 'pending' | 'processing' | 'ready' | 'valid' | 'invalid';
 interface FakeOrder {
@@ -130,7 +131,9 @@ describe('an order in flight across a restart', () => {
   beforeEach(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'interlock-acme-resume-'));
   });
+  const running: AcmeIssuer[] = [];
   afterEach(async () => {
+    for (const r of running.splice(0)) await r.stop();
     vi.restoreAllMocks();
     await rm(dir, { recursive: true, force: true });
   });
@@ -168,86 +171,71 @@ describe('an order in flight across a restart', () => {
       },
     });
     await it.start();
+    running.push(it);
     return { it, lines, changes: () => changes };
+  }
+
+  /** A new process with the stopped one's storage, wanting HOST: until a certificate or a failure. */
+  async function resume(orderUrl: string) {
+    await stoppedWith(orderUrl);
+    const started = await issuer();
+    const before = Date.now();
+    started.it.want([HOST]);
+    await waitFor(
+      'a certificate or a failure',
+      () => started.changes() > 0 || started.lines.some((l) => FAILED.test(l)),
+    );
+    return { acmeIssuer: started.it, lines: started.lines, before };
   }
 
   it('the CA was still validating the answered challenge and it failed: one new order at once, not after the retry delay', async () => {
     const ca = fakeCa();
     const first = ca.add(1, 'processing', 'invalid');
-    await stoppedWith(first.url);
-    const { it: acmeIssuer, lines, changes } = await issuer();
-    try {
-      acmeIssuer.want([HOST]);
-      await waitFor('the certificate', () => changes() > 0 || lines.some((l) => /ACME order failed/.test(l)));
-      expect(lines.join('\n')).not.toMatch(/ACME order failed/);
-      expect(lines.some((l) => /msg="ACME order resumed".*status=pending/.test(l))).toBe(true);
-      const invalid = lines.find((l) => /ACME order in flight became invalid/.test(l)) ?? '';
-      expect(invalid).toMatch(/acme:connection.*connection refused/);
-      expect(ca.calls.createOrder).toBe(1);
-      // The old challenge was not answered again; the new one was.
-      expect(ca.calls.completeChallenge).toEqual(['chal/2']);
-      expect(acmeIssuer.status()[0]).toMatchObject({ state: 'valid', lastError: null });
-      expect(acmeIssuer.certificates().get(HOST)).toBeDefined();
-    } finally {
-      await acmeIssuer.stop();
-    }
+    const { acmeIssuer, lines } = await resume(first.url);
+    expect(lines.join('\n')).not.toMatch(/ACME order failed/);
+    expect(lines.some((l) => /msg="ACME order resumed".*status=pending/.test(l))).toBe(true);
+    const invalid = lines.find((l) => /ACME order in flight became invalid/.test(l)) ?? '';
+    expect(invalid).toMatch(/acme:connection.*connection refused/);
+    expect(ca.calls.createOrder).toBe(1);
+    // The old challenge was not answered again; the new one was.
+    expect(ca.calls.completeChallenge).toEqual(['chal/2']);
+    expect(acmeIssuer.status()[0]).toMatchObject({ state: 'valid', lastError: null });
+    expect(acmeIssuer.certificates().get(HOST)).toBeDefined();
   });
 
   it('the CA had not validated it yet and it succeeds: the resumed order gives the certificate, no new order', async () => {
     const ca = fakeCa();
     const first = ca.add(1, 'processing', 'valid');
-    await stoppedWith(first.url);
-    const { it: acmeIssuer, lines, changes } = await issuer();
-    try {
-      acmeIssuer.want([HOST]);
-      await waitFor('the certificate', () => changes() > 0 || lines.some((l) => /ACME order failed/.test(l)));
-      expect(ca.calls.createOrder).toBe(0);
-      expect(ca.calls.completeChallenge).toEqual([]);
-      expect(acmeIssuer.status()[0]).toMatchObject({ state: 'valid' });
-    } finally {
-      await acmeIssuer.stop();
-    }
+    const { acmeIssuer } = await resume(first.url);
+    expect(ca.calls.createOrder).toBe(0);
+    expect(ca.calls.completeChallenge).toEqual([]);
+    expect(acmeIssuer.status()[0]).toMatchObject({ state: 'valid' });
   });
 
   it('the CA makes the resumed order invalid only when it is finalized: one new order at once', async () => {
     const ca = fakeCa();
     const first = ca.add(1, 'processing', 'valid');
     ca.refuseFinalize.add(first.url);
-    await stoppedWith(first.url);
-    const { it: acmeIssuer, lines, changes } = await issuer();
-    try {
-      acmeIssuer.want([HOST]);
-      await waitFor('the certificate', () => changes() > 0 || lines.some((l) => /ACME order failed/.test(l)));
-      expect(lines.join('\n')).not.toMatch(/ACME order failed/);
-      expect(lines.some((l) => /ACME order in flight became invalid/.test(l))).toBe(true);
-      expect(ca.calls.createOrder).toBe(1);
-      expect(acmeIssuer.status()[0]).toMatchObject({ state: 'valid', lastError: null });
-    } finally {
-      await acmeIssuer.stop();
-    }
+    const { acmeIssuer, lines } = await resume(first.url);
+    expect(lines.join('\n')).not.toMatch(/ACME order failed/);
+    expect(lines.some((l) => /ACME order in flight became invalid/.test(l))).toBe(true);
+    expect(ca.calls.createOrder).toBe(1);
+    expect(acmeIssuer.status()[0]).toMatchObject({ state: 'valid', lastError: null });
   });
 
   it('a resumed order the CA refuses gets one new order; when that fails too, the ordinary backoff', async () => {
     const ca = fakeCa();
     const first = ca.add(1, 'pending', 'invalid');
     ca.next.outcome = 'invalid';
-    await stoppedWith(first.url);
-    const { it: acmeIssuer, lines } = await issuer();
-    try {
-      const before = Date.now();
-      acmeIssuer.want([HOST]);
-      await waitFor('the failure', () => lines.some((l) => /ACME order failed/.test(l)));
-      expect(ca.calls.createOrder).toBe(1);
-      expect(ca.calls.completeChallenge).toEqual(['chal/1', 'chal/2']);
-      const status = acmeIssuer.status()[0];
-      expect(status?.state).toBe('failing');
-      expect(status?.lastError?.message).toMatch(/connection refused/);
-      expect(Date.parse(status?.nextAttempt ?? '') - before).toBeGreaterThanOrEqual(HOUR - 1000);
-      // No third order meanwhile.
-      await new Promise((r) => setTimeout(r, 200));
-      expect(ca.calls.createOrder).toBe(1);
-    } finally {
-      await acmeIssuer.stop();
-    }
+    const { acmeIssuer, before } = await resume(first.url);
+    expect(ca.calls.createOrder).toBe(1);
+    expect(ca.calls.completeChallenge).toEqual(['chal/1', 'chal/2']);
+    const status = acmeIssuer.status()[0];
+    expect(status?.state).toBe('failing');
+    expect(status?.lastError?.message).toMatch(/connection refused/);
+    expect(Date.parse(status?.nextAttempt ?? '') - before).toBeGreaterThanOrEqual(HOUR - 1000);
+    // No third order meanwhile.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(ca.calls.createOrder).toBe(1);
   });
 });

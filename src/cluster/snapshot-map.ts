@@ -773,6 +773,13 @@ function compareTasks(a: TaskState, b: TaskState): number {
 }
 
 const TASK_ID_LABEL = 'com.docker.swarm.task.id';
+/**
+ * Set on a container taskContainerHint reduced: only ever a hint for its task's ports, never a
+ * service of its own, even if the document it is in is not read as a Swarm's (a manager that
+ * listed no nodes): it no longer has the names and networks a standalone container is mapped from.
+ * A symbol: not part of the entry's JSON.
+ */
+const REDUCED_TASK_CONTAINER: unique symbol = Symbol('interlock.reduced-task-container');
 const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
 
 /**
@@ -787,6 +794,7 @@ export function taskContainerHint(entry: unknown): unknown {
   if (!isObject(entry) || !isObject(entry.Labels) || !(TASK_ID_LABEL in entry.Labels)) return entry;
   const labels = entry.Labels;
   return {
+    [REDUCED_TASK_CONTAINER]: true,
     Id: entry.Id,
     Labels: {
       [TASK_ID_LABEL]: labels[TASK_ID_LABEL],
@@ -805,8 +813,7 @@ function taskContainerPorts(containers: unknown[] | undefined): Map<string, Cont
   const out = new Map<string, ContainerPort[]>();
   if (!Array.isArray(containers)) return out;
   for (const c of containers) {
-    if (!isObject(c) || typeof c.Id !== 'string' || !isObject(c.Labels) || !('com.docker.swarm.task.id' in c.Labels))
-      continue;
+    if (!isObject(c) || typeof c.Id !== 'string' || !isObject(c.Labels) || !(TASK_ID_LABEL in c.Labels)) continue;
     if (containerPortsOk(c.Ports)) {
       if (Array.isArray(c.Ports)) out.set(c.Id, c.Ports as ContainerPort[]);
       continue;
@@ -830,7 +837,7 @@ function mapContainers(
   const out: ServiceState[] = [];
   // In Swarm mode the tasks' containers are already services.
   const standalone = (e: Record<string, unknown>) =>
-    !swarm || !isObject(e.Labels) || !('com.docker.swarm.task.id' in e.Labels);
+    !(REDUCED_TASK_CONTAINER in e) && (!swarm || !isObject(e.Labels) || !(TASK_ID_LABEL in e.Labels));
   for (const c of m.entries('containers', doc.containers, () => entrySchemas().containers, containerOk, standalone)) {
     const raw = (c.Names ?? []).map((n) => n.replace(/^\//, '')).find((n) => !n.includes('/'));
     const containerName = raw !== undefined && NAME_RE.test(raw) ? raw : undefined;

@@ -136,5 +136,13 @@ describe('raw full reads: each list is taken in entry by entry', () => {
     expect(reduced.state).toEqual(whole.state);
     // Host ports do come from the containers here: the test would see a reduction that lost them.
     expect(whole.state.services.some((s) => s.tasks.some((t) => t.hostPorts.length > 0))).toBe(true);
+
+    // Read as a standalone engine's (a manager that listed no nodes), the reduced task containers
+    // are not mistaken for standalone containers without names: only the real one is a service.
+    const noNodes = mapSnapshot({ ...(r.doc as SnapshotDocument), nodes: [] }, at);
+    expect(noNodes.state.services.map((s) => s.name)).toEqual(['standalone-web']);
+    expect(noNodes.diagnostics.map((d) => d.message)).toEqual([
+      'the snapshot lists services but no nodes: read as a standalone engine, services ignored',
+    ]);
   });
 });

@@ -439,8 +439,9 @@ async function memory(): Promise<void> {
     await sleep(6000); // a reconcile re-list or so, then steady
 
     // Idle: nothing changes for 20 s (4 reconciles at the default 5 s): the daemon's CPU share.
-    // The steady RSS is the median of the window's samples: one sample can land in a reconcile's
-    // read (seen: 158 MB once where the window's median was ~125); the window's highest is printed too.
+    // The steady RSS is the median of the window's samples: a single sample can land in a
+    // reconcile's read (a single sample once read 158 MB; windows' medians have been 117-132 MB).
+    // The window's highest sample is printed too.
     const IDLE_MS = 20_000;
     const idleCpu0 = cpuMs(pid);
     const idleT0 = performance.now();

@@ -24,7 +24,6 @@ import { readFileSync, watch as watchDir } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   createService,
@@ -46,6 +45,7 @@ import {
   type WatchProcess,
   waitFor,
 } from '../test/watch/it-helpers.ts';
+import { readMallocEnv } from './lib/malloc-env.ts';
 import { serviceId, startFakeDocker } from './watch-fake-docker.ts';
 
 const { values: args } = parseArgs({
@@ -70,13 +70,7 @@ const PREFIX = 'bench-watch';
 function deployedEnv(): Record<string, string> {
   if (args['daemon-env'] === 'none') return {};
   if (args['daemon-env'] !== 'deployed') throw new Error('--daemon-env is deployed or none');
-  const file = fileURLToPath(new URL('../deploy/malloc.env', import.meta.url));
-  return Object.fromEntries(
-    readFileSync(file, 'utf8')
-      .split('\n')
-      .filter((l) => /^[A-Z_]+=\S+$/.test(l))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
+  return readMallocEnv();
 }
 const DAEMON_ENV = deployedEnv();
 const DAEMON_ENV_NOTE =

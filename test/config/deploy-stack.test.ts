@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { MALLOC_ENV_FILE, readMallocEnv } from '../../bench/lib/malloc-env.ts';
 import { interlock, ROOT } from '../helpers/exec.ts';
 
 const deploy = (f: string) => path.join(ROOT, 'deploy', f);
@@ -123,7 +124,8 @@ describe('deploy/', () => {
     );
     // A changed file rebuilds the images.
     expect(build).toMatch(/find dist templates .*deploy\/malloc\.env -type f/);
-    const bench = readFileSync(path.join(ROOT, 'bench', 'watch.ts'), 'utf8');
-    expect(bench).toContain("new URL('../deploy/malloc.env', import.meta.url)");
+    // The benchmark's reader (bench/lib/malloc-env.ts) gives the daemons exactly these settings.
+    expect(MALLOC_ENV_FILE).toBe(deploy('malloc.env'));
+    expect(readMallocEnv()).toEqual({ MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '65536' });
   });
 });

@@ -127,5 +127,7 @@ describe('deploy/', () => {
     // The benchmark's reader (bench/lib/malloc-env.ts) gives the daemons exactly these settings.
     expect(MALLOC_ENV_FILE).toBe(deploy('malloc.env'));
     expect(readMallocEnv()).toEqual({ MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '65536' });
+    const bench = readFileSync(path.join(ROOT, 'bench', 'watch.ts'), 'utf8');
+    expect(bench).toContain('return readMallocEnv();');
   });
 });
